@@ -1,0 +1,190 @@
+"""The `cascadewatch` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import Settings
+
+app = typer.Typer(
+    help="cascadewatch: watch whale deposit -> sell -> liquidation cascade sequences form, on Kafka and ClickHouse.\n\n"
+    "With no services configured it runs on embedded defaults: a Tansu Kafka-API broker started as a child "
+    "process and chDB under ./var. Set KAFKA_BOOTSTRAP and CLICKHOUSE_URL to use real services.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+schema_app = typer.Typer(help="ClickHouse schema (DDL in schemas/clickhouse/).", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+app.add_typer(topics_app, name="topics")
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    scenario: Annotated[str, typer.Option(help="Bundled scenario name, or a path to an interchange file")] = "aug2025",
+    follow: Annotated[bool, typer.Option("--follow", help="Keep the worker running after the scenario")] = False,
+) -> None:
+    """Start everything on embedded defaults, replay a scenario shaped like the Aug 2025 crash, print alerts."""
+    from pipeline.runtime.demo import DemoError, run_demo
+    from pipeline.scenarios import bundled
+
+    settings = Settings()
+    path = Path(scenario) if Path(scenario).exists() else bundled(scenario)
+    try:
+        alerts = run_demo(settings, path, follow=follow, console=console)
+    except DemoError as exc:
+        _fail(str(exc))
+    cascades = [a for a in alerts if a["stage"] == "cascade"]
+    console.print(f"\n[bold]{len(alerts)} alerts[/], {len(cascades)} cascade. Stored in {settings.clickhouse_url}; try:")
+    console.print('  cascadewatch sql "SELECT asset, side, count(), round(sum(notional_usd)/1e6, 1) AS usd_m '
+                  'FROM liquidations FINAL GROUP BY asset, side ORDER BY asset, side"')
+    console.print('  cascadewatch sql "SELECT ts, asset, stage, severity FROM alerts FINAL ORDER BY ts"')
+    if not cascades:
+        _fail("the scenario produced no cascade alert")
+
+
+@app.command()
+def worker(
+    metrics_port: Annotated[int, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT (0 = off)")] = 0,
+    sink: Annotated[bool, typer.Option(help="Also write events and alerts to ClickHouse")] = True,
+) -> None:
+    """Run the Faust worker: detector agent and ClickHouse sink. Needs KAFKA_BOOTSTRAP."""
+    import faust
+    import prometheus_client
+
+    from pipeline.stream.app import build_app
+
+    settings = Settings()
+    if not settings.kafka_bootstrap:
+        _fail("KAFKA_BOOTSTRAP is not set (host:port of a Kafka-API broker); `cascadewatch demo` starts one for you")
+    store = None
+    if sink:
+        from pipeline.sinks.clickhouse import open_store
+
+        store = open_store(settings.clickhouse_url)
+        store.apply_schema()
+    if metrics_port:
+        prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
+    faust_app = build_app(settings, settings.kafka_bootstrap, store)
+    datadir = Path(settings.data_dir) / "faust"
+    datadir.mkdir(parents=True, exist_ok=True)
+    faust_app.conf.datadir = str(datadir)
+    faust.Worker(faust_app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+@app.command()
+def replay(
+    files: Annotated[list[Path], typer.Argument(help="Interchange files (JSON lines, any order of lines)", exists=True)],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write alerts here as JSON lines (default stdout)")] = None,
+) -> None:
+    """Run the detection core offline over files: the same alerts the streaming agents would publish."""
+    from rich.progress import Progress
+
+    from pipeline.contracts.models import dump_event
+    from pipeline.replay import ReplayResult, load, run
+
+    settings = Settings()
+    loaded = ReplayResult()
+    with Progress(console=err, transient=True) as bar:
+        bar.add_task("loading", total=None)
+        events = load(files, loaded, max_bytes=settings.max_event_bytes)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("replaying", total=len(events))
+        result = run(events, settings.detector, progress=lambda i: bar.update(task, completed=i))
+    sink = open(out, "wb") if out else sys.stdout.buffer
+    try:
+        for alert in result.alerts:
+            sink.write(dump_event(alert) + b"\n")
+    finally:
+        if out:
+            sink.close()
+    for bad in loaded.bad[:20]:
+        err.print(f"[yellow]skipped[/] {bad.path}:{bad.line_no}: {bad.error}")
+    err.print(f"{result.events:,} events, {len(result.alerts)} alerts, {len(loaded.bad)} bad lines, "
+              f"{result.late} late, {result.duplicates} duplicates")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="SQL; tables are in the cascadewatch database (unqualified names work)")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table | json | csv")] = "table",
+) -> None:
+    """Query the stored events, rollups and alerts."""
+    from pipeline.sinks.clickhouse import open_store
+
+    settings = Settings()
+    try:
+        store = open_store(settings.clickhouse_url)
+        names, rows = store.query(query)
+    except Exception as exc:  # noqa: BLE001 - any driver/engine error is shown as one clear line
+        _fail(f"{type(exc).__name__}: {exc}")
+    if fmt == "json":
+        for row in rows:
+            sys.stdout.buffer.write(orjson.dumps(dict(zip(names, row)), default=str) + b"\n")
+    elif fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(names)
+        w.writerows(rows)
+    else:
+        table = Table(*names)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)
+
+
+@schema_app.command("apply")
+def schema_apply() -> None:
+    """Create the database, tables and views if missing (idempotent)."""
+    from pipeline.sinks.clickhouse import open_store
+
+    settings = Settings()
+    store = open_store(settings.clickhouse_url)
+    applied = store.apply_schema()
+    console.print(f"applied {len(applied)} DDL files to {settings.clickhouse_url}: {', '.join(applied)}")
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the pipeline's topics on KAFKA_BOOTSTRAP with the configured partition count."""
+    from pipeline.runtime.topics import ensure_topics
+
+    settings = Settings()
+    if not settings.kafka_bootstrap:
+        _fail("KAFKA_BOOTSTRAP is not set")
+    created = ensure_topics(settings, settings.kafka_bootstrap)
+    console.print(f"created: {', '.join(created) or 'none (all exist)'}")
+
+
+@app.command()
+def produce(
+    files: Annotated[list[Path], typer.Argument(help="Interchange files to publish, in file order", exists=True)],
+) -> None:
+    """Publish interchange files to their topics on KAFKA_BOOTSTRAP (keyed by asset)."""
+    from pipeline.runtime.publish import publish
+
+    settings = Settings()
+    if not settings.kafka_bootstrap:
+        _fail("KAFKA_BOOTSTRAP is not set")
+    events = [orjson.loads(line) for f in files for line in f.read_bytes().splitlines() if line.strip()]
+    n = publish(events, settings.kafka_bootstrap, settings)
+    console.print(f"published {n:,} events")
+
+
+def main() -> None:
+    app()

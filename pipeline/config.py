@@ -1,0 +1,56 @@
+"""Settings for every part of cascadewatch, from the environment (CASCADEWATCH_*) with sane defaults.
+
+KAFKA_BOOTSTRAP and CLICKHOUSE_URL are also read without the prefix, so that pointing the
+project at real services is one variable each. With KAFKA_BOOTSTRAP unset, commands that need
+a broker start the embedded Tansu broker; CLICKHOUSE_URL defaults to embedded chDB under ./var.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.detect.config import DetectorConfig
+
+
+class TopicNames(BaseModel):
+    whale_transfers: str = "whale.transfers"
+    liquidations: str = "exchange.liquidations"
+    trade_flow: str = "exchange.trade_flow"
+    etf_flows: str = "etf.flows"
+    alerts: str = "alerts.cascade"
+    deadletter: str = "deadletter"
+
+    def inputs(self) -> list[str]:
+        return [self.whale_transfers, self.liquidations, self.trade_flow, self.etf_flows]
+
+    def all(self) -> list[str]:
+        return [*self.inputs(), self.alerts, self.deadletter]
+
+
+class SinkConfig(BaseModel):
+    batch_size: int = Field(5000, ge=1, description="Rows per ClickHouse insert at most")
+    flush_interval_s: float = Field(1.0, gt=0, description="Longest a row waits before its batch is written")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CASCADEWATCH_", env_nested_delimiter="__", extra="ignore")
+
+    kafka_bootstrap: str | None = Field(
+        None,
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP", "CASCADEWATCH_KAFKA_BOOTSTRAP"),
+        description="host:port[,host:port]; unset = start the embedded Tansu broker",
+    )
+    clickhouse_url: str = Field(
+        "chdb://./var/chdb",
+        validation_alias=AliasChoices("CLICKHOUSE_URL", "CASCADEWATCH_CLICKHOUSE_URL"),
+        description="chdb://PATH (embedded) or clickhouse://user:pass@host:9000/db (server, native protocol)",
+    )
+    app_id: str = "cascadewatch"
+    partitions: int = Field(4, ge=1, description="Partition count of every topic (they must be co-partitioned)")
+    replication_factor: int = Field(1, ge=1)
+    max_event_bytes: int = Field(64 * 1024, ge=256, description="Larger messages go to the dead-letter topic")
+    data_dir: str = Field("./var", description="Worker state (Faust tables) lives here")
+    topics: TopicNames = TopicNames()
+    sink: SinkConfig = SinkConfig()
+    detector: DetectorConfig = DetectorConfig()

@@ -1,0 +1,207 @@
+"""Pydantic models for the messages on each topic, and strict parsing of raw bytes into them.
+
+Unknown extra fields are kept (forward compatible); missing required fields, wrong types and
+values outside the contract raise ContractError with a reason a dead-letter reader can act on.
+The JSON Schemas in schemas/ are the source of truth; tests check these models against them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Union
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+Asset = str
+SCHEMA_VERSION = 1
+
+
+class ContractError(ValueError):
+    """A message that does not satisfy its contract. `reason` is a short machine-readable code."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    schema_version: int = SCHEMA_VERSION
+
+
+_ASSET = Field(pattern=r"^[A-Z0-9]{2,12}$")
+_MS = Field(ge=0)
+
+
+class WhaleTransfer(_Event):
+    type: Literal["whale_transfer"] = "whale_transfer"
+    event_id: str = Field(min_length=1)
+    chain: Literal["bitcoin", "ethereum"]
+    asset: Asset = _ASSET
+    amount: float = Field(ge=0)
+    usd_value: float = Field(ge=0)
+    from_address: str
+    to_address: str
+    from_entity: str | None = None
+    to_entity: str | None = None
+    direction: Literal["exchange_inflow", "exchange_outflow", "exchange_internal", "other"]
+    tx_hash: str = Field(min_length=1)
+    block_number: int | None = Field(default=None, ge=0)
+    block_time: int = _MS
+    confirmations: int = Field(ge=0)
+    observed_ts: int = _MS
+    retracted: bool = False
+
+    @property
+    def ts(self) -> int:
+        return self.block_time
+
+
+class Liquidation(_Event):
+    type: Literal["liquidation"] = "liquidation"
+    event_id: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    symbol: str = Field(min_length=1)
+    asset: Asset = _ASSET
+    side: Literal["long", "short"]
+    price: float = Field(gt=0)
+    quantity: float = Field(gt=0)
+    notional_usd: float = Field(ge=0)
+    ts: int = _MS
+    received_ts: int = _MS
+    completeness: Literal["full", "sampled"]
+
+
+class TradeFlow(_Event):
+    type: Literal["trade_flow"] = "trade_flow"
+    venue: str = Field(min_length=1)
+    symbol: str = Field(min_length=1)
+    asset: Asset = _ASSET
+    ts: int = _MS
+    interval_ms: int = Field(gt=0)
+    buy_volume_usd: float = Field(ge=0)
+    sell_volume_usd: float = Field(ge=0)
+    open: float = Field(gt=0)
+    high: float = Field(gt=0)
+    low: float = Field(gt=0)
+    close: float = Field(gt=0)
+    trade_count: int = Field(ge=0)
+
+    @property
+    def event_id(self) -> str:
+        # Bars have no id of their own in the contract; venue/symbol/start/interval identify one.
+        return f"{self.venue}:{self.symbol}:{self.ts}:{self.interval_ms}"
+
+
+class EtfFlow(_Event):
+    type: Literal["etf_flow"] = "etf_flow"
+    event_id: str = Field(min_length=1)
+    date: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+    fund: str = Field(min_length=1)
+    asset: Asset = _ASSET
+    net_flow_usd: float
+    published_ts: int = _MS
+    source: str = Field(min_length=1)
+
+    @property
+    def ts(self) -> int:
+        return self.published_ts
+
+
+class _Evidence(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class DepositEvidence(_Evidence):
+    event_id: str
+    usd_value: float
+    to_entity: str | None
+    amount: float | None = None
+    chain: str | None = None
+    tx_hash: str | None = None
+    ts: int | None = None
+    deposit_count: int = 1
+    total_usd: float | None = None
+
+
+class Alert(_Event):
+    type: Literal["alert"] = "alert"
+    alert_id: str = Field(min_length=1)
+    kind: str = "whale_cascade"
+    asset: Asset = _ASSET
+    stage: Literal["watch", "sell", "cascade", "expired"]
+    reached: Literal["watch", "sell", "cascade"] | None = None
+    ts: int = _MS
+    deposit: DepositEvidence
+    sell: dict | None = None
+    cascade: dict | None = None
+    etf_context: dict | None = None
+    severity: Literal["info", "warning", "high", "critical"]
+
+    @property
+    def event_id(self) -> str:
+        return f"{self.alert_id}:{self.stage}"
+
+
+class DeadLetter(_Event):
+    type: Literal["deadletter"] = "deadletter"
+    reason: Literal["malformed_json", "invalid", "unknown_type", "oversize", "wrong_topic"]
+    error: str
+    source_topic: str
+    partition: int | None = None
+    offset: int | None = None
+    key_b64: str | None = None
+    original_b64: str
+    original_size: int = Field(ge=0)
+    received_ts: int = _MS
+
+
+Event = Union[WhaleTransfer, Liquidation, TradeFlow, EtfFlow, Alert]
+INPUT_TYPES: dict[str, type[_Event]] = {
+    "whale_transfer": WhaleTransfer,
+    "liquidation": Liquidation,
+    "trade_flow": TradeFlow,
+    "etf_flow": EtfFlow,
+    "alert": Alert,
+}
+_ADAPTERS = {name: TypeAdapter(model) for name, model in INPUT_TYPES.items()}
+
+
+def parse_event(raw: bytes | str, *, max_bytes: int | None = None, expect: set[str] | None = None) -> Event:
+    """Parse one message (a JSON object) into its model, or raise ContractError saying why not."""
+    if max_bytes is not None and len(raw) > max_bytes:
+        raise ContractError("oversize", f"{len(raw)} bytes > limit {max_bytes}")
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ContractError("malformed_json", str(exc)) from None
+    return event_from_dict(obj, expect=expect)
+
+
+def event_from_dict(obj: object, *, expect: set[str] | None = None) -> Event:
+    if not isinstance(obj, dict):
+        raise ContractError("invalid", f"expected a JSON object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    adapter = _ADAPTERS.get(kind) if isinstance(kind, str) else None
+    if adapter is None:
+        raise ContractError("unknown_type", f"type={kind!r}; known: {', '.join(INPUT_TYPES)}")
+    if expect is not None and kind not in expect:
+        raise ContractError("wrong_topic", f"type={kind!r} does not belong on this topic (expects {sorted(expect)})")
+    try:
+        return adapter.validate_python(obj)
+    except ValidationError as exc:
+        errs = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
+        )
+        raise ContractError("invalid", f"{kind}: {errs}") from None
+
+
+def dump_event(event: BaseModel) -> bytes:
+    """The interchange form of an event: one compact JSON object."""
+    return orjson.dumps(event.model_dump(mode="json", exclude_none=False))
+
+
+def event_key(event: Event) -> bytes:
+    """Kafka key: the asset, so that all topics are co-partitioned per asset."""
+    return event.asset.encode()

@@ -1,0 +1,1 @@
+"""Embedded runtime: the services cascadewatch starts itself when none are configured."""

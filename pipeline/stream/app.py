@@ -1,0 +1,117 @@
+"""The Faust app: topics keyed by asset, the detector agent with its state table, and the sink agent.
+
+Agents are thin: they parse, route bad input to the dead-letter topic, call the pure detection
+core, publish its alerts, and hand valid events to the ClickHouse batch writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+import orjson
+
+from pipeline.config import Settings
+from pipeline.contracts.models import ContractError, dump_event, parse_event
+from pipeline.detect import CascadeDetector
+from pipeline.stream import metrics
+from pipeline.stream.deadletter import dead_letter
+
+log = logging.getLogger("cascadewatch.stream")
+
+SNAPSHOT_EVERY_S = 1.0
+
+
+def topic_types(settings: Settings) -> dict[str, set[str]]:
+    t = settings.topics
+    return {t.whale_transfers: {"whale_transfer"}, t.liquidations: {"liquidation"},
+            t.trade_flow: {"trade_flow"}, t.etf_flows: {"etf_flow"}, t.alerts: {"alert"}}
+
+
+def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
+    """`store` is a pipeline.sinks Store; None runs without the ClickHouse sink."""
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h}" for h in bootstrap.split(",")],
+        store="memory://",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        broker_commit_interval=1.0,
+        consumer_max_fetch_size=1024 * 1024,
+        web_enabled=False,
+        producer_max_request_size=8 * 1024 * 1024,  # state-table snapshots can exceed 1 MiB in a cascade
+    )
+    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+               partitions=settings.partitions)
+    inputs = app.topic(*settings.topics.inputs(), **raw)
+    alerts_topic = app.topic(settings.topics.alerts, **raw)
+    dl_topic = app.topic(settings.topics.deadletter, **raw)
+    expect = topic_types(settings)
+    state = app.Table("detector_state", default=None, partitions=settings.partitions)
+    detector = CascadeDetector(settings.detector)
+    saved_at: dict[str, float] = {}
+
+    @app.agent(inputs, name="detect")
+    async def detect(stream):
+        async for ev in stream.events():
+            msg = ev.message
+            try:
+                event = parse_event(ev.value, max_bytes=settings.max_event_bytes, expect=expect[msg.topic])
+            except ContractError as err:
+                metrics.DEADLETTER.labels(msg.topic, err.reason).inc()
+                log.warning("dead-letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, err)
+                await dl_topic.send(key=ev.key, value=dead_letter(err, topic=msg.topic, partition=msg.partition,
+                                                                   offset=msg.offset, key=ev.key, value=ev.value))
+                continue
+            metrics.EVENTS.labels(msg.topic).inc()
+            asset = event.asset
+            if asset not in detector.assets:
+                snap = state.get(asset)
+                if snap:
+                    detector.restore(asset, snap)
+            late_before = detector.state(asset).late
+            now = time.time()
+            for alert in detector.process(event, now_ms=int(now * 1000)):
+                metrics.ALERTS.labels(asset, alert.stage).inc()
+                await alerts_topic.send(key=asset.encode(), value=dump_event(alert))
+            if detector.state(asset).late != late_before:
+                metrics.LATE.labels(asset).inc()
+            # Whole-state snapshots are throttled: the detector is idempotent on event_id, so events
+            # redelivered after a crash since the last snapshot are simply applied again.
+            if now - saved_at.get(asset, 0.0) >= SNAPSHOT_EVERY_S:
+                state[asset] = detector.snapshot(asset)
+                saved_at[asset] = now
+
+    @app.on_rebalance_complete.connect
+    async def _forget_cached_state(sender, **kwargs):
+        # Partitions may have moved: reload each asset's state from the table on next use.
+        detector.assets.clear()
+        saved_at.clear()
+
+    def storable(topic: str, value: bytes) -> dict | None:
+        """The event dict to store, or None for input the detect agent dead-letters."""
+        if topic == settings.topics.deadletter:
+            return orjson.loads(value)
+        try:
+            return parse_event(value, max_bytes=settings.max_event_bytes, expect=expect[topic]).model_dump(mode="json")
+        except ContractError:
+            return None
+
+    if store is not None:
+        sink_topic = app.topic(*settings.topics.inputs(), settings.topics.alerts, settings.topics.deadletter, **raw)
+
+        # take() bounds each insert batch by size and by time; the insert runs in a thread so the
+        # event loop keeps consuming while ClickHouse writes.
+        @app.agent(sink_topic, name="sink")
+        async def sink(stream):
+            async for events in stream.take_events(settings.sink.batch_size, within=settings.sink.flush_interval_s):
+                batch = [row for row in (storable(e.message.topic, e.value) for e in events) if row is not None]
+                if batch:
+                    counts = await asyncio.get_running_loop().run_in_executor(None, store.insert_events, batch)
+                    for table, n in counts.items():
+                        metrics.STORED.labels(table).inc(n)
+
+    return app
+

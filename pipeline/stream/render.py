@@ -1,0 +1,39 @@
+"""One-line rich rendering of an alert, for terminals."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+_STYLE = {"watch": "yellow", "sell": "dark_orange", "cascade": "bold red", "expired": "dim"}
+
+
+def _usd(x: float | None) -> str:
+    if x is None:
+        return "?"
+    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"${x / div:,.2f}{unit}"
+    return f"${x:,.0f}"
+
+
+def alert_line(a: dict) -> str:
+    when = datetime.fromtimestamp(a["ts"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    stage = a["stage"]
+    dep = a["deposit"]
+    head = f"[{_STYLE.get(stage, '')}]{stage.upper():8}[/] {a['asset']:4} {when}Z [{a['severity']}]"
+    if stage == "watch":
+        body = f"deposit {dep.get('amount') or 0:,.0f} {a['asset']} ({_usd(dep['usd_value'])}) -> {dep.get('to_entity')}"
+    elif stage == "sell":
+        s = a["sell"]
+        body = (f"net taker sell {_usd(s['net_sell_usd'])}, price -{s['drop_pct']:.2f}% on {s['venue']} "
+                f"({s['minutes_after_deposit']:.1f} min after deposit)")
+    elif stage == "cascade":
+        c = a["cascade"]
+        body = (f"long liquidations {_usd(c['long_notional_usd'])} in {c['window_ms'] // 60000} min "
+                f"({c['long_share']:.0%} longs, {', '.join(c['venues'])}, {c['completeness']})")
+    else:
+        body = f"stopped at stage {a.get('reached')}" + (" (deposit retracted)" if a.get("retracted") else "")
+    etf = a.get("etf_context")
+    if etf and stage != "expired":
+        body += f"; ETF {etf['outflow_streak_days']}d outflow streak, 5d {_usd(etf['sum_5d_usd'])}"
+    return f"{head} {body}  [dim]{a['alert_id']}[/]"
