@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1, description="Partition count of every topic (they must be co-partitioned)")
     replication_factor: int = Field(1, ge=1)
     max_event_bytes: int = Field(64 * 1024, ge=256, description="Larger messages go to the dead-letter topic")
+    rebalance_timeout_s: float = Field(
+        10.0, gt=0, description="Consumer-group rebalance timeout; a fresh worker waits this long on its first join")
     data_dir: str = Field("./var", description="Worker state (Faust tables) lives here")
     topics: TopicNames = TopicNames()
     sink: SinkConfig = SinkConfig()

@@ -56,7 +56,7 @@ class AlertTail(threading.Thread):
         super().__init__(daemon=True)
         self.bootstrap, self.topic, self.console = bootstrap, topic, console
         self.alerts: list[dict] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
@@ -65,7 +65,7 @@ class AlertTail(threading.Thread):
         consumer.assign(parts)
         consumer.seek_to_beginning(*parts)
         try:
-            while not self._stop.is_set():
+            while not self._halt.is_set():
                 for records in consumer.poll(timeout_ms=200).values():
                     for rec in records:
                         alert = orjson.loads(rec.value)
@@ -75,7 +75,7 @@ class AlertTail(threading.Thread):
             consumer.close()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(10)
 
 

@@ -11,7 +11,7 @@ def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
     try:
         parts = [TopicPartition(t, p) for t in topics for p in (consumer.partitions_for_topic(t) or ())]
         ends = consumer.end_offsets(parts)
-        committed = admin.list_group_offsets(group)
+        committed = admin.list_group_offsets(group).get(group, {})
         return sum(max(0, end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0))
                    for tp, end in ends.items())
     finally:

@@ -39,6 +39,7 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         broker_commit_interval=1.0,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
         consumer_max_fetch_size=1024 * 1024,
         web_enabled=False,
         producer_max_request_size=8 * 1024 * 1024,  # state-table snapshots can exceed 1 MiB in a cascade

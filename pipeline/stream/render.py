@@ -20,7 +20,7 @@ def alert_line(a: dict) -> str:
     when = datetime.fromtimestamp(a["ts"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     stage = a["stage"]
     dep = a["deposit"]
-    head = f"[{_STYLE.get(stage, '')}]{stage.upper():8}[/] {a['asset']:4} {when}Z [{a['severity']}]"
+    head = f"[{_STYLE.get(stage, '')}]{stage.upper():8}[/] {a['asset']:4} {when}Z \\[{a['severity']}]"
     if stage == "watch":
         body = f"deposit {dep.get('amount') or 0:,.0f} {a['asset']} ({_usd(dep['usd_value'])}) -> {dep.get('to_entity')}"
     elif stage == "sell":

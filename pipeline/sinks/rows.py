@@ -1,0 +1,88 @@
+"""Turn contract-shaped event dicts into rows of the ClickHouse tables in schemas/clickhouse/."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+
+TABLE_FOR_TYPE: dict[str, str] = {
+    "whale_transfer": "whale_transfers",
+    "liquidation": "liquidations",
+    "trade_flow": "trade_flow",
+    "etf_flow": "etf_flows",
+    "alert": "alerts",
+    "deadletter": "deadletter",
+}
+
+# Insertable columns of each table, in DDL order (inserted_at is filled by the server).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "whale_transfers": (
+        "event_id", "chain", "asset", "amount", "usd_value", "from_address", "to_address", "from_entity",
+        "to_entity", "direction", "tx_hash", "block_number", "block_time", "confirmations", "observed_ts",
+        "retracted", "schema_version", "raw",
+    ),
+    "liquidations": (
+        "event_id", "venue", "symbol", "asset", "side", "price", "quantity", "notional_usd", "ts", "received_ts",
+        "completeness", "schema_version", "raw",
+    ),
+    "trade_flow": (
+        "venue", "symbol", "asset", "ts", "interval_ms", "buy_volume_usd", "sell_volume_usd", "open", "high", "low",
+        "close", "trade_count", "schema_version", "raw",
+    ),
+    "etf_flows": ("event_id", "date", "fund", "asset", "net_flow_usd", "published_ts", "source", "schema_version", "raw"),
+    "alerts": (
+        "alert_id", "kind", "asset", "stage", "reached", "ts", "deposit", "sell", "cascade", "etf_context", "severity",
+        "schema_version", "raw",
+    ),
+    "deadletter": (
+        "reason", "error", "source_topic", "partition", "offset", "key_b64", "original_b64", "original_size",
+        "received_ts", "schema_version", "raw",
+    ),
+}
+
+MS_COLUMNS = frozenset({"block_time", "observed_ts", "ts", "received_ts", "published_ts"})
+JSON_COLUMNS = frozenset({"deposit", "sell", "cascade", "etf_context"})
+NULLABLE = frozenset({"from_entity", "to_entity", "block_number", "reached", "sell", "cascade", "etf_context", "key_b64"})
+DEFAULTS: dict[str, object] = {
+    "retracted": False, "schema_version": 1, "kind": "whale_cascade", "partition": -1, "offset": -1,
+}
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def ms_to_datetime(ms: int | float) -> dt.datetime:
+    """Milliseconds since the epoch as an aware UTC datetime (exact, no float rounding for ints)."""
+    return _EPOCH + dt.timedelta(milliseconds=ms)
+
+
+def event_row(event: dict) -> tuple[str, dict]:
+    """(table, row) for one event; raises ValueError for an unknown type or a missing required field."""
+    kind = event.get("type")
+    table = TABLE_FOR_TYPE.get(kind) if isinstance(kind, str) else None
+    if table is None:
+        raise ValueError(f"cannot store event of type {kind!r}; known: {', '.join(TABLE_FOR_TYPE)}")
+    row: dict = {}
+    for col in COLUMNS[table][:-1]:
+        value = event.get(col)
+        if value is None:
+            if col in DEFAULTS:
+                value = DEFAULTS[col]
+            elif col not in NULLABLE:
+                raise ValueError(f"{kind} event {_ident(event)} has no {col!r}")
+        elif col in MS_COLUMNS:
+            value = ms_to_datetime(value)
+        elif col in JSON_COLUMNS:
+            value = orjson.dumps(value).decode()
+        elif col == "date":
+            value = dt.date.fromisoformat(value)
+        row[col] = value
+    row["raw"] = orjson.dumps(event).decode()
+    return table, row
+
+
+def _ident(event: dict) -> str:
+    for key in ("event_id", "alert_id"):
+        if event.get(key):
+            return repr(event[key])
+    return "(no id)"

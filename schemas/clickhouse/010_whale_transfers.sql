@@ -1,0 +1,32 @@
+-- whale_transfers: on-chain transfers large enough to matter (topic whale.transfers).
+-- ReplacingMergeTree collapses a re-delivered or re-observed transfer (same event_id, e.g. more
+-- confirmations, or retracted) to the last inserted row; read with FINAL. The sort key is
+-- asset/chain (the usual filters), then block time, then event_id. A reorg that re-mines the
+-- transaction in a later block gives a new block_time, so it lands as a separate row; the old
+-- observation is expected to be re-published with retracted = true. Monthly partitions.
+CREATE TABLE IF NOT EXISTS {db}.whale_transfers
+(
+    event_id        String,
+    chain           LowCardinality(String),
+    asset           LowCardinality(String),
+    amount          Float64,
+    usd_value       Float64,
+    from_address    String,
+    to_address      String,
+    from_entity     LowCardinality(Nullable(String)),
+    to_entity       LowCardinality(Nullable(String)),
+    direction       LowCardinality(String),
+    tx_hash         String,
+    block_number    Nullable(UInt64),
+    block_time      DateTime64(3, 'UTC'),
+    confirmations   UInt32,
+    observed_ts     DateTime64(3, 'UTC'),
+    retracted       Bool DEFAULT false,
+    schema_version  UInt16 DEFAULT 1,
+    raw             String,
+    inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(block_time)
+ORDER BY (asset, chain, block_time, event_id)
+SETTINGS non_replicated_deduplication_window = 1000;

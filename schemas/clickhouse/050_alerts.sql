@@ -1,0 +1,25 @@
+-- alerts: staged whale deposit -> sell -> cascade alerts (topic alerts.cascade).
+-- The detector re-publishes the same alert_id as the episode escalates, one message per stage;
+-- ReplacingMergeTree keyed by (asset, alert_id, stage) keeps the last version of each stage under
+-- FINAL, so the table holds one row per alert and stage. The evidence objects are stored as JSON
+-- text (read them with JSONExtract*). Alerts are few, so the table is not partitioned.
+CREATE TABLE IF NOT EXISTS {db}.alerts
+(
+    alert_id        String,
+    kind            LowCardinality(String),
+    asset           LowCardinality(String),
+    stage           LowCardinality(String),
+    reached         LowCardinality(Nullable(String)),
+    ts              DateTime64(3, 'UTC'),
+    deposit         String,
+    sell            Nullable(String),
+    cascade         Nullable(String),
+    etf_context     Nullable(String),
+    severity        LowCardinality(String),
+    schema_version  UInt16 DEFAULT 1,
+    raw             String,
+    inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (asset, alert_id, stage)
+SETTINGS non_replicated_deduplication_window = 1000;

@@ -1,0 +1,158 @@
+"""The Store on embedded chDB: schema, inserts, retry dedup, FINAL collapse, views, queries."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+import pytest
+
+from pipeline.sinks.clickhouse import StoreError, open_store, schema_dir
+
+UTC = dt.timezone.utc
+TABLES = ["alerts", "deadletter", "etf_flows", "liquidations", "liquidations_1m", "trade_flow", "trade_flow_1m",
+          "whale_transfers"]
+
+
+def counts(store, final: bool = False) -> dict[str, int]:
+    tables = ["whale_transfers", "liquidations", "trade_flow", "etf_flows", "alerts", "deadletter"]
+    return {t: store.query(f"SELECT count() FROM {{db}}.{t}{' FINAL' if final else ''}")[1][0][0] for t in tables}
+
+
+def test_apply_schema_is_idempotent(fresh_store):
+    files = sorted(p.name for p in schema_dir().glob("*.sql"))
+    assert fresh_store.apply_schema() == files
+    assert fresh_store.apply_schema() == files
+    _, rows = fresh_store.query("SHOW TABLES FROM {db}")
+    assert sorted(r[0] for r in rows) == TABLES
+
+
+def test_mixed_batch_counts_per_table(store, ev):
+    batch = [*ev.one_of_each(), ev.liquidation("liq-2"), ev.liquidation("liq-3")]
+    assert store.insert_events(batch) == {
+        "whale_transfers": 1, "liquidations": 3, "trade_flow": 1, "etf_flows": 1, "alerts": 1, "deadletter": 1,
+    }
+    assert counts(store) == {
+        "whale_transfers": 1, "liquidations": 3, "trade_flow": 1, "etf_flows": 1, "alerts": 1, "deadletter": 1,
+    }
+
+
+def test_retried_batch_is_dropped_by_its_dedup_token(store, ev):
+    # Two months, so the batch is split into two parts: each must be recognised on the retry.
+    batch = [*ev.one_of_each(), ev.liquidation("liq-sep", ts=ev.T0 + 20 * 86_400_000)]
+    first = store.insert_events(batch)
+    before = counts(store)
+    assert store.insert_events(list(reversed(batch))) == first  # the server reports the rows it was sent
+    assert counts(store) == before
+
+
+def test_redelivered_event_in_another_batch_collapses_under_final(store, ev):
+    store.insert_events([ev.liquidation("a"), ev.liquidation("b", ts=ev.T0 + 1)])
+    store.insert_events([ev.liquidation("a"), ev.liquidation("c", ts=ev.T0 + 2), ev.alert(), ev.alert()])
+    assert counts(store)["liquidations"] == 4
+    assert counts(store, final=True)["liquidations"] == 3
+    _, ids = store.query("SELECT event_id FROM {db}.liquidations FINAL ORDER BY event_id")
+    assert ids == [("a",), ("b",), ("c",)]
+    assert counts(store, final=True)["alerts"] == 1
+
+
+def test_revised_event_in_an_identical_id_set_is_still_written(store, ev):
+    store.insert_events([ev.alert(stage="sell")])
+    revised = {**ev.alert(stage="sell"), "severity": "high"}
+    store.insert_events([revised])
+    _, rows = store.query("SELECT severity FROM {db}.alerts FINAL")
+    assert rows == [("high",)]
+
+
+def test_liquidations_1m_view(store, ev):
+    t = ev.T0  # 03:00:00.000
+    store.insert_events([
+        ev.liquidation("1", ts=t + 1_000, side="long", price=100.0, quantity=2.0),
+        ev.liquidation("2", ts=t + 30_000, side="long", price=90.0, quantity=1.0, completeness="sampled"),
+        ev.liquidation("3", ts=t + 59_999, side="long", price=95.0, quantity=4.0),
+        ev.liquidation("4", ts=t + 60_000, side="long", price=80.0, quantity=1.5),
+        ev.liquidation("5", ts=t + 10_000, side="short", price=110.0, quantity=3.0, venue="bybit"),
+    ])
+    store.insert_events([ev.liquidation("2", ts=t + 30_000, side="long", price=90.0, quantity=1.0,
+                                        completeness="sampled")])  # re-delivered: must not count twice
+    names, rows = store.query("SELECT * FROM {db}.liquidations_1m ORDER BY minute, venue, side")
+    assert names == ["minute", "asset", "venue", "side", "liquidations", "notional_usd_sum", "quantity_sum",
+                     "price_min", "price_max", "sampled"]
+    m0 = dt.datetime(2025, 8, 15, 3, 0, tzinfo=UTC)
+    m1 = dt.datetime(2025, 8, 15, 3, 1, tzinfo=UTC)
+    assert rows == [
+        (m0, "BTC", "binance-usdm", "long", 3, 200.0 + 90.0 + 380.0, 7.0, 90.0, 100.0, 1),
+        (m0, "BTC", "bybit", "short", 1, 330.0, 3.0, 110.0, 110.0, 0),
+        (m1, "BTC", "binance-usdm", "long", 1, 120.0, 1.5, 80.0, 80.0, 0),
+    ]
+
+
+def test_trade_flow_1m_view(store, ev):
+    t = ev.T0
+    last = ev.trade_flow(ts=t + 50_000, open=104, high=106, low=97, close=98, buy=30, sell=3, trades=5)
+    store.insert_events([
+        ev.trade_flow(ts=t + 20_000, open=102, high=108, low=101, close=104, buy=10, sell=1, trades=3),
+        ev.trade_flow(ts=t, open=100, high=103, low=99, close=102, buy=20, sell=2, trades=4),
+        last,
+    ])
+    store.insert_events([last])  # re-delivered bar: counted once
+    names, rows = store.query("SELECT * FROM {db}.trade_flow_1m")
+    assert names == ["minute", "asset", "venue", "buy_usd", "sell_usd", "open_price", "high_price", "low_price",
+                     "close_price", "trades"]
+    assert rows == [(dt.datetime(2025, 8, 15, 3, 0, tzinfo=UTC), "BTC", "bybit", 60.0, 6.0, 100.0, 108.0, 97.0,
+                     98.0, 12)]
+
+
+def test_alerts_round_trip_their_json_columns(store, ev):
+    alert = ev.alert()
+    store.insert_events([alert])
+    names, rows = store.query("SELECT deposit, sell, cascade, etf_context, raw, "
+                              "JSONExtractFloat(cascade, 'long_share') FROM {db}.alerts FINAL")
+    deposit, sell, cascade, etf_context, raw, share = rows[0]
+    assert orjson.loads(deposit) == alert["deposit"]
+    assert orjson.loads(sell) == alert["sell"]
+    assert orjson.loads(cascade) == alert["cascade"]
+    assert etf_context is None
+    assert orjson.loads(raw) == alert
+    assert share == 0.91
+
+
+def test_query_returns_names_and_python_values(store, ev):
+    store.insert_events([ev.liquidation("x", ts=1_755_226_800_123), ev.etf_flow()])
+    names, rows = store.query("SELECT event_id, ts, price, asset FROM liquidations")  # unqualified name
+    assert names == ["event_id", "ts", "price", "asset"]
+    assert rows == [("x", dt.datetime(2025, 8, 15, 3, 0, 0, 123_000, tzinfo=UTC), 100_000.0, "BTC")]
+    _, rows = store.query("SELECT count() AS n, sum(net_flow_usd) FROM {db}.etf_flows WHERE 0")
+    assert rows == [(0, 0.0)]
+    assert store.query("SELECT 1 AS x WHERE 0") == (["x"], [])
+
+
+def test_insert_rows_generic_and_errors(store):
+    assert store.insert_rows("etf_flows", []) == 0
+    row = {"event_id": "e", "date": dt.date(2025, 8, 14), "fund": "F", "asset": "BTC", "net_flow_usd": 1.0,
+           "published_ts": dt.datetime(2025, 8, 15, tzinfo=UTC), "source": "s", "raw": "{}"}
+    assert store.insert_rows("etf_flows", [row, {**row, "event_id": "f"}]) == 2
+    with pytest.raises(StoreError, match="no_such_table"):
+        store.insert_rows("no_such_table", [row])
+    with pytest.raises(StoreError, match="etf_flows"):
+        store.insert_rows("etf_flows", [{**row, "net_flow_usd": "not a number"}])
+    with pytest.raises(StoreError, match="lacks column"):
+        store.insert_rows("etf_flows", [row, {"event_id": "g"}])
+    with pytest.raises(StoreError):
+        store.query("SELEKT nonsense")
+
+
+def test_open_store_urls(chdb_path, monkeypatch):
+    default = open_store(f"chdb://{chdb_path}")
+    assert default.database == "cascadewatch"
+    default.close()
+    monkeypatch.chdir(chdb_path.parent)
+    relative = open_store(f"chdb://./{chdb_path.name}?database=rel")  # same path, written relatively
+    assert relative.query("SELECT 1 AS one") == (["one"], [(1,)])
+    with pytest.raises(StoreError, match="one data path per process"):
+        open_store(f"chdb://{chdb_path}-other")
+    relative.close()
+    with pytest.raises(ValueError, match="unknown ClickHouse URL scheme 'mysql'"):
+        open_store("mysql://localhost/db")
+    with pytest.raises(ValueError, match="no scheme"):
+        open_store("/var/chdb")
