@@ -59,8 +59,9 @@ def demo(
 
 @app.command()
 def worker(
-    metrics_port: Annotated[int, typer.Option(help="Serve Prometheus metrics on 127.0.0.1:PORT (0 = off)")] = 0,
+    metrics_port: Annotated[int, typer.Option(help="Serve Prometheus metrics on PORT (0 = off), bound to CASCADEWATCH_METRICS_ADDR")] = 0,
     sink: Annotated[bool, typer.Option(help="Also write events and alerts to ClickHouse")] = True,
+    log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "warning",
 ) -> None:
     """Run the Faust worker: detector agent and ClickHouse sink. Needs KAFKA_BOOTSTRAP."""
     import faust
@@ -78,12 +79,12 @@ def worker(
         store = open_store(settings.clickhouse_url)
         store.apply_schema()
     if metrics_port:
-        prometheus_client.start_http_server(metrics_port, addr="127.0.0.1")
+        prometheus_client.start_http_server(metrics_port, addr=settings.metrics_addr)
     faust_app = build_app(settings, settings.kafka_bootstrap, store)
     datadir = Path(settings.data_dir) / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
     faust_app.conf.datadir = str(datadir)
-    faust.Worker(faust_app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    faust.Worker(faust_app, loglevel=log_level.upper(), quiet=True).execute_from_commandline()
 
 
 @app.command()

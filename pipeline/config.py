@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     max_event_bytes: int = Field(64 * 1024, ge=256, description="Larger messages go to the dead-letter topic")
     rebalance_timeout_s: float = Field(
         10.0, gt=0, description="Consumer-group rebalance timeout; a fresh worker waits this long on its first join")
+    metrics_addr: str = Field("127.0.0.1", description="Address the worker's Prometheus endpoint binds to")
     data_dir: str = Field("./var", description="Worker state (Faust tables) lives here")
     topics: TopicNames = TopicNames()
     sink: SinkConfig = SinkConfig()

@@ -27,7 +27,7 @@ class ContractError(ValueError):
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, frozen=True)
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = Field(SCHEMA_VERSION, ge=1)
 
 
 _ASSET = Field(pattern=r"^[A-Z0-9]{2,12}$")

@@ -40,6 +40,8 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         topic_replication_factor=settings.replication_factor,
         broker_commit_interval=1.0,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_session_timeout=settings.rebalance_timeout_s,
+        broker_heartbeat_interval=max(0.5, settings.rebalance_timeout_s / 4),
         consumer_max_fetch_size=1024 * 1024,
         web_enabled=False,
         producer_max_request_size=8 * 1024 * 1024,  # state-table snapshots can exceed 1 MiB in a cascade
@@ -74,14 +76,15 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                     detector.restore(asset, snap)
             late_before = detector.state(asset).late
             now = time.time()
-            for alert in detector.process(event, now_ms=int(now * 1000)):
+            alerts = detector.process(event, now_ms=int(now * 1000))
+            for alert in alerts:
                 metrics.ALERTS.labels(asset, alert.stage).inc()
                 await alerts_topic.send(key=asset.encode(), value=dump_event(alert))
             if detector.state(asset).late != late_before:
                 metrics.LATE.labels(asset).inc()
-            # Whole-state snapshots are throttled: the detector is idempotent on event_id, so events
-            # redelivered after a crash since the last snapshot are simply applied again.
-            if now - saved_at.get(asset, 0.0) >= SNAPSHOT_EVERY_S:
+            # Whole-state snapshots are throttled (and forced when an episode moves), so a restart may
+            # lose up to SNAPSHOT_EVERY_S of buffered market data, never an episode's stage.
+            if alerts or now - saved_at.get(asset, 0.0) >= SNAPSHOT_EVERY_S:
                 state[asset] = detector.snapshot(asset)
                 saved_at[asset] = now
 

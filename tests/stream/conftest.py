@@ -1,0 +1,98 @@
+"""Real components for streaming tests: a Tansu broker, the worker as a child process, topic readers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from pipeline.config import Settings
+from pipeline.runtime.broker import EmbeddedBroker, free_port
+from pipeline.runtime.lag import group_lag
+from pipeline.runtime.topics import ensure_topics
+
+
+@pytest.fixture
+def broker(tmp_path):
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as b:
+        ensure_topics(Settings(), b.bootstrap)
+        yield b
+
+
+class Worker:
+    def __init__(self, bootstrap: str, tmp: Path, name: str = "worker"):
+        self.bootstrap, self.tmp, self.name = bootstrap, tmp, name
+        self.metrics_port = free_port()
+        self.clickhouse_url = f"chdb://{tmp / 'chdb'}"
+        self.log = tmp / f"{name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def env(self) -> dict:
+        return {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "CLICKHOUSE_URL": self.clickhouse_url,
+                "CASCADEWATCH_DATA_DIR": str(self.tmp / "var"), "CASCADEWATCH_REBALANCE_TIMEOUT_S": "5"}
+
+    def start(self) -> "Worker":
+        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker", "--metrics-port",
+                                      str(self.metrics_port)], env=self.env(), stdout=open(self.log, "ab"),
+                                     stderr=subprocess.STDOUT)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_caught_up(self, topics: list[str], timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.alive(), f"worker died:\n{self.log.read_text()[-3000:]}"
+            if group_lag(self.bootstrap, Settings().app_id, topics) == 0:
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"worker did not catch up in {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def sql(self, query: str) -> list[dict]:
+        """Query its ClickHouse through the CLI, as a user would (chDB allows one path per process)."""
+        out = subprocess.run([sys.executable, "-m", "pipeline", "sql", query, "--format", "json"], env=self.env(),
+                             capture_output=True, timeout=120)
+        assert out.returncode == 0, out.stderr.decode()[-2000:]
+        return [orjson.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def worker_factory(broker, tmp_path):
+    workers: list[Worker] = []
+
+    def make(name: str = "worker") -> Worker:
+        w = Worker(broker.bootstrap, tmp_path, name)
+        workers.append(w)
+        return w.start()
+
+    yield make
+    for w in workers:
+        w.stop()
+
+
+def read_topic(bootstrap: str, topic: str, idle_ms: int = 2000) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="earliest", consumer_timeout_ms=idle_ms)
+    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
