@@ -48,6 +48,9 @@ def demo(
         alerts = run_demo(settings, path, follow=follow, console=console)
     except DemoError as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        err.print("interrupted: broker and worker stopped")
+        raise typer.Exit(130) from None
     cascades = [a for a in alerts if a["stage"] == "cascade"]
     console.print(f"\n[bold]{len(alerts)} alerts[/], {len(cascades)} cascade. Stored in {settings.clickhouse_url}; try:")
     console.print('  cascadewatch sql "SELECT asset, side, count(), round(sum(notional_usd)/1e6, 1) AS usd_m '

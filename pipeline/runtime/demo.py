@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from pipeline.config import Settings
 from pipeline.runtime.broker import EmbeddedBroker
+from pipeline.runtime.children import die_with_parent, stop_process
 from pipeline.runtime.lag import group_lag
 from pipeline.runtime.publish import publish
 from pipeline.runtime.topics import ensure_topics
@@ -36,17 +37,8 @@ def start_worker(settings: Settings, bootstrap: str, log_path: Path, extra_env: 
            "CASCADEWATCH_PARTITIONS": str(settings.partitions), "CASCADEWATCH_APP_ID": settings.app_id,
            "CASCADEWATCH_DATA_DIR": settings.data_dir, **(extra_env or {})}
     log = open(log_path, "ab")
-    return subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=env, stdout=log, stderr=log)
-
-
-def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=env, stdout=log, stderr=log,
+                            preexec_fn=die_with_parent)
 
 
 class AlertTail(threading.Thread):

@@ -14,6 +14,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.config import Settings
 from pipeline.runtime.broker import EmbeddedBroker, free_port
+from pipeline.runtime.children import stop_process
 from pipeline.runtime.lag import group_lag
 from pipeline.runtime.topics import ensure_topics
 
@@ -39,18 +40,12 @@ class Worker:
 
     def start(self) -> "Worker":
         self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker", "--metrics-port",
-                                      str(self.metrics_port)], env=self.env(), stdout=open(self.log, "ab"),
+                                      str(self.metrics_port), "--log-level", "info"], env=self.env(), stdout=open(self.log, "ab"),
                                      stderr=subprocess.STDOUT)
         return self
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, timeout=30)
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -62,7 +57,19 @@ class Worker:
             if group_lag(self.bootstrap, Settings().app_id, topics) == 0:
                 return
             time.sleep(0.5)
-        raise AssertionError(f"worker did not catch up in {timeout}s:\n{self.log.read_text()[-3000:]}")
+        from kafka import KafkaAdminClient, KafkaConsumer
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap)
+        committed = admin.list_group_offsets(Settings().app_id).get(Settings().app_id, {})
+        ends = consumer.end_offsets([TopicPartition(t, p) for t in topics for p in range(Settings().partitions)])
+        behind = {f"{tp.topic}[{tp.partition}]": (committed.get(tp), end) for tp, end in ends.items()
+                  if end and (tp not in committed or committed[tp].offset != end)}
+        admin.close()
+        consumer.close()
+        lines = [ln for ln in self.log.read_text().splitlines() if "[INFO]" in ln or "ERROR" in ln or "WARN" in ln]
+        raise AssertionError(f"worker did not catch up in {timeout}s; behind: {behind}; its log ends:\n"
+                             + "\n".join(lines[-25:]))
 
     def sql(self, query: str) -> list[dict]:
         """Query its ClickHouse through the CLI, as a user would (chDB allows one path per process)."""
