@@ -22,8 +22,10 @@ app = typer.Typer(
 )
 schema_app = typer.Typer(help="ClickHouse schema (DDL in schemas/clickhouse/).", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts out of Kafka: terminal, webhooks, chat.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(topics_app, name="topics")
+app.add_typer(alerts_app, name="alerts")
 console = Console()
 err = Console(stderr=True)
 
@@ -188,6 +190,46 @@ def produce(
     events = [orjson.loads(line) for f in files for line in f.read_bytes().splitlines() if line.strip()]
     n = publish(events, settings.kafka_bootstrap, settings)
     console.print(f"published {n:,} events")
+
+
+@alerts_app.command("follow")
+def alerts_follow(
+    webhook: Annotated[Optional[list[str]], typer.Option(help="POST each alert's JSON here (repeatable)")] = None,
+    chat: Annotated[Optional[list[str]], typer.Option(help="POST {\"text\": ...} here: Slack/Mattermost-style incoming webhook (repeatable)")] = None,
+    min_severity: Annotated[str, typer.Option(help="info | warning | high | critical")] = "info",
+    group: Annotated[str, typer.Option(help="Consumer group: deliveries resume where this group left off")] = "cascadewatch-alerts-out",
+    from_beginning: Annotated[bool, typer.Option(help="A new group starts at the oldest alert, not the next one")] = False,
+) -> None:
+    """Print alerts as they arrive on the alerts topic and deliver them to webhooks. Needs KAFKA_BOOTSTRAP."""
+    from kafka import KafkaConsumer
+
+    from pipeline.sinks.alerts import SEVERITIES, Delivery, Webhook
+    from pipeline.sinks.render import alert_line
+
+    settings = Settings()
+    if not settings.kafka_bootstrap:
+        _fail("KAFKA_BOOTSTRAP is not set")
+    if min_severity not in SEVERITIES:
+        _fail(f"--min-severity must be one of {', '.join(SEVERITIES)}")
+    delivery = Delivery([Webhook(u) for u in webhook or []] + [Webhook(u, chat=True) for u in chat or []],
+                        min_severity=min_severity,
+                        on_error=lambda t, a, e: err.print(f"[red]delivery to {t.url} failed[/]: {e}"))
+    consumer = KafkaConsumer(settings.topics.alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
+                             auto_offset_reset="earliest" if from_beginning else "latest",
+                             enable_auto_commit=False, max_poll_interval_ms=30_000)
+    try:
+        while True:
+            for records in consumer.poll(timeout_ms=1000).values():
+                alerts = [orjson.loads(r.value) for r in records]
+                for alert in alerts:
+                    if delivery.wanted(alert):
+                        console.print(alert_line(alert))
+                delivery.deliver(alerts)
+            consumer.commit()
+    except KeyboardInterrupt:
+        err.print(f"stopped: {delivery.delivered} delivered, {delivery.failed} failed")
+    finally:
+        consumer.close()
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from pipeline.runtime.children import die_with_parent, stop_process
 from pipeline.runtime.lag import group_lag
 from pipeline.runtime.publish import publish
 from pipeline.runtime.topics import ensure_topics
-from pipeline.stream.render import alert_line
+from pipeline.sinks.render import alert_line
 
 
 class DemoError(RuntimeError):

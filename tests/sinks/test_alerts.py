@@ -1,0 +1,73 @@
+"""Alert delivery to webhooks, against a real local HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from pipeline.sinks.alerts import Delivery, Webhook, plain_text
+
+ALERT = {"type": "alert", "alert_id": "abc", "asset": "BTC", "stage": "cascade", "reached": "cascade",
+         "ts": 1_756_070_664_386, "severity": "critical",
+         "deposit": {"event_id": "bitcoin:x:0", "usd_value": 2.76e9, "to_entity": "binance", "amount": 24_000.0},
+         "sell": {"ts": 1, "net_sell_usd": 9.2e8, "drop_pct": 1.02, "venue": "binance-usdm",
+                  "minutes_after_deposit": 11.5},
+         "cascade": {"ts": 2, "window_ms": 300_000, "long_notional_usd": 5.0e7, "long_share": 0.89,
+                     "venues": ["bybit", "okx"], "completeness": "full"}, "etf_context": None}
+
+
+@pytest.fixture
+def server():
+    received: list[tuple[str, dict]] = []
+    failures = {"left": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            if failures["left"] > 0:
+                failures["left"] -= 1
+                self.send_response(503)
+            else:
+                received.append((self.path, body))
+                self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_port}", received, failures
+    httpd.shutdown()
+
+
+def test_json_and_chat_webhooks(server):
+    base, received, _ = server
+    d = Delivery([Webhook(base + "/json"), Webhook(base + "/chat", chat=True)])
+    d.deliver([ALERT])
+    assert received[0] == ("/json", ALERT)
+    assert received[1][0] == "/chat" and "CASCADE" in received[1][1]["text"] and "[critical]" in received[1][1]["text"]
+    assert "[/" not in received[1][1]["text"] and d.delivered == 2
+
+
+def test_retries_a_failing_webhook_then_delivers(server):
+    base, received, failures = server
+    failures["left"] = 2
+    Delivery([Webhook(base + "/json")]).deliver([ALERT])
+    assert [p for p, _ in received] == ["/json"]
+
+
+def test_min_severity_and_unreachable_target(server):
+    base, received, _ = server
+    errors = []
+    d = Delivery([Webhook("http://127.0.0.1:1/nothing", retries=0), Webhook(base + "/ok")], min_severity="high",
+                 on_error=lambda t, a, e: errors.append(t.url))
+    d.deliver([{**ALERT, "severity": "warning"}, ALERT])
+    assert [p for p, _ in received] == ["/ok"] and errors == ["http://127.0.0.1:1/nothing"] and d.failed == 1
+
+
+def test_plain_text_has_no_markup():
+    assert plain_text(ALERT).startswith("CASCADE  BTC  2025-08-24 21:24:24Z [critical]")
