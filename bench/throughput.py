@@ -160,7 +160,9 @@ class LagProbe:
         self.reported = self.tail.end_offsets(self.parts)
         self.end = dict(self.reported)
         for tp, off in self.reported.items():
-            self.tail.seek(tp, off)
+            # reported = last batch's base offset + 1 on Tansu: start at that batch's first record
+            # (seeking into the middle of a batch is what Tansu handles badly)
+            self.tail.seek(tp, max(0, off - 1))
         self.refresh(settle=True)
 
     def refresh(self, settle: bool = False) -> dict[TopicPartition, int]:

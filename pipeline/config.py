@@ -50,6 +50,10 @@ class Settings(BaseSettings):
     partitions: int = Field(4, ge=1, description="Partition count of every topic (they must be co-partitioned)")
     replication_factor: int = Field(1, ge=1)
     max_event_bytes: int = Field(64 * 1024, ge=256, description="Larger messages go to the dead-letter topic")
+    single_record_batches: bool = Field(
+        False, description="Produce one record per batch. Needed on the embedded Tansu 0.6 broker, whose "
+        "latest-offset answers fall short by up to one batch and which can stall a consumer resuming mid-batch; "
+        "`demo` turns it on for the embedded broker. Leave off on a real Kafka cluster.")
     rebalance_timeout_s: float = Field(
         10.0, gt=0, description="Consumer-group rebalance timeout; a fresh worker waits this long on its first join")
     metrics_addr: str = Field("127.0.0.1", description="Address the worker's Prometheus endpoint binds to")

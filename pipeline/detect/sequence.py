@@ -67,13 +67,14 @@ class AssetState:
     episodes: dict = field(default_factory=dict)  # alert_id -> Episode (open)
     closed: dict = field(default_factory=dict)  # alert_id -> (closed_ts, stage reached)
     etf: EtfLedger = field(default_factory=EtfLedger)
+    born: int = 0  # clock at the asset's first market event: unseen feeds count as idle from here
     late: int = 0
     duplicates: int = 0
 
     def to_dict(self) -> dict:
         return {
             "asset": self.asset, "frontier": self.frontier, "arrival": self.arrival, "bars": self.bars,
-            "liqs": self.liqs, "seen": self.seen, "closed": self.closed, "late": self.late,
+            "liqs": self.liqs, "seen": self.seen, "closed": self.closed, "late": self.late, "born": self.born,
             "duplicates": self.duplicates, "etf": self.etf.to_dict(),
             "episodes": {k: ep.to_dict() for k, ep in self.episodes.items()},
         }
@@ -82,7 +83,7 @@ class AssetState:
     def from_dict(cls, d: dict) -> "AssetState":
         st = cls(asset=d["asset"], frontier=dict(d["frontier"]), arrival=dict(d["arrival"]),
                  bars=[tuple(b) for b in d["bars"]], liqs=[tuple(x) for x in d["liqs"]], seen=dict(d["seen"]),
-                 closed={k: tuple(v) for k, v in d["closed"].items()}, late=d["late"], duplicates=d["duplicates"],
+                 closed={k: tuple(v) for k, v in d["closed"].items()}, late=d["late"], duplicates=d["duplicates"], born=d["born"],
                  etf=EtfLedger.from_dict(d["etf"]))
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}
         return st
@@ -123,6 +124,8 @@ class CascadeDetector:
             return []
         source = CHAIN if isinstance(event, WhaleTransfer) else LIQ if isinstance(event, Liquidation) else FLOW
         ts = event.ts
+        if not st.frontier:
+            st.born = now_ms if now_ms is not None else ts
         front = self._frontier(st, now_ms)
         if front is not None and ts < front - self._lateness[source]:
             st.late += 1
@@ -174,12 +177,17 @@ class CascadeDetector:
         Chain transfers are too sparse to hold time back; they are accepted up to chain_lateness_ms
         behind this frontier instead, and the buffers keep that much exchange data for them.
         """
-        fronts = {src: st.frontier[src] for src in (LIQ, FLOW) if src in st.frontier}
-        if not fronts:
+        seen = [st.frontier[src] for src in (LIQ, FLOW) if src in st.frontier]
+        if not seen:
             return None
-        clock = now_ms if now_ms is not None else max(fronts.values())
-        active = [ts for src, ts in fronts.items() if clock - st.arrival.get(src, clock) < self.cfg.idle_timeout_ms]
-        return min(active) if active else max(fronts.values())
+        clock = now_ms if now_ms is not None else max(seen)
+        active = []
+        for src in (LIQ, FLOW):
+            if clock - st.arrival.get(src, st.born) < self.cfg.idle_timeout_ms:
+                if src not in st.frontier:
+                    return None  # an expected feed has not spoken yet (e.g. a worker catching up): hold time
+                active.append(st.frontier[src])
+        return min(active) if active else max(seen)
 
     def _advance(self, st: AssetState, now_ms: int | None, alerts: list[Alert]) -> None:
         front = self._frontier(st, now_ms)
@@ -287,12 +295,11 @@ class CascadeDetector:
 
     def _on_liquidation(self, st: AssetState, e: Liquidation, alerts: list[Alert]) -> None:
         liq = (e.ts, e.event_id, e.side, e.notional_usd, e.venue, e.completeness)
-        in_order = not st.liqs or liq >= st.liqs[-1]
         bisect.insort(st.liqs, liq)
         for ep in list(st.episodes.values()):
             if ep.stage == "sell" and e.ts >= ep.sell["ts"] - self.cfg.cascade_window_ms:
-                # In order, only the window ending at this liquidation is new; otherwise rescan.
-                self._scan_cascade(st, ep, alerts, from_ts=e.ts if in_order else None)
+                # Only windows ending at or after this liquidation can contain it.
+                self._scan_cascade(st, ep, alerts, from_ts=e.ts)
 
     def _scan_cascade(self, st: AssetState, ep: Episode, alerts: list[Alert], from_ts: int | None = None) -> None:
         """Find the first window end >= the sell time where the cascade conditions hold."""

@@ -35,7 +35,8 @@ class DemoError(RuntimeError):
 def start_worker(settings: Settings, bootstrap: str, log_path: Path, extra_env: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "CLICKHOUSE_URL": settings.clickhouse_url,
            "CASCADEWATCH_PARTITIONS": str(settings.partitions), "CASCADEWATCH_APP_ID": settings.app_id,
-           "CASCADEWATCH_DATA_DIR": settings.data_dir, **(extra_env or {})}
+           "CASCADEWATCH_DATA_DIR": settings.data_dir,
+           "CASCADEWATCH_SINGLE_RECORD_BATCHES": str(settings.single_record_batches).lower(), **(extra_env or {})}
     log = open(log_path, "ab")
     return subprocess.Popen([sys.executable, "-m", "pipeline", "worker"], env=env, stdout=log, stderr=log,
                             preexec_fn=die_with_parent)
@@ -72,13 +73,13 @@ class AlertTail(threading.Thread):
 
 
 def wait_for_worker(worker: subprocess.Popen, bootstrap: str, settings: Settings, topics: list[str],
-                    deadline: float, console: Console, logs: Path) -> None:
+                    deadline: float, console: Console, logs: Path, targets: dict | None = None) -> None:
     """Block until the worker's consumer group has committed everything on `topics`."""
     with console.status("worker processing...") as status:
         while True:
             if worker.poll() is not None:
                 raise DemoError(f"worker exited with code {worker.returncode}; see {logs / 'worker.log'}")
-            lag = group_lag(bootstrap, settings.app_id, topics)
+            lag = group_lag(bootstrap, settings.app_id, topics, targets)
             status.update(f"worker processing... {lag:,} messages to go")
             if lag == 0:
                 return
@@ -101,6 +102,7 @@ def run_demo(settings: Settings, scenario: Path, *, follow: bool = False, consol
         else:
             broker = stack.enter_context(EmbeddedBroker(log_path=logs / "broker.log"))
             bootstrap = broker.bootstrap
+            settings = settings.model_copy(update={"single_record_batches": True})
             console.print(f"[bold]Kafka[/] embedded Tansu broker on {bootstrap}")
         console.print(f"[bold]ClickHouse[/] {settings.clickhouse_url}")
         created = ensure_topics(settings, bootstrap)
@@ -117,16 +119,16 @@ def run_demo(settings: Settings, scenario: Path, *, follow: bool = False, consol
         history = [e for e in events if e.get("type") == "etf_flow"]
         live = [e for e in events if e.get("type") != "etf_flow"]
         deadline = time.monotonic() + timeout_s
-        publish(history, bootstrap, settings)
-        wait_for_worker(worker, bootstrap, settings, [settings.topics.etf_flows], deadline, console, logs)
+        written = publish(history, bootstrap, settings)
+        wait_for_worker(worker, bootstrap, settings, [settings.topics.etf_flows], deadline, console, logs, written)
         console.print(f"[bold]Scenario[/] {scenario.name}: {len(history)} ETF flow days loaded, "
                       f"replaying {len(live):,} live events")
         with Progress(TextColumn("publishing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as bar:
             task = bar.add_task("publish", total=len(live))
-            publish(live, bootstrap, settings, progress=lambda n: bar.update(task, completed=n))
+            written = publish(live, bootstrap, settings, progress=lambda n: bar.update(task, completed=n))
         wait_for_worker(worker, bootstrap, settings, [*settings.topics.inputs(), settings.topics.alerts],
-                        deadline, console, logs)
+                        deadline, console, logs, written)
         time.sleep(1.0)  # alerts published by the last batch reach the tail
         if follow:
             console.print("[bold]--follow[/]: worker keeps running; Ctrl-C to stop")

@@ -46,6 +46,10 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         web_enabled=False,
         producer_max_request_size=8 * 1024 * 1024,  # state-table snapshots can exceed 1 MiB in a cascade
     )
+    if settings.single_record_batches:
+        # A batch bound smaller than any record makes each record its own batch (see Settings).
+        app.conf.producer_max_batch_size = 1
+        app.conf.producer_linger = 0.0
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                partitions=settings.partitions)
     inputs = app.topic(*settings.topics.inputs(), **raw)

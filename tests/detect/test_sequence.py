@@ -191,3 +191,23 @@ def test_bundled_scenario_alerts():
     got = stages(replay(sorted(events, key=lambda e: e.ts)))
     assert got == [("ETH", "watch", "watch"), ("ETH", "expired", "watch"),
                    ("BTC", "watch", "watch"), ("BTC", "sell", "sell"), ("BTC", "cascade", "cascade")]
+
+
+def test_a_feed_that_arrives_late_as_a_whole_is_not_dropped():
+    """A worker catching up reads one topic's backlog before another's: hours of bars, then the liquidations."""
+    evs = story()
+    base = {(a.alert_id, a.stage) for a in replay(evs)}
+    det = CascadeDetector()
+    now = 1_800_000_000_000  # wall clock barely moves while a backlog is read
+    ordered = [e for e in evs if isinstance(e, TradeFlow)] + [e for e in evs if not isinstance(e, TradeFlow)]
+    got = [a for e in ordered for a in det.process(e, now_ms=now)] + det.flush()
+    assert det.state("BTC").late == 0
+    assert {(a.alert_id, a.stage) for a in got} == base
+
+
+def test_a_feed_silent_past_the_idle_timeout_stops_holding_time():
+    det = CascadeDetector()
+    now = 1_800_000_000_000
+    for i, e in enumerate(bars(T0, T0 + 10 * MIN, price_fn=lambda t: 100.0)):
+        det.process(e, now_ms=now + i * 1_000)  # no liquidation feed at all for ~2 minutes of wall time
+    assert det._frontier(det.state("BTC"), now + 200_000) == T0 + 10 * MIN - 10_000

@@ -36,7 +36,8 @@ class Worker:
 
     def env(self) -> dict:
         return {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "CLICKHOUSE_URL": self.clickhouse_url,
-                "CASCADEWATCH_DATA_DIR": str(self.tmp / "var"), "CASCADEWATCH_REBALANCE_TIMEOUT_S": "5"}
+                "CASCADEWATCH_DATA_DIR": str(self.tmp / "var"), "CASCADEWATCH_REBALANCE_TIMEOUT_S": "5",
+                "CASCADEWATCH_SINGLE_RECORD_BATCHES": "true"}
 
     def start(self) -> "Worker":
         self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker", "--metrics-port",
@@ -50,11 +51,11 @@ class Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def wait_caught_up(self, topics: list[str], timeout: float = 180.0) -> None:
+    def wait_caught_up(self, topics: list[str], targets: dict | None = None, timeout: float = 180.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.alive(), f"worker died:\n{self.log.read_text()[-3000:]}"
-            if group_lag(self.bootstrap, Settings().app_id, topics) == 0:
+            if group_lag(self.bootstrap, Settings().app_id, topics, targets) == 0:
                 return
             time.sleep(0.5)
         from kafka import KafkaAdminClient, KafkaConsumer

@@ -14,7 +14,7 @@ from pipeline.runtime.publish import publish
 from pipeline.scenarios import bundled
 from tests.stream.conftest import read_topic
 
-S = Settings()
+S = Settings(single_record_batches=True)  # as the demo runs the embedded broker
 LIQ = {"type": "liquidation", "event_id": "okx:bad-neighbour", "venue": "okx", "symbol": "BTC-USDT-SWAP",
        "asset": "BTC", "side": "short", "price": 114_000.0, "quantity": 0.01, "notional_usd": 1_140.0,
        "ts": 1_756_065_700_000, "received_ts": 1_756_065_700_100, "completeness": "full"}
@@ -45,12 +45,12 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     worker = worker_factory()
     etf = [e for e in events if e["type"] == "etf_flow"]
     live = [e for e in events if e["type"] != "etf_flow"]
-    publish(etf, broker.bootstrap, S)
-    worker.wait_caught_up([S.topics.etf_flows])
+    worker.wait_caught_up([S.topics.etf_flows], publish(etf, broker.bootstrap, S))
     half = len(live) // 2
     # Bad input lands in the middle of the stream: the agent must keep going and lose nothing after it.
-    publish(live[:half] + [(t, b"BTC", raw) for t, raw, _ in BAD] + [EXTRA] + live[half:], broker.bootstrap, S)
-    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts])
+    written = publish(live[:half] + [(t, b"BTC", raw) for t, raw, _ in BAD] + [EXTRA] + live[half:],
+                      broker.bootstrap, S)
+    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts], written)
     assert worker.alive()
 
     got = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.alerts)]
@@ -68,7 +68,7 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     assert metric(worker.metrics_port, "cascadewatch_deadletter_total") == len(BAD)
 
     # Lag 0 on every topic the sink reads means its batches were written (offsets commit after the insert).
-    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts, S.topics.deadletter])
+    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts, S.topics.deadletter], written)
     worker.stop()  # chDB's data path belongs to one process at a time
     rows = worker.sql("SELECT (SELECT count() FROM liquidations FINAL) AS liq, "
                       "(SELECT count() FROM alerts FINAL) AS alerts, (SELECT count() FROM deadletter) AS dl, "
@@ -91,15 +91,13 @@ def test_restarted_worker_resumes_from_its_state_table(broker, worker_factory):
     first = [e for e in live if (e.get("observed_ts") or e.get("received_ts") or e["ts"]) < cut]
     rest = live[len(first):]
     w1 = worker_factory("first")
-    publish(first, broker.bootstrap, S)
-    w1.wait_caught_up(S.topics.inputs())
+    w1.wait_caught_up(S.topics.inputs(), publish(first, broker.bootstrap, S))
     stages = [orjson.loads(r.value)["stage"] for r in read_topic(broker.bootstrap, S.topics.alerts)]
     assert "sell" in stages and "cascade" not in stages
     w1.stop()
 
     w2 = worker_factory("second")
-    publish(rest, broker.bootstrap, S)
-    w2.wait_caught_up([*S.topics.inputs(), S.topics.alerts])
+    w2.wait_caught_up([*S.topics.inputs(), S.topics.alerts], publish(rest, broker.bootstrap, S))
     btc = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.alerts)]
     btc = [a["stage"] for a in btc if a["asset"] == "BTC"]
     # Resumed mid-episode: no second watch/sell for the same deposit, and the cascade completes it.
