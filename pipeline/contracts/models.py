@@ -146,7 +146,7 @@ class Alert(_Event):
 
 class DeadLetter(_Event):
     type: Literal["deadletter"] = "deadletter"
-    reason: Literal["malformed_json", "invalid", "unknown_type", "oversize", "wrong_topic"]
+    reason: Literal["malformed_json", "invalid", "unknown_type", "oversize", "wrong_topic", "processing_error"]
     error: str
     source_topic: str
     partition: int | None = None

@@ -80,7 +80,15 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                     detector.restore(asset, snap)
             late_before = detector.state(asset).late
             now = time.time()
-            alerts = detector.process(event, now_ms=int(now * 1000))
+            try:
+                alerts = detector.process(event, now_ms=int(now * 1000))
+            except Exception as exc:  # noqa: BLE001 - a detector bug must not stop the stream
+                log.exception("detector failed on %s[%s]@%s", msg.topic, msg.partition, msg.offset)
+                err = ContractError("processing_error", f"{type(exc).__name__}: {exc}")
+                metrics.DEADLETTER.labels(msg.topic, err.reason).inc()
+                await dl_topic.send(key=ev.key, value=dead_letter(err, topic=msg.topic, partition=msg.partition,
+                                                                   offset=msg.offset, key=ev.key, value=ev.value))
+                continue
             for alert in alerts:
                 metrics.ALERTS.labels(asset, alert.stage).inc()
                 await alerts_topic.send(key=asset.encode(), value=dump_event(alert))
@@ -117,9 +125,24 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
             async for events in stream.take_events(settings.sink.batch_size, within=settings.sink.flush_interval_s):
                 batch = [row for row in (storable(e.message.topic, e.value) for e in events) if row is not None]
                 if batch:
-                    counts = await asyncio.get_running_loop().run_in_executor(None, store.insert_events, batch)
+                    counts = await _insert_with_retry(store, batch)
                     for table, n in counts.items():
                         metrics.STORED.labels(table).inc(n)
 
     return app
 
+
+
+async def _insert_with_retry(store, batch: list[dict], attempts: int = 6) -> dict[str, int]:
+    """Insert a batch, retrying with backoff; retries are safe because inserts are deduplicated."""
+    loop = asyncio.get_running_loop()
+    delay = 0.5
+    for attempt in range(1, attempts):
+        try:
+            return await loop.run_in_executor(None, store.insert_events, batch)
+        except Exception:  # noqa: BLE001 - the store raises driver-specific errors
+            log.warning("ClickHouse insert of %d events failed (attempt %d/%d), retrying in %.1fs",
+                        len(batch), attempt, attempts, delay, exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    return await loop.run_in_executor(None, store.insert_events, batch)
