@@ -108,7 +108,7 @@ class ChdbStore(BaseStore):
         target = self._qualified(table)
         cols = list(rows[0])
         try:
-            batch_df = _frame(rows, cols)
+            batch_df = _frame(rows, cols)  # noqa: F841 - read by chDB's Python() table function below
         except KeyError as exc:
             raise StoreError(f"insert into {target}: a row lacks column {exc} (columns are the keys of rows[0])") from None
         names = ", ".join(f"`{c}`" for c in cols)

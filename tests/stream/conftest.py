@@ -1,4 +1,4 @@
-"""Real components for streaming tests: a Tansu broker, the worker as a child process, topic readers."""
+"""The worker as a child process for streaming tests, with helpers to wait for it and query its store."""
 
 from __future__ import annotations
 
@@ -10,20 +10,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
 from pipeline.config import Settings
-from pipeline.runtime.broker import EmbeddedBroker, free_port
+from pipeline.runtime.broker import free_port
 from pipeline.runtime.children import stop_process
 from pipeline.runtime.lag import group_lag
-from pipeline.runtime.topics import ensure_topics
-
-
-@pytest.fixture
-def broker(tmp_path):
-    with EmbeddedBroker(log_path=tmp_path / "broker.log") as b:
-        ensure_topics(Settings(), b.bootstrap)
-        yield b
 
 
 class Worker:
@@ -92,15 +84,3 @@ def worker_factory(broker, tmp_path):
     yield make
     for w in workers:
         w.stop()
-
-
-def read_topic(bootstrap: str, topic: str, idle_ms: int = 2000) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=idle_ms)
-    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    try:
-        return list(consumer)
-    finally:
-        consumer.close()

@@ -12,7 +12,7 @@ from pipeline.contracts.models import dump_event
 from pipeline.replay import replay_files
 from pipeline.runtime.publish import publish
 from pipeline.scenarios import bundled
-from tests.stream.conftest import read_topic
+from tests.conftest import read_topic
 
 S = Settings(single_record_batches=True)  # as the demo runs the embedded broker
 LIQ = {"type": "liquidation", "event_id": "okx:bad-neighbour", "venue": "okx", "symbol": "BTC-USDT-SWAP",

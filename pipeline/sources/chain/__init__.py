@@ -1,0 +1,1 @@
+"""On-chain whale transfer watchers (Bitcoin, Ethereum) classified with pipeline.labels."""

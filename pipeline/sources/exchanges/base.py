@@ -1,0 +1,354 @@
+"""Shared pieces of the exchange connectors: the Venue base class, the Trade record, instrument
+metadata (contract sizes), the event_id rule, the cryptofeed line splitter and the 1-second
+taker-flow bar aggregator.
+
+A venue parser takes one decoded websocket message (a dict) and returns a ParseResult:
+normalized `Liquidation` models, `Trade` records, error strings, or a reason the message was
+skipped (a channel we know and do not use: books, tickers, subscription acks). `Venue.parse`
+never raises: any exception inside a venue's `_parse` becomes an error in the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from pipeline.contracts.models import Liquidation, TradeFlow
+
+INSTRUMENTS_DIR = Path(__file__).resolve().parent / "instruments"
+ASSET_RE = re.compile(r"^[A-Z0-9]{2,12}$")
+BAR_INTERVAL_MS = 1000
+
+# Quote currencies treated as US dollars 1:1 (stablecoin de-pegs are ignored).
+USD_QUOTES = ("USDT", "USDC", "BUSD", "USD", "FDUSD", "USDE")
+# Exchange tickers that differ from the asset name used as the Kafka key.
+ASSET_ALIASES = {"XBT": "BTC"}
+
+
+class ParseError(ValueError):
+    """A message of a known kind that cannot be normalized (missing field, bad number, unknown instrument)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One public trade, normalized. qty_base is in base-asset units; taker_side is the aggressor."""
+
+    venue: str
+    symbol: str
+    asset: str
+    ts: int
+    price: float
+    qty_base: float
+    notional_usd: float
+    taker_side: Literal["buy", "sell"]
+    trade_id: str | None = None
+
+
+@dataclass(slots=True)
+class ParseResult:
+    liquidations: list[Liquidation] = field(default_factory=list)
+    trades: list[Trade] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    skipped: str | None = None  # set when the message is a known kind we deliberately do not use
+
+    @property
+    def events(self) -> list[Liquidation | Trade]:
+        return [*self.liquidations, *self.trades]
+
+
+# --------------------------------------------------------------------------------------------
+# small parsing helpers
+
+
+def num(value: Any, what: str = "number") -> float:
+    """A finite float from a venue's string or number; ParseError otherwise (bools are rejected)."""
+    if isinstance(value, bool) or value is None:
+        raise ParseError(f"{what}: expected a number, got {value!r}")
+    if isinstance(value, (int, float)):
+        out = float(value)
+    elif isinstance(value, str):
+        try:
+            out = float(value)
+        except ValueError:
+            raise ParseError(f"{what}: not a number: {value[:40]!r}") from None
+    else:
+        raise ParseError(f"{what}: expected a number, got {type(value).__name__}")
+    if not math.isfinite(out):
+        raise ParseError(f"{what}: not finite: {value!r}")
+    return out
+
+
+def pos(value: Any, what: str) -> float:
+    out = num(value, what)
+    if out <= 0:
+        raise ParseError(f"{what}: must be > 0, got {value!r}")
+    return out
+
+
+def ms(value: Any, what: str = "timestamp") -> int:
+    """Milliseconds since the epoch from an int or a numeric string."""
+    if isinstance(value, bool):
+        raise ParseError(f"{what}: expected ms, got {value!r}")
+    if isinstance(value, int):
+        out = value
+    elif isinstance(value, str) and value.isdigit():
+        out = int(value)
+    elif isinstance(value, float) and value.is_integer():
+        out = int(value)
+    else:
+        raise ParseError(f"{what}: expected integer ms, got {value!r}")
+    if out < 0 or out > 10**14:
+        raise ParseError(f"{what}: out of range: {value!r}")
+    return out
+
+
+def text(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ParseError(f"{what}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def asset_of(root: str) -> str:
+    """Normalize a base-currency ticker to the contract's asset form, or ParseError."""
+    a = root.upper()
+    a = ASSET_ALIASES.get(a, a)
+    if not ASSET_RE.match(a):
+        raise ParseError(f"asset {root!r} does not fit ^[A-Z0-9]{{2,12}}$")
+    return a
+
+
+def strip_quote(symbol: str) -> tuple[str, str]:
+    """'BTCUSDT' -> ('BTC', 'USDT'); ParseError if no known USD-like quote suffix."""
+    for q in ("FDUSD", "USDT", "USDC", "BUSD", "USD"):
+        if symbol.endswith(q) and len(symbol) > len(q):
+            return symbol[: -len(q)], q
+    raise ParseError(f"symbol {symbol!r}: no USD-like quote currency")
+
+
+# --------------------------------------------------------------------------------------------
+# event ids
+
+
+def event_id(venue: str, symbol: str, native_id: str | None = None, *, ts: int | None = None,
+             parts: tuple[Any, ...] = ()) -> str:
+    """The stable id rule.
+
+    - The venue gives an id for the liquidation (BitMEX orderID, Deribit trade_id):
+      ``{venue}:{symbol}:{native_id}``.
+    - It does not (Binance, Bybit, OKX): ``{venue}:{symbol}:{ts}:{h}`` where h is the first 16 hex
+      digits of sha1 over the raw field values exactly as the venue sent them (strings, not floats),
+      so the same message always gives the same id, and a re-delivery deduplicates downstream.
+      Two liquidations identical in symbol, ms, side, size and price cannot be told apart.
+    """
+    if native_id is not None:
+        return f"{venue}:{symbol}:{native_id}"
+    h = hashlib.sha1(orjson.dumps([str(p) for p in parts])).hexdigest()[:16]
+    return f"{venue}:{symbol}:{ts}:{h}"
+
+
+# --------------------------------------------------------------------------------------------
+# instrument metadata
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """How to turn a venue quantity into base units and USD.
+
+    unit "base": one contract is `contract_size` base-asset units (linear / spot).
+    unit "usd":  one contract is `contract_size` US dollars (inverse).
+    """
+
+    symbol: str
+    asset: str
+    unit: Literal["base", "usd"]
+    contract_size: float
+
+    def convert(self, qty: float, price: float) -> tuple[float, float]:
+        """(qty_base, notional_usd) for `qty` contracts traded at `price` (USD per base unit)."""
+        if self.unit == "base":
+            base = qty * self.contract_size
+            return base, base * price
+        usd = qty * self.contract_size
+        return usd / price, usd
+
+
+@lru_cache(maxsize=None)
+def load_instruments(venue_file: str) -> dict[str, Any]:
+    """The bundled snapshot instruments/<venue_file>.json (see its "_source" key)."""
+    return json.loads((INSTRUMENTS_DIR / f"{venue_file}.json").read_text())
+
+
+def instrument_from_table(venue_file: str, symbol: str) -> Instrument | None:
+    row = load_instruments(venue_file).get("symbols", {}).get(symbol)
+    if row is None:
+        return None
+    return Instrument(symbol, row["asset"], row["unit"], float(row["contract_size"]))
+
+
+# --------------------------------------------------------------------------------------------
+# the venue base class
+
+
+class Venue:
+    """One venue's message parser. Subclasses set `name` and implement `_parse`."""
+
+    name: str = ""
+    #: completeness of this venue's liquidation feed (see docs/venues.md)
+    completeness: Literal["full", "sampled"] = "full"
+    #: whether the venue has a public market-wide liquidation feed at all
+    has_liquidations: bool = True
+
+    def parse(self, msg: Any, received_ts: int) -> ParseResult:
+        """Normalize one decoded message. Never raises; problems come back in `errors`."""
+        if not isinstance(msg, dict):
+            return ParseResult(errors=[f"expected a JSON object, got {type(msg).__name__}"])
+        try:
+            out = self._parse(msg, received_ts)
+        except ParseError as exc:
+            return ParseResult(errors=[str(exc)])
+        except Exception as exc:  # malformed input of any shape must not stop a feed
+            return ParseResult(errors=[f"{type(exc).__name__}: {str(exc)[:200]}"])
+        if not (out.liquidations or out.trades or out.errors or out.skipped):
+            out.skipped = "empty"
+        return out
+
+    def _parse(self, msg: dict, received_ts: int) -> ParseResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # helpers for subclasses
+    def liquidation(self, *, eid: str, symbol: str, asset: str, side: str, price: float, qty_base: float,
+                    notional_usd: float, ts: int, received_ts: int) -> Liquidation:
+        return Liquidation(event_id=eid, venue=self.name, symbol=symbol, asset=asset, side=side,
+                           price=float(price), quantity=float(qty_base), notional_usd=float(notional_usd),
+                           ts=int(ts), received_ts=int(received_ts), completeness=self.completeness)
+
+    def trade(self, *, symbol: str, asset: str, ts: int, price: float, qty_base: float, notional_usd: float,
+              taker_side: str, trade_id: Any = None) -> Trade:
+        if taker_side not in ("buy", "sell"):
+            raise ParseError(f"taker side {taker_side!r}")
+        if qty_base <= 0 or notional_usd <= 0 or price <= 0:
+            raise ParseError(f"{symbol}: non-positive price/size")
+        return Trade(self.name, symbol, asset, int(ts), float(price), float(qty_base), float(notional_usd),
+                     taker_side, None if trade_id is None else str(trade_id))
+
+
+def unwrap_items(data: Any, what: str = "data") -> list[dict]:
+    """A venue 'data' field: a list of objects (or a single object) -> list of dicts."""
+    if isinstance(data, dict):
+        return [data]
+    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
+        raise ParseError(f"{what}: expected a list of objects")
+    return data
+
+
+# --------------------------------------------------------------------------------------------
+# cryptofeed recording lines
+
+_RECV_RE = re.compile(rb"^(\d{9,11}(?:\.\d+)?): (.*)$", re.S)
+
+
+class MetaLine(ValueError):
+    """A recording line that is not a received message (connection header, our own outbound request)."""
+
+
+def split_line(line: str | bytes) -> tuple[int | None, Any]:
+    """Split one input line into (received_ts_ms | None, decoded JSON).
+
+    Accepts cryptofeed's ``<receive_time>: <raw json>`` (seconds, float) or a bare JSON message.
+    Raises MetaLine for cryptofeed's connection lines (``wss://... <-> ts``, ``wss://... <- ts: {...}``)
+    and ValueError (orjson.JSONDecodeError) for anything that is not JSON.
+    """
+    raw = line.encode() if isinstance(line, str) else bytes(line)
+    raw = raw.strip()
+    if not raw:
+        raise MetaLine("empty line")
+    if raw.startswith((b"wss://", b"ws://", b"https://", b"http://")):
+        raise MetaLine("connection/outbound line")
+    m = _RECV_RE.match(raw)
+    if m:
+        received = round(float(m.group(1)) * 1000)
+        return received, orjson.loads(m.group(2))
+    return None, orjson.loads(raw)
+
+
+# --------------------------------------------------------------------------------------------
+# 1-second taker-flow bars
+
+
+@dataclass(slots=True)
+class _Bar:
+    asset: str
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    buy: float = 0.0
+    sell: float = 0.0
+    count: int = 0
+
+    def add(self, t: Trade) -> None:
+        self.high = max(self.high, t.price)
+        self.low = min(self.low, t.price)
+        self.close = t.price
+        self.count += 1
+        if t.taker_side == "buy":
+            self.buy += t.notional_usd
+        else:
+            self.sell += t.notional_usd
+
+
+class BarAggregator:
+    """Trades -> per-interval TradeFlow bars per (venue, symbol).
+
+    A bar is emitted when a trade of a later interval arrives for the same venue/symbol, or on
+    flush()/flush_before(). A trade for an interval older than the open bar is late: the bar for
+    that interval has already gone out, so the trade is counted in `late_trades` and dropped (a
+    second bar with the same id would replace the first one downstream).
+    """
+
+    def __init__(self, interval_ms: int = BAR_INTERVAL_MS):
+        self.interval_ms = interval_ms
+        self._open: dict[tuple[str, str], _Bar] = {}
+        self.late_trades = 0
+
+    def add(self, trade: Trade) -> list[TradeFlow]:
+        key = (trade.venue, trade.symbol)
+        start = trade.ts - trade.ts % self.interval_ms
+        bar = self._open.get(key)
+        out: list[TradeFlow] = []
+        if bar is not None and start < bar.start:
+            self.late_trades += 1
+            return out
+        if bar is not None and start > bar.start:
+            out.append(self._emit(key, bar))
+            bar = None
+        if bar is None:
+            bar = _Bar(trade.asset, start, trade.price, trade.price, trade.price, trade.price)
+            self._open[key] = bar
+        bar.add(trade)
+        return out
+
+    def flush_before(self, ts_ms: int) -> list[TradeFlow]:
+        """Emit open bars whose interval ended at or before ts_ms (for quiet symbols in a live feed)."""
+        done = [k for k, b in self._open.items() if b.start + self.interval_ms <= ts_ms]
+        return sorted((self._emit(k, self._open.pop(k)) for k in done), key=lambda b: (b.ts, b.venue, b.symbol))
+
+    def flush(self) -> list[TradeFlow]:
+        out = [self._emit(k, b) for k, b in list(self._open.items())]
+        self._open.clear()
+        return sorted(out, key=lambda b: (b.ts, b.venue, b.symbol))
+
+    def _emit(self, key: tuple[str, str], bar: _Bar) -> TradeFlow:
+        self._open.pop(key, None)
+        return TradeFlow(venue=key[0], symbol=key[1], asset=bar.asset, ts=bar.start, interval_ms=self.interval_ms,
+                         buy_volume_usd=bar.buy, sell_volume_usd=bar.sell, open=bar.open, high=bar.high,
+                         low=bar.low, close=bar.close, trade_count=bar.count)

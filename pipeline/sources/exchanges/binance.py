@@ -1,0 +1,117 @@
+"""Binance USDⓈ-M and COIN-M futures: `forceOrder` liquidations and `aggTrade` / `trade` taker flow.
+
+- forceOrder `o.S` is the side of the liquidation ORDER: SELL closes a long, so SELL = long liquidated.
+- Event time is `o.T` (order trade time), never `E` (event/push time).
+- Quantity is `o.z` (filled accumulated) when positive, else `o.q`; price is `o.ap` (average fill)
+  when positive, else `o.p`. USDⓈ-M quantities are base units; COIN-M quantities are contracts
+  (BTCUSD 100 USD per contract, other pairs 10 USD).
+- Binance pushes at most the latest liquidation per symbol per 1000 ms: completeness "sampled".
+- aggTrade/trade `m` = true means the buyer is the maker, so the taker SOLD.
+- Accepts the raw payload and the combined-stream wrapper {"stream": ..., "data": {...}}.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    Instrument,
+    ParseError,
+    ParseResult,
+    Venue,
+    asset_of,
+    event_id,
+    load_instruments,
+    ms,
+    num,
+    pos,
+    strip_quote,
+    text,
+)
+
+_SKIP_EVENTS = {
+    "depthUpdate", "bookTicker", "kline", "continuous_kline", "markPriceUpdate", "24hrTicker",
+    "24hrMiniTicker", "indexPriceUpdate", "contractInfo", "compositeIndex", "assetIndexUpdate",
+}
+
+
+class _Binance(Venue):
+    completeness = "sampled"
+    coin_margined = False
+
+    def instrument(self, symbol: str, pair: str | None = None) -> Instrument:
+        cfg = load_instruments("binance")
+        root = symbol.split("_", 1)[0]  # BTCUSDT_230929 / BTCUSD_PERP / BTCUSD_200925
+        if self.coin_margined:
+            pair = pair or root
+            base, quote = strip_quote(pair)
+            if quote != "USD":
+                raise ParseError(f"COIN-M symbol {symbol!r} is not USD-quoted")
+            coinm = cfg["coinm"]
+            size = coinm["pairs"].get(pair, coinm["default_contract_size_usd"])
+            return Instrument(symbol, asset_of(base), "usd", float(size))
+        base, quote = strip_quote(root)
+        if quote == "USD":
+            raise ParseError(f"{symbol!r} looks COIN-M; use venue binance-coinm")
+        return Instrument(symbol, asset_of(base), "base", float(cfg["usdm"]["contract_size"]))
+
+    def _parse(self, msg: dict, received_ts: int) -> ParseResult:
+        if "stream" in msg and "data" in msg:
+            msg = msg["data"]
+            if not isinstance(msg, dict):
+                raise ParseError("combined stream: data is not an object")
+        if "result" in msg and "id" in msg:
+            return ParseResult(skipped="ack")
+        kind = msg.get("e")
+        if kind == "forceOrder":
+            return ParseResult(liquidations=[self._liquidation(msg, received_ts)])
+        if kind in ("aggTrade", "trade"):
+            return ParseResult(trades=[self._trade(msg)])
+        if kind in _SKIP_EVENTS:
+            return ParseResult(skipped=str(kind))
+        raise ParseError(f"unknown message (e={kind!r})")
+
+    def _liquidation(self, msg: dict, received_ts: int):
+        o = msg.get("o")
+        if not isinstance(o, dict):
+            raise ParseError("forceOrder without an 'o' object")
+        symbol = text(o.get("s"), "o.s")
+        inst = self.instrument(symbol, o.get("ps") if isinstance(o.get("ps"), str) else None)
+        side_raw = o.get("S")
+        if side_raw == "SELL":
+            side = "long"
+        elif side_raw == "BUY":
+            side = "short"
+        else:
+            raise ParseError(f"o.S: {side_raw!r}")
+        ts = ms(o.get("T"), "o.T")
+        z = num(o.get("z", 0), "o.z") if o.get("z") is not None else 0.0
+        qty_raw = o.get("z") if z > 0 else o.get("q")
+        qty = pos(qty_raw, "o.q")
+        ap = num(o.get("ap", 0), "o.ap") if o.get("ap") is not None else 0.0
+        price_raw = o.get("ap") if ap > 0 else o.get("p")
+        price = pos(price_raw, "o.p")
+        base, usd = inst.convert(qty, price)
+        eid = event_id(self.name, symbol, ts=ts, parts=(side_raw, o.get("q"), o.get("p"), o.get("ap"), o.get("z")))
+        return self.liquidation(eid=eid, symbol=symbol, asset=inst.asset, side=side, price=price, qty_base=base,
+                                notional_usd=usd, ts=ts, received_ts=received_ts)
+
+    def _trade(self, msg: dict):
+        symbol = text(msg.get("s"), "s")
+        inst = self.instrument(symbol)
+        price = pos(msg.get("p"), "p")
+        qty = pos(msg.get("q"), "q")
+        m = msg.get("m")
+        if not isinstance(m, bool):
+            raise ParseError(f"m: expected a boolean, got {m!r}")
+        base, usd = inst.convert(qty, price)
+        return self.trade(symbol=symbol, asset=inst.asset, ts=ms(msg.get("T"), "T"), price=price, qty_base=base,
+                          notional_usd=usd, taker_side="sell" if m else "buy", trade_id=msg.get("a", msg.get("t")))
+
+
+class BinanceUsdm(_Binance):
+    name = "binance-usdm"
+    coin_margined = False
+
+
+class BinanceCoinm(_Binance):
+    name = "binance-coinm"
+    coin_margined = True

@@ -1,0 +1,120 @@
+"""BitMEX: `liquidation` table and `trade` table.
+
+- liquidation: rows are the venue's open liquidation ORDERS (orderID, symbol, side, price,
+  leavesQty). Only `insert` creates an event; `update`/`delete` track the order as it fills and
+  are skipped. Order side "Sell" = a long was liquidated. The rows carry no timestamp, so `ts` is
+  the receive time. XBTUSD quantities are USD (1 contract = 1 USD); symbols without a contract size
+  in instruments/bitmex.json are rejected. Completeness "sampled": the table shows orders as they
+  enter the book, not fills, so totals are treated as a lower bound.
+- trade: `insert` rows only (the `partial` on subscribe replays old trades). `side` is the taker
+  side; base units and quote value come from the venue's homeNotional / foreignNotional. Rows for
+  instruments quoted in XBT are skipped (no USD value without a BTC price).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from .base import (
+    Instrument,
+    ParseError,
+    ParseResult,
+    Venue,
+    asset_of,
+    event_id,
+    load_instruments,
+    pos,
+    text,
+    unwrap_items,
+)
+
+_SKIP_TABLES = ("orderBook", "quote", "instrument", "funding", "settlement", "insurance", "announcement",
+                "connected", "chat", "publicNotifications", "tradeBin")
+_SIDES = {"Buy": "buy", "Sell": "sell"}
+_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+
+
+def _iso_ms(value) -> int:
+    if not isinstance(value, str) or not _ISO_RE.match(value):
+        raise ParseError(f"timestamp: {value!r}")
+    return int(round(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000))
+
+
+class Bitmex(Venue):
+    name = "bitmex"
+    completeness = "sampled"
+
+    def quote_and_asset(self, symbol: str) -> tuple[str, str]:
+        row = load_instruments("bitmex")["symbols"].get(symbol)
+        if row is not None:
+            return row["quote"], row["asset"]
+        for q in ("USDT", "USDC", "USD"):
+            if symbol.endswith(q) and len(symbol) > len(q):
+                return q, asset_of(symbol[: -len(q)])
+        raise ParseError(f"{symbol}: unknown instrument (not in instruments/bitmex.json)")
+
+    def _parse(self, msg: dict, received_ts: int) -> ParseResult:
+        table = msg.get("table")
+        if not isinstance(table, str):
+            if "error" in msg:
+                raise ParseError(f"venue error: {str(msg['error'])[:120]}")
+            if "info" in msg or "subscribe" in msg or "success" in msg or "request" in msg:
+                return ParseResult(skipped="ack")
+            raise ParseError("unknown message (no table)")
+        action = msg.get("action")
+        if table == "liquidation":
+            if action != "insert":
+                return ParseResult(skipped=f"liquidation:{action}")
+            return ParseResult(liquidations=[self._liquidation(r, received_ts) for r in unwrap_items(msg.get("data"))])
+        if table == "trade":
+            if action != "insert":
+                return ParseResult(skipped=f"trade:{action}")
+            out = ParseResult()
+            for row in unwrap_items(msg.get("data")):
+                t = self._trade(row)
+                if t is None:
+                    out.skipped = "trade:non_usd_quote"
+                else:
+                    out.trades.append(t)
+            return out
+        if table.startswith(_SKIP_TABLES):
+            return ParseResult(skipped=table)
+        raise ParseError(f"unknown table {table[:60]!r}")
+
+    def _liquidation(self, row: dict, received_ts: int):
+        symbol = text(row.get("symbol"), "symbol")
+        inst = instrument_for_liquidation(symbol)
+        side_raw = row.get("side")
+        if side_raw == "Sell":
+            side = "long"
+        elif side_raw == "Buy":
+            side = "short"
+        else:
+            raise ParseError(f"side: {side_raw!r}")
+        order_id = text(row.get("orderID"), "orderID")
+        price = pos(row.get("price"), "price")
+        base, usd = inst.convert(pos(row.get("leavesQty"), "leavesQty"), price)
+        return self.liquidation(eid=event_id(self.name, symbol, order_id), symbol=symbol, asset=inst.asset, side=side,
+                                price=price, qty_base=base, notional_usd=usd, ts=received_ts, received_ts=received_ts)
+
+    def _trade(self, row: dict):
+        symbol = text(row.get("symbol"), "symbol")
+        quote, asset = self.quote_and_asset(symbol)
+        if quote not in ("USD", "USDT", "USDC"):
+            return None
+        side = _SIDES.get(row.get("side"))
+        if side is None:
+            raise ParseError(f"side: {row.get('side')!r}")
+        price = pos(row.get("price"), "price")
+        base = pos(row.get("homeNotional"), "homeNotional")
+        usd = pos(row.get("foreignNotional"), "foreignNotional")
+        return self.trade(symbol=symbol, asset=asset, ts=_iso_ms(row.get("timestamp")), price=price, qty_base=base,
+                          notional_usd=usd, taker_side=side, trade_id=row.get("trdMatchID"))
+
+
+def instrument_for_liquidation(symbol: str) -> Instrument:
+    row = load_instruments("bitmex")["symbols"].get(symbol)
+    if row is None or "contract_size" not in row:
+        raise ParseError(f"{symbol}: liquidation contract size unknown (instruments/bitmex.json)")
+    return Instrument(symbol, row["asset"], row["unit"], float(row["contract_size"]))

@@ -1,0 +1,101 @@
+"""Deribit: `trades.{instrument}.{interval}` (and `trades.{kind}.{currency}.{interval}`).
+
+- `direction` is the taker side; `timestamp` the trade time (ms).
+- `amount` is USD for perpetuals and inverse futures (BTC-PERPETUAL, BTC-24SEP21) and base coin
+  for linear instruments (BTC_USDC-PERPETUAL). Options (…-C / …-P) are skipped: their prices are
+  premiums in BTC/ETH, not a taker flow of the underlying.
+- Liquidations come from the trades' optional `liquidation` field (Deribit API docs):
+  "M" the maker side was under liquidation, "T" the taker side, "MT" both.
+  The liquidated party's ORDER side gives the position: a liquidated seller was long.
+  The taker's order side is `direction`; the maker's is the opposite. So
+    T  + sell -> long,   T  + buy -> short,
+    M  + buy  -> long (maker sold),   M + sell -> short (maker bought),
+    MT -> two events, one per side (ids end in ":T" and ":M").
+  Every liquidation trade is public, so completeness is "full".
+"""
+
+from __future__ import annotations
+
+import re
+
+from .base import (
+    ParseError,
+    ParseResult,
+    Venue,
+    asset_of,
+    event_id,
+    load_instruments,
+    ms,
+    pos,
+    text,
+    unwrap_items,
+)
+
+_OPTION_RE = re.compile(r"-\d+(?:d\d+)?-[CP]$")
+_SKIP_CHANNELS = ("book", "ticker", "deribit_price_index", "deribit_price_ranking", "markprice", "quote",
+                  "incremental_ticker", "chart", "perpetual", "platform_state", "estimated_expiration_price",
+                  "deribit_volatility_index", "instrument")
+_OTHER = {"buy": "sell", "sell": "buy"}
+
+
+class Deribit(Venue):
+    name = "deribit"
+    completeness = "full"
+
+    def _parse(self, msg: dict, received_ts: int) -> ParseResult:
+        if msg.get("method") == "heartbeat" or "result" in msg or "error" in msg:
+            if "error" in msg:
+                raise ParseError(f"venue error: {str(msg['error'])[:120]}")
+            return ParseResult(skipped="rpc")
+        if msg.get("method") != "subscription":
+            raise ParseError("unknown message (not a subscription)")
+        params = msg.get("params")
+        if not isinstance(params, dict):
+            raise ParseError("subscription without params")
+        channel = params.get("channel")
+        if not isinstance(channel, str):
+            raise ParseError("subscription without channel")
+        head = channel.split(".", 1)[0]
+        if head == "trades":
+            out = ParseResult()
+            for t in unwrap_items(params.get("data")):
+                self._trade(t, received_ts, out)
+            if not (out.trades or out.liquidations):
+                out.skipped = "option_trades"
+            return out
+        if head.startswith(_SKIP_CHANNELS):
+            return ParseResult(skipped=head)
+        raise ParseError(f"unknown channel {channel[:60]!r}")
+
+    def _trade(self, t: dict, received_ts: int, out: ParseResult) -> None:
+        name = text(t.get("instrument_name"), "instrument_name")
+        if _OPTION_RE.search(name):
+            return
+        cfg = load_instruments("deribit")
+        linear = any(mark in name for mark in cfg["linear_markers"])
+        root = name.split("-", 1)[0].split("_", 1)[0]
+        asset = asset_of(root)
+        direction = t.get("direction")
+        if direction not in ("buy", "sell"):
+            raise ParseError(f"direction: {direction!r}")
+        price = pos(t.get("price"), "price")
+        amount = pos(t.get("amount"), "amount")
+        base, usd = (amount, amount * price) if linear else (amount / price, amount)
+        ts = ms(t.get("timestamp"), "timestamp")
+        trade_id = text(str(t.get("trade_id")) if t.get("trade_id") is not None else None, "trade_id")
+        out.trades.append(self.trade(symbol=name, asset=asset, ts=ts, price=price, qty_base=base, notional_usd=usd,
+                                     taker_side=direction, trade_id=trade_id))
+        liq = t.get("liquidation")
+        if liq is None:
+            return
+        if liq not in ("M", "T", "MT"):
+            raise ParseError(f"liquidation: {liq!r}")
+        for who in ("T", "M"):
+            if who not in liq:
+                continue
+            order_side = direction if who == "T" else _OTHER[direction]
+            side = "long" if order_side == "sell" else "short"
+            native = f"{trade_id}:{who}" if liq == "MT" else trade_id
+            out.liquidations.append(self.liquidation(
+                eid=event_id(self.name, name, native), symbol=name, asset=asset, side=side, price=price,
+                qty_base=base, notional_usd=usd, ts=ts, received_ts=received_ts))

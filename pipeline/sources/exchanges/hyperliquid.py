@@ -1,0 +1,59 @@
+"""Hyperliquid: `trades` taker flow only.
+
+Hyperliquid's public API has no market-wide liquidation feed. Liquidations are visible only in
+per-user data (`userFills` carries a `liquidation` object for the liquidated user's fills), which
+would need the address of every account, or a third-party indexer of the L1. Those messages are
+skipped here (reason "per_user_feed"), never turned into market-wide events.
+
+- `side` "B" = the aggressor bought (taker buy), "A" = the aggressor sold; `sz` is in coin units;
+  `time` is ms. Perps are USDC-margined: notional = px * sz, USDC taken as USD.
+- Spot pairs ('@107', 'PURR/USDC') and builder-deployed perps ('dex:COIN') are skipped.
+"""
+
+from __future__ import annotations
+
+from .base import ASSET_RE, ParseError, ParseResult, Venue, ms, pos, text, unwrap_items
+
+_SKIP_CHANNELS = {"subscriptionResponse", "pong", "l2Book", "allMids", "candle", "bbo", "activeAssetCtx",
+                  "notification", "webData2", "post", "error"}
+_PER_USER = {"userFills", "userEvents", "userFundings", "userNonFundingLedgerUpdates", "orderUpdates",
+             "userTwapSliceFills", "userTwapHistory", "activeAssetData"}
+_SIDES = {"B": "buy", "A": "sell"}
+
+
+class Hyperliquid(Venue):
+    name = "hyperliquid"
+    completeness = "full"
+    has_liquidations = False
+
+    def _parse(self, msg: dict, received_ts: int) -> ParseResult:
+        channel = msg.get("channel")
+        if channel == "trades":
+            out = ParseResult()
+            for d in unwrap_items(msg.get("data")):
+                t = self._trade(d)
+                if t is None:
+                    out.skipped = "non_perp_coin"
+                else:
+                    out.trades.append(t)
+            return out
+        if channel in _PER_USER:
+            return ParseResult(skipped="per_user_feed")
+        if channel in _SKIP_CHANNELS:
+            if channel == "error":
+                raise ParseError(f"venue error: {str(msg.get('data'))[:120]}")
+            return ParseResult(skipped=str(channel))
+        raise ParseError(f"unknown channel {str(channel)[:60]!r}")
+
+    def _trade(self, d: dict):
+        coin = text(d.get("coin"), "coin")
+        asset = coin.upper()
+        if not ASSET_RE.match(asset):
+            return None
+        side = _SIDES.get(d.get("side"))
+        if side is None:
+            raise ParseError(f"side: {d.get('side')!r}")
+        price = pos(d.get("px"), "px")
+        size = pos(d.get("sz"), "sz")
+        return self.trade(symbol=coin, asset=asset, ts=ms(d.get("time"), "time"), price=price, qty_base=size,
+                          notional_usd=price * size, taker_side=side, trade_id=d.get("tid"))

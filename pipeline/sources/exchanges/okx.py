@@ -1,0 +1,116 @@
+"""OKX v5: `liquidation-orders` (instType SWAP / FUTURES) and `trades` / `trades-all`.
+
+- liquidation-orders: one message per instrument with a `details` list. `posSide` long/short is
+  the liquidated position (hedge mode); in net mode (`posSide` "net") the liquidation ORDER side
+  tells it: sell = long liquidated, buy = short liquidated. `sz` is in contracts, converted with
+  ctVal (instruments/okx.json); price is `bkPx`; time is the detail's `ts`.
+- OKX says this channel "doesn't represent the total number of liquidations": completeness
+  "sampled". MARGIN and OPTION liquidations are skipped.
+- trades: `side` is the taker side, `sz` is contracts for SWAP/FUTURES and base units for SPOT.
+- instrument kind from instId: BTC-USDT (spot), BTC-USDT-SWAP, BTC-USD-220527 (futures).
+"""
+
+from __future__ import annotations
+
+import re
+
+from .base import (
+    USD_QUOTES,
+    Instrument,
+    ParseError,
+    ParseResult,
+    Venue,
+    asset_of,
+    event_id,
+    load_instruments,
+    ms,
+    pos,
+    text,
+    unwrap_items,
+)
+
+_INST_RE = re.compile(r"^([A-Z0-9]+)-([A-Z0-9]+)(?:-(SWAP|\d{6}))?$")
+_SKIP_CHANNELS = ("books", "books5", "books50-l2-tbt", "books-l2-tbt", "bbo-tbt", "tickers", "candle",
+                  "mark-price", "index-tickers", "funding-rate", "open-interest", "price-limit", "estimated-price",
+                  "opt-summary", "status", "instruments")
+
+
+class Okx(Venue):
+    name = "okx"
+    completeness = "sampled"
+
+    def instrument(self, inst_id: str) -> Instrument:
+        m = _INST_RE.match(inst_id)
+        if not m:
+            raise ParseError(f"instId {inst_id!r}: not SPOT/SWAP/FUTURES")
+        base, quote, kind = m.group(1), m.group(2), m.group(3)
+        asset = asset_of(base)
+        if quote not in USD_QUOTES:
+            raise ParseError(f"instId {inst_id!r}: quote {quote} is not USD-like")
+        if kind is None:  # spot: sz in base units
+            return Instrument(inst_id, asset, "base", 1.0)
+        cfg = load_instruments("okx")
+        family = f"{base}-{quote}"
+        if quote == "USD":  # inverse: USD face value per contract
+            inv = cfg["inverse"]
+            return Instrument(inst_id, asset, "usd", float(inv["families"].get(family, inv["default_contract_size_usd"])))
+        size = cfg["linear"].get(family)
+        if size is None:
+            raise ParseError(f"instId {inst_id!r}: ctVal unknown; add {family} to instruments/okx.json")
+        return Instrument(inst_id, asset, "base", float(size))
+
+    def _parse(self, msg: dict, received_ts: int) -> ParseResult:
+        if "event" in msg:
+            if msg["event"] == "error":
+                raise ParseError(f"venue error: {str(msg.get('msg', ''))[:120]}")
+            return ParseResult(skipped=f"event:{msg['event']}")
+        arg = msg.get("arg")
+        if not isinstance(arg, dict):
+            raise ParseError("unknown message (no arg)")
+        channel = arg.get("channel")
+        if channel == "liquidation-orders":
+            out = ParseResult()
+            for row in unwrap_items(msg.get("data")):
+                if row.get("instType") in ("MARGIN", "OPTION"):
+                    out.skipped = f"liquidation:{row.get('instType')}"
+                    continue
+                inst_id = text(row.get("instId"), "instId")
+                for det in unwrap_items(row.get("details"), "details"):
+                    out.liquidations.append(self._liquidation(inst_id, det, received_ts))
+            return out
+        if channel in ("trades", "trades-all"):
+            return ParseResult(trades=[self._trade(d) for d in unwrap_items(msg.get("data"))])
+        if isinstance(channel, str) and channel.startswith(_SKIP_CHANNELS):
+            return ParseResult(skipped=channel)
+        raise ParseError(f"unknown channel {str(channel)[:60]!r}")
+
+    def _liquidation(self, inst_id: str, det: dict, received_ts: int):
+        inst = self.instrument(inst_id)
+        if inst.symbol.count("-") != 2:
+            raise ParseError(f"{inst_id}: spot liquidation")
+        pos_side, side_raw = det.get("posSide"), det.get("side")
+        if pos_side in ("long", "short"):
+            side = pos_side
+        elif side_raw == "sell":
+            side = "long"
+        elif side_raw == "buy":
+            side = "short"
+        else:
+            raise ParseError(f"posSide/side: {pos_side!r}/{side_raw!r}")
+        ts = ms(det.get("ts"), "ts")
+        price = pos(det.get("bkPx"), "bkPx")
+        base, usd = inst.convert(pos(det.get("sz"), "sz"), price)
+        eid = event_id(self.name, inst_id, ts=ts, parts=(pos_side, side_raw, det.get("sz"), det.get("bkPx")))
+        return self.liquidation(eid=eid, symbol=inst_id, asset=inst.asset, side=side, price=price, qty_base=base,
+                                notional_usd=usd, ts=ts, received_ts=received_ts)
+
+    def _trade(self, d: dict):
+        inst_id = text(d.get("instId"), "instId")
+        inst = self.instrument(inst_id)
+        side = d.get("side")
+        if side not in ("buy", "sell"):
+            raise ParseError(f"side: {side!r}")
+        price = pos(d.get("px"), "px")
+        base, usd = inst.convert(pos(d.get("sz"), "sz"), price)
+        return self.trade(symbol=inst_id, asset=inst.asset, ts=ms(d.get("ts"), "ts"), price=price, qty_base=base,
+                          notional_usd=usd, taker_side=side, trade_id=d.get("tradeId"))

@@ -1,0 +1,29 @@
+"""`cascadewatch demo` as a user runs it, pointed at a broker and a ClickHouse path it did not start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import orjson
+
+from pipeline.config import Settings
+from tests.conftest import read_topic
+
+
+def test_demo_uses_the_configured_services_and_reports_the_cascade(broker, tmp_path):
+    env = {**os.environ, "KAFKA_BOOTSTRAP": broker.bootstrap, "CLICKHOUSE_URL": f"chdb://{tmp_path / 'ch'}",
+           "CASCADEWATCH_DATA_DIR": str(tmp_path / "var"), "CASCADEWATCH_REBALANCE_TIMEOUT_S": "5",
+           "CASCADEWATCH_SINGLE_RECORD_BATCHES": "true", "COLUMNS": "200"}
+    out = subprocess.run([sys.executable, "-m", "pipeline", "demo"], env=env, capture_output=True, text=True,
+                         timeout=400, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert f"Kafka {broker.bootstrap} (KAFKA_BOOTSTRAP)" in out.stdout
+    assert "CASCADE  BTC" in out.stdout and "5 alerts, 1 cascade" in out.stdout
+    # The alerts went to the broker we started, not to an embedded one.
+    stages = sorted(orjson.loads(r.value)["stage"] for r in read_topic(broker.bootstrap, Settings().topics.alerts))
+    assert stages == ["cascade", "expired", "sell", "watch", "watch"]
+    rows = subprocess.run([sys.executable, "-m", "pipeline", "sql", "SELECT count() AS n FROM alerts FINAL",
+                           "--format", "json"], env=env, capture_output=True, timeout=120, cwd=tmp_path)
+    assert orjson.loads(rows.stdout.splitlines()[0]) == {"n": 5}

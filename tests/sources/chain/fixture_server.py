@@ -1,0 +1,61 @@
+"""A local HTTP server answering from recorded responses in tests/data/chain/ (Bitcoin Core RPC + Esplora)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "data" / "chain"
+
+
+@contextmanager
+def serve_recorded(*, drop_verbosity3: bool = False):
+    rpc = json.loads((DATA / "bitcoin_core_rpc.json").read_text())
+    if drop_verbosity3:
+        rpc = {k: v for k, v in rpc.items() if not (k.startswith("getblock ") and k.endswith(", 3]"))}
+    esplora = json.loads((DATA / "esplora.json").read_text())
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _send(self, code, body, ctype="application/json"):
+            raw = body if isinstance(body, bytes) else body.encode()
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_GET(self):
+            path = self.path.removeprefix("/esplora")
+            seen.append({"method": "GET", "path": path})
+            if path not in esplora:
+                return self._send(404, "Block not found", "text/plain")
+            body = esplora[path]
+            if isinstance(body, str):
+                return self._send(200, body, "text/plain")
+            return self._send(200, json.dumps(body))
+
+        def do_POST(self):
+            req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"method": "POST", "rpc": req["method"], "params": req["params"],
+                         "auth": self.headers.get("Authorization")})
+            key = f"{req['method']} {json.dumps(req['params'])}"
+            if key not in rpc:
+                err = {"code": -8, "message": "Verbosity or parameter not recorded"}
+                return self._send(500, json.dumps({"result": None, "error": err, "id": req["id"]}))
+            self._send(200, json.dumps({"result": rpc[key], "error": None, "id": req["id"]}))
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", seen
+    finally:
+        srv.shutdown()
+        srv.server_close()

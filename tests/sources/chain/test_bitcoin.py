@@ -1,0 +1,106 @@
+import hashlib
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.contracts.models import WhaleTransfer, parse_event
+from pipeline.labels import load_labels
+from pipeline.sources.chain.bitcoin import BitcoinCoreRPC, BitcoinWatcher, EsploraClient
+from pipeline.sources.chain.cli import watch_app
+from pipeline.sources.chain.common import fixed_prices
+
+from .fixture_server import serve_recorded
+
+BINANCE_A = "1PJiGp2yDLvUgqeBsuZVCBADArNsk6XEiw"
+COINBASE = "12DezRFkKToAiLTDNru1g7FuvtAWMwCZ7N"
+KRAKEN = "bc1q02cq8du8r7ktuy5l0ltc4cv82xnaw4upaaw8y4rq6uycdp0k5nmquljtzk"
+WHALE = "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa"
+OTHER = "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+
+
+def txid(name):
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+EXPECTED = {
+    # event_id: (direction, amount, from_entity, to_entity, confirmations)
+    f"bitcoin:{txid('deposit')}:0": ("exchange_inflow", 500.0, None, "binance", 3),
+    f"bitcoin:{txid('sweep')}:0": ("exchange_internal", 250.0, "binance", "binance", 3),
+    f"bitcoin:{txid('p2p')}:0": ("other", 1000.0, None, None, 2),
+    f"bitcoin:{txid('withdraw')}:0": ("exchange_outflow", 300.0, "coinbase", None, 2),
+    f"bitcoin:{txid('bech32in')}:0": ("exchange_inflow", 149.99, None, "kraken", 2),
+}
+
+
+def _check(events):
+    got = {e.event_id: (e.direction, e.amount, e.from_entity, e.to_entity, e.confirmations) for e in events}
+    assert got == EXPECTED
+    by_id = {e.event_id: e for e in events}
+    dep = by_id[f"bitcoin:{txid('deposit')}:0"]
+    assert dep.from_address == WHALE and dep.to_address == BINANCE_A and dep.tx_hash == txid("deposit")
+    assert dep.usd_value == pytest.approx(500 * 100_000.0)
+    assert dep.block_number == 800000 and dep.block_time == 1723000000 * 1000
+    assert by_id[f"bitcoin:{txid('withdraw')}:0"].from_address == COINBASE
+    for e in events:  # round-trips through the interchange contract
+        assert parse_event(orjson.dumps(e.model_dump(mode="json"))) == e
+
+
+def _watcher(backend, **kw):
+    return BitcoinWatcher(backend, load_labels(), min_btc=100, price=fixed_prices({"BTC": 100_000}),
+                          clock=lambda: 1723001000000, **kw)
+
+
+def test_bitcoin_core_rpc_verbosity3():
+    with serve_recorded() as (url, seen):
+        url_with_auth = url.replace("http://", "http://rpcuser:rpcpass@") + "/"
+        rpc = BitcoinCoreRPC(url_with_auth)
+        events = list(_watcher(rpc).scan(800000, 800001))
+        rpc.close()
+    _check(events)
+    assert all(s["auth"] and s["auth"].startswith("Basic ") for s in seen)
+    assert ["getblock", 3] == [seen[2]["rpc"], seen[2]["params"][1]]
+
+
+def test_bitcoin_core_rpc_old_node_falls_back_to_verbosity2():
+    with serve_recorded(drop_verbosity3=True) as (url, _):
+        rpc = BitcoinCoreRPC(url)
+        events = list(_watcher(rpc).scan(800000, 800001))
+    assert rpc.verbosity == 2
+    # Without prevouts the inputs are unknown: the sweep looks like an inflow, the withdrawal is not seen
+    # as an outflow, and change outputs cannot be told apart.
+    got = {e.event_id: e.direction for e in events}
+    assert got[f"bitcoin:{txid('sweep')}:0"] == "exchange_inflow"
+    assert got[f"bitcoin:{txid('withdraw')}:0"] == "other"
+    assert all(e.from_address == "unknown" for e in events if not e.from_address == "coinbase")
+
+
+def test_esplora_paginates_and_matches_core():
+    with serve_recorded() as (url, seen):
+        client = EsploraClient(url + "/esplora/")
+        events = list(_watcher(client).scan(800000, 800001))
+    _check(events)
+    pages = [s["path"] for s in seen if "/txs/" in s["path"]]
+    assert len(pages) == 3  # block 800001 has 37 txs: pages at 0 and 25
+
+
+def test_threshold_and_include_other():
+    with serve_recorded() as (url, _):
+        w = _watcher(EsploraClient(url + "/esplora"), include_other=False)
+        w.min_btc = 400
+        events = list(w.scan(800000, 800001))
+    assert [e.direction for e in events] == ["exchange_inflow"]
+
+
+def test_watch_cli_bitcoin(tmp_path):
+    out = tmp_path / "btc.jsonl"
+    with serve_recorded() as (url, _):
+        r = CliRunner().invoke(watch_app, ["bitcoin", "--esplora", url + "/esplora", "--from-height", "800000",
+                                           "--to-height", "800001", "--min-btc", "100", "--btc-usd", "100000",
+                                           "--out", str(out), "--label-dir", str(tmp_path / "none")])
+    assert r.exit_code == 0, r.output
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == 5
+    assert {parse_event(line).direction for line in lines} == {"exchange_inflow", "exchange_internal", "other",
+                                                               "exchange_outflow"}
+    assert all(isinstance(parse_event(line), WhaleTransfer) for line in lines)
