@@ -20,12 +20,13 @@ class TopicNames(BaseModel):
     etf_flows: str = "etf.flows"
     alerts: str = "alerts.cascade"
     deadletter: str = "deadletter"
+    late: str = "events.late"
 
     def inputs(self) -> list[str]:
         return [self.whale_transfers, self.liquidations, self.trade_flow, self.etf_flows]
 
     def all(self) -> list[str]:
-        return [*self.inputs(), self.alerts, self.deadletter]
+        return [*self.inputs(), self.alerts, self.deadletter, self.late]
 
 
 class SinkConfig(BaseModel):

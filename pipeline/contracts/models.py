@@ -128,12 +128,12 @@ class DepositEvidence(_Evidence):
 class Alert(_Event):
     type: Literal["alert"] = "alert"
     alert_id: str = Field(min_length=1)
-    kind: str = "whale_cascade"
+    kind: Literal["whale_cascade", "liquidation_cascade"] = "whale_cascade"
     asset: Asset = _ASSET
     stage: Literal["watch", "sell", "cascade", "expired"]
     reached: Literal["watch", "sell", "cascade"] | None = None
     ts: int = _MS
-    deposit: DepositEvidence
+    deposit: DepositEvidence | None = None
     sell: dict | None = None
     cascade: dict | None = None
     etf_context: dict | None = None

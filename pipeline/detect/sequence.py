@@ -300,6 +300,48 @@ class CascadeDetector:
             if ep.stage == "sell" and e.ts >= ep.sell["ts"] - self.cfg.cascade_window_ms:
                 # Only windows ending at or after this liquidation can contain it.
                 self._scan_cascade(st, ep, alerts, from_ts=e.ts)
+        if e.side == "long" and not st.episodes:
+            self._check_unexplained_cascade(st, e.ts, alerts)
+
+    def _window(self, st: AssetState, end_index: int) -> dict:
+        """Totals of the cascade window ending at liquidation `end_index` of the asset's buffer."""
+        liqs, w = st.liqs, self.cfg.cascade_window_ms
+        end_ts = liqs[end_index][0]
+        lo = bisect.bisect_right(liqs, (end_ts - w, "\uffff"))
+        long_usd = short_usd = 0.0
+        venues, sampled = set(), False
+        for _, _, side, notional, venue, completeness in liqs[lo: end_index + 1]:
+            sampled |= completeness == "sampled"
+            if side == "long":
+                long_usd += notional
+                venues.add(venue)
+            else:
+                short_usd += notional
+        total = long_usd + short_usd
+        return {"ts": end_ts, "window_ms": w, "long_notional_usd": round(long_usd, 2),
+                "short_notional_usd": round(short_usd, 2), "long_share": round(long_usd / total, 4) if total else 0.0,
+                "venues": sorted(venues), "liquidation_count": end_index + 1 - lo,
+                "completeness": "sampled" if sampled else "full"}
+
+    def _is_cascade(self, window: dict) -> bool:
+        return (window["long_notional_usd"] >= self.cfg.cascade_min_long_usd
+                and window["long_share"] >= self.cfg.cascade_min_long_share
+                and len(window["venues"]) >= self.cfg.cascade_min_venues)
+
+    def _check_unexplained_cascade(self, st: AssetState, ts: int, alerts: list[Alert]) -> None:
+        """A long-liquidation cascade with no whale episode open: its own alert kind."""
+        if any(closed_ts >= ts - self.cfg.cooldown_ms and stage == "cascade" for closed_ts, stage in st.closed.values()):
+            return  # a whale episode or an earlier unexplained cascade already covers this stretch
+        window = self._window(st, bisect.bisect_right(st.liqs, (ts, "\uffff")) - 1)
+        if not self._is_cascade(window):
+            return
+        aid = alert_id_for(st.asset, f"liquidation_cascade:{ts}")
+        st.closed[aid] = (ts, "cascade")
+        etf = st.etf.context(ts)
+        level = 3 if window["long_notional_usd"] >= self.cfg.critical_long_usd else 2
+        alerts.append(Alert(alert_id=aid, kind="liquidation_cascade", asset=st.asset, stage="cascade",
+                            reached="cascade", ts=ts, deposit=None, cascade=window, etf_context=etf,
+                            severity=_SEVERITY[self._etf_adjusted(level, etf)]))
 
     def _scan_cascade(self, st: AssetState, ep: Episode, alerts: list[Alert], from_ts: int | None = None) -> None:
         """Find the first window end >= the sell time where the cascade conditions hold."""
@@ -310,27 +352,11 @@ class CascadeDetector:
             end_ts = liqs[i][0]
             if end_ts > limit:
                 return
-            lo = bisect.bisect_right(liqs, (end_ts - w, "\uffff"))
-            long_usd = short_usd = 0.0
-            venues, sampled = set(), False
-            for _, _, side, notional, venue, completeness in liqs[lo: i + 1]:
-                sampled |= completeness == "sampled"
-                if side == "long":
-                    long_usd += notional
-                    venues.add(venue)
-                else:
-                    short_usd += notional
-            total = long_usd + short_usd
-            if (long_usd >= self.cfg.cascade_min_long_usd and total > 0
-                    and long_usd / total >= self.cfg.cascade_min_long_share
-                    and len(venues) >= self.cfg.cascade_min_venues):
+            window = self._window(st, i)
+            if self._is_cascade(window):
                 at = max(end_ts, sell_ts)
                 ep.stage = "cascade"
-                ep.cascade = {"ts": at, "window_ms": w, "long_notional_usd": round(long_usd, 2),
-                              "short_notional_usd": round(short_usd, 2), "long_share": round(long_usd / total, 4),
-                              "venues": sorted(venues), "liquidation_count": i + 1 - lo,
-                              "completeness": "sampled" if sampled else "full",
-                              "minutes_after_sell": round((at - sell_ts) / 60_000, 2)}
+                ep.cascade = {**window, "ts": at, "minutes_after_sell": round((at - sell_ts) / 60_000, 2)}
                 alerts.append(self._alert(st, ep, "cascade", at))
                 del st.episodes[ep.alert_id]
                 st.closed[ep.alert_id] = (at, "cascade")
@@ -347,12 +373,18 @@ class CascadeDetector:
         level = {"watch": 0, "sell": 1, "cascade": 2, "expired": 0}[stage]
         if stage == "cascade" and ep.cascade["long_notional_usd"] >= self.cfg.critical_long_usd:
             level = 3
-        if stage != "expired" and etf is not None:
+        if stage != "expired":
+            level = self._etf_adjusted(level, etf)
+        return Alert(alert_id=ep.alert_id, asset=st.asset, stage=stage, reached=ep.stage, ts=ts,
+                     deposit=ep.deposit, sell=ep.sell, cascade=ep.cascade, etf_context=etf,
+                     severity=_SEVERITY[max(0, min(level, 3))], **extra)
+
+    def _etf_adjusted(self, level: int, etf: dict | None) -> int:
+        """ETF flows raise or lower severity by one level; they never trigger."""
+        if etf is not None:
             if (etf["outflow_streak_days"] >= self.cfg.etf_outflow_streak_days
                     or etf["sum_5d_usd"] <= self.cfg.etf_sum5_raise_usd):
                 level += 1
             elif etf["sum_5d_usd"] >= self.cfg.etf_sum5_lower_usd:
                 level -= 1
-        return Alert(alert_id=ep.alert_id, asset=st.asset, stage=stage, reached=ep.stage, ts=ts,
-                     deposit=ep.deposit, sell=ep.sell, cascade=ep.cascade, etf_context=etf,
-                     severity=_SEVERITY[max(0, min(level, 3))], **extra)
+        return max(0, min(level, 3))

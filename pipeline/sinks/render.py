@@ -19,7 +19,7 @@ def _usd(x: float | None) -> str:
 def alert_line(a: dict) -> str:
     when = datetime.fromtimestamp(a["ts"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     stage = a["stage"]
-    dep = a["deposit"]
+    dep = a.get("deposit") or {}
     head = f"[{_STYLE.get(stage, '')}]{stage.upper():8}[/] {a['asset']:4} {when}Z \\[{a['severity']}]"
     if stage == "watch":
         body = f"deposit {dep.get('amount') or 0:,.0f} {a['asset']} ({_usd(dep['usd_value'])}) -> {dep.get('to_entity')}"
@@ -31,6 +31,8 @@ def alert_line(a: dict) -> str:
         c = a["cascade"]
         body = (f"long liquidations {_usd(c['long_notional_usd'])} in {c['window_ms'] // 60000} min "
                 f"({c['long_share']:.0%} longs, {', '.join(c['venues'])}, {c['completeness']})")
+        if a.get("kind") == "liquidation_cascade":
+            body += ", no whale deposit before it"
     else:
         body = f"stopped at stage {a.get('reached')}" + (" (deposit retracted)" if a.get("retracted") else "")
     etf = a.get("etf_context")

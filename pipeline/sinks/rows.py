@@ -46,6 +46,7 @@ JSON_COLUMNS = frozenset({"deposit", "sell", "cascade", "etf_context"})
 NULLABLE = frozenset({"from_entity", "to_entity", "block_number", "reached", "sell", "cascade", "etf_context", "key_b64"})
 DEFAULTS: dict[str, object] = {
     "retracted": False, "schema_version": 1, "kind": "whale_cascade", "partition": -1, "offset": -1,
+    "deposit": "null",  # liquidation_cascade alerts have no whale deposit
 }
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

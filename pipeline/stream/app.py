@@ -55,6 +55,7 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
     inputs = app.topic(*settings.topics.inputs(), **raw)
     alerts_topic = app.topic(settings.topics.alerts, **raw)
     dl_topic = app.topic(settings.topics.deadletter, **raw)
+    late_topic = app.topic(settings.topics.late, **raw)
     expect = topic_types(settings)
     state = app.Table("detector_state", default=None, partitions=settings.partitions)
     detector = CascadeDetector(settings.detector)
@@ -93,7 +94,9 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                 metrics.ALERTS.labels(asset, alert.stage).inc()
                 await alerts_topic.send(key=asset.encode(), value=dump_event(alert))
             if detector.state(asset).late != late_before:
+                # Side output: the event as it arrived, for inspection or a later amended replay.
                 metrics.LATE.labels(asset).inc()
+                await late_topic.send(key=ev.key, value=ev.value)
             # Whole-state snapshots are throttled (and forced when an episode moves), so a restart may
             # lose up to SNAPSHOT_EVERY_S of buffered market data, never an episode's stage.
             if alerts or now - saved_at.get(asset, 0.0) >= SNAPSHOT_EVERY_S:

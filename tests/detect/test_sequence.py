@@ -92,13 +92,24 @@ def test_selling_without_cascade_expires_at_sell():
 
 
 @pytest.mark.parametrize("kw", [{"dep_usd": 10e6}, {"direction": "exchange_internal"}, {"direction": "exchange_outflow"}])
-def test_small_or_non_inflow_transfers_never_alert(kw):
-    assert replay(story(**kw)) == []
+def test_small_or_non_inflow_transfers_never_open_an_episode(kw):
+    assert [a for a in replay(story(**kw)) if a.kind == "whale_cascade"] == []
+    assert replay(story(sell=False, cascade=False, **kw)) == []
 
 
-def test_a_cascade_without_a_deposit_is_not_a_whale_alert():
+def test_a_cascade_without_a_whale_is_its_own_alert_kind():
     evs = [e for e in story() if not isinstance(e, WhaleTransfer)]
-    assert replay(evs) == []
+    alerts = replay(evs)
+    assert [(a.kind, a.stage, a.deposit) for a in alerts] == [("liquidation_cascade", "cascade", None)]
+    c = alerts[0].cascade
+    assert c["long_notional_usd"] >= 50e6 and c["long_share"] >= 0.7 and T0 + 20 * MIN <= alerts[0].ts < T0 + 40 * MIN
+    # One alert for the whole burst, not one per liquidation.
+    longer = sorted(evs + liqs(T0 + 41 * MIN, T0 + 60 * MIN, 2_000, 600_000, tag="c2"), key=lambda e: e.ts)
+    assert len(replay(longer)) == 1
+
+
+def test_the_whale_sequence_is_not_also_reported_as_unexplained():
+    assert {a.kind for a in replay(story())} == {"whale_cascade"}
 
 
 def test_second_deposit_joins_the_open_episode():

@@ -71,3 +71,8 @@ def test_min_severity_and_unreachable_target(server):
 
 def test_plain_text_has_no_markup():
     assert plain_text(ALERT).startswith("CASCADE  BTC  2025-08-24 21:24:24Z [critical]")
+
+
+def test_plain_text_of_a_cascade_without_a_whale():
+    alert = {**ALERT, "kind": "liquidation_cascade", "deposit": None, "sell": None}
+    assert "no whale deposit before it" in plain_text(alert)

@@ -28,7 +28,8 @@ BAD = [  # (topic, raw bytes, expected reason)
     (S.topics.liquidations, orjson.dumps({**LIQ, "event_id": "okx:big", "pad": "x" * (S.max_event_bytes + 1)}),
      "oversize"),
 ]
-EXTRA = {**LIQ, "event_id": "okx:with-extra-field", "open_interest_usd": 9.9e9}  # valid: extras are tolerated
+# Valid (extra fields are tolerated) but published mid-stream with an old time: stored, and late for the detector.
+EXTRA = {**LIQ, "event_id": "okx:with-extra-field", "open_interest_usd": 9.9e9}
 
 
 def scenario() -> list[dict]:
@@ -66,6 +67,8 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     assert {base64.b64decode(d["original_b64"]) for d in dead} == {raw for _, raw, _ in BAD}
     assert all(d["error"] and d["source_topic"] in S.topics.inputs() for d in dead)
     assert metric(worker.metrics_port, "cascadewatch_deadletter_total") == len(BAD)
+    late = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.late)]
+    assert late == [EXTRA] and metric(worker.metrics_port, "cascadewatch_late_events_total") == 1
 
     # Lag 0 on every topic the sink reads means its batches were written (offsets commit after the insert).
     worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts, S.topics.deadletter], written)

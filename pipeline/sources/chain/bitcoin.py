@@ -202,7 +202,7 @@ class BitcoinWatcher:
     def transfers_in_block(self, block: Block, tip_height: int) -> list[WhaleTransfer]:
         out: list[WhaleTransfer] = []
         block_ms = block.time * 1000
-        confirmations = max(0, tip_height - block.height + 1)
+        confirmations = max(0, tip_height - block.height)  # blocks on top of it, as for ethereum
         observed = self.clock()
         for tx in block.txs:
             in_addrs = [i.address for i in tx.vin if i.address]

@@ -1,0 +1,232 @@
+"""Ethereum whale transfer watcher (web3.py over HTTP): native ETH and ERC-20 Transfer logs -> WhaleTransfer.
+
+Each poll:
+  1. reorg check: the block hash stored for each recently processed height is compared with the node's;
+     from the lowest height that changed, every transfer emitted there and not yet final is emitted again
+     with retracted=true, and those heights are processed again;
+  2. new blocks up to the head (at most `max_blocks` per poll) are processed: each transfer at or above
+     `min_usd` is emitted at first sight with confirmations = head - block (0 for the head block);
+  3. every emitted transfer that is now `finality` blocks deep is emitted again with that confirmation
+     count (the final copy) and forgotten;
+  4. the checkpoint file (last block, recent block hashes, pending transfers) is rewritten atomically, so
+     a restart resumes after the last processed block and can still retract across the restart.
+
+event_id: ethereum:<tx_hash>:native for the ETH value of a transaction, ethereum:<tx_hash>:<logIndex>
+for an ERC-20 Transfer log.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+from web3 import Web3
+
+from pipeline.contracts.models import WhaleTransfer
+from pipeline.labels import LabelStore, classify
+from pipeline.sources.chain.common import PriceFn, now_ms, usd
+
+TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Token:
+    address: str
+    symbol: str
+    decimals: int
+
+
+# Mainnet tokens worth watching by default (address -> symbol, decimals).
+MAINNET_TOKENS = {
+    "0xdac17f958d2ee523a2206206994597c13d831ec7": ("USDT", 6),
+    "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48": ("USDC", 6),
+    "0x2260fac5e5542a773aa44fbcfedf7c193bc2c599": ("WBTC", 8),
+    "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2": ("WETH", 18),
+}
+
+
+def _hex(v) -> str:
+    if isinstance(v, (bytes, bytearray)):
+        return "0x" + bytes(v).hex()
+    s = str(v)
+    return s if s.startswith("0x") else "0x" + s
+
+
+def _topic_address(topic) -> str:
+    return "0x" + _hex(topic)[-40:].lower()
+
+
+class EthereumWatcher:
+    def __init__(self, w3: Web3, labels: LabelStore, *, tokens: dict[str, tuple[str, int]] | None = None,
+                 min_usd: float = 1_000_000.0, price: PriceFn | None = None, finality: int = 12,
+                 checkpoint: str | os.PathLike | None = None, start_block: int | None = None,
+                 include_other: bool = True, max_blocks: int = 500, clock: Callable[[], int] = now_ms):
+        self.w3 = w3
+        self.labels = labels
+        self.tokens = {a.lower(): Token(a.lower(), s.upper(), int(d)) for a, (s, d) in (tokens or {}).items()}
+        self.min_usd = min_usd
+        self.price = price
+        self.finality = finality
+        self.include_other = include_other
+        self.max_blocks = max_blocks
+        self.clock = clock
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.last_block: int | None = None
+        self.hashes: dict[int, str] = {}
+        self.pending: dict[str, dict] = {}  # event_id -> event dict (emitted, not final yet)
+        self.start_block = start_block
+        if self.checkpoint and self.checkpoint.exists():
+            self._load()
+
+    # ------------------------------------------------------------------ checkpoint
+    def _load(self) -> None:
+        state = orjson.loads(self.checkpoint.read_bytes())
+        self.last_block = state.get("last_block")
+        self.hashes = {int(k): v for k, v in state.get("hashes", {}).items()}
+        self.pending = state.get("pending", {})
+
+    def _save(self) -> None:
+        if not self.checkpoint:
+            return
+        keep = self.finality + 64
+        if self.last_block is not None:
+            self.hashes = {h: v for h, v in self.hashes.items() if h > self.last_block - keep}
+        state = {"version": CHECKPOINT_VERSION, "last_block": self.last_block,
+                 "hashes": {str(k): v for k, v in sorted(self.hashes.items())}, "pending": self.pending}
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
+        tmp.write_bytes(orjson.dumps(state))
+        os.replace(tmp, self.checkpoint)
+
+    # ------------------------------------------------------------------ polling
+    def head(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def poll(self, to_block: int | None = None) -> list[WhaleTransfer]:
+        """One step: reorg check, new blocks up to min(head, to_block), final copies. Returns events in order."""
+        head = self.head()
+        events: list[WhaleTransfer] = []
+        events += self._check_reorg(head)
+        if self.last_block is None:
+            start = self.start_block if self.start_block is not None else head
+        else:
+            start = self.last_block + 1
+        end = min(head, to_block if to_block is not None else head, start + self.max_blocks - 1)
+        if end >= start:
+            events += self._process_range(start, end, head)
+            self.last_block = end
+        events += self._finalize(head)
+        self._save()
+        return events
+
+    def run(self, *, to_block: int | None = None, interval: float = 4.0,
+            sink: Callable[[list[WhaleTransfer]], None] = lambda evs: None,
+            stop: Callable[[], bool] = lambda: False) -> None:
+        """Poll until `stop()` or until to_block is processed, handing each batch to `sink`."""
+        while not stop():
+            sink(self.poll(to_block))
+            if to_block is not None and self.last_block is not None and self.last_block >= to_block:
+                return  # a range run: transfers not yet `finality` deep stay pending in the checkpoint
+            time.sleep(interval)
+
+    def _check_reorg(self, head: int) -> list[WhaleTransfer]:
+        if not self.hashes:
+            return []
+        fork = None
+        for height in sorted(self.hashes, reverse=True):
+            if height > head:
+                fork = height
+                continue
+            blk = self.w3.eth.get_block(height)
+            if _hex(blk["hash"]) == self.hashes[height]:
+                break
+            fork = height
+        if fork is None:
+            return []
+        out = []
+        for eid, ev in sorted(self.pending.items(), key=lambda kv: (kv[1]["block_number"], kv[0])):
+            if ev["block_number"] >= fork:
+                d = {k: v for k, v in ev.items() if k != "block_hash"}
+                out.append(WhaleTransfer.model_validate({**d, "retracted": True}))
+                del self.pending[eid]
+        self.hashes = {h: v for h, v in self.hashes.items() if h < fork}
+        self.last_block = fork - 1
+        return out
+
+    def _process_range(self, start: int, end: int, head: int) -> list[WhaleTransfer]:
+        logs_by_block: dict[int, list] = {}
+        if self.tokens:
+            logs = self.w3.eth.get_logs({"fromBlock": start, "toBlock": end,
+                                         "address": [Web3.to_checksum_address(a) for a in self.tokens],
+                                         "topics": [TRANSFER_TOPIC]})
+            for lg in logs:
+                logs_by_block.setdefault(int(lg["blockNumber"]), []).append(lg)
+        out: list[WhaleTransfer] = []
+        for n in range(start, end + 1):
+            blk = self.w3.eth.get_block(n, full_transactions=True)
+            bhash = _hex(blk["hash"])
+            self.hashes[n] = bhash
+            out += self._block_events(blk, logs_by_block.get(n, []), head, bhash)
+        return out
+
+    def _block_events(self, blk, logs, head: int, bhash: str) -> list[WhaleTransfer]:
+        number = int(blk["number"])
+        block_ms = int(blk["timestamp"]) * 1000
+        conf = max(0, head - number)
+        observed = self.clock()
+        out = []
+
+        def emit(eid, asset, amount, frm, to, txh):
+            value = usd(self.price, asset, amount, block_ms)
+            if value < self.min_usd:
+                return
+            fl, tl = self.labels.lookup("ethereum", frm), self.labels.lookup("ethereum", to)
+            direction = classify(fl, tl)
+            if direction == "other" and not self.include_other:
+                return
+            ev = WhaleTransfer(event_id=eid, chain="ethereum", asset=asset, amount=amount, usd_value=value,
+                               from_address=frm, to_address=to, from_entity=fl.entity if fl else None,
+                               to_entity=tl.entity if tl else None, direction=direction, tx_hash=txh,
+                               block_number=number, block_time=block_ms, confirmations=conf, observed_ts=observed)
+            out.append(ev)
+            if conf < self.finality:
+                d = ev.model_dump(mode="json")
+                d["block_hash"] = bhash
+                self.pending[eid] = d
+
+        for tx in blk["transactions"]:
+            if int(tx["value"]) > 0 and tx.get("to"):
+                txh = _hex(tx["hash"])
+                amount = float(Decimal(int(tx["value"])) / Decimal(10**18))
+                emit(f"ethereum:{txh}:native", "ETH", amount, tx["from"].lower(), tx["to"].lower(), txh)
+        for lg in sorted(logs, key=lambda x: int(x["logIndex"])):
+            topics = lg["topics"]
+            tok = self.tokens.get(str(lg["address"]).lower())
+            if tok is None or len(topics) != 3 or _hex(topics[0]).lower() != TRANSFER_TOPIC:
+                continue  # ERC-721 Transfer has 4 topics
+            raw = int(_hex(lg["data"]), 16) if _hex(lg["data"]) != "0x" else 0
+            amount = float(Decimal(raw) / Decimal(10**tok.decimals))
+            txh = _hex(lg["transactionHash"])
+            emit(f"ethereum:{txh}:{int(lg['logIndex'])}", tok.symbol, amount, _topic_address(topics[1]),
+                 _topic_address(topics[2]), txh)
+        return out
+
+    def _finalize(self, head: int) -> list[WhaleTransfer]:
+        out = []
+        for eid, ev in sorted(self.pending.items(), key=lambda kv: (kv[1]["block_number"], kv[0])):
+            depth = head - ev["block_number"]
+            if depth >= self.finality:
+                d = {k: v for k, v in ev.items() if k != "block_hash"}
+                out.append(WhaleTransfer.model_validate({**d, "confirmations": depth}))
+                del self.pending[eid]
+        return out
+
+
+def http_web3(url: str, timeout: float = 30.0) -> Web3:
+    return Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))

@@ -1,0 +1,174 @@
+"""The Ethereum watcher against a real Anvil node (npm @foundry-rs/anvil-linux-amd64, installed by scripts/test)."""
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+from web3 import Web3
+
+from pipeline.contracts.models import parse_event
+from pipeline.labels import load_labels
+from pipeline.sources.chain.cli import watch_app
+from pipeline.sources.chain.common import fixed_prices
+from pipeline.sources.chain.ethereum import EthereumWatcher
+
+ROOT = Path(__file__).resolve().parents[3]
+ANVIL = ROOT / "node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil"
+DATA = ROOT / "tests/data/chain"
+PRICES = fixed_prices({"ETH": 4000, "TUSD": 1})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def anvil():
+    if not ANVIL.exists():
+        pytest.fail(f"{ANVIL} is missing: run scripts/test (npm install) first")
+    port = _free_port()
+    proc = subprocess.Popen([str(ANVIL), "--host", "127.0.0.1", "--port", str(port), "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    w3 = Web3(Web3.HTTPProvider(url))
+    deadline = time.time() + 20
+    while True:
+        try:
+            w3.eth.block_number
+            break
+        except Exception:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("anvil did not start")
+            time.sleep(0.05)
+    yield url, w3
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def world(anvil, tmp_path_factory):
+    url, w3 = anvil
+    acc = w3.eth.accounts
+    names = {"ex_hot": acc[1], "ex_cold": acc[2], "whale": acc[3], "alice": acc[4], "bob": acc[5]}
+    label_file = tmp_path_factory.mktemp("labels") / "anvil_exchange.csv"
+    label_file.write_text("chain,address,entity,kind\n"
+                          f"ethereum,{names['ex_hot']},Binance,hot\n"
+                          f"ethereum,{names['ex_cold']},Binance 7,cold\n")
+    art = json.loads((DATA / "TestToken.json").read_text())
+    tx = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(
+        "Test USD", "TUSD", 6, 10**9 * 10**6).transact({"from": names["whale"]})
+    token_addr = w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+    token = w3.eth.contract(address=token_addr, abi=art["abi"])
+    return {"url": url, "w3": w3, "labels": load_labels([label_file]), "label_file": label_file,
+            "token": token, **names}
+
+
+def send(w3, frm, to, eth):
+    h = w3.eth.send_transaction({"from": frm, "to": to, "value": w3.to_wei(eth, "ether")})
+    return "0x" + w3.eth.wait_for_transaction_receipt(h)["transactionHash"].hex().removeprefix("0x")
+
+
+def send_token(w3, token, frm, to, units):
+    h = token.functions.transfer(to, units).transact({"from": frm})
+    return "0x" + w3.eth.wait_for_transaction_receipt(h)["transactionHash"].hex().removeprefix("0x")
+
+
+def mine(w3, n):
+    w3.provider.make_request("anvil_mine", [hex(n)])
+
+
+def watcher(world, cp, start, finality=3):
+    return EthereumWatcher(world["w3"], world["labels"], tokens={world["token"].address: ("TUSD", 6)},
+                           min_usd=1_000_000, price=PRICES, finality=finality, checkpoint=cp, start_block=start,
+                           clock=lambda: 1_700_000_000_000)
+
+
+def test_transfers_classified_and_confirmed(world, tmp_path):
+    w3, W = world["w3"], world
+    start = w3.eth.block_number + 1
+    t_in = send(w3, W["whale"], W["ex_hot"], 500)          # 2M USD inflow
+    send(w3, W["whale"], W["alice"], 1)                     # 4k USD: below threshold
+    t_int = send(w3, W["ex_cold"], W["ex_hot"], 300)       # cold -> hot, same entity
+    t_out = send(w3, W["ex_hot"], W["bob"], 400)            # outflow
+    t_other = send(w3, W["alice"], W["bob"], 1000)          # 4M USD between unlabelled wallets
+    t_tok = send_token(w3, W["token"], W["whale"], W["ex_hot"], 2_000_000 * 10**6)  # 2M TUSD inflow
+    send_token(w3, W["token"], W["whale"], W["alice"], 10 * 10**6)                  # small
+    head = w3.eth.block_number
+
+    w = watcher(world, tmp_path / "cp.json", start)
+    evs = w.poll()
+    got = {e.tx_hash: (e.direction, e.asset, e.amount, e.from_entity, e.to_entity) for e in evs}
+    assert got == {
+        t_in: ("exchange_inflow", "ETH", 500.0, None, "binance"),
+        t_int: ("exchange_internal", "ETH", 300.0, "binance", "binance"),
+        t_out: ("exchange_outflow", "ETH", 400.0, "binance", None),
+        t_other: ("other", "ETH", 1000.0, None, None),
+        t_tok: ("exchange_inflow", "TUSD", 2_000_000.0, None, "binance"),
+    }
+    for e in evs:
+        assert e.confirmations == head - e.block_number
+        assert e.event_id.startswith(f"ethereum:{e.tx_hash}:")
+        assert parse_event(orjson.dumps(e.model_dump(mode="json"))) == e
+    by_tx = {e.tx_hash: e for e in evs}
+    assert by_tx[t_tok].event_id != f"ethereum:{t_tok}:native" and by_tx[t_in].event_id == f"ethereum:{t_in}:native"
+    assert by_tx[t_in].usd_value == pytest.approx(2_000_000)
+    assert by_tx[t_tok].confirmations == 1 and by_tx[t_tok].to_address == W["ex_hot"].lower()
+    shallow = {e.event_id for e in evs if e.confirmations < 3}
+    assert shallow and set(w.pending) == shallow
+
+    # Restart from the checkpoint: nothing is emitted twice; final copies come once 3 blocks deep.
+    w2 = watcher(world, tmp_path / "cp.json", start)
+    assert w2.last_block == head and w2.poll() == []
+    mine(w3, 3)
+    final = w2.poll()
+    assert {e.event_id for e in final} == shallow
+    assert all(e.confirmations >= 3 and not e.retracted for e in final)
+    assert w2.pending == {} and w2.poll() == []
+
+
+def test_reorg_retracts_and_checkpoint_survives_restart(world, tmp_path):
+    w3, W = world["w3"], world
+    cp = tmp_path / "cp.json"
+    start = w3.eth.block_number + 1
+    w = watcher(world, cp, start, finality=5)
+    assert w.poll() == []
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    t_dep = send(w3, W["whale"], W["ex_hot"], 600)
+    first = w.poll()
+    assert [(e.tx_hash, e.direction, e.confirmations, e.retracted) for e in first] == \
+        [(t_dep, "exchange_inflow", 0, False)]
+
+    # The deposit's block is replaced: revert, then mine different blocks at the same heights.
+    assert w3.provider.make_request("evm_revert", [snap])["result"] is True
+    send(w3, W["alice"], W["bob"], 2)
+    mine(w3, 2)
+    w_restarted = watcher(world, cp, start, finality=5)  # a restart between the two polls
+    evs = w_restarted.poll()
+    assert [(e.event_id, e.retracted) for e in evs] == [(first[0].event_id, True)]
+    r = evs[0]
+    assert (r.amount, r.direction, r.block_number, r.observed_ts) == (600.0, "exchange_inflow",
+                                                                     first[0].block_number, first[0].observed_ts)
+    mine(w3, 6)
+    assert w_restarted.poll() == []  # no final copy of a retracted transfer
+
+
+def test_watch_cli_ethereum(world, tmp_path):
+    w3, W = world["w3"], world
+    start = w3.eth.block_number + 1
+    t = send(w3, W["whale"], W["ex_cold"], 700)
+    out = tmp_path / "eth.jsonl"
+    r = CliRunner().invoke(watch_app, [
+        "ethereum", "--rpc", world["url"], "--from-block", str(start), "--to-block", str(start),
+        "--out", str(out), "--labels", str(world["label_file"]), "--label-dir", str(tmp_path / "none"),
+        "--token", f"{W['token'].address}:TUSD:6:1", "--eth-usd", "4000"])
+    assert r.exit_code == 0, r.output
+    evs = [parse_event(line) for line in out.read_bytes().splitlines()]
+    assert [(e.tx_hash, e.direction, e.to_entity) for e in evs] == [(t, "exchange_inflow", "binance")]
