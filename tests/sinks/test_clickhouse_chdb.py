@@ -156,3 +156,10 @@ def test_open_store_urls(chdb_path, monkeypatch):
         open_store("mysql://localhost/db")
     with pytest.raises(ValueError, match="no scheme"):
         open_store("/var/chdb")
+
+
+def test_alert_without_a_whale_deposit_is_stored(store, ev):
+    alert = {**ev.alert(), "alert_id": "nowhale", "kind": "liquidation_cascade", "deposit": None, "sell": None}
+    assert store.insert_events([alert]) == {"alerts": 1}
+    _, rows = store.query("SELECT kind, deposit FROM alerts FINAL WHERE alert_id = 'nowhale'")
+    assert rows == [("liquidation_cascade", "null")]
