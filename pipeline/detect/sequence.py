@@ -23,9 +23,13 @@ REF_LOOKBACK_MS = 5 * 60_000  # the reference price is the last close at most th
 CHAIN, LIQ, FLOW = "chain", "liquidations", "trade_flow"
 _SEVERITY = ("info", "warning", "high", "critical")
 
-# Bar tuple: (ts, venue, end_ts, buy_usd, sell_usd, open, low, close); (ts, venue) identifies a bar.
+# Bar tuple: (ts, "venue/symbol", end_ts, buy_usd, sell_usd, open, low, close); the first two identify a bar.
 # Liquidation tuple: (ts, event_id, side, notional_usd, venue, completeness).
 # The buffers double as the duplicate check for bars and liquidations, which keeps snapshots small.
+
+
+def _market(bar: TradeFlow) -> str:
+    return f"{bar.venue}/{bar.symbol}"
 
 
 def alert_id_for(asset: str, deposit_event_id: str) -> str:
@@ -151,8 +155,9 @@ class CascadeDetector:
     @staticmethod
     def _is_duplicate(st: AssetState, event: Event) -> bool:
         if isinstance(event, TradeFlow):
-            i = bisect.bisect_left(st.bars, (event.ts, event.venue))
-            return i < len(st.bars) and st.bars[i][0] == event.ts and st.bars[i][1] == event.venue
+            market = _market(event)
+            i = bisect.bisect_left(st.bars, (event.ts, market))
+            return i < len(st.bars) and st.bars[i][0] == event.ts and st.bars[i][1] == market
         if isinstance(event, Liquidation):
             i = bisect.bisect_left(st.liqs, (event.ts, event.event_id))
             return i < len(st.liqs) and st.liqs[i][0] == event.ts and st.liqs[i][1] == event.event_id
@@ -253,7 +258,7 @@ class CascadeDetector:
             alerts.append(self._alert(st, ep, "expired", t.block_time, retracted=True))
 
     def _on_bar(self, st: AssetState, e: TradeFlow, alerts: list[Alert]) -> None:
-        bar = (e.ts, e.venue, e.ts + e.interval_ms, e.buy_volume_usd, e.sell_volume_usd, e.open, e.low, e.close)
+        bar = (e.ts, _market(e), e.ts + e.interval_ms, e.buy_volume_usd, e.sell_volume_usd, e.open, e.low, e.close)
         bisect.insort(st.bars, bar)
         for ep in list(st.episodes.values()):
             self._bar_into_episode(st, ep, bar, alerts)
