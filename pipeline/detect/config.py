@@ -31,7 +31,7 @@ class DetectorConfig(BaseModel):
     cascade_min_venues: int = Field(1, ge=1, description="Distinct venues with long liquidations in that window")
     critical_long_usd: float = Field(250e6, description="A cascade this large is critical on its own")
 
-    cooldown_ms: int = Field(6 * 60 * MINUTE, description="After a cascade, more deposits join that episode")
+    cooldown_ms: int = Field(6 * 60 * MINUTE, description="After a cascade, further deposits of the asset open no new episode")
 
     chain_lateness_ms: int = Field(15 * MINUTE, description="How far behind the exchange feeds chain events may arrive")
     exchange_lateness_ms: int = Field(10_000, description="How far out of order exchange events may arrive")

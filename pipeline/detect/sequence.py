@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+
+import orjson
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -19,6 +21,7 @@ from pipeline.detect.config import DetectorConfig
 from pipeline.detect.etf import EtfLedger
 
 STAGES = ("watch", "sell", "cascade")
+UNEXPLAINED = "liquidation_cascade"  # closed-episode marker for a cascade with no whale deposit
 REF_LOOKBACK_MS = 5 * 60_000  # the reference price is the last close at most this long before a deposit
 CHAIN, LIQ, FLOW = "chain", "liquidations", "trade_flow"
 _SEVERITY = ("info", "warning", "high", "critical")
@@ -71,7 +74,7 @@ class AssetState:
     episodes: dict = field(default_factory=dict)  # alert_id -> Episode (open)
     closed: dict = field(default_factory=dict)  # alert_id -> (closed_ts, stage reached)
     etf: EtfLedger = field(default_factory=EtfLedger)
-    born: int = 0  # clock at the asset's first market event: unseen feeds count as idle from here
+    born: int | None = None  # clock when this state was created or restored: unseen feeds idle from here
     late: int = 0
     duplicates: int = 0
 
@@ -85,9 +88,11 @@ class AssetState:
 
     @classmethod
     def from_dict(cls, d: dict) -> "AssetState":
-        st = cls(asset=d["asset"], frontier=dict(d["frontier"]), arrival=dict(d["arrival"]),
+        # Arrival clocks are not restored: after downtime every feed gets a fresh idle timeout, so
+        # the backlog of one topic cannot push time past another's.
+        st = cls(asset=d["asset"], frontier=dict(d["frontier"]),
                  bars=[tuple(b) for b in d["bars"]], liqs=[tuple(x) for x in d["liqs"]], seen=dict(d["seen"]),
-                 closed={k: tuple(v) for k, v in d["closed"].items()}, late=d["late"], duplicates=d["duplicates"], born=d["born"],
+                 closed={k: tuple(v) for k, v in d["closed"].items()}, late=d["late"], duplicates=d["duplicates"],
                  etf=EtfLedger.from_dict(d["etf"]))
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}
         return st
@@ -111,7 +116,8 @@ class CascadeDetector:
         return st
 
     def snapshot(self, asset: str) -> dict:
-        return self.state(asset).to_dict()
+        """A JSON-ready copy of the asset's state (a copy: the caller may serialize it later)."""
+        return orjson.loads(orjson.dumps(self.state(asset).to_dict()))
 
     def restore(self, asset: str, snap: dict) -> None:
         self.assets[asset] = AssetState.from_dict(snap)
@@ -128,7 +134,7 @@ class CascadeDetector:
             return []
         source = CHAIN if isinstance(event, WhaleTransfer) else LIQ if isinstance(event, Liquidation) else FLOW
         ts = event.ts
-        if not st.frontier:
+        if st.born is None or not st.frontier:
             st.born = now_ms if now_ms is not None else ts
         front = self._frontier(st, now_ms)
         if front is not None and ts < front - self._lateness[source]:
@@ -245,7 +251,8 @@ class CascadeDetector:
 
     def _episode_covering(self, st: AssetState, ts: int) -> Episode | None:
         for ep in st.episodes.values():
-            if ep.dep_ts <= ts <= ep.sell_deadline or (ep.stage != "watch" and ep.dep_ts <= ts):
+            # An earlier deposit arriving late (chain lateness) joins too: one episode, one alert.
+            if ep.dep_ts - self.cfg.chain_lateness_ms <= ts <= ep.sell_deadline or (ep.stage != "watch" and ep.dep_ts <= ts):
                 return ep
         return None
 
@@ -305,6 +312,8 @@ class CascadeDetector:
             if ep.stage == "sell" and e.ts >= ep.sell["ts"] - self.cfg.cascade_window_ms:
                 # Only windows ending at or after this liquidation can contain it.
                 self._scan_cascade(st, ep, alerts, from_ts=e.ts)
+        # While a whale episode is open its own cascade test applies; reporting the same burst as
+        # unexplained too would depend on whether the selling had been seen yet.
         if e.side == "long" and not st.episodes:
             self._check_unexplained_cascade(st, e.ts, alerts)
 
@@ -335,13 +344,20 @@ class CascadeDetector:
 
     def _check_unexplained_cascade(self, st: AssetState, ts: int, alerts: list[Alert]) -> None:
         """A long-liquidation cascade with no whale episode open: its own alert kind."""
-        if any(closed_ts >= ts - self.cfg.cooldown_ms and stage == "cascade" for closed_ts, stage in st.closed.values()):
+        if any(closed_ts >= ts - self.cfg.cooldown_ms and stage in ("cascade", UNEXPLAINED)
+               for closed_ts, stage in st.closed.values()):
             return  # a whale episode or an earlier unexplained cascade already covers this stretch
-        window = self._window(st, bisect.bisect_right(st.liqs, (ts, "\uffff")) - 1)
-        if not self._is_cascade(window):
+        # Windows ending at or after this liquidation are the ones it can complete.
+        for i in range(bisect.bisect_left(st.liqs, (ts,)), len(st.liqs)):
+            window = self._window(st, i)
+            if self._is_cascade(window):
+                break
+        else:
             return
+        ts = window["ts"]
         aid = alert_id_for(st.asset, f"liquidation_cascade:{ts}")
-        st.closed[aid] = (ts, "cascade")
+        # Recorded apart from whale cascades: it must not stop a whale deposit from opening an episode.
+        st.closed[aid] = (ts, UNEXPLAINED)
         etf = st.etf.context(ts)
         level = 3 if window["long_notional_usd"] >= self.cfg.critical_long_usd else 2
         alerts.append(Alert(alert_id=aid, kind="liquidation_cascade", asset=st.asset, stage="cascade",

@@ -136,16 +136,20 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
 
 
 
-async def _insert_with_retry(store, batch: list[dict], attempts: int = 6) -> dict[str, int]:
-    """Insert a batch, retrying with backoff; retries are safe because inserts are deduplicated."""
+async def _insert_with_retry(store, batch: list[dict], max_delay_s: float = 30.0) -> dict[str, int]:
+    """Insert a batch, retrying with capped backoff until it is stored.
+
+    It never gives up: Faust acks a take() batch even when the agent raises, so giving up would
+    commit offsets past rows that were never written. Retries are safe: inserts are deduplicated.
+    """
     loop = asyncio.get_running_loop()
-    delay = 0.5
-    for attempt in range(1, attempts):
+    delay, attempt = 0.5, 0
+    while True:
+        attempt += 1
         try:
             return await loop.run_in_executor(None, store.insert_events, batch)
         except Exception:  # noqa: BLE001 - the store raises driver-specific errors
-            log.warning("ClickHouse insert of %d events failed (attempt %d/%d), retrying in %.1fs",
-                        len(batch), attempt, attempts, delay, exc_info=True)
+            log.warning("ClickHouse insert of %d events failed (attempt %d), retrying in %.1fs",
+                        len(batch), attempt, delay, exc_info=attempt == 1)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 10.0)
-    return await loop.run_in_executor(None, store.insert_events, batch)
+            delay = min(delay * 2, max_delay_s)

@@ -222,3 +222,57 @@ def test_a_feed_silent_past_the_idle_timeout_stops_holding_time():
     for i, e in enumerate(bars(T0, T0 + 10 * MIN, price_fn=lambda t: 100.0)):
         det.process(e, now_ms=now + i * 1_000)  # no liquidation feed at all for ~2 minutes of wall time
     assert det._frontier(det.state("BTC"), now + 200_000) == T0 + 10 * MIN - 10_000
+
+
+def test_restored_state_after_downtime_does_not_drop_the_backlog():
+    """After a restart, one topic's backlog read first must not make the other's late."""
+    import orjson
+
+    evs = story()
+    cut = next(i for i, e in enumerate(evs) if e.ts > T0 + 3 * MIN)
+    wall = 1_800_000_000_000
+    det = CascadeDetector()
+    first = [a for e in evs[:cut] for a in det.process(e, now_ms=wall)]
+    restored = CascadeDetector()
+    restored.restore("BTC", orjson.loads(orjson.dumps(det.snapshot("BTC"))))
+    wall += 10 * MIN  # downtime, longer than the idle timeout
+    rest = evs[cut:]
+    backlog = [e for e in rest if isinstance(e, Liquidation)] + [e for e in rest if not isinstance(e, Liquidation)]
+    got = first + [a for e in backlog for a in restored.process(e, now_ms=wall)] + restored.flush()
+    assert restored.state("BTC").late == 0
+    assert {(a.alert_id, a.stage) for a in got} == {(a.alert_id, a.stage) for a in replay(evs)}
+
+
+def test_snapshot_is_a_copy():
+    det = CascadeDetector()
+    evs = story()
+    for e in evs[:50]:
+        det.process(e)
+    snap = det.snapshot("BTC")
+    before = (len(snap["bars"]), dict(snap["frontier"]))
+    for e in evs[50:100]:
+        det.process(e)
+    assert (len(snap["bars"]), snap["frontier"]) == before
+
+
+def test_an_earlier_deposit_arriving_late_joins_the_open_episode():
+    evs = story()
+    early = deposit(T0 - 2 * MIN, 1e9, eid="bitcoin:early:0")
+    det = CascadeDetector()
+    got = []
+    for e in evs:
+        got += det.process(e)
+        if isinstance(e, WhaleTransfer):
+            got += det.process(early)  # the earlier deposit arrives just after the later one
+    assert len([a for a in got if a.stage == "watch"]) == 1
+    assert {a.alert_id for a in got} == {alert_id_for("BTC", "bitcoin:whale:0")}
+
+
+def test_a_cascade_without_a_whale_is_found_when_liquidations_arrive_out_of_order():
+    evs = [e for e in story() if not isinstance(e, WhaleTransfer)]
+    rng = random.Random(11)
+    jittered = [e for _, _, e in sorted((e.ts + (rng.randint(0, 8_000) if isinstance(e, Liquidation) else 0), i, e)
+                                        for i, e in enumerate(evs))]
+    det = CascadeDetector()
+    got = [a for e in jittered for a in det.process(e)] + det.flush()
+    assert [a.kind for a in got] == ["liquidation_cascade"] and det.state("BTC").late == 0

@@ -10,7 +10,8 @@ import pytest
 from pipeline.sinks.clickhouse import StoreError, open_store, schema_dir
 
 UTC = dt.timezone.utc
-TABLES = ["alerts", "deadletter", "etf_flows", "liquidations", "liquidations_1m", "trade_flow", "trade_flow_1m",
+TABLES = ["alerts", "deadletter", "etf_flows", "exchange_netflow_1h", "liquidations", "liquidations_1m", "trade_flow",
+          "trade_flow_1m",
           "whale_transfers"]
 
 
@@ -163,3 +164,16 @@ def test_alert_without_a_whale_deposit_is_stored(store, ev):
     assert store.insert_events([alert]) == {"alerts": 1}
     _, rows = store.query("SELECT kind, deposit FROM alerts FINAL WHERE alert_id = 'nowhale'")
     assert rows == [("liquidation_cascade", "null")]
+
+
+def test_exchange_netflow_view_counts_retractions_out(store, ev):
+    t = ev.T0
+    inflow = ev.whale_transfer("bitcoin:in:0", ts=t)  # 2,400 BTC, $270M, to binance
+    outflow = {**ev.whale_transfer("bitcoin:out:0", ts=t + 60_000), "direction": "exchange_outflow",
+               "from_entity": "binance", "to_entity": None, "usd_value": 1e8, "amount": 1000.0}
+    dropped = ev.whale_transfer("bitcoin:reorged:0", ts=t + 120_000)
+    store.insert_events([inflow, outflow, dropped])
+    store.insert_events([{**dropped, "retracted": True}])  # the reorg retraction replaces it under FINAL
+    _, rows = store.query("SELECT entity, inflow_usd, outflow_usd, netflow_usd, netflow_amount, transfers "
+                          "FROM exchange_netflow_1h WHERE asset = 'BTC'")
+    assert rows == [("binance", 2.7e8, 1e8, 1.7e8, 1400.0, 2)]
