@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
 
 import orjson
 from collections import deque
@@ -52,6 +53,8 @@ class Episode:
     low: dict = field(default_factory=dict)  # venue -> lowest low since the deposit
     sell: dict | None = None
     cascade: dict | None = None
+    fed_to: int = -1  # bars up to this time have been applied, in time order
+    scanned_to: int = -1  # cascade windows ending up to this time have been tested
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -74,6 +77,8 @@ class AssetState:
     episodes: dict = field(default_factory=dict)  # alert_id -> Episode (open)
     closed: dict = field(default_factory=dict)  # alert_id -> (closed_ts, stage reached)
     etf: EtfLedger = field(default_factory=EtfLedger)
+    covered: list = field(default_factory=list)  # (deposit ts, close ts) of recent whale episodes
+    unexplained_from: int | None = None  # earliest long liquidation not yet judged as an unexplained cascade
     born: int | None = None  # clock when this state was created or restored: unseen feeds idle from here
     late: int = 0
     duplicates: int = 0
@@ -82,6 +87,7 @@ class AssetState:
         return {
             "asset": self.asset, "frontier": self.frontier, "arrival": self.arrival, "bars": self.bars,
             "liqs": self.liqs, "seen": self.seen, "closed": self.closed, "late": self.late, "born": self.born,
+            "unexplained_from": self.unexplained_from, "covered": self.covered,
             "duplicates": self.duplicates, "etf": self.etf.to_dict(),
             "episodes": {k: ep.to_dict() for k, ep in self.episodes.items()},
         }
@@ -93,6 +99,7 @@ class AssetState:
         st = cls(asset=d["asset"], frontier=dict(d["frontier"]),
                  bars=[tuple(b) for b in d["bars"]], liqs=[tuple(x) for x in d["liqs"]], seen=dict(d["seen"]),
                  closed={k: tuple(v) for k, v in d["closed"].items()}, late=d["late"], duplicates=d["duplicates"],
+                 unexplained_from=d.get("unexplained_from"), covered=[tuple(c) for c in d.get("covered", [])],
                  etf=EtfLedger.from_dict(d["etf"]))
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}
         return st
@@ -137,7 +144,7 @@ class CascadeDetector:
         if st.born is None or not st.frontier:
             st.born = now_ms if now_ms is not None else ts
         front = self._frontier(st, now_ms)
-        if front is not None and ts < front - self._lateness[source]:
+        if front is not None and ts <= front - self._lateness[source]:
             st.late += 1
             self.late_events.append(event)
             return []
@@ -177,9 +184,36 @@ class CascadeDetector:
         """End of input: every open episode is decided with what was seen."""
         alerts: list[Alert] = []
         for st in self.assets.values():
+            self._progress(st, math.inf, alerts)
             for ep in list(st.episodes.values()):
                 self._expire(st, ep, max(st.frontier.values(), default=ep.dep_ts), alerts)
         return alerts
+
+    def _progress(self, st: AssetState, watermark: float, alerts: list[Alert]) -> None:
+        """Apply what the watermark has passed to each episode, in event-time order.
+
+        Stages are decided only on data no later event can precede, so the same events give the
+        same alerts (and the same alert times) in any arrival order within the lateness bound.
+        """
+        for ep in list(st.episodes.values()):
+            if ep.stage == "watch":
+                lo = bisect.bisect_right(st.bars, (ep.fed_to, "\uffff"))
+                hi = bisect.bisect_right(st.bars, (watermark, "\uffff")) if watermark != math.inf else len(st.bars)
+                for bar in st.bars[lo:hi]:
+                    self._bar_into_episode(st, ep, bar, alerts)
+                    if ep.stage != "watch":
+                        break
+                if st.bars[lo:hi]:
+                    ep.fed_to = st.bars[hi - 1][0]
+            if ep.stage == "sell":
+                self._scan_cascade(st, ep, alerts, upto=watermark)
+            if ep.alert_id not in st.episodes:
+                continue
+            deadline = ep.sell_deadline if ep.stage == "watch" else ep.sell["ts"] + self.cfg.cascade_max_delay_ms
+            if watermark != math.inf and watermark > deadline:
+                self._expire(st, ep, deadline, alerts)
+        # A whale deposit may still arrive up to chain_lateness_ms late and explain the cascade.
+        self._decide_unexplained(st, watermark - self.cfg.chain_lateness_ms, alerts)
 
     # -- watermark --------------------------------------------------------------------------
     def _frontier(self, st: AssetState, now_ms: int | None) -> int | None:
@@ -205,10 +239,7 @@ class CascadeDetector:
         if front is None:
             return
         watermark = front - self.cfg.exchange_lateness_ms
-        for ep in list(st.episodes.values()):
-            deadline = ep.sell_deadline if ep.stage == "watch" else ep.sell["ts"] + self.cfg.cascade_max_delay_ms
-            if watermark > deadline:
-                self._expire(st, ep, deadline, alerts)
+        self._progress(st, watermark, alerts)
         keep_from = front - self.cfg.chain_lateness_ms - REF_LOOKBACK_MS
         if st.bars and st.bars[0][0] < keep_from:
             del st.bars[: bisect.bisect_left(st.bars, (keep_from,))]
@@ -220,6 +251,8 @@ class CascadeDetector:
         for aid, (closed_ts, _) in list(st.closed.items()):
             if closed_ts < horizon:
                 del st.closed[aid]
+        if st.covered and st.covered[0][1] < horizon:
+            st.covered = [c for c in st.covered if c[1] >= horizon]
 
     # -- stages -----------------------------------------------------------------------------
     def _on_transfer(self, st: AssetState, t: WhaleTransfer, alerts: list[Alert]) -> None:
@@ -244,10 +277,9 @@ class CascadeDetector:
                      sell_deadline=t.block_time + self.cfg.sell_window_ms, deposit=dep)
         if ep.alert_id in st.closed:
             return
+        ep.fed_to = t.block_time - REF_LOOKBACK_MS - 1
         st.episodes[ep.alert_id] = ep
         alerts.append(self._alert(st, ep, "watch", t.block_time))
-        for bar in st.bars:
-            self._bar_into_episode(st, ep, bar, alerts)
 
     def _episode_covering(self, st: AssetState, ts: int) -> Episode | None:
         for ep in st.episodes.values():
@@ -267,8 +299,6 @@ class CascadeDetector:
     def _on_bar(self, st: AssetState, e: TradeFlow, alerts: list[Alert]) -> None:
         bar = (e.ts, _market(e), e.ts + e.interval_ms, e.buy_volume_usd, e.sell_volume_usd, e.open, e.low, e.close)
         bisect.insort(st.bars, bar)
-        for ep in list(st.episodes.values()):
-            self._bar_into_episode(st, ep, bar, alerts)
 
     def _bar_into_episode(self, st: AssetState, ep: Episode, bar: tuple, alerts: list[Alert]) -> None:
         ts, venue, end, buy, sell, open_, low, close = bar
@@ -293,7 +323,6 @@ class CascadeDetector:
                        "price_ref": ref_px, "price_low": low_px,
                        "minutes_after_deposit": round((end - ep.dep_ts) / 60_000, 2)}
             alerts.append(self._alert(st, ep, "sell", end))
-            self._scan_cascade(st, ep, alerts)
 
     @staticmethod
     def _drop(ep: Episode) -> tuple[float, str | None, float | None, float | None]:
@@ -308,14 +337,8 @@ class CascadeDetector:
     def _on_liquidation(self, st: AssetState, e: Liquidation, alerts: list[Alert]) -> None:
         liq = (e.ts, e.event_id, e.side, e.notional_usd, e.venue, e.completeness)
         bisect.insort(st.liqs, liq)
-        for ep in list(st.episodes.values()):
-            if ep.stage == "sell" and e.ts >= ep.sell["ts"] - self.cfg.cascade_window_ms:
-                # Only windows ending at or after this liquidation can contain it.
-                self._scan_cascade(st, ep, alerts, from_ts=e.ts)
-        # While a whale episode is open its own cascade test applies; reporting the same burst as
-        # unexplained too would depend on whether the selling had been seen yet.
-        if e.side == "long" and not st.episodes:
-            self._check_unexplained_cascade(st, e.ts, alerts)
+        if e.side == "long" and (st.unexplained_from is None or e.ts < st.unexplained_from):
+            st.unexplained_from = e.ts  # decided once the watermark has passed (see _decide_unexplained)
 
     def _window(self, st: AssetState, end_index: int) -> dict:
         """Totals of the cascade window ending at liquidation `end_index` of the asset's buffer."""
@@ -342,50 +365,70 @@ class CascadeDetector:
                 and window["long_share"] >= self.cfg.cascade_min_long_share
                 and len(window["venues"]) >= self.cfg.cascade_min_venues)
 
-    def _check_unexplained_cascade(self, st: AssetState, ts: int, alerts: list[Alert]) -> None:
-        """A long-liquidation cascade with no whale episode open: its own alert kind."""
-        if any(closed_ts >= ts - self.cfg.cooldown_ms and stage in ("cascade", UNEXPLAINED)
-               for closed_ts, stage in st.closed.values()):
-            return  # a whale episode or an earlier unexplained cascade already covers this stretch
-        # Windows ending at or after this liquidation are the ones it can complete.
-        for i in range(bisect.bisect_left(st.liqs, (ts,)), len(st.liqs)):
-            window = self._window(st, i)
-            if self._is_cascade(window):
-                break
-        else:
-            return
-        ts = window["ts"]
-        aid = alert_id_for(st.asset, f"liquidation_cascade:{ts}")
-        # Recorded apart from whale cascades: it must not stop a whale deposit from opening an episode.
-        st.closed[aid] = (ts, UNEXPLAINED)
-        etf = st.etf.context(ts)
-        level = 3 if window["long_notional_usd"] >= self.cfg.critical_long_usd else 2
-        alerts.append(Alert(alert_id=aid, kind="liquidation_cascade", asset=st.asset, stage="cascade",
-                            reached="cascade", ts=ts, deposit=None, cascade=window, etf_context=etf,
-                            severity=_SEVERITY[self._etf_adjusted(level, etf)]))
+    def _decide_unexplained(self, st: AssetState, watermark: float, alerts: list[Alert]) -> None:
+        """A long-liquidation cascade with no whale episode open: its own alert kind.
 
-    def _scan_cascade(self, st: AssetState, ep: Episode, alerts: list[Alert], from_ts: int | None = None) -> None:
-        """Find the first window end >= the sell time where the cascade conditions hold."""
+        Decided only for window ends the watermark has passed, so that every liquidation that could
+        fall in the window has arrived: the first qualifying window is then the same in any order.
+        """
+        start = st.unexplained_from
+        if start is None or start > watermark:
+            return
+        liqs = st.liqs
+        hi = bisect.bisect_right(liqs, (watermark, "\uffff")) if watermark != math.inf else len(liqs)
+        for i in range(bisect.bisect_left(liqs, (start,)), hi):
+            if liqs[i][2] != "long":
+                continue
+            ts = liqs[i][0]
+            if self._whale_covers(st, ts) or any(
+                    ts - self.cfg.cooldown_ms <= closed_ts <= ts and stage in ("cascade", UNEXPLAINED)
+                    for closed_ts, stage in st.closed.values()):
+                continue  # a whale episode, or an earlier cascade's cooldown, covers this moment
+            window = self._window(st, i)
+            if not self._is_cascade(window):
+                continue
+            aid = alert_id_for(st.asset, f"liquidation_cascade:{ts}")
+            # Recorded apart from whale cascades: it must not stop a whale deposit opening an episode.
+            st.closed[aid] = (ts, UNEXPLAINED)
+            etf = st.etf.context(ts)
+            level = 3 if window["long_notional_usd"] >= self.cfg.critical_long_usd else 2
+            alerts.append(Alert(alert_id=aid, kind="liquidation_cascade", asset=st.asset, stage="cascade",
+                                reached="cascade", ts=ts, deposit=None, cascade=window, etf_context=etf,
+                                severity=_SEVERITY[self._etf_adjusted(level, etf)]))
+            break
+        st.unexplained_from = liqs[hi][0] if hi < len(liqs) else None
+
+    @staticmethod
+    def _whale_covers(st: AssetState, ts: int) -> bool:
+        """Was a whale episode open at event time `ts` (its own cascade test applies there)?"""
+        return (any(ep.dep_ts <= ts for ep in st.episodes.values())
+                or any(dep <= ts <= end for dep, end in st.covered))
+
+    def _scan_cascade(self, st: AssetState, ep: Episode, alerts: list[Alert], upto: float) -> None:
+        """Test windows ending at liquidations up to `upto`, from where the last scan stopped."""
         liqs, w, sell_ts = st.liqs, self.cfg.cascade_window_ms, ep.sell["ts"]
         limit = sell_ts + self.cfg.cascade_max_delay_ms
-        start = bisect.bisect_left(liqs, (from_ts if from_ts is not None else max(ep.dep_ts, sell_ts - w),))
-        for i in range(start, len(liqs)):
-            end_ts = liqs[i][0]
-            if end_ts > limit:
-                return
+        first = max(ep.scanned_to + 1, sell_ts - w, ep.dep_ts)
+        end = min(upto, limit)
+        hi = bisect.bisect_right(liqs, (end, "\uffff")) if end != math.inf else len(liqs)
+        for i in range(bisect.bisect_left(liqs, (first,)), hi):
             window = self._window(st, i)
             if self._is_cascade(window):
-                at = max(end_ts, sell_ts)
+                at = max(window["ts"], sell_ts)
                 ep.stage = "cascade"
                 ep.cascade = {**window, "ts": at, "minutes_after_sell": round((at - sell_ts) / 60_000, 2)}
                 alerts.append(self._alert(st, ep, "cascade", at))
                 del st.episodes[ep.alert_id]
                 st.closed[ep.alert_id] = (at, "cascade")
+                st.covered.append((ep.dep_ts, at))
                 return
+        if hi:
+            ep.scanned_to = max(ep.scanned_to, liqs[hi - 1][0])
 
     def _expire(self, st: AssetState, ep: Episode, at: int, alerts: list[Alert]) -> None:
         st.episodes.pop(ep.alert_id, None)
         st.closed[ep.alert_id] = (at, ep.stage)
+        st.covered.append((ep.dep_ts, at))
         alerts.append(self._alert(st, ep, "expired", at))
 
     # -- output -----------------------------------------------------------------------------
