@@ -15,6 +15,7 @@ from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
 from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.exchanges.cli import normalize
+from pipeline.sources.exchanges.feed_cli import feed
 
 app = typer.Typer(
     help="cascadewatch: watch whale deposit -> sell -> liquidation cascade sequences form, on Kafka and ClickHouse.\n\n"
@@ -32,6 +33,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
 app.command("normalize")(normalize)
+app.command("feed")(feed)
 console = Console()
 err = Console(stderr=True)
 

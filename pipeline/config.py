@@ -21,12 +21,13 @@ class TopicNames(BaseModel):
     alerts: str = "alerts.cascade"
     deadletter: str = "deadletter"
     late: str = "events.late"
+    feed_health: str = "exchange.feed_health"
 
     def inputs(self) -> list[str]:
         return [self.whale_transfers, self.liquidations, self.trade_flow, self.etf_flows]
 
     def all(self) -> list[str]:
-        return [*self.inputs(), self.alerts, self.deadletter, self.late]
+        return [*self.inputs(), self.alerts, self.deadletter, self.late, self.feed_health]
 
 
 class SinkConfig(BaseModel):

@@ -13,10 +13,15 @@ TABLE_FOR_TYPE: dict[str, str] = {
     "etf_flow": "etf_flows",
     "alert": "alerts",
     "deadletter": "deadletter",
+    "feed_health": "feed_health",
 }
 
 # Insertable columns of each table, in DDL order (inserted_at is filled by the server).
 COLUMNS: dict[str, tuple[str, ...]] = {
+    "feed_health": (
+        "event_id", "venue", "status", "ts", "detail", "messages_per_s", "liquidations_per_s", "trades_per_s",
+        "errors", "reconnects", "gap_ms", "window_s", "schema_version", "raw",
+    ),
     "whale_transfers": (
         "event_id", "chain", "asset", "amount", "usd_value", "from_address", "to_address", "from_entity",
         "to_entity", "direction", "tx_hash", "block_number", "block_time", "confirmations", "observed_ts",

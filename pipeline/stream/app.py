@@ -16,6 +16,7 @@ import orjson
 from pipeline.config import Settings
 from pipeline.contracts.models import ContractError, dump_event, parse_event
 from pipeline.detect import CascadeDetector
+from pipeline.sources.exchanges.health import FeedHealth
 from pipeline.stream import metrics
 from pipeline.stream.deadletter import dead_letter
 
@@ -113,13 +114,20 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         """The event dict to store, or None for input the detect agent dead-letters."""
         if topic == settings.topics.deadletter:
             return orjson.loads(value)
+        if topic == settings.topics.feed_health:
+            try:
+                return FeedHealth.model_validate(orjson.loads(value)).model_dump(mode="json")
+            except (ValueError, orjson.JSONDecodeError):
+                log.warning("unreadable feed_health message on %s skipped", topic)
+                return None
         try:
             return parse_event(value, max_bytes=settings.max_event_bytes, expect=expect[topic]).model_dump(mode="json")
         except ContractError:
             return None
 
     if store is not None:
-        sink_topic = app.topic(*settings.topics.inputs(), settings.topics.alerts, settings.topics.deadletter, **raw)
+        sink_topic = app.topic(*settings.topics.inputs(), settings.topics.alerts, settings.topics.deadletter,
+                               settings.topics.feed_health, **raw)
 
         # take() bounds each insert batch by size and by time; the insert runs in a thread so the
         # event loop keeps consuming while ClickHouse writes.

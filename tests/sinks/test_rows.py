@@ -14,7 +14,7 @@ from pipeline.sinks.clickhouse import schema_dir, split_statements
 UTC = dt.timezone.utc
 EXPECTED_TABLES = {
     "whale_transfer": "whale_transfers", "liquidation": "liquidations", "trade_flow": "trade_flow",
-    "etf_flow": "etf_flows", "alert": "alerts", "deadletter": "deadletter",
+    "etf_flow": "etf_flows", "alert": "alerts", "deadletter": "deadletter", "feed_health": "feed_health",
 }
 
 
@@ -29,9 +29,18 @@ def ddl_columns() -> dict[str, list[str]]:
     return tables
 
 
+def feed_health_event() -> dict:
+    from pipeline.sources.exchanges.health import FeedHealth
+
+    return FeedHealth(event_id="bybit:gap:1", venue="bybit", status="gap_end", ts=1_755_226_800_000,
+                      detail="reconnected after 4.2 s; liquidations during the gap are lost", messages_per_s=0.0,
+                      liquidations_per_s=0.0, trades_per_s=0.0, errors=0, reconnects=1, gap_ms=4200,
+                      window_s=0.0).model_dump(mode="json")
+
+
 def test_every_type_maps_to_its_table(ev):
     assert rows.TABLE_FOR_TYPE == EXPECTED_TABLES
-    for event in ev.one_of_each():
+    for event in [*ev.one_of_each(), feed_health_event()]:
         table, row = rows.event_row(event)
         assert table == EXPECTED_TABLES[event["type"]]
         assert list(row) == list(rows.COLUMNS[table])
@@ -46,7 +55,7 @@ def test_columns_match_the_ddl_files():
 
 
 def test_columns_match_the_tables_in_chdb(store, ev):
-    for event in ev.one_of_each():
+    for event in [*ev.one_of_each(), feed_health_event()]:
         table, row = rows.event_row(event)
         _, described = store.query(f"DESCRIBE TABLE {{db}}.{table}")
         insertable = [name for name, *_ in described if name != "inserted_at"]

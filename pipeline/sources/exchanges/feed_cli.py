@@ -1,0 +1,185 @@
+"""`cascadewatch feed VENUE`: the live exchange connector as a command.
+
+The lead mounts it with:  from pipeline.sources.exchanges.feed_cli import feed
+                          app.command("feed")(feed)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import orjson
+import typer
+
+from .health import FEED_HEALTH_TOPIC, FEED_HEALTH_TYPE
+from .live import LIVE_VENUES, FeedError, LiveConfig, LiveFeed, SubscribeError
+
+DEFAULT_SYMBOLS = {"binance-usdm": "BTCUSDT", "binance-coinm": "BTCUSD_PERP", "bybit": "BTCUSDT",
+                   "okx": "BTC-USDT-SWAP", "hyperliquid": "BTC"}
+MAX_ERROR_LINES = 20
+
+
+class JsonLinesSink:
+    """Events as JSON lines to a binary stream (flushed per batch)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.written = 0
+
+    async def __call__(self, events: list[dict]) -> None:
+        self.stream.write(b"".join(orjson.dumps(e) + b"\n" for e in events))
+        self.stream.flush()
+        self.written += len(events)
+
+
+class KafkaSink:
+    """Events to their topics with pipeline.runtime.publish's producer and topic_for, keyed by asset
+    (feed_health: by venue, on exchange.feed_health). Send errors stop the feed."""
+
+    def __init__(self, bootstrap: str, settings):
+        from pipeline.runtime.publish import producer, topic_for
+
+        self.settings = settings
+        self.topic_for = topic_for
+        self.health_topic = getattr(settings.topics, "feed_health", FEED_HEALTH_TOPIC)
+        self.prod = producer(bootstrap, settings)
+        self.pending: list = []
+        self.lock = threading.Lock()
+        self.written = 0
+
+    def _send(self, events: list[dict]) -> None:
+        with self.lock:
+            for e in events:
+                if e.get("type") == FEED_HEALTH_TYPE:
+                    topic, key = self.health_topic, str(e.get("venue", "")).encode()
+                else:
+                    topic, key = self.topic_for(self.settings, e), str(e.get("asset", "")).encode()
+                self.pending.append(self.prod.send(topic, key=key, value=orjson.dumps(e)))
+            still = []
+            for fut in self.pending:
+                if fut.is_done:
+                    fut.get(timeout=0)  # raises the send error
+                    self.written += 1
+                else:
+                    still.append(fut)
+            self.pending = still
+
+    async def __call__(self, events: list[dict]) -> None:
+        await asyncio.to_thread(self._send, events)
+
+    def close(self) -> None:
+        try:
+            self.prod.flush(60)
+            for fut in self.pending:
+                fut.get(timeout=0)
+                self.written += 1
+        finally:
+            self.prod.close(10)
+
+
+def feed(
+    venue: Annotated[str, typer.Argument(help=f"Venue with a live connector: {', '.join(LIVE_VENUES)}")],
+    symbols: Annotated[Optional[list[str]], typer.Option(
+        "--symbols", "-s", help="Symbols in the venue's spelling (repeat or comma-separate): BTCUSDT on binance-usdm/"
+        "bybit, BTCUSD_PERP on binance-coinm, BTC-USDT-SWAP on okx, BTC on hyperliquid. Default: the venue's BTC "
+        "perpetual. Feed ONE symbol per asset per venue into Kafka (bars of others are dropped downstream).")] = None,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Write JSON lines to this file (appended), '-' for stdout. Default: stdout unless --kafka.",
+        dir_okay=False)] = None,
+    kafka: Annotated[bool, typer.Option(
+        "--kafka", help="Publish to KAFKA_BOOTSTRAP: exchange.liquidations, exchange.trade_flow (keyed by asset), "
+        "exchange.feed_health (keyed by venue)")] = False,
+    url: Annotated[Optional[str], typer.Option(
+        help="Connect here instead of the venue's URL (a relay or a test server); subscriptions are still sent")] = None,
+    max_reconnects: Annotated[Optional[int], typer.Option(
+        help="Give up after this many consecutive failed connection attempts (default: never give up)", min=0)] = None,
+    duration_s: Annotated[Optional[float], typer.Option(
+        "--duration", help="Stop after this many seconds (default: run until Ctrl-C)", min=0)] = None,
+    backoff_max_s: Annotated[float, typer.Option(
+        help="Longest wait between reconnect attempts; waits double from 1 s up to this, with random jitter",
+        min=1)] = 60.0,
+    rates_interval_s: Annotated[float, typer.Option(
+        "--rates-every", help="Seconds between feed_health 'rates' events", min=1)] = 60.0,
+    bar_grace_ms: Annotated[int, typer.Option(
+        help="A quiet symbol's 1-s bar goes out this long after its second ended; later trades of that second "
+        "are dropped and counted as late", min=0)] = 2000,
+    all_liquidations: Annotated[bool, typer.Option(
+        "--all-liquidations/--symbol-liquidations",
+        help="Keep the liquidations of every symbol the venue's feed carries (Binance !forceOrder@arr and OKX "
+        "liquidation-orders are market-wide), or only those of --symbols")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-message error lines on stderr")] = False,
+) -> None:
+    """Stream a venue live: liquidations and 1-second trade_flow bars, plus feed_health events (connects,
+    disconnects, gaps, message rates). Reconnects with exponential backoff and jitter; a gap on a liquidation
+    feed is reported because the liquidations of that time are lost. Bad messages are counted, not fatal.
+    Exit code 2: refused subscription or bad symbol; 1: gave up reconnecting or the output failed."""
+    try:
+        cfg = LiveConfig(venue=venue, symbols=symbols or [DEFAULT_SYMBOLS.get(venue, "")], url=url,
+                         max_reconnects=max_reconnects, duration_s=duration_s, backoff_max_s=backoff_max_s,
+                         rates_interval_s=rates_interval_s, bar_grace_ms=bar_grace_ms,
+                         all_liquidations=all_liquidations)
+    except FeedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    sinks: list = []
+    fh = None
+    if out is not None and str(out) != "-":
+        fh = out.open("ab")
+        sinks.append(JsonLinesSink(fh))
+    elif out is not None or not kafka:
+        sinks.append(JsonLinesSink(sys.stdout.buffer))
+    kafka_sink = None
+    if kafka:
+        from pipeline.config import Settings
+
+        settings = Settings()
+        if not settings.kafka_bootstrap:
+            typer.echo("error: --kafka needs KAFKA_BOOTSTRAP", err=True)
+            raise typer.Exit(2)
+        kafka_sink = KafkaSink(settings.kafka_bootstrap, settings)
+        sinks.append(kafka_sink)
+
+    async def sink(events: list[dict]) -> None:
+        for s in sinks:
+            await s(events)
+
+    shown = 0
+
+    def on_error(what: str) -> None:
+        nonlocal shown
+        if not quiet and shown < MAX_ERROR_LINES:
+            typer.echo(f"bad message: {what}", err=True)
+            shown += 1
+
+    code = 0
+    live: LiveFeed | None = None
+    stats = None
+    try:
+        live = LiveFeed(cfg, sink, on_error=on_error)
+        typer.echo(f"{venue}: {live.url} symbols {', '.join(live.symbols)}", err=True)
+        stats = asyncio.run(live.run())
+    except SubscribeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        code = 2
+    except FeedError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        code = 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if kafka_sink is not None:
+            kafka_sink.close()
+        if fh is not None:
+            fh.close()
+    s = stats if stats is not None else (live.stats if live is not None else None)
+    if s is not None:
+        typer.echo(f"{venue}: {s.messages} messages, {s.liquidations} liquidations, {s.trades} trades -> {s.bars} "
+                   f"bars, {s.late_trades} late trades dropped, {s.errors} errors, {s.reconnects} reconnects, "
+                   f"{s.gaps} gaps ({s.gap_ms_total} ms)", err=True)
+    if code:
+        raise typer.Exit(code)

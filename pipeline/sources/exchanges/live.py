@@ -1,0 +1,509 @@
+"""Live exchange connector: one websocket per venue -> liquidation events, 1-second trade_flow
+bars and feed_health events, handed in order to an async sink.
+
+    feed = LiveFeed(LiveConfig(venue="bybit", symbols=["BTCUSDT"]), sink)
+    stats = await feed.run()
+
+- Every message goes through the venue's parser (`get_venue(name).parse(msg, received_ts)`);
+  received_ts is the wall clock when the frame arrived. A frame that is not JSON, or a message
+  the parser rejects, is counted as an error (and passed to `on_error`); the feed goes on.
+- Trades go into a BarAggregator. A bar goes out when a trade of a later second arrives for its
+  symbol, or from a timer once the wall clock is `bar_grace_ms` past the end of the bar (quiet
+  symbols). A trade for a second whose bar has already gone out is dropped and counted in
+  `late_trades` (a second bar with the same key would replace the first downstream).
+- The aggregator survives reconnects: trades received before a drop are in the bars after it.
+- Reconnect: exponential backoff with jitter (`backoff_base_s` doubling up to `backoff_max_s`,
+  each delay drawn uniformly from [delay/2, delay]); after `max_reconnects` consecutive failed
+  attempts the feed stops with FeedError. A subscription the venue refuses (bad symbol) raises
+  SubscribeError at once, without retrying. Binance connections are renewed before the venue's
+  24 h limit.
+- feed_health: connected / disconnected / gap_start / gap_end / rates (see health.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import websockets
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+
+from . import VENUES, get_venue
+from .base import BarAggregator, ParseError, Venue
+from .health import FeedStats, HealthReporter
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[[list[dict]], Awaitable[None]]
+
+
+class FeedError(RuntimeError):
+    """The feed cannot go on (gave up reconnecting, refused by the venue, bad configuration)."""
+
+
+class SubscribeError(FeedError):
+    """The venue refused a subscription (usually an unknown symbol), or a symbol is invalid locally."""
+
+
+# --------------------------------------------------------------------------------------------
+# per-venue connection details
+
+
+@dataclass(frozen=True)
+class VenueSpec:
+    """How to connect to one venue: URL, subscribe messages, heartbeat, subscribe-error replies."""
+
+    name: str
+    #: application-level ping: (message text, interval s) or None (protocol pings only)
+    app_ping: tuple[str, float] | None = None
+    #: text frames that are heartbeat replies, not JSON (OKX "pong")
+    pong_texts: tuple[str, ...] = ()
+    #: renew the connection before the venue drops it (Binance: 24 h)
+    max_connection_s: float | None = None
+
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        """The connection URL; `base` (an override) is used as it is."""
+        raise NotImplementedError
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        return []
+
+    def refused(self, msg: Any) -> str | None:
+        """The venue's reason when `msg` is a refused subscription, else None."""
+        return None
+
+
+@dataclass(frozen=True)
+class _BinanceSpec(VenueSpec):
+    host: str = "wss://fstream.binance.com"
+
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        """Combined-stream URL. An override without a path (ws://host:port) gets the stream path appended."""
+        streams = [f"{s.lower()}@aggTrade" for s in symbols] + ["!forceOrder@arr"]
+        if base is not None and urlsplit(base).path not in ("", "/"):
+            return base
+        host = (base or self.host).rstrip("/")
+        return f"{host}/stream?streams={'/'.join(streams)}"
+
+    def refused(self, msg: Any) -> str | None:
+        if isinstance(msg, dict) and isinstance(msg.get("error"), dict):
+            e = msg["error"]
+            return f"code {e.get('code')}: {e.get('msg')}"
+        return None
+
+
+@dataclass(frozen=True)
+class _BybitSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        kinds = {"inverse" if _bybit_inverse(s) else "linear" for s in symbols}
+        if len(kinds) > 1:
+            raise SubscribeError("bybit: linear (USDT/USDC) and inverse (USD) symbols use different "
+                                 "connections; run one feed for each")
+        return base or f"wss://stream.bybit.com/v5/public/{kinds.pop()}"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        args = [a for s in symbols for a in (f"publicTrade.{s}", f"allLiquidation.{s}")]
+        # Bybit accepts at most 10 args per request
+        return [orjson.dumps({"op": "subscribe", "args": args[i:i + 10]}).decode() for i in range(0, len(args), 10)]
+
+    def refused(self, msg: Any) -> str | None:
+        if isinstance(msg, dict) and msg.get("op") == "subscribe" and msg.get("success") is False:
+            return str(msg.get("ret_msg") or "subscription refused")
+        return None
+
+
+@dataclass(frozen=True)
+class _OkxSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        return base or "wss://ws.okx.com:8443/ws/v5/public"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        args: list[dict] = [{"channel": "trades", "instId": s} for s in symbols]
+        kinds = sorted({"SWAP" if s.endswith("-SWAP") else "FUTURES" for s in symbols if s.count("-") >= 2})
+        args += [{"channel": "liquidation-orders", "instType": k} for k in kinds]
+        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+
+    def refused(self, msg: Any) -> str | None:
+        if isinstance(msg, dict) and msg.get("event") == "error":
+            return f"code {msg.get('code')}: {msg.get('msg')}"
+        return None
+
+
+@dataclass(frozen=True)
+class _HyperliquidSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        return base or "wss://api.hyperliquid.xyz/ws"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        return [orjson.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": s}}).decode()
+                for s in symbols]
+
+    def refused(self, msg: Any) -> str | None:
+        if isinstance(msg, dict) and msg.get("channel") == "error":
+            return str(msg.get("data"))
+        return None
+
+
+def _bybit_inverse(symbol: str) -> bool:
+    from .bybit import _INVERSE_RE, _LINEAR_RE
+
+    return not _LINEAR_RE.match(symbol) and bool(_INVERSE_RE.match(symbol))
+
+
+SPECS: dict[str, VenueSpec] = {
+    "binance-usdm": _BinanceSpec("binance-usdm", host="wss://fstream.binance.com", max_connection_s=23.5 * 3600),
+    "binance-coinm": _BinanceSpec("binance-coinm", host="wss://dstream.binance.com", max_connection_s=23.5 * 3600),
+    "bybit": _BybitSpec("bybit", app_ping=('{"op":"ping"}', 20.0)),
+    "okx": _OkxSpec("okx", app_ping=("ping", 25.0), pong_texts=("pong",)),
+    "hyperliquid": _HyperliquidSpec("hyperliquid", app_ping=('{"method":"ping"}', 50.0)),
+}
+LIVE_VENUES = tuple(SPECS)
+
+
+# --------------------------------------------------------------------------------------------
+# configuration
+
+
+@dataclass
+class LiveConfig:
+    venue: str
+    symbols: list[str]
+    url: str | None = None  # override the venue URL (tests, relays); Binance: ws://host:port gets /stream?streams=...
+    max_reconnects: int | None = None  # consecutive failed attempts before giving up; None = never
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    app_ping_s: float | None = None  # override the venue's application ping interval
+    bar_grace_ms: int = 2000  # a quiet symbol's bar goes out this long after its second ended
+    flush_tick_s: float = 0.25
+    rates_interval_s: float = 60.0
+    duration_s: float | None = None  # stop after this long; None = run until cancelled
+    all_liquidations: bool = True  # False: only liquidations of the subscribed symbols
+    open_timeout_s: float = 10.0
+    proxy: str | bool | None = True  # websockets' proxy setting (True = from the environment)
+    sink_queue: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.venue not in SPECS:
+            known = ", ".join(SPECS)
+            other = "" if self.venue not in VENUES else " (its parser exists, but it has no live connector yet)"
+            raise FeedError(f"no live connector for venue {self.venue!r}{other}; live venues: {known}")
+        if not self.symbols:
+            raise FeedError("give at least one symbol")
+        if self.backoff_base_s <= 0 or self.backoff_max_s < self.backoff_base_s:
+            raise FeedError("backoff: need 0 < base <= max")
+
+
+def normalize_symbols(venue: str, symbols: list[str]) -> list[str]:
+    """Venue spelling of the symbols (upper case; Hyperliquid coins as given), de-duplicated, and
+    checked against the venue parser's instrument rules (SubscribeError with the reason)."""
+    out: list[str] = []
+    for raw in symbols:
+        for s in raw.split(","):
+            s = s.strip()
+            if not s:
+                continue
+            s = s if venue == "hyperliquid" else s.upper()
+            if s not in out:
+                out.append(s)
+    parser = get_venue(venue)
+    inst = getattr(parser, "instrument", None)
+    for s in out:
+        if inst is not None:
+            try:
+                inst(s)
+            except ParseError as exc:
+                raise SubscribeError(f"{venue}: bad symbol {s!r}: {exc}") from None
+    return out
+
+
+def backoff_delays(base: float, cap: float, rng: random.Random | None = None):
+    """Delays for consecutive failed attempts: base*2^n capped, jittered into [d/2, d]."""
+    rng = rng or random.Random()
+    n = 0
+    while True:
+        d = min(cap, base * (2 ** n))
+        yield rng.uniform(d / 2, d)
+        n += 1
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# --------------------------------------------------------------------------------------------
+# the feed
+
+
+@dataclass
+class _Conn:
+    ws: Any
+    planned: bool = False
+
+
+class LiveFeed:
+    def __init__(self, config: LiveConfig, sink: Sink, *, on_error: Callable[[str], None] | None = None,
+                 rng: random.Random | None = None):
+        self.config = config
+        self.spec = SPECS[config.venue]
+        self.symbols = normalize_symbols(config.venue, config.symbols)
+        self.url = self.spec.url(self.symbols, config.url)
+        self.parser: Venue = get_venue(config.venue)
+        self.sink = sink
+        self.on_error = on_error
+        self.stats = FeedStats()
+        self.health = HealthReporter(config.venue, self.symbols, self.stats,
+                                     has_liquidations=self.parser.has_liquidations)
+        self.bars = BarAggregator()
+        self._emitted_upto: dict[tuple[str, str], int] = {}  # last bar start sent per (venue, symbol)
+        self._queue: asyncio.Queue[list[dict] | None] = asyncio.Queue(maxsize=config.sink_queue)
+        self._rng = rng or random.Random()
+        self._gap_start_ms: int | None = None
+        self._symbol_set = set(self.symbols)
+        self.sent: list[str] = []  # outbound frames of the current connection (for inspection)
+
+    # ---- public
+
+    async def run(self) -> FeedStats:
+        """Connect and stream until duration_s is over or the task is cancelled; FeedError when it must stop."""
+        self.stats.reset_window(_now_ms())
+        sink_task = asyncio.create_task(self._sink_loop(), name="feed-sink")
+        timers = [asyncio.create_task(self._flush_loop(), name="feed-bars"),
+                  asyncio.create_task(self._rates_loop(), name="feed-rates")]
+        main = asyncio.create_task(self._connect_loop(), name="feed-connect")
+        try:
+            waiters = {main, sink_task}
+            timeout = self.config.duration_s
+            done, _ = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            if sink_task in done:  # the sink failed: stop reading, report
+                main.cancel()
+                await asyncio.gather(main, return_exceptions=True)
+                sink_task.result()
+                raise FeedError("sink stopped")
+            if main in done:
+                main.result()  # raises FeedError / SubscribeError
+            else:
+                main.cancel()
+                await asyncio.gather(main, return_exceptions=True)
+        finally:
+            for t in timers:
+                t.cancel()
+            await asyncio.gather(*timers, return_exceptions=True)
+            if not main.done():
+                main.cancel()
+                await asyncio.gather(main, return_exceptions=True)
+            if not sink_task.done():
+                # final bars and a closing health event, then drain the sink
+                final = self._bars_out(self.bars.flush())
+                final.append(self.health.event("disconnected", _now_ms(), "stopped"))
+                await self._queue.put(final)
+                await self._queue.put(None)
+                await sink_task
+        return self.stats
+
+    # ---- emitting
+
+    async def _emit(self, events: list[dict]) -> None:
+        if events:
+            await self._queue.put(events)
+
+    async def _sink_loop(self) -> None:
+        while True:
+            batch = await self._queue.get()
+            if batch is None:
+                return
+            await self.sink(batch)
+
+    def _bars_out(self, bars) -> list[dict]:
+        out = []
+        for bar in bars:
+            key = (bar.venue, bar.symbol)
+            self._emitted_upto[key] = max(self._emitted_upto.get(key, -1), bar.ts)
+            self.stats.bars += 1
+            out.append(bar.model_dump(mode="json"))
+        return out
+
+    def _error(self, what: str) -> None:
+        self.stats.errors += 1
+        self.stats.w_errors += 1
+        if self.on_error is not None:
+            self.on_error(what)
+
+    # ---- timers
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.flush_tick_s)
+            await self._emit(self._bars_out(self.bars.flush_before(_now_ms() - self.config.bar_grace_ms)))
+
+    async def _rates_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.rates_interval_s)
+            await self._emit([self.health.rates(_now_ms())])
+
+    # ---- messages
+
+    def handle(self, raw: str | bytes, received_ms: int) -> list[dict]:
+        """One received frame -> events (liquidations, finished bars). Raises SubscribeError on a refusal."""
+        st = self.stats
+        st.messages += 1
+        st.w_messages += 1
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+        if text.strip() in self.spec.pong_texts:
+            st.skipped += 1
+            return []
+        try:
+            msg = orjson.loads(raw)
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            self._error(f"unparseable frame ({exc}): {text[:120]!r}")
+            return []
+        reason = self.spec.refused(msg)
+        if reason is not None:
+            raise SubscribeError(f"{self.config.venue} refused the subscription: {reason}")
+        result = self.parser.parse(msg, received_ms)
+        if result.errors:
+            for e in result.errors:
+                self._error(f"{e}: {text[:120]!r}")
+            return []  # as in normalize: a message with any bad part is reported whole
+        if result.skipped and not (result.liquidations or result.trades):
+            st.skipped += 1
+            return []
+        out: list[dict] = []
+        for liq in result.liquidations:
+            if not self.config.all_liquidations and liq.symbol not in self._symbol_set:
+                continue
+            st.liquidations += 1
+            st.w_liquidations += 1
+            out.append(liq.model_dump(mode="json"))
+        for trade in result.trades:
+            start = trade.ts - trade.ts % self.bars.interval_ms
+            if start <= self._emitted_upto.get((trade.venue, trade.symbol), -1):
+                st.late_trades += 1  # its bar has already gone out
+                continue
+            before = self.bars.late_trades
+            bars = self.bars.add(trade)
+            if self.bars.late_trades > before:
+                st.late_trades += 1
+                continue
+            st.trades += 1
+            st.w_trades += 1
+            st.trade_notional_usd += trade.notional_usd
+            out.extend(self._bars_out(bars))
+        return out
+
+    # ---- connections
+
+    async def _connect_loop(self) -> None:
+        cfg = self.config
+        failures = 0
+        delays = backoff_delays(cfg.backoff_base_s, cfg.backoff_max_s, self._rng)
+        first = True
+        while True:
+            if not first:
+                self.stats.reconnects += 1
+            first = False
+            before = self.stats.messages
+            try:
+                planned, reason = await self._session()
+                if self.stats.messages > before:  # it worked for a while: start the backoff over
+                    failures, delays = 0, backoff_delays(cfg.backoff_base_s, cfg.backoff_max_s, self._rng)
+                elif not planned:  # accepted, then closed before any data: counts as a failed attempt
+                    failures += 1
+            except SubscribeError:
+                raise
+            except InvalidURI as exc:
+                raise FeedError(f"bad URL {self.url!r}: {exc}") from None
+            except InvalidStatus as exc:
+                code = exc.response.status_code
+                if code in (400, 401, 403, 404, 451):
+                    raise FeedError(f"{cfg.venue}: the server refused the connection with HTTP {code} "
+                                    f"({self.url}); check the symbols and that the venue serves your region") from None
+                planned, reason = False, f"HTTP {code}"
+                failures += 1
+            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
+                planned, reason = False, f"{type(exc).__name__}: {exc}"
+                failures += 1
+            await self._start_gap(reason)
+            if cfg.max_reconnects is not None and failures > cfg.max_reconnects:
+                raise FeedError(f"{cfg.venue}: gave up after {failures} failed connection attempts; last: {reason}")
+            if not planned:
+                delay = next(delays) if failures else self._rng.uniform(0, cfg.backoff_base_s)
+                log.info("%s: reconnecting in %.2fs (%s)", cfg.venue, delay, reason)
+                await asyncio.sleep(delay)
+
+    async def _start_gap(self, reason: str) -> None:
+        """Data stopped flowing (any disconnect after a first connection, planned renewals included)."""
+        if self._gap_start_ms is None and self.stats.connections > 0:
+            now = _now_ms()
+            self._gap_start_ms = now
+            self.stats.gaps += 1
+            await self._emit([self.health.gap_start(now, reason)])
+
+    async def _session(self) -> tuple[bool, str]:
+        """One connection: subscribe, read until it ends. Returns (planned renewal?, reason it ended)."""
+        cfg = self.config
+        async with connect(self.url, open_timeout=cfg.open_timeout_s, proxy=cfg.proxy, max_size=2**24,
+                           ping_interval=20, ping_timeout=20, close_timeout=2) as ws:
+            conn = _Conn(ws)
+            self.sent = []
+            for frame in self.spec.subscribe(self.symbols):
+                await ws.send(frame)
+                self.sent.append(frame)
+            self.stats.connections += 1
+            now = _now_ms()
+            events = []
+            if self._gap_start_ms is not None:
+                gap = max(now - self._gap_start_ms, 0)
+                self.stats.gap_ms_total += gap
+                self._gap_start_ms = None
+                events.append(self.health.gap_end(now, gap))
+            events.append(self.health.event("connected", now, f"{self.url} subscribed to {', '.join(self.symbols)}"))
+            await self._emit(events)
+            helpers = []
+            ping = self.spec.app_ping
+            if ping is not None:
+                interval = cfg.app_ping_s if cfg.app_ping_s is not None else ping[1]
+                helpers.append(asyncio.create_task(self._pinger(conn, ping[0], interval)))
+            if self.spec.max_connection_s is not None:
+                helpers.append(asyncio.create_task(self._renewer(conn, self.spec.max_connection_s)))
+            try:
+                async for raw in ws:
+                    await self._emit(self.handle(raw, _now_ms()))
+            except ConnectionClosed:
+                pass
+            finally:
+                for h in helpers:
+                    h.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
+            rcvd = ws.protocol.close_rcvd
+            reason = (f"closed by the venue: code {rcvd.code} {rcvd.reason!r}" if rcvd is not None
+                      else "connection lost without a close frame")
+            if conn.planned:
+                reason = f"planned renewal after {self.spec.max_connection_s:.0f} s"
+            await self._emit([self.health.event("disconnected", _now_ms(), reason)])
+            return conn.planned, reason
+
+    async def _pinger(self, conn: _Conn, text: str, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await conn.ws.send(text)
+                self.sent.append(text)
+            except ConnectionClosed:
+                return
+
+    async def _renewer(self, conn: _Conn, after_s: float) -> None:
+        await asyncio.sleep(after_s)
+        conn.planned = True
+        await conn.ws.close(1000, "renewal")
+
+
+__all__ = ["LIVE_VENUES", "SPECS", "FeedError", "LiveConfig", "LiveFeed", "SubscribeError", "backoff_delays",
+           "normalize_symbols"]

@@ -1,0 +1,348 @@
+"""The live connector against a LOCAL websockets server (127.0.0.1, no external network) that replays
+recorded traffic: the cryptofeed BINANCE_FUTURES session's aggTrade messages, the Binance forceOrder
+and Bybit v5 doc examples. The server drops the connection mid-stream and sends a garbage frame.
+
+Replayed messages have their trade times shifted by a whole number of seconds so they are "now"
+(bars are cut exactly as in the recording); everything else is the recorded payload."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import socket
+import threading
+import time
+from contextlib import contextmanager
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+from websockets.sync.server import serve
+
+from pipeline.sources.exchanges import get_venue
+from pipeline.sources.exchanges.base import BarAggregator, MetaLine, split_line
+from pipeline.sources.exchanges.feed_cli import feed
+from pipeline.sources.exchanges.health import FeedHealth
+from pipeline.sources.exchanges.live import (
+    FeedError,
+    LiveConfig,
+    LiveFeed,
+    SubscribeError,
+    backoff_delays,
+)
+
+from .conftest import SESSIONS, doc_example, validate_event
+from .test_feed_health import validate_health
+
+FAST = dict(backoff_base_s=0.05, backoff_max_s=0.2, flush_tick_s=0.05, open_timeout_s=2.0, proxy=None)
+
+
+# --------------------------------------------------------------------------------------------
+# a local server running scripted connections in a thread
+
+
+class Script:
+    """Connection n (0-based) is served by handlers[min(n, len-1)]; records requests and inbound frames."""
+
+    def __init__(self, *handlers):
+        self.handlers = handlers
+        self.connections = 0
+        self.paths: list[str] = []
+        self.received: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, ws):
+        with self.lock:
+            n = self.connections
+            self.connections += 1
+            self.paths.append(ws.request.path)
+        self.handlers[min(n, len(self.handlers) - 1)](ws, self)
+
+    def recv(self, ws, timeout=5.0):
+        msg = ws.recv(timeout=timeout)
+        with self.lock:
+            self.received.append(msg)
+        return msg
+
+
+@contextmanager
+def local_server(script: Script):
+    with serve(script, "127.0.0.1", 0) as server:
+        t = threading.Thread(target=server.serve_forever, daemon=True)
+        t.start()
+        port = server.socket.getsockname()[1]
+        try:
+            yield f"ws://127.0.0.1:{port}"
+        finally:
+            server.shutdown()
+            t.join(5)
+
+
+def drop(ws) -> None:
+    """Cut the TCP connection without a close frame (what a venue outage looks like)."""
+    time.sleep(0.1)  # let the frames already sent reach the client
+    ws.socket.shutdown(socket.SHUT_RDWR)
+
+
+def hold(ws, seconds=10.0) -> None:
+    """Keep a connection open (answering nothing) until the client goes away."""
+    try:
+        ws.recv(timeout=seconds)
+    except Exception:
+        pass
+
+
+def run_feed(cfg: LiveConfig, **kw):
+    events: list[dict] = []
+    arrivals: list[float] = []
+
+    async def sink(batch):
+        events.extend(batch)
+        arrivals.extend([time.monotonic()] * len(batch))
+
+    feed_obj = LiveFeed(cfg, sink, **kw)
+    t0 = time.monotonic()
+    stats = asyncio.run(feed_obj.run())
+    return feed_obj, stats, events, [a - t0 for a in arrivals]
+
+
+# --------------------------------------------------------------------------------------------
+# recorded Binance traffic, shifted to now
+
+
+def binance_replay():
+    """(aggTrade frames, forceOrder frames) as text: recorded aggTrades with T/E shifted to now."""
+    msgs = []
+    for line in (SESSIONS / "BINANCE_FUTURES.ws.1.0").read_text().splitlines():
+        try:
+            _, msg = split_line(line)
+        except MetaLine:
+            continue
+        if msg.get("data", {}).get("e") == "aggTrade":
+            msgs.append(msg)
+    assert len(msgs) > 50
+    first = min(m["data"]["T"] for m in msgs)
+    shift = (time.time_ns() // 1_000_000 // 1000) * 1000 - (first - first % 1000)
+    for m in msgs:
+        m["data"]["T"] += shift
+        m["data"]["E"] += shift
+    liq1 = doc_example("binance_usdm_forceOrder_docs_example.json")
+    liq2 = json.loads(json.dumps(liq1))
+    liq2["o"]["q"] = liq2["o"]["z"] = liq2["o"]["l"] = "0.5"
+    liq2["o"]["T"] += 1
+    liqs = [{"stream": "!forceOrder@arr", "data": liq} for liq in (liq1, liq2)]
+    return [orjson.dumps(m).decode() for m in msgs], [orjson.dumps(m).decode() for m in liqs]
+
+
+def test_binance_reconnects_and_loses_nothing_it_received():
+    trades, liqs = binance_replay()
+    half = len(trades) // 2
+    sent = {"trades": 0}
+
+    def first(ws, script):
+        for frame in trades[:half]:
+            ws.send(frame)
+        ws.send(liqs[0])
+        sent["trades"] += half
+        drop(ws)
+
+    def second(ws, script):
+        ws.send("}{ not json at all")  # garbage: counted, not fatal
+        ws.send('{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT","p":"abc"}}')  # invalid
+        for frame in trades[half:]:
+            ws.send(frame)
+        ws.send(liqs[1])
+        sent["trades"] += len(trades) - half
+        hold(ws)
+
+    script = Script(first, second)
+    with local_server(script) as url:
+        cfg = LiveConfig(venue="binance-usdm", symbols=["sushiusdt", "AKROUSDT", "KEEPUSDT", "CTKUSDT"], url=url,
+                         duration_s=1.5, **FAST)
+        live, stats, events, _ = run_feed(cfg)
+
+    # the stream path is built from the symbols even with the URL overridden
+    assert script.paths[0] == ("/stream?streams=sushiusdt@aggTrade/akrousdt@aggTrade/keepusdt@aggTrade/"
+                               "ctkusdt@aggTrade/!forceOrder@arr")
+    assert script.connections == 2 and stats.reconnects == 1
+    assert sent["trades"] == len(trades)
+
+    health = [e for e in events if e["type"] == "feed_health"]
+    for h in health:
+        validate_health(h)
+    statuses = [h["status"] for h in health]
+    assert statuses == ["connected", "disconnected", "gap_start", "gap_end", "connected", "disconnected"]
+    assert "without a close frame" in health[1]["detail"]
+    assert "liquidations during the gap are lost" in health[2]["detail"]
+    assert health[3]["gap_ms"] >= 0 and "missing" in health[3]["detail"]
+    assert health[4]["reconnects"] == 1 and health[-1]["detail"] == "stopped"
+    assert len({h["event_id"] for h in health}) == len(health)
+
+    # every liquidation received is emitted, once
+    liq_events = [e for e in events if e["type"] == "liquidation"]
+    for e in liq_events:
+        validate_event(e)
+    assert len(liq_events) == 2 and len({e["event_id"] for e in liq_events}) == 2
+    assert {e["side"] for e in liq_events} == {"long"} and {e["quantity"] for e in liq_events} == {0.014, 0.5}
+
+    # every trade received is in the bars; bars are cut exactly as an offline pass over the same frames
+    bars = [e for e in events if e["type"] == "trade_flow"]
+    for b in bars:
+        validate_event(b)
+    expected_notional = sum(float(json.loads(f)["data"]["p"]) * float(json.loads(f)["data"]["q"]) for f in trades)
+    assert sum(b["buy_volume_usd"] + b["sell_volume_usd"] for b in bars) == pytest.approx(expected_notional, rel=1e-9)
+    assert sum(b["trade_count"] for b in bars) == len(trades) == stats.trades
+    assert stats.late_trades == 0
+    offline = BarAggregator()
+    parser = get_venue("binance-usdm")
+    expected_bars = []
+    for f in trades:
+        for t in parser.parse(json.loads(f), 0).trades:
+            expected_bars += offline.add(t)
+    expected_bars += offline.flush()
+    key = lambda b: (b["symbol"], b["ts"])  # noqa: E731
+    assert sorted(bars, key=key) == sorted((b.model_dump(mode="json") for b in expected_bars), key=key)
+
+    # garbage and an invalid message were counted, the stream went on after them
+    assert stats.errors == 2
+    assert stats.messages == len(trades) + len(liqs) + 2
+
+
+def bybit_trade_now(offset_ms=-1000):
+    msg = doc_example("bybit_v5_publicTrade_docs_example.json")
+    msg["data"][0]["T"] = time.time_ns() // 1_000_000 + offset_ms
+    return orjson.dumps(msg).decode()
+
+
+def test_bybit_subscribes_pings_and_flushes_quiet_symbols():
+    def serve_bybit(ws, script):
+        sub = json.loads(script.recv(ws))
+        ws.send(json.dumps({"success": True, "ret_msg": "", "conn_id": "c1", "req_id": "", "op": "subscribe"}))
+        ws.send(bybit_trade_now())  # one trade of the previous second, then silence: a quiet symbol
+        ws.send(json.dumps(doc_example("bybit_v5_allLiquidation_docs_example.json")))
+        assert sub["op"] == "subscribe"
+        while True:
+            try:
+                msg = json.loads(script.recv(ws))
+            except Exception:
+                return
+            if msg.get("op") == "ping":
+                ws.send(json.dumps({"success": True, "ret_msg": "pong", "conn_id": "c1", "op": "ping"}))
+
+    script = Script(serve_bybit)
+    with local_server(script) as url:
+        cfg = LiveConfig(venue="bybit", symbols=["BTCUSDT", "ROSEUSDT"], url=url, duration_s=1.2, app_ping_s=0.1,
+                         bar_grace_ms=100, **FAST)
+        live, stats, events, arrivals = run_feed(cfg)
+
+    sub = json.loads(script.received[0])
+    assert sub == {"op": "subscribe", "args": ["publicTrade.BTCUSDT", "allLiquidation.BTCUSDT",
+                                               "publicTrade.ROSEUSDT", "allLiquidation.ROSEUSDT"]}
+    pings = [m for m in script.received[1:] if json.loads(m) == {"op": "ping"}]
+    assert len(pings) >= 3
+    assert stats.errors == 0 and stats.reconnects == 0
+    liq = [e for e in events if e["type"] == "liquidation"]
+    assert len(liq) == 1 and liq[0]["side"] == "short" and liq[0]["symbol"] == "ROSEUSDT"  # S "Sell" = a short position
+    bars = [(e, at) for e, at in zip(events, arrivals) if e["type"] == "trade_flow"]
+    assert len(bars) == 1
+    bar, at = bars[0]
+    assert bar["buy_volume_usd"] == pytest.approx(0.001 * 16578.50) and bar["trade_count"] == 1
+    assert at < 0.9  # sent by the timer, well before the feed stopped at 1.2 s
+    assert [e["status"] for e in events if e["type"] == "feed_health"] == ["connected", "disconnected"]
+
+
+def test_bybit_bad_symbol_is_a_clear_error_and_not_retried():
+    def refuse(ws, script):
+        script.recv(ws)
+        ws.send(json.dumps({"success": False, "ret_msg": "Invalid symbol :[publicTrade.FOOUSDT]", "conn_id": "c",
+                            "req_id": "", "op": "subscribe"}))
+        hold(ws, 3)
+
+    script = Script(refuse)
+    with local_server(script) as url:
+        cfg = LiveConfig(venue="bybit", symbols=["FOOUSDT"], url=url, duration_s=5, **FAST)
+        t0 = time.monotonic()
+        with pytest.raises(SubscribeError, match=r"bybit refused the subscription: Invalid symbol .*FOOUSDT"):
+            run_feed(cfg)
+        assert time.monotonic() - t0 < 3
+    assert script.connections == 1
+
+
+def test_binance_refusal_and_locally_invalid_symbols():
+    def refuse(ws, script):
+        ws.send(json.dumps({"error": {"code": 2, "msg": "Invalid request: unknown stream"}, "id": None}))
+        hold(ws, 3)
+
+    script = Script(refuse)
+    with local_server(script) as url:
+        with pytest.raises(SubscribeError, match="unknown stream"):
+            run_feed(LiveConfig(venue="binance-usdm", symbols=["BTCUSDT"], url=url, duration_s=5, **FAST))
+    with pytest.raises(SubscribeError, match="looks COIN-M"):
+        LiveFeed(LiveConfig(venue="binance-usdm", symbols=["BTCUSD"]), sink=None)
+    with pytest.raises(SubscribeError, match="not a Bybit linear or inverse"):
+        LiveFeed(LiveConfig(venue="bybit", symbols=["BTC-PERPX"]), sink=None)
+    with pytest.raises(FeedError, match="no live connector for venue 'deribit'"):
+        LiveConfig(venue="deribit", symbols=["BTC-PERPETUAL"])
+
+
+def test_gives_up_after_max_reconnects_with_backoff():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = LiveConfig(venue="bybit", symbols=["BTCUSDT"], url=f"ws://127.0.0.1:{port}", max_reconnects=2,
+                     duration_s=10, **{**FAST, "backoff_base_s": 0.01})
+    with pytest.raises(FeedError, match="gave up after 3 failed connection attempts"):
+        run_feed(cfg)
+    delays = backoff_delays(1.0, 8.0, random.Random(1))
+    got = [next(delays) for _ in range(8)]
+    caps = [1, 2, 4, 8, 8, 8, 8, 8]
+    assert all(c / 2 <= d <= c for d, c in zip(got, caps))
+    assert len(set(got)) == len(got)  # jittered
+
+
+def test_server_closing_cleanly_reconnects_and_counts_connections_without_data_as_failures():
+    def close_at_once(ws, script):
+        ws.close(1001, "going away")
+
+    script = Script(close_at_once)
+    with local_server(script) as url:
+        cfg = LiveConfig(venue="bybit", symbols=["BTCUSDT"], url=url, max_reconnects=2, duration_s=10, **FAST)
+        with pytest.raises(FeedError, match="gave up"):
+            run_feed(cfg)
+    assert script.connections == 3
+
+
+def test_cli_writes_json_lines_and_exits_2_on_refusal(tmp_path):
+    import typer
+
+    app = typer.Typer()
+    app.command("feed")(feed)
+    app.command("other")(lambda: None)  # keep `feed` a subcommand, as when mounted on the main app
+
+    def serve_bybit(ws, script):
+        script.recv(ws)
+        ws.send(bybit_trade_now())
+        ws.send("garbage")
+        hold(ws)
+
+    out = tmp_path / "feed.jsonl"
+    with local_server(Script(serve_bybit)) as url:
+        res = CliRunner().invoke(app, ["feed", "bybit", "-s", "btcusdt", "--url", url, "--duration", "0.8",
+                                       "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["type"] for x in lines] == ["feed_health", "trade_flow", "feed_health"]
+    assert "1 errors" in res.output and "bad message: unparseable" in res.output
+    FeedHealth.model_validate(lines[0])
+
+    def refuse(ws, script):
+        script.recv(ws)
+        ws.send(json.dumps({"success": False, "ret_msg": "Invalid symbol", "op": "subscribe"}))
+        hold(ws, 3)
+
+    with local_server(Script(refuse)) as url:
+        res = CliRunner().invoke(app, ["feed", "bybit", "-s", "FOOUSDT", "--url", url, "--out", str(out)])
+    assert res.exit_code == 2 and "refused the subscription: Invalid symbol" in res.output
+    res = CliRunner().invoke(app, ["feed", "bitmex"])
+    assert res.exit_code == 2 and "no live connector" in res.output
