@@ -36,6 +36,9 @@ class DetectorConfig(BaseModel):
     chain_lateness_ms: int = Field(15 * MINUTE, description="How far behind the exchange feeds chain events may arrive")
     exchange_lateness_ms: int = Field(10_000, description="How far out of order exchange events may arrive")
     idle_timeout_ms: int = Field(60_000, description="A source silent this long stops holding the watermark back")
+    unexplained_wait_ms: int = Field(
+        15 * MINUTE, description="A cascade with no whale deposit is reported this long after it (event time), so a "
+        "deposit that arrives late can still claim it; lower it for faster alerts that a late deposit may duplicate")
 
     etf_outflow_streak_days: int = Field(3, description="Consecutive outflow days that raise severity")
     etf_sum5_raise_usd: float = Field(-500e6, description="5-day net flow at or below this raises severity")

@@ -212,8 +212,8 @@ class CascadeDetector:
             deadline = ep.sell_deadline if ep.stage == "watch" else ep.sell["ts"] + self.cfg.cascade_max_delay_ms
             if watermark != math.inf and watermark > deadline:
                 self._expire(st, ep, deadline, alerts)
-        # A whale deposit may still arrive up to chain_lateness_ms late and explain the cascade.
-        self._decide_unexplained(st, watermark - self.cfg.chain_lateness_ms, alerts)
+        # A whale deposit may still arrive late (chain lateness) and explain the cascade.
+        self._decide_unexplained(st, watermark - self.cfg.unexplained_wait_ms, alerts)
 
     # -- watermark --------------------------------------------------------------------------
     def _frontier(self, st: AssetState, now_ms: int | None) -> int | None:
