@@ -66,6 +66,11 @@ def _price(usd_per_unit: dict[str, float | None]):
 @watch_app.command()
 def ethereum(
     rpc: Annotated[str, typer.Option("--rpc", envvar="ETH_RPC_URL", help="HTTP JSON-RPC URL of an Ethereum node")],
+    ws: Annotated[str | None, typer.Option("--ws", envvar="ETH_WS_URL",
+                                           help="WebSocket URL (ws:// or wss://) for newHeads when following; "
+                                                "HTTP polling is the fallback")] = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Follow the head (the default without --to-block)")] = False,
+    duration: Annotated[float | None, typer.Option("--duration", help="Stop following after this many seconds")] = None,
     from_block: Annotated[int | None, typer.Option("--from-block")] = None,
     to_block: Annotated[int | None, typer.Option("--to-block", help="Stop after this block (default: follow)")] = None,
     out: Out = None,
@@ -75,13 +80,19 @@ def ethereum(
                                                     "default: mainnet USDT, USDC, WBTC, WETH")] = None,
     finality: Annotated[int, typer.Option("--finality", help="Blocks deep before the final copy")] = 12,
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Resume file")] = None,
-    interval: Annotated[float, typer.Option("--interval", help="Seconds between polls when following")] = 4.0,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between HTTP polls when following "
+                                            "without a WebSocket")] = 4.0,
     kafka: Annotated[bool, typer.Option("--kafka", help="Also publish to KAFKA_BOOTSTRAP")] = False,
     label_dir: LabelDir = DEFAULT_USER_DIR,
     labels: Labels = None,
 ) -> None:
     """Native ETH and ERC-20 transfers at or above --min-usd, classified against exchange labels."""
     from pipeline.sources.chain.ethereum import MAINNET_TOKENS, EthereumWatcher, http_web3
+
+    if to_block is not None and (follow or duration is not None):  # --ws (maybe from env) is unused with a range
+        raise typer.BadParameter("--to-block reads a fixed range: drop it to follow (--follow, --duration)")
+    if ws is not None and not ws.startswith(("ws://", "wss://")):
+        raise typer.BadParameter(f"--ws {ws!r}: expected a ws:// or wss:// URL")
 
     prices: dict[str, float | None] = {"ETH": eth_usd, "WETH": eth_usd, "USDT": 1.0, "USDC": 1.0}
     tokens = dict(MAINNET_TOKENS) if token is None else {}
@@ -96,7 +107,12 @@ def ethereum(
                         price=_price(prices), finality=finality, checkpoint=checkpoint, start_block=from_block)
     writer = _Writer(out, kafka)
     try:
-        w.run(to_block=to_block, interval=interval, sink=writer)
+        if to_block is None:  # follow the head: newHeads over --ws when given, HTTP polling otherwise / as fallback
+            import asyncio
+
+            asyncio.run(w.follow(ws, sink=writer, poll_interval=interval, duration=duration))
+        else:
+            w.run(to_block=to_block, interval=interval, sink=writer)
     except KeyboardInterrupt:
         pass
     finally:
