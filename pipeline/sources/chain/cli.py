@@ -76,6 +76,7 @@ def ethereum(
     out: Out = None,
     min_usd: Annotated[float, typer.Option("--min-usd")] = 1_000_000.0,
     eth_usd: Annotated[float, typer.Option("--eth-usd", help="ETH price used for usd_value")] = 4000.0,
+    btc_usd: Annotated[float, typer.Option("--btc-usd", help="BTC price used for WBTC's usd_value")] = 100_000.0,
     token: Annotated[list[str] | None, typer.Option("--token", help="ADDRESS:SYMBOL:DECIMALS[:USD] (repeatable); "
                                                     "default: mainnet USDT, USDC, WBTC, WETH")] = None,
     finality: Annotated[int, typer.Option("--finality", help="Blocks deep before the final copy")] = 12,
@@ -94,7 +95,7 @@ def ethereum(
     if ws is not None and not ws.startswith(("ws://", "wss://")):
         raise typer.BadParameter(f"--ws {ws!r}: expected a ws:// or wss:// URL")
 
-    prices: dict[str, float | None] = {"ETH": eth_usd, "WETH": eth_usd, "USDT": 1.0, "USDC": 1.0}
+    prices: dict[str, float | None] = {"ETH": eth_usd, "WETH": eth_usd, "WBTC": btc_usd, "USDT": 1.0, "USDC": 1.0}
     tokens = dict(MAINNET_TOKENS) if token is None else {}
     for spec in token or []:
         parts = spec.split(":")
