@@ -26,10 +26,12 @@ app = typer.Typer(
 )
 schema_app = typer.Typer(help="ClickHouse schema (DDL in schemas/clickhouse/).", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+instruments_app = typer.Typer(help="Venue instrument metadata (contract sizes).", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts out of Kafka: terminal, webhooks, chat.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(topics_app, name="topics")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(instruments_app, name="instruments")
 app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
 app.command("normalize")(normalize)
@@ -212,6 +214,24 @@ def evaluate(
     console.print(table)
     if json_out:
         json_out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+
+
+@instruments_app.command("refresh")
+def instruments_refresh(
+    venue: Annotated[str, typer.Argument(help="okx (the venue whose contract sizes vary per instrument family)")],
+    base_url: Annotated[str, typer.Option(help="REST base URL")] = "https://www.okx.com",
+    out: Annotated[Optional[Path], typer.Option(help="Write here instead of the bundled snapshot")] = None,
+) -> None:
+    """Refresh the bundled contract-size snapshot from the venue's public REST API."""
+    from pipeline.sources.exchanges.refresh import refresh_okx
+
+    if venue != "okx":
+        _fail(f"no refresh for {venue!r}: its snapshot states a fixed rule (see its _source); only okx is refreshed")
+    try:
+        snap = refresh_okx(base_url, out)
+    except Exception as exc:  # noqa: BLE001 - network and venue errors are shown as one line
+        _fail(f"refresh failed, snapshot unchanged: {type(exc).__name__}: {exc}")
+    console.print(f"okx: {len(snap['linear'])} linear and {len(snap['inverse']['families'])} inverse families")
 
 
 @schema_app.command("apply")
