@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 import urllib.request
 
 import orjson
@@ -100,8 +101,16 @@ def test_restarted_worker_resumes_from_its_state_table(broker, worker_factory):
     w1.stop()
 
     w2 = worker_factory("second")
-    w2.wait_caught_up([*S.topics.inputs(), S.topics.alerts], publish(rest, broker.bootstrap, S))
-    btc = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.alerts)]
-    btc = [a["stage"] for a in btc if a["asset"] == "BTC"]
+    publish(rest, broker.bootstrap, S)
+    # Wait on the output, not on the group's committed offsets: a worker that rejoins a group on
+    # Tansu 0.6 sometimes processes everything yet commits nothing (see README, Known limits).
+    deadline = time.monotonic() + 180
+    while True:
+        assert w2.alive()
+        btc = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.alerts, idle_ms=500)]
+        btc = [a["stage"] for a in btc if a["asset"] == "BTC"]
+        if "cascade" in btc or time.monotonic() > deadline:
+            break
+        time.sleep(1)
     # Resumed mid-episode: no second watch/sell for the same deposit, and the cascade completes it.
     assert btc == ["watch", "sell", "cascade"]
