@@ -110,6 +110,14 @@ def ms(value: Any, what: str = "timestamp") -> int:
     return out
 
 
+def position_side(value: Any, what: str, sides: dict[str, str]) -> str:
+    """The liquidated position ("long"/"short") from a venue's side field, by its own convention."""
+    side = sides.get(value) if isinstance(value, str) else None
+    if side is None:
+        raise ParseError(f"{what}: {value!r}")
+    return side
+
+
 def text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value:
         raise ParseError(f"{what}: expected a non-empty string, got {value!r}")

@@ -23,6 +23,7 @@ from .base import (
     ms,
     num,
     pos,
+    position_side,
     strip_quote,
     text,
 )
@@ -76,12 +77,7 @@ class _Binance(Venue):
         symbol = text(o.get("s"), "o.s")
         inst = self.instrument(symbol, o.get("ps") if isinstance(o.get("ps"), str) else None)
         side_raw = o.get("S")
-        if side_raw == "SELL":
-            side = "long"
-        elif side_raw == "BUY":
-            side = "short"
-        else:
-            raise ParseError(f"o.S: {side_raw!r}")
+        side = position_side(side_raw, "o.S", {"SELL": "long", "BUY": "short"})  # the liquidation ORDER side
         ts = ms(o.get("T"), "o.T")
         z = num(o.get("z", 0), "o.z") if o.get("z") is not None else 0.0
         qty_raw = o.get("z") if z > 0 else o.get("q")

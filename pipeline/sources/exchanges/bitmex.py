@@ -25,6 +25,7 @@ from .base import (
     event_id,
     load_instruments,
     pos,
+    position_side,
     text,
     unwrap_items,
 )
@@ -85,13 +86,7 @@ class Bitmex(Venue):
     def _liquidation(self, row: dict, received_ts: int):
         symbol = text(row.get("symbol"), "symbol")
         inst = instrument_for_liquidation(symbol)
-        side_raw = row.get("side")
-        if side_raw == "Sell":
-            side = "long"
-        elif side_raw == "Buy":
-            side = "short"
-        else:
-            raise ParseError(f"side: {side_raw!r}")
+        side = position_side(row.get("side"), "side", {"Sell": "long", "Buy": "short"})  # the order side
         order_id = text(row.get("orderID"), "orderID")
         price = pos(row.get("price"), "price")
         base, usd = inst.convert(pos(row.get("leavesQty"), "leavesQty"), price)

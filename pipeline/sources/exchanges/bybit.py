@@ -26,6 +26,7 @@ from .base import (
     load_instruments,
     ms,
     pos,
+    position_side,
     text,
     unwrap_items,
 )
@@ -72,12 +73,7 @@ class Bybit(Venue):
         symbol = text(d.get("s"), "s")
         inst = self.instrument(symbol)
         side_raw = d.get("S")
-        if side_raw == "Buy":
-            side = "long"
-        elif side_raw == "Sell":
-            side = "short"
-        else:
-            raise ParseError(f"S: {side_raw!r}")
+        side = position_side(side_raw, "S", {"Buy": "long", "Sell": "short"})  # the POSITION side
         ts = ms(d.get("T"), "T")
         price = pos(d.get("p"), "p")
         base, usd = inst.convert(pos(d.get("v"), "v"), price)

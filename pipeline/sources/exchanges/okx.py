@@ -15,16 +15,17 @@ from __future__ import annotations
 import re
 
 from .base import (
-    USD_QUOTES,
     Instrument,
     ParseError,
     ParseResult,
+    USD_QUOTES,
     Venue,
     asset_of,
     event_id,
     load_instruments,
     ms,
     pos,
+    position_side,
     text,
     unwrap_items,
 )
@@ -91,12 +92,8 @@ class Okx(Venue):
         pos_side, side_raw = det.get("posSide"), det.get("side")
         if pos_side in ("long", "short"):
             side = pos_side
-        elif side_raw == "sell":
-            side = "long"
-        elif side_raw == "buy":
-            side = "short"
-        else:
-            raise ParseError(f"posSide/side: {pos_side!r}/{side_raw!r}")
+        else:  # net mode: the liquidation order side
+            side = position_side(side_raw, "posSide/side", {"sell": "long", "buy": "short"})
         ts = ms(det.get("ts"), "ts")
         price = pos(det.get("bkPx"), "bkPx")
         base, usd = inst.convert(pos(det.get("sz"), "sz"), price)
