@@ -64,7 +64,7 @@ def demo(
         err.print("interrupted: broker and worker stopped")
         raise typer.Exit(130) from None
     cascades = [a for a in alerts if a["stage"] == "cascade"]
-    console.print(f"\n[bold]{len(alerts)} alerts[/], {len(cascades)} cascade. Stored in {settings.clickhouse_url}; try:")
+    console.print(f"\n[bold]{len(alerts)} alerts[/], {len(cascades)} cascade{'' if len(cascades) == 1 else 's'}. Stored in {settings.clickhouse_url}; try:")
     console.print('  cascadewatch sql "SELECT asset, side, count(), round(sum(notional_usd)/1e6, 1) AS usd_m '
                   'FROM liquidations FINAL GROUP BY asset, side ORDER BY asset, side"')
     console.print('  cascadewatch sql "SELECT ts, asset, stage, severity FROM alerts FINAL ORDER BY ts"')
@@ -169,11 +169,12 @@ def simulate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Events file to write (interchange JSON lines)")],
     labels: Annotated[Path, typer.Option(help="Ground-truth labels file to write (one JSON per episode)")],
     days: Annotated[int, typer.Option(help="Simulated days")] = 30,
-    per_kind: Annotated[int, typer.Option(help="Episodes of each kind (they need days x 6 >= kinds x per_kind)")] = 30,
+    per_kind: Annotated[int, typer.Option(help="Episodes of each kind (a month holds 30 of each)")] = 30,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same files")] = 1,
 ) -> None:
     """Write a labelled market simulation: whale cascades, deposits nobody sells, sells the market absorbs,
-    cascades without a whale, short squeezes and exchange-internal transfers, over background flow."""
+    cascades without a whale, short squeezes, exchange-internal transfers and ETH cascades that follow BTC's
+    (contagion), over background flow."""
     from pipeline.scenarios.simulate import KINDS, SimConfig, label_dicts
     from pipeline.scenarios.simulate import simulate as run_simulation
 

@@ -22,12 +22,13 @@ class TopicNames(BaseModel):
     deadletter: str = "deadletter"
     late: str = "events.late"
     feed_health: str = "exchange.feed_health"
+    links: str = "detect.links"  # contagion links, keyed by the target asset (read by the detector)
 
     def inputs(self) -> list[str]:
         return [self.whale_transfers, self.liquidations, self.trade_flow, self.etf_flows]
 
     def all(self) -> list[str]:
-        return [*self.inputs(), self.alerts, self.deadletter, self.late, self.feed_health]
+        return [*self.inputs(), self.alerts, self.deadletter, self.late, self.feed_health, self.links]
 
 
 class SinkConfig(BaseModel):

@@ -1,8 +1,10 @@
 """Score alerts against a simulator's ground-truth labels: precision, recall, lead time, false alerts.
 
 A whale_cascade episode is found when a cascade alert carries the alert_id of its deposit; a
-no_whale_cascade episode when a liquidation_cascade alert for its asset falls inside its burst.
-Every other cascade alert is a false alert. The baseline row, "alert on every large deposit",
+no_whale_cascade episode when a liquidation_cascade alert for its asset falls inside its window
+(or a contagion_cascade alert: a cascade with no whale that another asset's cascade linked);
+a contagion_cascade episode when a contagion_cascade alert for its asset does. Rows are per
+alert kind; every other cascade alert is a false alert in its kind's row. The baseline row, "alert on every large deposit",
 shows what joining the deposit to selling and liquidations adds.
 """
 
@@ -14,7 +16,10 @@ from dataclasses import dataclass, field
 from pipeline.detect.config import DetectorConfig
 from pipeline.detect.sequence import alert_id_for
 
-POSITIVE = {"whale_cascade": "whale_cascade", "no_whale_cascade": "liquidation_cascade"}
+# label kind -> (row, alert kinds that find it)
+POSITIVE = {"whale_cascade": ("whale_cascade", ("whale_cascade",)),
+            "no_whale_cascade": ("liquidation_cascade", ("liquidation_cascade", "contagion_cascade")),
+            "contagion_cascade": ("contagion_cascade", ("contagion_cascade",))}
 
 
 @dataclass
@@ -47,20 +52,27 @@ class KindScore:
 def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | None = None) -> dict:
     cfg = config or DetectorConfig()
     days = (max(lab["end_ts"] for lab in labels) - min(lab["start_ts"] for lab in labels)) / 86_400_000 if labels else 0
-    cascades = [a for a in alerts if a["stage"] == "cascade"]
-    scores = {kind: KindScore(kind) for kind in POSITIVE.values()}
+    # An amendment revises a cascade already called: each alert counts once, at the time it was
+    # first called, as the kind its latest revision gives it (a link can re-classify it).
+    first: dict[str, dict] = {}
+    for a in alerts:
+        if a["stage"] == "cascade":
+            kind = a.get("kind", "whale_cascade")
+            first[a["alert_id"]] = {**first.get(a["alert_id"], a), "kind": kind}
+    cascades = list(first.values())
+    scores = {row: KindScore(row) for row, _ in POSITIVE.values()}
     used: set[int] = set()
     for lab in labels:
-        alert_kind = POSITIVE.get(lab["kind"])
-        if alert_kind is None:
+        if lab["kind"] not in POSITIVE:
             continue
-        score = scores[alert_kind]
+        row, finders = POSITIVE[lab["kind"]]
+        score = scores[row]
         score.episodes += 1
         match = None
         for i, a in enumerate(cascades):
-            if i in used or a.get("kind", "whale_cascade") != alert_kind or a["asset"] != lab["asset"]:
+            if i in used or a.get("kind", "whale_cascade") not in finders or a["asset"] != lab["asset"]:
                 continue
-            if alert_kind == "whale_cascade":
+            if lab["kind"] == "whale_cascade":
                 hit = a["alert_id"] == alert_id_for(lab["asset"], lab["deposit_event_id"])
             else:
                 hit = lab["start_ts"] <= a["ts"] <= lab["end_ts"]

@@ -2,6 +2,7 @@
 
 Events are ordered by event time first (a stable sort, so files may list lines in any order),
 then fed to one CascadeDetector with event time as the clock; open episodes are decided at the end.
+One detector holds every asset here, so contagion links go straight to their target asset.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ def run(events: list[Event], config: DetectorConfig | None = None,
     result = ReplayResult()
     det = CascadeDetector(config)
     for i, ev in enumerate(events):
-        result.alerts.extend(det.process(ev))
+        result.alerts.extend(det.feed(ev))
         if progress is not None and i % 10_000 == 0:
             progress(i)
-    result.alerts.extend(det.flush())
+    result.alerts.extend(det.finish())
     result.events = len(events)
     result.late = sum(st.late for st in det.assets.values())
     result.duplicates = sum(st.duplicates for st in det.assets.values())

@@ -125,10 +125,17 @@ class DepositEvidence(_Evidence):
     total_usd: float | None = None
 
 
+class LinkedAlert(_Evidence):
+    alert_id: str
+    asset: str
+    ts: int
+    kind: str | None = None
+
+
 class Alert(_Event):
     type: Literal["alert"] = "alert"
     alert_id: str = Field(min_length=1)
-    kind: Literal["whale_cascade", "liquidation_cascade"] = "whale_cascade"
+    kind: Literal["whale_cascade", "liquidation_cascade", "contagion_cascade"] = "whale_cascade"
     asset: Asset = _ASSET
     stage: Literal["watch", "sell", "cascade", "expired"]
     reached: Literal["watch", "sell", "cascade"] | None = None
@@ -138,10 +145,36 @@ class Alert(_Event):
     cascade: dict | None = None
     etf_context: dict | None = None
     severity: Literal["info", "warning", "high", "critical"]
+    revision: int = Field(0, ge=0)
+    amended: bool = False
+    evidence: dict | None = None
+    linked_to: LinkedAlert | None = None
 
     @property
     def event_id(self) -> str:
-        return f"{self.alert_id}:{self.stage}"
+        base = f"{self.alert_id}:{self.stage}"
+        return f"{base}:r{self.revision}" if self.revision else base
+
+
+class Link(_Event):
+    """A cascade on `source_asset` opens a contagion watch on `asset`; a progress marker says the source
+    has decided its cascades up to `source_ts` (see schemas/link.schema.json)."""
+
+    type: Literal["link"] = "link"
+    asset: Asset = _ASSET
+    source_alert_id: str = Field(min_length=1)
+    source_asset: Asset = _ASSET
+    source_kind: Literal["whale_cascade", "liquidation_cascade", "contagion_cascade", "progress"]
+    source_ts: int = _MS
+    source_long_usd: float = Field(0.0, ge=0)
+
+    @property
+    def ts(self) -> int:
+        return self.source_ts
+
+    @property
+    def event_id(self) -> str:
+        return f"link:{self.source_alert_id}:{self.asset}"
 
 
 class DeadLetter(_Event):
@@ -157,13 +190,14 @@ class DeadLetter(_Event):
     received_ts: int = _MS
 
 
-Event = Union[WhaleTransfer, Liquidation, TradeFlow, EtfFlow, Alert]
+Event = Union[WhaleTransfer, Liquidation, TradeFlow, EtfFlow, Alert, Link]
 INPUT_TYPES: dict[str, type[_Event]] = {
     "whale_transfer": WhaleTransfer,
     "liquidation": Liquidation,
     "trade_flow": TradeFlow,
     "etf_flow": EtfFlow,
     "alert": Alert,
+    "link": Link,
 }
 _ADAPTERS = {name: TypeAdapter(model) for name, model in INPUT_TYPES.items()}
 

@@ -127,7 +127,8 @@ def run_demo(settings: Settings, scenario: Path, *, follow: bool = False, consol
                       console=console, transient=True) as bar:
             task = bar.add_task("publish", total=len(live))
             written = publish(live, bootstrap, settings, progress=lambda n: bar.update(task, completed=n))
-        wait_for_worker(worker, bootstrap, settings, [*settings.topics.inputs(), settings.topics.alerts],
+        wait_for_worker(worker, bootstrap, settings, [*settings.topics.inputs(), settings.topics.alerts,
+                                                      settings.topics.links],
                         deadline, console, logs, written)
         time.sleep(1.0)  # alerts published by the last batch reach the tail
         if follow:

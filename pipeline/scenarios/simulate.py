@@ -10,11 +10,14 @@ episode with its ground truth. Episode kinds:
 - no_whale_cascade: a long-liquidation burst with no deposit before it
 - short_squeeze: a price spike and a burst of SHORT liquidations
 - internal_transfer: a large exchange-internal transfer (cold -> hot), which must never alert
+- contagion_cascade: an ETH long-liquidation burst from a few minutes before to twenty minutes
+  after a BTC cascade (whale or not), often smaller than a cascade of its own would need
 
-Each episode gets its own 8-hour slot on one asset, so slots never overlap and one episode's
-cooldown cannot hide the next. Arrival order is perturbed (exchange events by up to a few
-seconds, chain events by up to minutes), a fraction of events is duplicated, and venues drop out
-for short gaps, as real feeds do.
+Episodes that end in a long cascade get an 8-hour slot of their own on one asset (a contagion
+burst shares its slot number with its BTC source), so one cascade's cooldown cannot hide the
+next; episodes without one share a slot two to a slot, four hours apart. Arrival order is
+perturbed (exchange events by up to a few seconds, chain events by up to minutes), a fraction of
+events is duplicated, and venues drop out for short gaps, as real feeds do.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ MIN = 60_000
 HOUR = 60 * MIN
 SLOT_MS = 8 * HOUR
 KINDS = ("whale_cascade", "whale_no_sell", "whale_sell_no_cascade", "no_whale_cascade", "short_squeeze",
-         "internal_transfer")
+         "internal_transfer", "contagion_cascade")
+CASCADE_KINDS = ("whale_cascade", "no_whale_cascade")  # long cascades: a slot of their own
 VENUES = ("binance-usdm", "bybit", "okx")
 ASSETS = {"BTC": {"price": 100_000.0, "vol_usd": 6e6, "deposit": (1.5e8, 3e9)},
           "ETH": {"price": 4_000.0, "vol_usd": 3e6, "deposit": (6e7, 6e8)}}
@@ -85,21 +89,48 @@ class _Plan:
             arr[i] += usd / length
 
 
+def _allocate(rng: random.Random, cfg: SimConfig) -> list[tuple[str, str, int, int]]:
+    """(kind, asset, slot, minutes into the slot) for every episode."""
+    n = cfg.days * 24 * 60 * MIN // SLOT_MS
+    free = {asset: list(range(n)) for asset in ASSETS}
+    for slots in free.values():
+        rng.shuffle(slots)
+    cascades = [k for k in CASCADE_KINDS for _ in range(cfg.per_kind)]
+    rng.shuffle(cascades)
+    out = []
+    sources = cfg.per_kind  # contagion bursts follow this many BTC cascades
+    need_full = len(cascades) + sources
+    need_half = -(-(len(KINDS) - 3) * cfg.per_kind // 2)
+    if need_full + need_half > 2 * n or sources > len(cascades) or not free["BTC"]:
+        raise ValueError(f"{cfg.days} days hold {2 * n} episode slots; {need_full + need_half} needed: add days")
+    for i, kind in enumerate(cascades):
+        asset = "BTC" if i < sources else rng.choice([a for a in ASSETS if free[a]])
+        slot = free[asset].pop()
+        offset = rng.randint(120, 170)
+        out.append((kind, asset, slot, offset))
+        if i < sources:
+            free["ETH"].remove(slot)
+            out.append(("contagion_cascade", "ETH", slot, offset))
+    halves = [(asset, slot, h) for asset, slots in free.items() for slot in slots for h in (0, 1)]
+    rng.shuffle(halves)
+    others = [k for k in KINDS if k not in CASCADE_KINDS and k != "contagion_cascade" for _ in range(cfg.per_kind)]
+    if len(others) > len(halves):
+        raise ValueError(f"{cfg.days} days hold too few episode slots for {cfg.per_kind} of each kind: add days")
+    for kind, (asset, slot, h) in zip(others, halves):
+        out.append((kind, asset, slot, h * 240 + rng.randint(40, 70)))
+    return out
+
+
 def simulate(cfg: SimConfig) -> tuple[list[dict], list[Label]]:
     rng = random.Random(cfg.seed)
     minutes = cfg.days * 24 * 60
-    slots = [(asset, k) for asset in ASSETS for k in range(cfg.days * 24 * 60 * MIN // SLOT_MS)]
-    needed = cfg.per_kind * len(KINDS)
-    if needed > len(slots):
-        raise ValueError(f"{cfg.days} days hold {len(slots)} episode slots; {needed} requested: add days")
-    rng.shuffle(slots)
     plans = {asset: _Plan(minutes) for asset in ASSETS}
     events: list[dict] = []
     labels: list[Label] = []
     bursts: list[tuple[str, int, int, str, float]] = []  # asset, start, end, side, total usd
-    for n, (kind, (asset, slot)) in enumerate(zip([k for k in KINDS for _ in range(cfg.per_kind)], slots)):
-        t0 = cfg.start_ms + slot * SLOT_MS + rng.randint(60, 180) * MIN
-        m0 = (t0 - cfg.start_ms) // MIN
+    source_burst: dict[int, int] = {}  # slot -> start of the BTC burst a contagion burst follows
+    for n, (kind, asset, slot, offset) in enumerate(_allocate(rng, cfg)):
+        t0 = cfg.start_ms + slot * SLOT_MS + offset * MIN
         lab = Label(episode_id=f"ep{n:04d}", kind=kind, asset=asset, start_ts=t0, end_ts=t0 + 3 * HOUR)
         plan, spec = plans[asset], ASSETS[asset]
         if kind.startswith("whale") or kind == "internal_transfer":
@@ -108,20 +139,31 @@ def simulate(cfg: SimConfig) -> tuple[list[dict], list[Label]]:
             lab.deposit_event_id, lab.deposit_usd = _transfer(events, rng, asset, t0, usd, direction, n)
         if kind in ("whale_cascade", "whale_sell_no_cascade"):
             sell_delay = rng.randint(1, 6)
+            m0 = (t0 - cfg.start_ms) // MIN
             plan.flow(m0 + sell_delay, 20, lab.deposit_usd * rng.uniform(0.5, 0.9), "sell")
             plan.move(m0 + sell_delay, 20, -rng.uniform(1.6, 3.0))
         if kind == "whale_sell_no_cascade":
+            m0 = (t0 - cfg.start_ms) // MIN
             plan.flow(m0 + 25, 30, lab.deposit_usd * 0.3, "buy")  # dip buyers absorb it
             plan.move(m0 + 25, 30, 1.0)
-        if kind in ("whale_cascade", "no_whale_cascade", "short_squeeze"):
-            lead = rng.randint(18, 35) if kind == "whale_cascade" else 0
-            b0 = t0 + lead * MIN
-            # A true cascade is intense: ~$40M+ per 5 minutes on average, more at its peak.
-            length = rng.randint(10, 20)
-            total = rng.uniform(2e8, 8e8) if asset == "BTC" else rng.uniform(1.5e8, 4.5e8)
+        if kind in ("whale_cascade", "no_whale_cascade", "short_squeeze", "contagion_cascade"):
+            if kind == "contagion_cascade":
+                b0 = source_burst[slot] + rng.randint(-3, 20) * MIN
+                length = rng.randint(8, 14)
+                total = rng.uniform(6e7, 1.6e8)  # ETH: often below a cascade floor of its own
+                lab.start_ts, lab.end_ts = b0 - 5 * MIN, b0 + 3 * HOUR
+            else:
+                lead = rng.randint(18, 35) if kind == "whale_cascade" else 0
+                b0 = t0 + lead * MIN
+                # A true cascade is intense: ~$40M+ per 5 minutes on average, more at its peak.
+                length = rng.randint(10, 20)
+                total = rng.uniform(2e8, 8e8) if asset == "BTC" else rng.uniform(1.5e8, 4.5e8)
+            if asset == "BTC" and kind in CASCADE_KINDS:
+                source_burst[slot] = b0
             side = "short" if kind == "short_squeeze" else "long"
-            plan.move(m0 + lead, length, (1 if side == "short" else -1) * rng.uniform(2.0, 4.0))
-            plan.flow(m0 + lead, length, total * 0.8, "buy" if side == "short" else "sell")
+            bm = (b0 - cfg.start_ms) // MIN
+            plan.move(bm, length, (1 if side == "short" else -1) * rng.uniform(2.0, 4.0))
+            plan.flow(bm, length, total * 0.8, "buy" if side == "short" else "sell")
             bursts.append((asset, b0, b0 + length * MIN, side, total))
             lab.burst_start_ts, lab.burst_long_usd = b0, (total if side == "long" else 0.0)
             lab.peak_ts = b0 + length * MIN // 3

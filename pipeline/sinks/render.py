@@ -21,7 +21,12 @@ def alert_line(a: dict) -> str:
     stage = a["stage"]
     dep = a.get("deposit") or {}
     head = f"[{_STYLE.get(stage, '')}]{stage.upper():8}[/] {a['asset']:4} {when}Z \\[{a['severity']}]"
-    if stage == "watch":
+    if a.get("amended"):
+        head += f" [bold]AMENDED r{a.get('revision', 1)}[/]"
+    link = a.get("linked_to")
+    if stage == "watch" and link:
+        body = f"contagion watch: {link['asset']} cascade ({_usd(link.get('long_notional_usd'))} of longs)"
+    elif stage == "watch":
         body = f"deposit {dep.get('amount') or 0:,.0f} {a['asset']} ({_usd(dep['usd_value'])}) -> {dep.get('to_entity')}"
     elif stage == "sell":
         s = a["sell"]
@@ -33,6 +38,11 @@ def alert_line(a: dict) -> str:
                 f"({c['long_share']:.0%} longs, {', '.join(c['venues'])}, {c['completeness']})")
         if a.get("kind") == "liquidation_cascade":
             body += ", no whale deposit before it"
+        elif link:
+            body += f", linked to the {link['asset']} cascade"
+        gapped = (a.get("evidence") or {}).get("gapped_markets")
+        if gapped:
+            body += f"; gaps in {', '.join(gapped)}"
     else:
         body = f"stopped at stage {a.get('reached')}" + (" (deposit retracted)" if a.get("retracted") else "")
     etf = a.get("etf_context")

@@ -38,7 +38,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "etf_flows": ("event_id", "date", "fund", "asset", "net_flow_usd", "published_ts", "source", "schema_version", "raw"),
     "alerts": (
         "alert_id", "kind", "asset", "stage", "reached", "ts", "deposit", "sell", "cascade", "etf_context", "severity",
-        "schema_version", "raw",
+        "schema_version", "revision", "amended", "evidence", "linked_to", "raw",
     ),
     "deadletter": (
         "reason", "error", "source_topic", "partition", "offset", "key_b64", "original_b64", "original_size",
@@ -47,11 +47,13 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 MS_COLUMNS = frozenset({"block_time", "observed_ts", "ts", "received_ts", "published_ts"})
-JSON_COLUMNS = frozenset({"deposit", "sell", "cascade", "etf_context"})
-NULLABLE = frozenset({"from_entity", "to_entity", "block_number", "reached", "sell", "cascade", "etf_context", "key_b64"})
+JSON_COLUMNS = frozenset({"deposit", "sell", "cascade", "etf_context", "evidence", "linked_to"})
+NULLABLE = frozenset({"from_entity", "to_entity", "block_number", "reached", "sell", "cascade", "etf_context", "key_b64",
+                      "evidence", "linked_to"})
 DEFAULTS: dict[str, object] = {
     "retracted": False, "schema_version": 1, "kind": "whale_cascade", "partition": -1, "offset": -1,
-    "deposit": "null",  # liquidation_cascade alerts have no whale deposit
+    "deposit": "null",  # liquidation and contagion cascades have no whale deposit
+    "revision": 0, "amended": False,
 }
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

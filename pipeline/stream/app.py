@@ -28,7 +28,7 @@ SNAPSHOT_EVERY_S = 1.0
 def topic_types(settings: Settings) -> dict[str, set[str]]:
     t = settings.topics
     return {t.whale_transfers: {"whale_transfer"}, t.liquidations: {"liquidation"},
-            t.trade_flow: {"trade_flow"}, t.etf_flows: {"etf_flow"}, t.alerts: {"alert"}}
+            t.trade_flow: {"trade_flow"}, t.etf_flows: {"etf_flow"}, t.alerts: {"alert"}, t.links: {"link"}}
 
 
 def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
@@ -53,7 +53,8 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         app.conf.producer_linger = 0.0
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                partitions=settings.partitions)
-    inputs = app.topic(*settings.topics.inputs(), **raw)
+    inputs = app.topic(*settings.topics.inputs(), settings.topics.links, **raw)
+    links_topic = app.topic(settings.topics.links, **raw)
     alerts_topic = app.topic(settings.topics.alerts, **raw)
     dl_topic = app.topic(settings.topics.deadletter, **raw)
     late_topic = app.topic(settings.topics.late, **raw)
@@ -94,6 +95,11 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
             for alert in alerts:
                 metrics.ALERTS.labels(asset, alert.stage).inc()
                 await alerts_topic.send(key=asset.encode(), value=dump_event(alert))
+                # Contagion: the correlated asset's state may live on another partition (or worker).
+                for link in detector.links_for(alert):
+                    await links_topic.send(key=link.asset.encode(), value=dump_event(link))
+            for marker in detector.progress_for(asset):
+                await links_topic.send(key=marker.asset.encode(), value=dump_event(marker))
             if detector.state(asset).late != late_before:
                 # Side output: the event as it arrived, for inspection or a later amended replay.
                 metrics.LATE.labels(asset).inc()

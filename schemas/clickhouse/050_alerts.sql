@@ -1,7 +1,8 @@
 -- alerts: staged whale deposit -> sell -> cascade alerts (topic alerts.cascade).
 -- The detector re-publishes the same alert_id as the episode escalates, one message per stage;
 -- ReplacingMergeTree keyed by (asset, alert_id, stage) keeps the last version of each stage under
--- FINAL, so the table holds one row per alert and stage. The evidence objects are stored as JSON
+-- FINAL, so the table holds one row per alert and stage: for a decision amended by late data
+-- (higher `revision`), the latest one; the topic keeps every revision. The evidence objects are stored as JSON
 -- text (read them with JSONExtract*). Alerts are few, so the table is not partitioned.
 CREATE TABLE IF NOT EXISTS {db}.alerts
 (
@@ -17,6 +18,10 @@ CREATE TABLE IF NOT EXISTS {db}.alerts
     etf_context     Nullable(String),
     severity        LowCardinality(String),
     schema_version  UInt16 DEFAULT 1,
+    revision        UInt16 DEFAULT 0,
+    amended         UInt8 DEFAULT 0,
+    evidence        Nullable(String),
+    linked_to       Nullable(String),
     raw             String,
     inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
 )

@@ -18,7 +18,8 @@ from pipeline.scenarios import bundled
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 MODELS = {"whale_transfer": models.WhaleTransfer, "liquidation": models.Liquidation, "trade_flow": models.TradeFlow,
-          "etf_flow": models.EtfFlow, "alert": models.Alert, "deadletter": models.DeadLetter}
+          "etf_flow": models.EtfFlow, "alert": models.Alert, "deadletter": models.DeadLetter,
+          "link": models.Link}
 
 
 def schema(name: str) -> dict:
@@ -38,7 +39,11 @@ EXAMPLES["alert"] = {
     "type": "alert", "alert_id": "a1", "asset": "BTC", "stage": "cascade", "reached": "cascade", "ts": 5,
     "deposit": {"event_id": "bitcoin:x:0", "usd_value": 2.7e9, "to_entity": "binance"},
     "sell": {"ts": 3, "net_sell_usd": 1e9}, "cascade": {"ts": 5}, "etf_context": None, "severity": "critical",
+    "revision": 1, "amended": True, "evidence": {"sampled_venues": ["binance-usdm"], "gapped_markets": []},
+    "linked_to": None,
 }
+EXAMPLES["link"] = {"type": "link", "asset": "ETH", "source_alert_id": "a1", "source_asset": "BTC",
+                    "source_kind": "liquidation_cascade", "source_ts": 5, "source_long_usd": 6e7}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -46,9 +46,9 @@ def test_arrival_order_within_the_lateness_bound_does_not_change_alerts(p, seed)
     arrival = sorted(((e.ts + (rng.randint(0, chain_jitter) if isinstance(e, WhaleTransfer)
                                else rng.randint(0, ex_jitter)), i, e) for i, e in enumerate(evs)))
     det = CascadeDetector(CFG)
-    got = [a for _, _, e in arrival for a in det.process(e)] + det.flush()
+    got = [a for _, _, e in arrival for a in det.feed(e)] + det.finish()
     assert sum(s.late for s in det.assets.values()) == 0
-    assert keyset(got) == keyset(replay(evs))
+    assert keyset(got) == keyset(replay(evs, CFG))
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -57,10 +57,10 @@ def test_redelivered_events_change_nothing(p, cut, redeliver):
     evs = build(p)
     k = int(len(evs) * cut)
     det = CascadeDetector(CFG)
-    got = [a for e in evs[:k] for a in det.process(e)]
-    got += [a for e in evs[max(0, k - redeliver):k] for a in det.process(e)]  # at-least-once redelivery
-    got += [a for e in evs[k:] for a in det.process(e)] + det.flush()
-    assert [(a.alert_id, a.stage, a.ts) for a in got] == [(a.alert_id, a.stage, a.ts) for a in replay(evs)]
+    got = [a for e in evs[:k] for a in det.feed(e)]
+    got += [a for e in evs[max(0, k - redeliver):k] for a in det.feed(e)]  # at-least-once redelivery
+    got += [a for e in evs[k:] for a in det.feed(e)] + det.finish()
+    assert [(a.alert_id, a.stage, a.ts) for a in got] == [(a.alert_id, a.stage, a.ts) for a in replay(evs, CFG)]
 
 
 @settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -78,7 +78,7 @@ def test_state_stays_bounded_however_long_the_stream(hours, seed):
         s = det.state("BTC")
         peak = max(peak, len(s.bars) + len(s.liqs))
     s = det.state("BTC")
-    horizon_ms = CFG.chain_lateness_ms + 5 * MIN
+    horizon_ms = det.retention_ms
     per_ms = 2 / 10_000 + 1 / 3_000  # bars of 2 venues every 10 s, a liquidation every 3 s
     assert peak <= horizon_ms * per_ms * 1.1 + 10
     assert len(s.episodes) <= 1 and len(s.seen) <= 64 + 2

@@ -60,8 +60,11 @@ def story(*, sell=True, cascade=True, dep_usd=2.7e9, direction="exchange_inflow"
     return sorted(evs, key=lambda e: e.ts)
 
 
+NO_LINKS = DetectorConfig(contagion_targets={})  # these stories are about one asset: no contagion watches
+
+
 def replay(events, cfg=None):
-    return run(list(events), cfg).alerts
+    return run(list(events), cfg or NO_LINKS).alerts
 
 
 def stages(alerts):
@@ -169,17 +172,29 @@ def test_state_stays_bounded():
     for e in evs:
         det.process(e)
     st = det.state("BTC")
-    horizon = DetectorConfig().chain_lateness_ms + 5 * MIN
-    assert st.bars[0][0] >= evs[-1].ts - horizon - 20_000
+    horizon = det.retention_ms
+    assert horizon == max(DetectorConfig().chain_lateness_ms + 5 * MIN, 15 * MIN + 10_000 + 5 * MIN)
+    assert st.bars[0][0] >= evs[-1].ts - horizon - 40_000  # the frontier trails the last bar by <= 30 s
     assert st.liqs[0][0] >= evs[-1].ts - horizon - 60_000
     assert not st.episodes
 
 
 def test_retracted_deposit_is_dropped():
-    evs = [deposit(T0)] + bars(T0, T0 + 2 * MIN, price_fn=lambda t: 115_000.0) + [deposit(T0, retracted=True)]
-    alerts = replay(sorted(evs, key=lambda e: e.ts))
+    det = CascadeDetector()
+    evs = [deposit(T0)] + bars(T0, T0 + 2 * MIN, price_fn=lambda t: 115_000.0)
+    alerts = [a for e in sorted(evs, key=lambda e: e.ts) for a in det.process(e)]
+    alerts += det.process(deposit(T0, retracted=True)) + det.flush()
     assert stages(alerts) == [("BTC", "watch", "watch"), ("BTC", "expired", "watch")]
     assert alerts[-1].model_dump()["retracted"] is True
+
+
+def test_a_deposit_retracted_before_it_was_decided_never_alerts():
+    """A deposit is decided once the exchange watermark passes its block time; a reorg before that is silent."""
+    det = CascadeDetector()
+    alerts = det.process(bars(T0 - MIN, T0, price_fn=lambda t: 115_000.0)[0]) + det.process(deposit(T0))
+    alerts += det.process(deposit(T0, retracted=True))
+    alerts += [a for e in bars(T0, T0 + 40 * MIN, price_fn=lambda t: 115_000.0) for a in det.process(e)] + det.flush()
+    assert alerts == []
 
 
 def etf(day, net, published):
@@ -255,17 +270,25 @@ def test_snapshot_is_a_copy():
     assert (len(snap["bars"]), snap["frontier"]) == before
 
 
-def test_an_earlier_deposit_arriving_late_joins_the_open_episode():
+@pytest.mark.parametrize("after_watch", [False, True])
+def test_an_earlier_deposit_arriving_late_joins_the_open_episode(after_watch):
+    """One episode either way. Arriving before the first deposit was decided, the earlier deposit is
+    the episode's first (its id names the alert); arriving after, it joins the published episode."""
     evs = story()
     early = deposit(T0 - 2 * MIN, 1e9, eid="bitcoin:early:0")
     det = CascadeDetector()
-    got = []
+    got, sent = [], False
     for e in evs:
         got += det.process(e)
-        if isinstance(e, WhaleTransfer):
-            got += det.process(early)  # the earlier deposit arrives just after the later one
-    assert len([a for a in got if a.stage == "watch"]) == 1
-    assert {a.alert_id for a in got} == {alert_id_for("BTC", "bitcoin:whale:0")}
+        due = bool(got) if after_watch else isinstance(e, WhaleTransfer)
+        if due and not sent:
+            got += det.process(early)
+            sent = True
+    got += det.flush()
+    assert [a.stage for a in got] == ["watch", "sell", "cascade"]
+    first = "bitcoin:whale:0" if after_watch else "bitcoin:early:0"
+    assert {a.alert_id for a in got} == {alert_id_for("BTC", first)}
+    assert got[-1].deposit.deposit_count == 2 and got[-1].deposit.total_usd == 1e9 + 2.7e9
 
 
 def test_a_cascade_without_a_whale_is_found_when_liquidations_arrive_out_of_order():

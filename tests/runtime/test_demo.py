@@ -20,10 +20,11 @@ def test_demo_uses_the_configured_services_and_reports_the_cascade(broker, tmp_p
                          timeout=400, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert f"Kafka {broker.bootstrap} (KAFKA_BOOTSTRAP)" in out.stdout
-    assert "CASCADE  BTC" in out.stdout and "5 alerts, 1 cascade" in out.stdout
+    assert "CASCADE  BTC" in out.stdout and "7 alerts, 2 cascades" in out.stdout
+    assert "contagion watch: BTC cascade" in out.stdout and "linked to the BTC cascade" in out.stdout
     # The alerts went to the broker we started, not to an embedded one.
     stages = sorted(orjson.loads(r.value)["stage"] for r in read_topic(broker.bootstrap, Settings().topics.alerts))
-    assert stages == ["cascade", "expired", "sell", "watch", "watch"]
+    assert stages == ["cascade", "cascade", "expired", "sell", "watch", "watch", "watch"]
     rows = subprocess.run([sys.executable, "-m", "pipeline", "sql", "SELECT count() AS n FROM alerts FINAL",
                            "--format", "json"], env=env, capture_output=True, timeout=120, cwd=tmp_path)
-    assert orjson.loads(rows.stdout.splitlines()[0]) == {"n": 5}
+    assert orjson.loads(rows.stdout.splitlines()[0]) == {"n": 7}

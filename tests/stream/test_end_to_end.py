@@ -52,16 +52,23 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     # Bad input lands in the middle of the stream: the agent must keep going and lose nothing after it.
     written = publish(live[:half] + [(t, b"BTC", raw) for t, raw, _ in BAD] + [EXTRA] + live[half:],
                       broker.bootstrap, S)
-    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts], written)
+    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts, S.topics.links], written)
     assert worker.alive()
 
-    got = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.alerts)]
     offline = [orjson.loads(dump_event(a)) for a in replay_files([bundled()]).alerts]
-    assert {(a["alert_id"], a["stage"]) for a in got} == {(a["alert_id"], a["stage"]) for a in offline}
+    keys = lambda alerts: {(a["alert_id"], a["stage"], a.get("revision", 0)) for a in alerts}  # noqa: E731
+    deadline = time.monotonic() + 30
+    while True:  # cross-asset messages (contagion links, progress) may still be on their way
+        got = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.alerts)]
+        if keys(got) == keys(offline) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert keys(got) == keys(offline)
+    assert any(a["kind"] == "contagion_cascade" and a["stage"] == "cascade" for a in got)
     assert any(a["asset"] == "BTC" and a["stage"] == "cascade" for a in got)
-    by_key = {(a["alert_id"], a["stage"]): a for a in got}
+    by_key = {(a["alert_id"], a["stage"], a.get("revision", 0)): a for a in got}
     for a in offline:  # the same alerts, field for field, as the offline replay
-        assert by_key[(a["alert_id"], a["stage"])] == a
+        assert by_key[(a["alert_id"], a["stage"], a["revision"])] == a
 
     dead = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.deadletter)]
     assert sorted(d["reason"] for d in dead) == sorted(reason for _, _, reason in BAD)
@@ -72,7 +79,7 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     assert late == [EXTRA] and metric(worker.metrics_port, "cascadewatch_late_events_total") == 1
 
     # Lag 0 on every topic the sink reads means its batches were written (offsets commit after the insert).
-    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts, S.topics.deadletter], written)
+    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts, S.topics.links, S.topics.deadletter], written)
     worker.stop()  # chDB's data path belongs to one process at a time
     rows = worker.sql("SELECT (SELECT count() FROM liquidations FINAL) AS liq, "
                       "(SELECT count() FROM alerts FINAL) AS alerts, (SELECT count() FROM deadletter) AS dl, "

@@ -1,0 +1,134 @@
+"""Rolling minute statistics per market (venue/symbol) and per asset's long liquidations.
+
+They give the detector its relative measures: a deposit against the receiving venue's recent
+taker volume, a price drop against recent volatility, a liquidation window against the recent
+baseline, and which markets had holes in their trade flow while a stage's evidence was gathered.
+
+USD sums are kept in integer cents so that they do not depend on the order bars arrive in
+(float addition is not associative); that keeps streaming and offline results identical.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+MINUTE = 60_000
+ACTIVE_BEFORE_MS = 10 * MINUTE  # a market with bars this long before a span is expected to have bars in it
+MIN_RETURNS = 10  # fewer one-minute returns than this: volatility unknown
+
+
+def minute_of(ts: int) -> int:
+    return ts - ts % MINUTE
+
+
+def _row(rows: list, m: int, fresh: list) -> list:
+    """The row of minute `m` in sorted `rows` (inserting `fresh` if absent)."""
+    if rows and rows[-1][0] == m:
+        return rows[-1]
+    if not rows or rows[-1][0] < m:
+        rows.append(fresh)
+        return fresh
+    i = bisect.bisect_left(rows, m, key=lambda r: r[0])
+    if i < len(rows) and rows[i][0] == m:
+        return rows[i]
+    rows.insert(i, fresh)
+    return fresh
+
+
+def _prune(rows: list, before: int) -> None:
+    if rows and rows[0][0] < before:
+        del rows[: bisect.bisect_left(rows, before, key=lambda r: r[0])]
+
+
+class MarketBook:
+    """market -> sorted rows [minute, taker volume in cents, ts of the latest bar, its close]."""
+
+    def __init__(self, rows: dict | None = None):
+        self.rows: dict[str, list] = rows if rows is not None else {}
+
+    def add(self, market: str, ts: int, usd: float, close: float) -> None:
+        rows = self.rows.get(market)
+        if rows is None:
+            rows = self.rows[market] = []
+        m = minute_of(ts)
+        row = _row(rows, m, [m, 0, -1, close])
+        row[1] += round(usd * 100)
+        if ts > row[2]:
+            row[2], row[3] = ts, close
+
+    def prune(self, before: int) -> None:
+        for market in list(self.rows):
+            _prune(self.rows[market], before)
+            if not self.rows[market]:
+                del self.rows[market]
+
+    def _complete_minutes(self, market: str, start: int, end: int) -> list:
+        """Rows of whole minutes inside [start, end)."""
+        rows = self.rows.get(market, ())
+        lo = bisect.bisect_left(rows, start, key=lambda r: r[0])
+        hi = bisect.bisect_left(rows, end - MINUTE + 1, key=lambda r: r[0])
+        return rows[lo:hi]
+
+    def hourly_volume(self, entity: str | None, end: int, lookback_ms: int) -> float | None:
+        """Taker volume (USD per hour) of the entity's markets over the lookback before `end`,
+        scaled up from the minutes that have bars; None when the entity has no market with bars."""
+        if not entity:
+            return None
+        total, found = 0.0, False
+        for market in self.rows:
+            if market.split("/", 1)[0].split("-", 1)[0] != entity:
+                continue
+            rows = self._complete_minutes(market, end - lookback_ms, end)
+            if rows:
+                found = True
+                total += sum(r[1] for r in rows) / 100 / len(rows) * 60
+        return total if found else None
+
+    def volatility(self, end: int, lookback_ms: int) -> float | None:
+        """Root mean square of one-minute log returns (all markets) over the lookback before `end`."""
+        sq, n = 0.0, 0
+        for market in sorted(self.rows):
+            prev = None
+            for m, _, _, close in self._complete_minutes(market, end - lookback_ms, end):
+                if prev is not None and m - prev[0] == MINUTE:
+                    r = math.log(close / prev[1])
+                    sq += r * r
+                    n += 1
+                prev = (m, close)
+        return math.sqrt(sq / n) if n >= MIN_RETURNS else None
+
+    def gaps(self, start: int, end: int) -> list[str]:
+        """Markets active before `start` with a whole minute of no bars inside [start, end)."""
+        first = start if start % MINUTE == 0 else minute_of(start) + MINUTE
+        expected = range(first, end - MINUTE + 1, MINUTE)
+        out = []
+        for market, rows in self.rows.items():
+            lo = bisect.bisect_left(rows, start - ACTIVE_BEFORE_MS, key=lambda r: r[0])
+            if lo == len(rows) or rows[lo][0] >= end:
+                continue
+            have = {r[0] for r in self._complete_minutes(market, first, end)}
+            if any(m not in have for m in expected):
+                out.append(market)
+        return sorted(out)
+
+
+class LongBook:
+    """Sorted rows [minute, long liquidation notional in cents] of one asset."""
+
+    def __init__(self, rows: list | None = None):
+        self.rows: list = rows if rows is not None else []
+
+    def add(self, ts: int, usd: float) -> None:
+        m = minute_of(ts)
+        _row(self.rows, m, [m, 0])[1] += round(usd * 100)
+
+    def prune(self, before: int) -> None:
+        _prune(self.rows, before)
+
+    def per_window(self, start: int, lookback_ms: int, window_ms: int) -> float:
+        """Mean long notional per `window_ms` over the whole minutes of the lookback before `start`."""
+        end = minute_of(start)
+        lo = bisect.bisect_left(self.rows, end - lookback_ms, key=lambda r: r[0])
+        hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
+        return sum(r[1] for r in self.rows[lo:hi]) / 100 * window_ms / lookback_ms
