@@ -231,6 +231,12 @@ class Venue:
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check_symbol(self, symbol: str) -> None:
+        """ParseError when `symbol` cannot be subscribed and normalized (used before a live feed connects)."""
+        inst = getattr(self, "instrument", None)
+        if inst is not None:
+            inst(symbol)
+
     # helpers for subclasses
     def liquidation(self, *, eid: str, symbol: str, asset: str, side: str, price: float, qty_base: float,
                     notional_usd: float, ts: int, received_ts: int) -> Liquidation:

@@ -19,7 +19,7 @@ from .health import FEED_HEALTH_TOPIC, FEED_HEALTH_TYPE
 from .live import LIVE_VENUES, FeedError, LiveConfig, LiveFeed, SubscribeError
 
 DEFAULT_SYMBOLS = {"binance-usdm": "BTCUSDT", "binance-coinm": "BTCUSD_PERP", "bybit": "BTCUSDT",
-                   "okx": "BTC-USDT-SWAP", "hyperliquid": "BTC"}
+                   "okx": "BTC-USDT-SWAP", "hyperliquid": "BTC", "bitmex": "XBTUSD", "deribit": "BTC-PERPETUAL"}
 MAX_ERROR_LINES = 20
 
 
@@ -85,7 +85,8 @@ def feed(
     venue: Annotated[str, typer.Argument(help=f"Venue with a live connector: {', '.join(LIVE_VENUES)}")],
     symbols: Annotated[Optional[list[str]], typer.Option(
         "--symbols", "-s", help="Symbols in the venue's spelling (repeat or comma-separate): BTCUSDT on binance-usdm/"
-        "bybit, BTCUSD_PERP on binance-coinm, BTC-USDT-SWAP on okx, BTC on hyperliquid. Default: the venue's BTC "
+        "bybit, BTCUSD_PERP on binance-coinm, BTC-USDT-SWAP on okx, BTC on hyperliquid, XBTUSD on bitmex, "
+        "BTC-PERPETUAL on deribit. Default: the venue's BTC "
         "perpetual. Feed ONE symbol per asset per venue into Kafka (bars of others are dropped downstream).")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Write JSON lines to this file (appended), '-' for stdout. Default: stdout unless --kafka.",
