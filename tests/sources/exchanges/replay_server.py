@@ -1,5 +1,6 @@
 """A local websockets server (127.0.0.1 only) that plays scripted venue connections in a thread,
-and a helper that runs a LiveFeed against it to the end and collects what it emitted."""
+a helper that runs a LiveFeed against it to the end and collects what it emitted, and the offline
+view of the same traffic (recorded messages, the bars a plain pass over them gives)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ import threading
 import time
 from contextlib import contextmanager
 
+import orjson
 from websockets.sync.server import serve
 
+from pipeline.sources.exchanges import get_venue
+from pipeline.sources.exchanges.base import BarAggregator, MetaLine, split_line
 from pipeline.sources.exchanges.live import LiveConfig, LiveFeed
+
+from .conftest import SESSIONS
 
 FAST = dict(backoff_base_s=0.05, backoff_max_s=0.2, flush_tick_s=0.05, open_timeout_s=2.0, proxy=None)
 
@@ -83,3 +89,29 @@ def run_feed(cfg: LiveConfig, **kw):
     t0 = time.monotonic()
     stats = asyncio.run(feed_obj.run())
     return feed_obj, stats, events, [a - t0 for a in arrivals]
+
+
+def recorded(fname: str) -> list[dict]:
+    """The messages a cryptofeed recording received, in order (its connection lines left out)."""
+    out = []
+    for line in (SESSIONS / fname).read_bytes().splitlines():
+        try:
+            _, msg = split_line(line)
+        except MetaLine:
+            continue
+        out.append(msg)
+    return out
+
+
+def offline_bars(venue: str, frames: list[str]) -> list[dict]:
+    """The 1-second bars an offline pass over the frames gives (what a live feed must match)."""
+    agg, parser, bars = BarAggregator(), get_venue(venue), []
+    for f in frames:
+        try:
+            msg = orjson.loads(f)
+        except orjson.JSONDecodeError:
+            continue
+        for t in parser.parse(msg, 0).trades:
+            bars += agg.add(t)
+    bars += agg.flush()
+    return [b.model_dump(mode="json") for b in bars]

@@ -16,8 +16,6 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.sources.exchanges import get_venue
-from pipeline.sources.exchanges.base import BarAggregator, MetaLine, split_line
 from pipeline.sources.exchanges.feed_cli import feed
 from pipeline.sources.exchanges.health import FeedHealth
 from pipeline.sources.exchanges.live import (
@@ -28,8 +26,8 @@ from pipeline.sources.exchanges.live import (
     backoff_delays,
 )
 
-from .conftest import SESSIONS, doc_example, validate_event
-from .replay_server import FAST, Script, drop, hold, local_server, run_feed
+from .conftest import doc_example, validate_event
+from .replay_server import FAST, Script, drop, hold, local_server, offline_bars, recorded, run_feed
 from .test_feed_health import validate_health
 
 
@@ -39,14 +37,7 @@ from .test_feed_health import validate_health
 
 def binance_replay():
     """(aggTrade frames, forceOrder frames) as text: recorded aggTrades with T/E shifted to now."""
-    msgs = []
-    for line in (SESSIONS / "BINANCE_FUTURES.ws.1.0").read_text().splitlines():
-        try:
-            _, msg = split_line(line)
-        except MetaLine:
-            continue
-        if msg.get("data", {}).get("e") == "aggTrade":
-            msgs.append(msg)
+    msgs = [m for m in recorded("BINANCE_FUTURES.ws.1.0") if m.get("data", {}).get("e") == "aggTrade"]
     assert len(msgs) > 50
     first = min(m["data"]["T"] for m in msgs)
     shift = (time.time_ns() // 1_000_000 // 1000) * 1000 - (first - first % 1000)
@@ -120,15 +111,8 @@ def test_binance_reconnects_and_loses_nothing_it_received():
     assert sum(b["buy_volume_usd"] + b["sell_volume_usd"] for b in bars) == pytest.approx(expected_notional, rel=1e-9)
     assert sum(b["trade_count"] for b in bars) == len(trades) == stats.trades
     assert stats.late_trades == 0
-    offline = BarAggregator()
-    parser = get_venue("binance-usdm")
-    expected_bars = []
-    for f in trades:
-        for t in parser.parse(json.loads(f), 0).trades:
-            expected_bars += offline.add(t)
-    expected_bars += offline.flush()
     key = lambda b: (b["symbol"], b["ts"])  # noqa: E731
-    assert sorted(bars, key=key) == sorted((b.model_dump(mode="json") for b in expected_bars), key=key)
+    assert sorted(bars, key=key) == sorted(offline_bars("binance-usdm", trades), key=key)
 
     # garbage and an invalid message were counted, the stream went on after them
     assert stats.errors == 2
