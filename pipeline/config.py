@@ -22,12 +22,13 @@ class TopicNames(BaseModel):
     deadletter: str = "deadletter"
     late: str = "events.late"
     feed_health: str = "exchange.feed_health"
+    trades: str = "exchange.trades"  # raw normalized trades, only from `cascadewatch feed --raw-trades`
 
     def inputs(self) -> list[str]:
         return [self.whale_transfers, self.liquidations, self.trade_flow, self.etf_flows]
 
     def all(self) -> list[str]:
-        return [*self.inputs(), self.alerts, self.deadletter, self.late, self.feed_health]
+        return [*self.inputs(), self.alerts, self.deadletter, self.late, self.feed_health, self.trades]
 
 
 class SinkConfig(BaseModel):

@@ -93,7 +93,7 @@ def feed(
         dir_okay=False)] = None,
     kafka: Annotated[bool, typer.Option(
         "--kafka", help="Publish to KAFKA_BOOTSTRAP: exchange.liquidations, exchange.trade_flow (keyed by asset), "
-        "exchange.feed_health (keyed by venue)")] = False,
+        "exchange.feed_health (keyed by venue), exchange.trades with --raw-trades (keyed by asset)")] = False,
     url: Annotated[Optional[str], typer.Option(
         help="Connect here instead of the venue's URL (a relay or a test server); subscriptions are still sent")] = None,
     max_reconnects: Annotated[Optional[int], typer.Option(
@@ -112,6 +112,9 @@ def feed(
         "--all-liquidations/--symbol-liquidations",
         help="Keep the liquidations of every symbol the venue's feed carries (Binance !forceOrder@arr and OKX "
         "liquidation-orders are market-wide), or only those of --symbols")] = True,
+    raw_trades: Annotated[bool, typer.Option(
+        "--raw-trades", help="Also write every normalized trade (a `trade` event; with --kafka on exchange.trades, "
+        "keyed by asset), besides the 1-s bars")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-message error lines on stderr")] = False,
 ) -> None:
     """Stream a venue live: liquidations and 1-second trade_flow bars, plus feed_health events (connects,
@@ -122,7 +125,7 @@ def feed(
         cfg = LiveConfig(venue=venue, symbols=symbols or [DEFAULT_SYMBOLS.get(venue, "")], url=url,
                          max_reconnects=max_reconnects, duration_s=duration_s, backoff_max_s=backoff_max_s,
                          rates_interval_s=rates_interval_s, bar_grace_ms=bar_grace_ms,
-                         all_liquidations=all_liquidations)
+                         all_liquidations=all_liquidations, raw_trades=raw_trades)
     except FeedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

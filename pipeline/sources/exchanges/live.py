@@ -7,10 +7,11 @@ bars and feed_health events, handed in order to an async sink.
 - Every message goes through the venue's parser (`get_venue(name).parse(msg, received_ts)`);
   received_ts is the wall clock when the frame arrived. A frame that is not JSON, or a message
   the parser rejects, is counted as an error (and passed to `on_error`); the feed goes on.
-- Trades go into a BarAggregator. A bar goes out when a trade of a later second arrives for its
-  symbol, or from a timer once the wall clock is `bar_grace_ms` past the end of the bar (quiet
-  symbols). A trade for a second whose bar has already gone out is dropped and counted in
-  `late_trades` (a second bar with the same key would replace the first downstream).
+- Trades go into a BarAggregator (and, with `raw_trades`, out one by one as `trade` events). A
+  bar goes out when a trade of a later second arrives for its symbol, or from a timer once the
+  wall clock is `bar_grace_ms` past the end of the bar (quiet symbols). A trade for a second
+  whose bar has already gone out is dropped from the bars and counted in `late_trades` (a second
+  bar with the same key would replace the first downstream).
 - The aggregator survives reconnects: trades received before a drop are in the bars after it.
 - Reconnect: exponential backoff with jitter (`backoff_base_s` doubling up to `backoff_max_s`,
   each delay drawn uniformly from [delay/2, delay]); after `max_reconnects` consecutive failed
@@ -40,7 +41,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from . import get_venue
-from .base import BarAggregator, ParseError, Venue
+from .base import BarAggregator, ParseError, Venue, trade_event
 from .health import FeedStats, HealthReporter
 
 log = logging.getLogger(__name__)
@@ -260,6 +261,7 @@ class LiveConfig:
     rates_interval_s: float = 60.0
     duration_s: float | None = None  # stop after this long; None = run until cancelled
     all_liquidations: bool = True  # False: only liquidations of the subscribed symbols
+    raw_trades: bool = False  # also emit every normalized trade as a `trade` event
     open_timeout_s: float = 10.0
     proxy: str | bool | None = True  # websockets' proxy setting (True = from the environment)
     sink_queue: int = 10_000
@@ -458,6 +460,8 @@ class LiveFeed:
             st.w_liquidations += 1
             out.append(liq.model_dump(mode="json"))
         for trade in result.trades:
+            if self.config.raw_trades:  # late ones too: they are real trades, only their bar has gone out
+                out.append(trade_event(trade, received_ms))
             start = trade.ts - trade.ts % self.bars.interval_ms
             if start <= self._emitted_upto.get((trade.venue, trade.symbol), -1):
                 st.late_trades += 1  # its bar has already gone out
