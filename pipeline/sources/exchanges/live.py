@@ -209,10 +209,11 @@ class _DeribitSpec(VenueSpec):
     def refused(self, msg: Any, symbols: list[str]) -> str | None:
         if not isinstance(msg, dict) or msg.get("id") != _DERIBIT_SUBSCRIBE_ID:
             return None
-        if "error" in msg:
-            e = msg["error"]
-            return f"code {e.get('code')}: {e.get('message')} {e.get('data') or ''}".strip() if isinstance(e, dict) \
-                else str(e)
+        e = msg.get("error")
+        if isinstance(e, dict):
+            return f"code {e.get('code')}: {e.get('message')} {e.get('data') or ''}".strip()
+        if e is not None:
+            return str(e)
         # Deribit answers an unknown channel by leaving it out of the result, without an error
         result = msg.get("result")
         missing = [c for c in self.channels(symbols) if not isinstance(result, list) or c not in result]
