@@ -23,12 +23,13 @@ class TopicNames(BaseModel):
     late: str = "events.late"
     feed_health: str = "exchange.feed_health"
     links: str = "detect.links"  # contagion links, keyed by the target asset (read by the detector)
+    trades: str = "exchange.trades"  # raw normalized trades, only from `cascadewatch feed --raw-trades`
 
     def inputs(self) -> list[str]:
         return [self.whale_transfers, self.liquidations, self.trade_flow, self.etf_flows]
 
     def all(self) -> list[str]:
-        return [*self.inputs(), self.alerts, self.deadletter, self.late, self.feed_health, self.links]
+        return [*self.inputs(), self.alerts, self.deadletter, self.late, self.feed_health, self.links, self.trades]
 
 
 class SinkConfig(BaseModel):

@@ -7,6 +7,7 @@ from pipeline.contracts.models import (
     EtfFlow,
     Event,
     Liquidation,
+    Trade,
     TradeFlow,
     WhaleTransfer,
     dump_event,
@@ -15,6 +16,6 @@ from pipeline.contracts.models import (
 )
 
 __all__ = [
-    "Alert", "ContractError", "DeadLetter", "EtfFlow", "Event", "Liquidation", "TradeFlow",
+    "Alert", "ContractError", "DeadLetter", "EtfFlow", "Event", "Liquidation", "Trade", "TradeFlow",
     "WhaleTransfer", "dump_event", "event_key", "parse_event",
 ]

@@ -94,6 +94,24 @@ class TradeFlow(_Event):
         return f"{self.venue}:{self.symbol}:{self.ts}:{self.interval_ms}"
 
 
+class Trade(_Event):
+    """One normalized public trade (topic exchange.trades). Stored, not an input of the detector,
+    which reads the 1-second trade_flow bars instead."""
+
+    type: Literal["trade"] = "trade"
+    event_id: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    symbol: str = Field(min_length=1)
+    asset: Asset = _ASSET
+    ts: int = _MS
+    price: float = Field(gt=0)
+    quantity: float = Field(gt=0)
+    notional_usd: float = Field(gt=0)
+    taker_side: Literal["buy", "sell"]
+    trade_id: str | None = None
+    received_ts: int = _MS
+
+
 class EtfFlow(_Event):
     type: Literal["etf_flow"] = "etf_flow"
     event_id: str = Field(min_length=1)

@@ -10,7 +10,7 @@ from kafka import KafkaProducer, TopicPartition
 from pipeline.config import Settings
 
 TOPIC_ATTR = {"whale_transfer": "whale_transfers", "liquidation": "liquidations", "trade_flow": "trade_flow",
-              "etf_flow": "etf_flows", "alert": "alerts", "feed_health": "feed_health"}
+              "etf_flow": "etf_flows", "alert": "alerts", "feed_health": "feed_health", "trade": "trades"}
 
 
 def topic_for(settings: Settings, event: dict) -> str:

@@ -14,6 +14,7 @@ TABLE_FOR_TYPE: dict[str, str] = {
     "alert": "alerts",
     "deadletter": "deadletter",
     "feed_health": "feed_health",
+    "trade": "trades",
 }
 
 # Insertable columns of each table, in DDL order (inserted_at is filled by the server).
@@ -35,6 +36,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "venue", "symbol", "asset", "ts", "interval_ms", "buy_volume_usd", "sell_volume_usd", "open", "high", "low",
         "close", "trade_count", "schema_version", "raw",
     ),
+    "trades": (
+        "event_id", "venue", "symbol", "asset", "ts", "price", "quantity", "notional_usd", "taker_side", "trade_id",
+        "received_ts", "schema_version", "raw",
+    ),
     "etf_flows": ("event_id", "date", "fund", "asset", "net_flow_usd", "published_ts", "source", "schema_version", "raw"),
     "alerts": (
         "alert_id", "kind", "asset", "stage", "reached", "ts", "deposit", "sell", "cascade", "etf_context", "severity",
@@ -49,7 +54,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 MS_COLUMNS = frozenset({"block_time", "observed_ts", "ts", "received_ts", "published_ts"})
 JSON_COLUMNS = frozenset({"deposit", "sell", "cascade", "etf_context", "evidence", "linked_to"})
 NULLABLE = frozenset({"from_entity", "to_entity", "block_number", "reached", "sell", "cascade", "etf_context", "key_b64",
-                      "evidence", "linked_to"})
+                      "evidence", "linked_to", "trade_id"})
 DEFAULTS: dict[str, object] = {
     "retracted": False, "schema_version": 1, "kind": "whale_cascade", "partition": -1, "offset": -1,
     "deposit": "null",  # liquidation and contagion cascades have no whale deposit

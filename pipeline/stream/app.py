@@ -14,7 +14,7 @@ import faust
 import orjson
 
 from pipeline.config import Settings
-from pipeline.contracts.models import ContractError, dump_event, parse_event
+from pipeline.contracts.models import ContractError, Trade, dump_event, parse_event
 from pipeline.detect import CascadeDetector
 from pipeline.sources.exchanges.health import FeedHealth
 from pipeline.stream import metrics
@@ -116,15 +116,19 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         detector.assets.clear()
         saved_at.clear()
 
+    # topics the sink stores that the detector does not read: validated here, never dead-lettered
+    stored_only = {settings.topics.feed_health: FeedHealth, settings.topics.trades: Trade}
+
     def storable(topic: str, value: bytes) -> dict | None:
         """The event dict to store, or None for input the detect agent dead-letters."""
         if topic == settings.topics.deadletter:
             return orjson.loads(value)
-        if topic == settings.topics.feed_health:
+        model = stored_only.get(topic)
+        if model is not None:
             try:
-                return FeedHealth.model_validate(orjson.loads(value)).model_dump(mode="json")
+                return model.model_validate(orjson.loads(value)).model_dump(mode="json")
             except (ValueError, orjson.JSONDecodeError):
-                log.warning("unreadable feed_health message on %s skipped", topic)
+                log.warning("unreadable %s message on %s skipped", model.__name__, topic)
                 return None
         try:
             return parse_event(value, max_bytes=settings.max_event_bytes, expect=expect[topic]).model_dump(mode="json")
@@ -133,7 +137,7 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
 
     if store is not None:
         sink_topic = app.topic(*settings.topics.inputs(), settings.topics.alerts, settings.topics.deadletter,
-                               settings.topics.feed_health, **raw)
+                               *stored_only, **raw)
 
         # take() bounds each insert batch by size and by time; the insert runs in a thread so the
         # event loop keeps consuming while ClickHouse writes.

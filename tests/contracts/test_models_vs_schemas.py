@@ -19,7 +19,7 @@ from pipeline.scenarios import bundled
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 MODELS = {"whale_transfer": models.WhaleTransfer, "liquidation": models.Liquidation, "trade_flow": models.TradeFlow,
           "etf_flow": models.EtfFlow, "alert": models.Alert, "deadletter": models.DeadLetter,
-          "link": models.Link}
+          "link": models.Link, "trade": models.Trade}
 
 
 def schema(name: str) -> dict:
@@ -98,3 +98,27 @@ def test_models_reject_what_schemas_reject(name, data):
 def test_extra_fields_are_kept():
     obj = {**EXAMPLES["liquidation"], "open_interest_usd": 1.5e9}
     assert event_from_dict(obj).model_dump()["open_interest_usd"] == 1.5e9
+
+
+TRADE_EXAMPLE = {"type": "trade", "event_id": "okx:BTC-USDT-SWAP:1191", "venue": "okx", "symbol": "BTC-USDT-SWAP",
+                 "asset": "BTC", "ts": 1_755_226_800_123, "price": 117_000.5, "quantity": 0.25,
+                 "notional_usd": 29_250.125, "taker_side": "sell", "trade_id": "1191", "received_ts": 1_755_226_800_180}
+
+
+def test_trade_model_and_schema_accept_and_reject_alike():
+    """Trades are not a detector input (parse_event does not take them): checked on the model itself."""
+    validator = jsonschema.Draft202012Validator(schema("trade"))
+    assert validator.is_valid(TRADE_EXAMPLE) and validator.is_valid({**TRADE_EXAMPLE, "trade_id": None})
+    models.Trade.model_validate(TRADE_EXAMPLE)
+    for field in schema("trade")["properties"]:
+        # without `type` a message is no trade at all; the model class implies it
+        for bad in (BAD_VALUES if field == "type" else ["<missing>", *BAD_VALUES]):
+            example = {k: v for k, v in TRADE_EXAMPLE.items() if k != field}
+            if bad != "<missing>":
+                example[field] = bad
+            try:
+                models.Trade.model_validate(example)
+                model_ok = True
+            except ValueError:
+                model_ok = False
+            assert model_ok == validator.is_valid(example), f"trade.{field}={bad!r}"

@@ -11,7 +11,7 @@ from pipeline.sinks.clickhouse import StoreError, open_store, schema_dir
 
 UTC = dt.timezone.utc
 TABLES = ["alerts", "deadletter", "etf_flows", "exchange_netflow_1h", "feed_health", "liquidations", "liquidations_1m", "trade_flow",
-          "trade_flow_1m",
+          "trade_flow_1m", "trades",
           "whale_transfers"]
 
 

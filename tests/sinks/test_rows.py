@@ -15,6 +15,7 @@ UTC = dt.timezone.utc
 EXPECTED_TABLES = {
     "whale_transfer": "whale_transfers", "liquidation": "liquidations", "trade_flow": "trade_flow",
     "etf_flow": "etf_flows", "alert": "alerts", "deadletter": "deadletter", "feed_health": "feed_health",
+    "trade": "trades",
 }
 
 
@@ -38,9 +39,17 @@ def feed_health_event() -> dict:
                       window_s=0.0).model_dump(mode="json")
 
 
+def trade_event() -> dict:
+    from pipeline.contracts.models import Trade
+
+    return Trade(event_id="deribit:BTC-PERPETUAL:BTC-1", venue="deribit", symbol="BTC-PERPETUAL", asset="BTC",
+                 ts=1_755_226_800_000, price=117_000.0, quantity=0.1, notional_usd=11_700.0, taker_side="buy",
+                 trade_id=None, received_ts=1_755_226_800_050).model_dump(mode="json")
+
+
 def test_every_type_maps_to_its_table(ev):
     assert rows.TABLE_FOR_TYPE == EXPECTED_TABLES
-    for event in [*ev.one_of_each(), feed_health_event()]:
+    for event in [*ev.one_of_each(), feed_health_event(), trade_event()]:
         table, row = rows.event_row(event)
         assert table == EXPECTED_TABLES[event["type"]]
         assert list(row) == list(rows.COLUMNS[table])
@@ -55,7 +64,7 @@ def test_columns_match_the_ddl_files():
 
 
 def test_columns_match_the_tables_in_chdb(store, ev):
-    for event in [*ev.one_of_each(), feed_health_event()]:
+    for event in [*ev.one_of_each(), feed_health_event(), trade_event()]:
         table, row = rows.event_row(event)
         _, described = store.query(f"DESCRIBE TABLE {{db}}.{table}")
         insertable = [name for name, *_ in described if name != "inserted_at"]

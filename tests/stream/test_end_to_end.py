@@ -31,6 +31,12 @@ BAD = [  # (topic, raw bytes, expected reason)
 ]
 # Valid (extra fields are tolerated) but published mid-stream with an old time: stored, and late for the detector.
 EXTRA = {**LIQ, "event_id": "okx:with-extra-field", "open_interest_usd": 9.9e9}
+# Raw trades (`feed --raw-trades`): stored by the sink, one of them delivered twice; an unreadable one is skipped.
+TRADE = {"type": "trade", "event_id": "okx:BTC-USDT-SWAP:77", "venue": "okx", "symbol": "BTC-USDT-SWAP",
+         "asset": "BTC", "ts": 1_756_065_700_000, "price": 114_000.0, "quantity": 0.01, "notional_usd": 1_140.0,
+         "taker_side": "sell", "trade_id": "77", "received_ts": 1_756_065_700_100}
+TRADES = [TRADE, {**TRADE, "event_id": "okx:BTC-USDT-SWAP:78", "trade_id": "78"}, TRADE,
+          (S.topics.trades, b"BTC", b'{"type": "trade", "event_id": ')]
 
 
 def scenario() -> list[dict]:
@@ -50,7 +56,7 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     worker.wait_caught_up([S.topics.etf_flows], publish(etf, broker.bootstrap, S))
     half = len(live) // 2
     # Bad input lands in the middle of the stream: the agent must keep going and lose nothing after it.
-    written = publish(live[:half] + [(t, b"BTC", raw) for t, raw, _ in BAD] + [EXTRA] + live[half:],
+    written = publish(live[:half] + [(t, b"BTC", raw) for t, raw, _ in BAD] + [EXTRA] + TRADES + live[half:],
                       broker.bootstrap, S)
     worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts, S.topics.links], written)
     assert worker.alive()
@@ -79,13 +85,14 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     assert late == [EXTRA] and metric(worker.metrics_port, "cascadewatch_late_events_total") == 1
 
     # Lag 0 on every topic the sink reads means its batches were written (offsets commit after the insert).
-    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts, S.topics.links, S.topics.deadletter], written)
+    worker.wait_caught_up([*S.topics.inputs(), S.topics.alerts, S.topics.links, S.topics.deadletter, S.topics.trades],
+                          written)
     worker.stop()  # chDB's data path belongs to one process at a time
     rows = worker.sql("SELECT (SELECT count() FROM liquidations FINAL) AS liq, "
                       "(SELECT count() FROM alerts FINAL) AS alerts, (SELECT count() FROM deadletter) AS dl, "
-                      "(SELECT count() FROM trade_flow FINAL) AS bars")
+                      "(SELECT count() FROM trade_flow FINAL) AS bars, (SELECT count() FROM trades FINAL) AS trades")
     assert rows[0] == {"liq": sum(e["type"] == "liquidation" for e in live) + 1, "alerts": len(offline),
-                       "dl": len(BAD), "bars": sum(e["type"] == "trade_flow" for e in live)}
+                       "dl": len(BAD), "bars": sum(e["type"] == "trade_flow" for e in live), "trades": 2}
     extra = worker.sql("SELECT raw FROM liquidations FINAL WHERE event_id = 'okx:with-extra-field'")
     assert orjson.loads(extra[0]["raw"])["open_interest_usd"] == 9.9e9
     rollup = worker.sql("SELECT sum(notional_usd_sum) AS usd FROM liquidations_1m WHERE asset = 'BTC' AND side = 'long'")

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import orjson
 
 from pipeline.contracts.models import Liquidation, TradeFlow
+from pipeline.contracts.models import Trade as TradeEvent
 
 INSTRUMENTS_DIR = Path(__file__).resolve().parent / "instruments"
 ASSET_RE = re.compile(r"^[A-Z0-9]{2,12}$")
@@ -162,6 +163,14 @@ def event_id(venue: str, symbol: str, native_id: str | None = None, *, ts: int |
     return f"{venue}:{symbol}:{ts}:{h}"
 
 
+def trade_event(t: Trade, received_ts: int) -> dict:
+    """The `trade` contract (schemas/trade.schema.json) of one trade, as the raw trades topic carries it."""
+    eid = event_id(t.venue, t.symbol, t.trade_id, ts=t.ts, parts=(t.price, t.qty_base, t.taker_side))
+    return TradeEvent(event_id=eid, venue=t.venue, symbol=t.symbol, asset=t.asset, ts=t.ts, price=t.price,
+                      quantity=t.qty_base, notional_usd=t.notional_usd, taker_side=t.taker_side, trade_id=t.trade_id,
+                      received_ts=int(received_ts)).model_dump(mode="json")
+
+
 # --------------------------------------------------------------------------------------------
 # instrument metadata
 
@@ -230,6 +239,12 @@ class Venue:
 
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def check_symbol(self, symbol: str) -> None:
+        """ParseError when `symbol` cannot be subscribed and normalized (used before a live feed connects)."""
+        inst = getattr(self, "instrument", None)
+        if inst is not None:
+            inst(symbol)
 
     # helpers for subclasses
     def liquidation(self, *, eid: str, symbol: str, asset: str, side: str, price: float, qty_base: float,

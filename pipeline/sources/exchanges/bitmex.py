@@ -33,6 +33,7 @@ from .base import (
 _SKIP_TABLES = ("orderBook", "quote", "instrument", "funding", "settlement", "insurance", "announcement",
                 "connected", "chat", "publicNotifications", "tradeBin")
 _SIDES = {"Buy": "buy", "Sell": "sell"}
+_USD_QUOTES = ("USD", "USDT", "USDC")
 _ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
 
@@ -54,6 +55,12 @@ class Bitmex(Venue):
             if symbol.endswith(q) and len(symbol) > len(q):
                 return q, asset_of(symbol[: -len(q)])
         raise ParseError(f"{symbol}: unknown instrument (not in instruments/bitmex.json)")
+
+    def check_symbol(self, symbol: str) -> None:
+        """A live symbol must give trades a USD value; liquidations also need a contract size (below)."""
+        quote, _ = self.quote_and_asset(symbol)
+        if quote not in _USD_QUOTES:
+            raise ParseError(f"{symbol}: quoted in {quote}, its trades have no USD value")
 
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:
         table = msg.get("table")
@@ -96,7 +103,7 @@ class Bitmex(Venue):
     def _trade(self, row: dict):
         symbol = text(row.get("symbol"), "symbol")
         quote, asset = self.quote_and_asset(symbol)
-        if quote not in ("USD", "USDT", "USDC"):
+        if quote not in _USD_QUOTES:
             return None
         side = _SIDES.get(row.get("side"))
         if side is None:
@@ -106,6 +113,10 @@ class Bitmex(Venue):
         usd = pos(row.get("foreignNotional"), "foreignNotional")
         return self.trade(symbol=symbol, asset=asset, ts=_iso_ms(row.get("timestamp")), price=price, qty_base=base,
                           notional_usd=usd, taker_side=side, trade_id=row.get("trdMatchID"))
+
+
+def liquidation_size_known(symbol: str) -> bool:
+    return "contract_size" in load_instruments("bitmex")["symbols"].get(symbol, {})
 
 
 def instrument_for_liquidation(symbol: str) -> Instrument:

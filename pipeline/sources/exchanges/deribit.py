@@ -32,6 +32,7 @@ from .base import (
 )
 
 _OPTION_RE = re.compile(r"-\d+(?:d\d+)?-[CP]$")
+_FUTURE_RE = re.compile(r"^[A-Z0-9]{2,12}(?:_[A-Z]{3,4})?-(?:PERPETUAL|\d{1,2}[A-Z]{3}\d{2})$")
 _SKIP_CHANNELS = ("book", "ticker", "deribit_price_index", "deribit_price_ranking", "markprice", "quote",
                   "incremental_ticker", "chart", "perpetual", "platform_state", "estimated_expiration_price",
                   "deribit_volatility_index", "instrument")
@@ -41,6 +42,13 @@ _OTHER = {"buy": "sell", "sell": "buy"}
 class Deribit(Venue):
     name = "deribit"
     completeness = "full"
+
+    def check_symbol(self, symbol: str) -> None:
+        """Perpetuals and futures only (BTC-PERPETUAL, ETH_USDC-PERPETUAL, BTC-27JUN25); options are skipped."""
+        if _OPTION_RE.search(symbol):
+            raise ParseError(f"{symbol}: an option; only perpetuals and futures give taker flow")
+        if not _FUTURE_RE.match(symbol):
+            raise ParseError(f"{symbol}: not a Deribit perpetual or future name (e.g. BTC-PERPETUAL, BTC-27JUN25)")
 
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:
         if msg.get("method") == "heartbeat" or "result" in msg or "error" in msg:

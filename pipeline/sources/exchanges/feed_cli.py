@@ -19,7 +19,7 @@ from .health import FEED_HEALTH_TOPIC, FEED_HEALTH_TYPE
 from .live import LIVE_VENUES, FeedError, LiveConfig, LiveFeed, SubscribeError
 
 DEFAULT_SYMBOLS = {"binance-usdm": "BTCUSDT", "binance-coinm": "BTCUSD_PERP", "bybit": "BTCUSDT",
-                   "okx": "BTC-USDT-SWAP", "hyperliquid": "BTC"}
+                   "okx": "BTC-USDT-SWAP", "hyperliquid": "BTC", "bitmex": "XBTUSD", "deribit": "BTC-PERPETUAL"}
 MAX_ERROR_LINES = 20
 
 
@@ -85,14 +85,15 @@ def feed(
     venue: Annotated[str, typer.Argument(help=f"Venue with a live connector: {', '.join(LIVE_VENUES)}")],
     symbols: Annotated[Optional[list[str]], typer.Option(
         "--symbols", "-s", help="Symbols in the venue's spelling (repeat or comma-separate): BTCUSDT on binance-usdm/"
-        "bybit, BTCUSD_PERP on binance-coinm, BTC-USDT-SWAP on okx, BTC on hyperliquid. Default: the venue's BTC "
+        "bybit, BTCUSD_PERP on binance-coinm, BTC-USDT-SWAP on okx, BTC on hyperliquid, XBTUSD on bitmex, "
+        "BTC-PERPETUAL on deribit. Default: the venue's BTC "
         "perpetual. Feed ONE symbol per asset per venue into Kafka (bars of others are dropped downstream).")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Write JSON lines to this file (appended), '-' for stdout. Default: stdout unless --kafka.",
         dir_okay=False)] = None,
     kafka: Annotated[bool, typer.Option(
         "--kafka", help="Publish to KAFKA_BOOTSTRAP: exchange.liquidations, exchange.trade_flow (keyed by asset), "
-        "exchange.feed_health (keyed by venue)")] = False,
+        "exchange.feed_health (keyed by venue), exchange.trades with --raw-trades (keyed by asset)")] = False,
     url: Annotated[Optional[str], typer.Option(
         help="Connect here instead of the venue's URL (a relay or a test server); subscriptions are still sent")] = None,
     max_reconnects: Annotated[Optional[int], typer.Option(
@@ -111,6 +112,9 @@ def feed(
         "--all-liquidations/--symbol-liquidations",
         help="Keep the liquidations of every symbol the venue's feed carries (Binance !forceOrder@arr and OKX "
         "liquidation-orders are market-wide), or only those of --symbols")] = True,
+    raw_trades: Annotated[bool, typer.Option(
+        "--raw-trades", help="Also write every normalized trade (a `trade` event; with --kafka on exchange.trades, "
+        "keyed by asset), besides the 1-s bars")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-message error lines on stderr")] = False,
 ) -> None:
     """Stream a venue live: liquidations and 1-second trade_flow bars, plus feed_health events (connects,
@@ -121,7 +125,7 @@ def feed(
         cfg = LiveConfig(venue=venue, symbols=symbols or [DEFAULT_SYMBOLS.get(venue, "")], url=url,
                          max_reconnects=max_reconnects, duration_s=duration_s, backoff_max_s=backoff_max_s,
                          rates_interval_s=rates_interval_s, bar_grace_ms=bar_grace_ms,
-                         all_liquidations=all_liquidations)
+                         all_liquidations=all_liquidations, raw_trades=raw_trades)
     except FeedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

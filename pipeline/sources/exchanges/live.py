@@ -7,16 +7,20 @@ bars and feed_health events, handed in order to an async sink.
 - Every message goes through the venue's parser (`get_venue(name).parse(msg, received_ts)`);
   received_ts is the wall clock when the frame arrived. A frame that is not JSON, or a message
   the parser rejects, is counted as an error (and passed to `on_error`); the feed goes on.
-- Trades go into a BarAggregator. A bar goes out when a trade of a later second arrives for its
-  symbol, or from a timer once the wall clock is `bar_grace_ms` past the end of the bar (quiet
-  symbols). A trade for a second whose bar has already gone out is dropped and counted in
-  `late_trades` (a second bar with the same key would replace the first downstream).
+- Trades go into a BarAggregator (and, with `raw_trades`, out one by one as `trade` events). A
+  bar goes out when a trade of a later second arrives for its symbol, or from a timer once the
+  wall clock is `bar_grace_ms` past the end of the bar (quiet symbols). A trade for a second
+  whose bar has already gone out is dropped from the bars and counted in `late_trades` (a second
+  bar with the same key would replace the first downstream).
 - The aggregator survives reconnects: trades received before a drop are in the bars after it.
 - Reconnect: exponential backoff with jitter (`backoff_base_s` doubling up to `backoff_max_s`,
   each delay drawn uniformly from [delay/2, delay]); after `max_reconnects` consecutive failed
   attempts the feed stops with FeedError. A subscription the venue refuses (bad symbol) raises
   SubscribeError at once, without retrying. Binance connections are renewed before the venue's
   24 h limit.
+- Heartbeats: an application ping on a fixed beat (Bybit, OKX, Hyperliquid) or after a quiet
+  spell (BitMEX); a server message that asks for an answer (Deribit's test_request) gets the
+  frame `VenueSpec.reply` gives.
 - feed_health: connected / disconnected / gap_start / gap_end / rates (see health.py).
 """
 
@@ -36,8 +40,8 @@ import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
-from . import VENUES, get_venue
-from .base import BarAggregator, ParseError, Venue
+from . import get_venue
+from .base import BarAggregator, ParseError, Venue, trade_event
 from .health import FeedStats, HealthReporter
 
 log = logging.getLogger(__name__)
@@ -66,6 +70,8 @@ class VenueSpec:
     app_ping: tuple[str, float] | None = None
     #: text frames that are heartbeat replies, not JSON (OKX "pong")
     pong_texts: tuple[str, ...] = ()
+    #: send the app ping only after this long without a received frame (BitMEX), not on a fixed beat
+    ping_when_idle: bool = False
     #: renew the connection before the venue drops it (Binance: 24 h)
     max_connection_s: float | None = None
 
@@ -76,8 +82,12 @@ class VenueSpec:
     def subscribe(self, symbols: list[str]) -> list[str]:
         return []
 
-    def refused(self, msg: Any) -> str | None:
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
         """The venue's reason when `msg` is a refused subscription, else None."""
+        return None
+
+    def reply(self, msg: Any) -> str | None:
+        """A frame to send back for a server message that asks for one (Deribit test_request), else None."""
         return None
 
 
@@ -93,7 +103,7 @@ class _BinanceSpec(VenueSpec):
         host = (base or self.host).rstrip("/")
         return f"{host}/stream?streams={'/'.join(streams)}"
 
-    def refused(self, msg: Any) -> str | None:
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
         if isinstance(msg, dict) and isinstance(msg.get("error"), dict):
             e = msg["error"]
             return f"code {e.get('code')}: {e.get('msg')}"
@@ -114,7 +124,7 @@ class _BybitSpec(VenueSpec):
         # Bybit accepts at most 10 args per request
         return [orjson.dumps({"op": "subscribe", "args": args[i:i + 10]}).decode() for i in range(0, len(args), 10)]
 
-    def refused(self, msg: Any) -> str | None:
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
         if isinstance(msg, dict) and msg.get("op") == "subscribe" and msg.get("success") is False:
             return str(msg.get("ret_msg") or "subscription refused")
         return None
@@ -131,7 +141,7 @@ class _OkxSpec(VenueSpec):
         args += [{"channel": "liquidation-orders", "instType": k} for k in kinds]
         return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
 
-    def refused(self, msg: Any) -> str | None:
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
         if isinstance(msg, dict) and msg.get("event") == "error":
             return f"code {msg.get('code')}: {msg.get('msg')}"
         return None
@@ -146,9 +156,73 @@ class _HyperliquidSpec(VenueSpec):
         return [orjson.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": s}}).decode()
                 for s in symbols]
 
-    def refused(self, msg: Any) -> str | None:
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
         if isinstance(msg, dict) and msg.get("channel") == "error":
             return str(msg.get("data"))
+        return None
+
+
+@dataclass(frozen=True)
+class _BitmexSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        return base or "wss://ws.bitmex.com/realtime"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        from .bitmex import liquidation_size_known
+
+        # Liquidations per symbol, and only where instruments/bitmex.json has the contract size: the
+        # market-wide table would bring rows the parser cannot size, each one an error.
+        args = [f"trade:{s}" for s in symbols] + [f"liquidation:{s}" for s in symbols if liquidation_size_known(s)]
+        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if isinstance(msg, dict) and "error" in msg and "table" not in msg:
+            request = msg.get("request")
+            if isinstance(request, dict) and request.get("op") == "subscribe":
+                return f"status {msg.get('status')}: {msg['error']}"
+        return None
+
+
+_DERIBIT_SUBSCRIBE_ID, _DERIBIT_HEARTBEAT_ID, _DERIBIT_TEST_ID = 1, 2, 3
+
+
+def _rpc(req_id: int, method: str, params: dict) -> str:
+    return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}).decode()
+
+
+@dataclass(frozen=True)
+class _DeribitSpec(VenueSpec):
+    heartbeat_s: int = 30  # Deribit's minimum is 10
+
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        return base or "wss://www.deribit.com/ws/api/v2"
+
+    @staticmethod
+    def channels(symbols: list[str]) -> list[str]:
+        # 100ms: the raw interval needs an authorized connection
+        return [f"trades.{s}.100ms" for s in symbols]
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        return [_rpc(_DERIBIT_HEARTBEAT_ID, "public/set_heartbeat", {"interval": self.heartbeat_s}),
+                _rpc(_DERIBIT_SUBSCRIBE_ID, "public/subscribe", {"channels": self.channels(symbols)})]
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if not isinstance(msg, dict) or msg.get("id") != _DERIBIT_SUBSCRIBE_ID:
+            return None
+        e = msg.get("error")
+        if isinstance(e, dict):
+            return f"code {e.get('code')}: {e.get('message')} {e.get('data') or ''}".strip()
+        if e is not None:
+            return str(e)
+        # Deribit answers an unknown channel by leaving it out of the result, without an error
+        result = msg.get("result")
+        missing = [c for c in self.channels(symbols) if not isinstance(result, list) or c not in result]
+        return f"not subscribed to {', '.join(missing)} (unknown instrument?)" if missing else None
+
+    def reply(self, msg: Any) -> str | None:
+        if (isinstance(msg, dict) and msg.get("method") == "heartbeat"
+                and isinstance(msg.get("params"), dict) and msg["params"].get("type") == "test_request"):
+            return _rpc(_DERIBIT_TEST_ID, "public/test", {})
         return None
 
 
@@ -164,6 +238,8 @@ SPECS: dict[str, VenueSpec] = {
     "bybit": _BybitSpec("bybit", app_ping=('{"op":"ping"}', 20.0)),
     "okx": _OkxSpec("okx", app_ping=("ping", 25.0), pong_texts=("pong",)),
     "hyperliquid": _HyperliquidSpec("hyperliquid", app_ping=('{"method":"ping"}', 50.0)),
+    "bitmex": _BitmexSpec("bitmex", app_ping=("ping", 5.0), pong_texts=("pong",), ping_when_idle=True),
+    "deribit": _DeribitSpec("deribit"),
 }
 LIVE_VENUES = tuple(SPECS)
 
@@ -186,15 +262,14 @@ class LiveConfig:
     rates_interval_s: float = 60.0
     duration_s: float | None = None  # stop after this long; None = run until cancelled
     all_liquidations: bool = True  # False: only liquidations of the subscribed symbols
+    raw_trades: bool = False  # also emit every normalized trade as a `trade` event
     open_timeout_s: float = 10.0
     proxy: str | bool | None = True  # websockets' proxy setting (True = from the environment)
     sink_queue: int = 10_000
 
     def __post_init__(self) -> None:
         if self.venue not in SPECS:
-            known = ", ".join(SPECS)
-            other = "" if self.venue not in VENUES else " (its parser exists, but it has no live connector yet)"
-            raise FeedError(f"no live connector for venue {self.venue!r}{other}; live venues: {known}")
+            raise FeedError(f"no live connector for venue {self.venue!r}; live venues: {', '.join(SPECS)}")
         if not self.symbols:
             raise FeedError("give at least one symbol")
         if self.backoff_base_s <= 0 or self.backoff_max_s < self.backoff_base_s:
@@ -214,13 +289,11 @@ def normalize_symbols(venue: str, symbols: list[str]) -> list[str]:
             if s not in out:
                 out.append(s)
     parser = get_venue(venue)
-    inst = getattr(parser, "instrument", None)
     for s in out:
-        if inst is not None:
-            try:
-                inst(s)
-            except ParseError as exc:
-                raise SubscribeError(f"{venue}: bad symbol {s!r}: {exc}") from None
+        try:
+            parser.check_symbol(s)
+        except ParseError as exc:
+            raise SubscribeError(f"{venue}: bad symbol {s!r}: {exc}") from None
     return out
 
 
@@ -246,6 +319,7 @@ def _now_ms() -> int:
 class _Conn:
     ws: Any
     planned: bool = False
+    last_rx: float = 0.0  # monotonic time of the last received frame
 
 
 class LiveFeed:
@@ -268,6 +342,7 @@ class LiveFeed:
         self._gap_start_ms: int | None = None
         self._symbol_set = set(self.symbols)
         self.sent: list[str] = []  # outbound frames of the current connection (for inspection)
+        self.replies: list[str] = []  # frames `handle` wants sent back to the venue
 
     # ---- public
 
@@ -364,9 +439,12 @@ class LiveFeed:
         except (orjson.JSONDecodeError, TypeError) as exc:
             self._error(f"unparseable frame ({exc}): {text[:120]!r}")
             return []
-        reason = self.spec.refused(msg)
+        reason = self.spec.refused(msg, self.symbols)
         if reason is not None:
             raise SubscribeError(f"{self.config.venue} refused the subscription: {reason}")
+        answer = self.spec.reply(msg)
+        if answer is not None:
+            self.replies.append(answer)
         result = self.parser.parse(msg, received_ms)
         if result.errors:
             for e in result.errors:
@@ -383,6 +461,8 @@ class LiveFeed:
             st.w_liquidations += 1
             out.append(liq.model_dump(mode="json"))
         for trade in result.trades:
+            if self.config.raw_trades:  # late ones too: they are real trades, only their bar has gone out
+                out.append(trade_event(trade, received_ms))
             start = trade.ts - trade.ts % self.bars.interval_ms
             if start <= self._emitted_upto.get((trade.venue, trade.symbol), -1):
                 st.late_trades += 1  # its bar has already gone out
@@ -451,8 +531,8 @@ class LiveFeed:
         cfg = self.config
         async with connect(self.url, open_timeout=cfg.open_timeout_s, proxy=cfg.proxy, max_size=2**24,
                            ping_interval=20, ping_timeout=20, close_timeout=2) as ws:
-            conn = _Conn(ws)
-            self.sent = []
+            conn = _Conn(ws, last_rx=time.monotonic())
+            self.sent, self.replies = [], []
             for frame in self.spec.subscribe(self.symbols):
                 await ws.send(frame)
                 self.sent.append(frame)
@@ -475,7 +555,12 @@ class LiveFeed:
                 helpers.append(asyncio.create_task(self._renewer(conn, self.spec.max_connection_s)))
             try:
                 async for raw in ws:
+                    conn.last_rx = time.monotonic()
                     await self._emit(self.handle(raw, _now_ms()))
+                    while self.replies:
+                        frame = self.replies.pop(0)
+                        await ws.send(frame)
+                        self.sent.append(frame)
             except ConnectionClosed:
                 pass
             finally:
@@ -493,6 +578,11 @@ class LiveFeed:
     async def _pinger(self, conn: _Conn, text: str, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
+            if self.spec.ping_when_idle:
+                idle = time.monotonic() - conn.last_rx
+                while idle < interval:
+                    await asyncio.sleep(interval - idle)
+                    idle = time.monotonic() - conn.last_rx
             try:
                 await conn.ws.send(text)
                 self.sent.append(text)
