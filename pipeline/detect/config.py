@@ -1,8 +1,6 @@
-"""Detector thresholds, with defaults sized to the crashes cascadewatch is built to catch.
-
-Scale (see docs/detection.md): Aug 2025, ~24,000 BTC (~$2.7B) moved to an exchange and sold within
-~20 minutes, then $550-840M of longs were liquidated; mid-December, $600M+ liquidated in the most
-intense hour (~$50M per 5 minutes on average, far more at the peak).
+"""Detector settings. Cascade floors are learned per asset from its own liquidation history; the
+numbers here are how extreme a window must be relative to that history, and the cold-start
+fallbacks used until enough history is seen (docs/detection.md explains each choice).
 """
 
 from __future__ import annotations
@@ -10,50 +8,67 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
 
 
 class DetectorConfig(BaseModel):
-    assets: list[str] = Field(["BTC", "ETH"], description="Assets whose deposits open episodes")
+    # -- whale deposits ---------------------------------------------------------------------
+    assets: list[str] = Field(["BTC", "ETH"], description="Assets whose exchange deposits open whale episodes "
+                              "(the chains the watchers follow; wrapped forms are mapped to their asset upstream)")
     deposit_min_usd: dict[str, float] = Field(
-        {"BTC": 50e6, "ETH": 25e6}, description="Smallest exchange inflow (USD) that opens an episode, per asset"
-    )
+        {"BTC": 50e6, "ETH": 25e6}, description="Smallest exchange inflow (USD) that opens an episode, per asset")
     deposit_min_usd_default: float = 50e6
     deposit_min_volume_share: float = Field(
         0.05, ge=0, description="...and at least this share of the receiving venue's taker volume per hour "
         "(measured over market_lookback_ms; not applied when that venue has no trade flow)")
     market_lookback_ms: int = Field(60 * MINUTE, description="History behind the volume, volatility and baseline measures")
 
-    sell_window_ms: int = Field(30 * MINUTE, description="T1: deposit -> selling must show within this")
-    sell_min_net_usd: float = Field(20e6, description="Net taker sell (sell - buy, USD, all venues) since the deposit")
+    # -- selling ----------------------------------------------------------------------------
+    sell_window_ms: int = Field(30 * MINUTE, description="Selling must start within this long after the deposit")
+    sell_max_ms: int = Field(40 * MINUTE, description="Once started, selling is followed for at most this long: "
+                             "its drop and net sell are measured over the selling itself, not cut at a deadline")
+    sell_start_fraction: float = Field(0.25, gt=0, le=1, description="Selling has started once the net taker sell "
+                                       "since the deposit reaches this fraction of what the sell stage needs")
+    sell_min_net_usd: float = Field(5e6, description="Net taker sell (sell - buy, USD, all venues) since the deposit")
     sell_min_deposit_fraction: float = Field(0.1, description="...and at least this fraction of the deposited value")
-    sell_min_drop_pct: float = Field(1.0, description="Price drop from the last close before the deposit, percent")
+    sell_min_drop_pct: float = Field(0.5, description="Price drop from the last close before the deposit, percent")
     sell_drop_sigmas: float = Field(
-        2.0, ge=0, description="...and at least this many standard deviations of the price over the sell window, "
-        "from the one-minute volatility before the deposit")
+        2.5, ge=0, description="...and at least this many standard deviations of a random walk over the time since "
+        "the deposit, from the one-minute volatility before it")
 
-    cascade_max_delay_ms: int = Field(120 * MINUTE, description="T2: sell -> cascade must show within this")
-    cascade_window_ms: int = Field(5 * MINUTE, description="Rolling window over which liquidations are summed")
-    cascade_min_long_usd: float = Field(50e6, description="Long liquidation notional in one window")
-    cascade_min_long_share: float = Field(0.7, description="Longs' share of liquidated notional in that window")
-    cascade_min_venues: int = Field(1, ge=1, description="Distinct venues with long liquidations in that window")
+    # -- cascades ---------------------------------------------------------------------------
+    cascade_window_ms: int = Field(5 * MINUTE, description="Rolling window over which long liquidations are summed")
+    cascade_min_long_share: float = Field(0.7, description="Longs' share of liquidated notional in the window")
+    cascade_min_venues: int = Field(1, ge=1, description="Distinct venues with long liquidations in the window")
+    cascade_min_count: int = Field(3, ge=1, description="Long liquidations in the window (one fill is not a cascade)")
     cascade_baseline_multiple: float = Field(
         3.0, ge=0, description="Long notional in the window at least this multiple of the mean per window over "
-        "market_lookback_ms before it")
-    cascade_min_acceleration: float = Field(
-        1.0, ge=0, description="Long notional in the window's second half over its first half (a fading tail is not a cascade)")
-    critical_long_usd: float = Field(250e6, description="A cascade this large is critical on its own")
+        "market_lookback_ms before it (the short-term baseline)")
+    floor_quantile: float = Field(0.99, gt=0.5, lt=1, description="Quantile of the asset's own history of window sums")
+    floor_factor: float = Field(4.0, gt=0, description="A window is extreme when it reaches this multiple of that quantile")
+    floor_history_days: int = Field(14, ge=1, description="Days of history the learned floor is taken over")
+    floor_min_history_ms: int = Field(DAY, description="Less history than this is a cold start: the fallback floor applies")
+    cascade_floor_usd: dict[str, float] = Field(
+        {}, description="Optional per-asset USD floor the window must also reach (learned or cold)")
+    cascade_floor_usd_default: float = Field(100_000.0, description="Floor for assets not in cascade_floor_usd")
+    cold_floor_usd: dict[str, float] = Field(
+        {"BTC": 5e6, "ETH": 3e6}, description="Cold-start floor per asset (window sum, USD) until history is learned")
+    cold_floor_usd_default: float = Field(1e6, description="Cold-start floor for other assets")
+    cascade_quiet_ms: int = Field(
+        30 * MINUTE, description="A cascade is over once no window has reached half its threshold for this long; "
+        "until then further windows belong to it (one alert per burst)")
+    critical_factor: float = Field(10.0, description="A cascade this many times its threshold is critical on its own")
+    cascade_max_delay_ms: int = Field(120 * MINUTE, description="Sell stage -> cascade must show within this")
 
-    cooldown_ms: int = Field(6 * 60 * MINUTE, description="After a cascade, further deposits of the asset open no new episode")
-
+    # -- time -------------------------------------------------------------------------------
     chain_lateness_ms: int = Field(15 * MINUTE, description="How far behind the exchange feeds chain events may arrive")
     exchange_lateness_ms: int = Field(10_000, description="How far out of order exchange events may arrive")
     idle_timeout_ms: int = Field(60_000, description="A source silent this long stops holding the watermark back")
-    unexplained_wait_ms: int = Field(
-        15 * MINUTE, description="A cascade with no whale deposit is reported this long after it (event time), so a "
-        "deposit that arrives late can still claim it; lower it for faster alerts that a late deposit may duplicate")
 
+    # -- contagion --------------------------------------------------------------------------
     contagion_targets: dict[str, list[str]] = Field(
-        {"BTC": ["ETH"]}, description="A cascade on the key asset opens a contagion watch on these")
+        {"BTC": ["ETH", "SOL", "XRP", "DOGE"]}, description="A cascade on the key asset opens a contagion watch on these")
     contagion_window_ms: int = Field(120 * MINUTE, description="How long after the source cascade the watch lasts")
     contagion_lookback_ms: int = Field(
         10 * MINUTE, description="A target cascade up to this long before the source's is re-classified as linked "
@@ -62,11 +77,18 @@ class DetectorConfig(BaseModel):
         5 * MINUTE, description="A source asset whose progress markers stop this long no longer holds a target's "
         "cascade decisions back")
     contagion_threshold_factor: float = Field(
-        0.5, gt=0, le=1, description="Within a contagion watch the cascade floor (cascade_min_long_usd) is scaled by this")
+        0.5, gt=0, le=1, description="Within a contagion watch the cascade threshold is scaled by this")
 
+    # -- ETF context ------------------------------------------------------------------------
     etf_outflow_streak_days: int = Field(3, description="Consecutive outflow days that raise severity")
     etf_sum5_raise_usd: float = Field(-500e6, description="5-day net flow at or below this raises severity")
     etf_sum5_lower_usd: float = Field(500e6, description="5-day net flow at or above this lowers severity")
 
     def deposit_threshold(self, asset: str) -> float:
         return self.deposit_min_usd.get(asset, self.deposit_min_usd_default)
+
+    def cold_floor(self, asset: str) -> float:
+        return self.cold_floor_usd.get(asset, self.cold_floor_usd_default)
+
+    def usd_floor(self, asset: str) -> float:
+        return self.cascade_floor_usd.get(asset, self.cascade_floor_usd_default)

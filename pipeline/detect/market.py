@@ -126,9 +126,21 @@ class LongBook:
     def prune(self, before: int) -> None:
         _prune(self.rows, before)
 
+    def between(self, start: int, end: int) -> float:
+        """Long notional (USD) of the minutes in [start, end)."""
+        lo = bisect.bisect_left(self.rows, start, key=lambda r: r[0])
+        hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
+        return sum(r[1] for r in self.rows[lo:hi]) / 100
+
+    def next_minute(self, m: int) -> int | None:
+        """The first minute at or after `m` with long liquidations."""
+        i = bisect.bisect_left(self.rows, m, key=lambda r: r[0])
+        return self.rows[i][0] if i < len(self.rows) else None
+
     def per_window(self, start: int, lookback_ms: int, window_ms: int) -> float:
         """Mean long notional per `window_ms` over the whole minutes of the lookback before `start`."""
         end = minute_of(start)
         lo = bisect.bisect_left(self.rows, end - lookback_ms, key=lambda r: r[0])
         hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
         return sum(r[1] for r in self.rows[lo:hi]) / 100 * window_ms / lookback_ms
+

@@ -81,10 +81,9 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                 snap = state.get(asset)
                 if snap:
                     detector.restore(asset, snap)
-            late_before = detector.state(asset).late
             now = time.time()
             try:
-                alerts = detector.process(event, now_ms=int(now * 1000))
+                out = detector.process(event, now_ms=int(now * 1000))
             except Exception as exc:  # noqa: BLE001 - a detector bug must not stop the stream
                 log.exception("detector failed on %s[%s]@%s", msg.topic, msg.partition, msg.offset)
                 err = ContractError("processing_error", f"{type(exc).__name__}: {exc}")
@@ -92,15 +91,14 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                 await dl_topic.send(key=ev.key, value=dead_letter(err, topic=msg.topic, partition=msg.partition,
                                                                    offset=msg.offset, key=ev.key, value=ev.value))
                 continue
+            alerts = out.alerts
             for alert in alerts:
                 metrics.ALERTS.labels(asset, alert.stage).inc()
                 await alerts_topic.send(key=asset.encode(), value=dump_event(alert))
-                # Contagion: the correlated asset's state may live on another partition (or worker).
-                for link in detector.links_for(alert):
-                    await links_topic.send(key=link.asset.encode(), value=dump_event(link))
-            for marker in detector.progress_for(asset):
-                await links_topic.send(key=marker.asset.encode(), value=dump_event(marker))
-            if detector.state(asset).late != late_before:
+            # Contagion links and progress markers: the target's state may live on another partition.
+            for link in out.links:
+                await links_topic.send(key=link.asset.encode(), value=dump_event(link))
+            if out.late:
                 # Side output: the event as it arrived, for inspection or a later amended replay.
                 metrics.LATE.labels(asset).inc()
                 await late_topic.send(key=ev.key, value=ev.value)

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from pipeline.contracts.models import Liquidation, TradeFlow, WhaleTransfer
 from pipeline.detect import CascadeDetector, DetectorConfig
-from tests.detect.test_sequence import MIN, T0, bars, crash_price, deposit, liqs, replay
+from tests.detect.stories import MIN, T0, bars, crash_price, deposit, liqs, replay
 
-CFG = DetectorConfig()
+CFG = DetectorConfig(contagion_targets={})
 stories = st.fixed_dictionaries({
     "sell": st.booleans(),
     "cascade": st.booleans(),
@@ -33,7 +33,12 @@ def build(p: dict) -> list:
 
 
 def keyset(alerts) -> set:
-    return {(a.alert_id, a.stage, a.ts) for a in alerts}
+    """What was decided: every stage of every episode, and each cascade as its latest revision says
+    (a deposit seen late turns a published cascade into the whale's: same burst, same window)."""
+    out = {(a.alert_id, a.stage, a.ts) for a in alerts if a.stage != "cascade"}
+    latest = {a.alert_id: a for a in alerts if a.stage == "cascade"}
+    return out | {("cascade", a.kind, a.deposit.event_id if a.deposit else None, a.cascade["window_end"])
+                  for a in latest.values()}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

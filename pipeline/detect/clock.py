@@ -1,0 +1,66 @@
+"""The event clock of one asset: per-source frontiers and the watermark behind them.
+
+The watermark is the min over the active exchange feeds (liquidations, trade flow) of the latest
+event time seen, minus the allowed lateness: nothing much older is still coming. A feed silent
+for `idle_timeout_ms` of wall-clock time stops holding it back; a feed never heard from holds it
+back from when the clock was born (a worker catching up on one topic must not run ahead of the
+other). Chain transfers are too sparse to hold time back: they are accepted up to the chain
+lateness behind the frontier instead.
+
+Wall-clock time comes from the caller (`now`); offline the event time itself is the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CHAIN, LIQ, FLOW = "chain", "liquidations", "trade_flow"
+EXCHANGE = (LIQ, FLOW)
+
+
+@dataclass
+class EventClock:
+    frontier: dict = field(default_factory=dict)  # source -> max event ts seen
+    arrival: dict = field(default_factory=dict)  # source -> wall-clock ms of the last arrival (not snapshotted)
+    born: int | None = None  # clock when this state was created or restored: unseen feeds idle from here
+
+    def front(self, now: int | None, idle_timeout_ms: int) -> int | None:
+        """Min of the active exchange feeds' max event times (None: hold time still)."""
+        frontier = self.frontier
+        liq, flow = frontier.get(LIQ), frontier.get(FLOW)
+        if liq is None and flow is None:
+            return None
+        clock = now if now is not None else (flow if liq is None else liq if flow is None else max(liq, flow))
+        born = self.born
+        liq_on = clock - self.arrival.get(LIQ, born) < idle_timeout_ms
+        flow_on = clock - self.arrival.get(FLOW, born) < idle_timeout_ms
+        if (liq_on and liq is None) or (flow_on and flow is None):
+            return None  # an expected feed has not spoken yet
+        if liq_on and flow_on:
+            return min(liq, flow)
+        if liq_on:
+            return liq
+        if flow_on:
+            return flow
+        return flow if liq is None else liq if flow is None else max(liq, flow)
+
+    def observe(self, source: str, ts: int, now: int | None) -> None:
+        if self.born is None or not self.frontier:
+            self.born = now if now is not None else ts
+        if ts > self.frontier.get(source, -1):
+            self.frontier[source] = ts
+        self.arrival[source] = now if now is not None else ts
+
+    def wall(self, now: int | None) -> int:
+        """The wall clock, or offline the latest event time seen."""
+        return now if now is not None else max(self.frontier.values(), default=self.born or 0)
+
+    def to_dict(self) -> dict:
+        return {"frontier": self.frontier, "born": self.born}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EventClock":
+        # Arrival clocks are not restored, and the clock is born again at the first event after the
+        # restore: after downtime every feed gets a fresh idle timeout, so the backlog of one topic
+        # cannot push time past another's.
+        return cls(frontier=dict(d["frontier"]))

@@ -1,0 +1,123 @@
+"""Contagion: a cascade on one asset opens a watch on its correlated assets.
+
+The source's first cascade decision gives a Link per target (`links_for`); the glue delivers it
+to the target's partition, where it opens a watch for `contagion_window_ms` inside which the
+cascade threshold is scaled by `contagion_threshold_factor`. A target cascade up to
+`contagion_lookback_ms` BEFORE the source's is re-classified by an amended alert.
+
+Across partitions, progress markers keep this deterministic: each minute a source announces how
+far it has judged (`progress_for`), and a target judges its own cascades no further than its
+sources have (`upstream_gate`); a source silent for `link_idle_timeout_ms` stops holding it back.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pipeline.contracts.models import Alert, Link
+from pipeline.detect.alerts import alert_id_for, publish, render
+from pipeline.detect.config import MINUTE, DetectorConfig
+from pipeline.detect.state import CONTAGION, UNEXPLAINED, AssetState, Episode
+
+
+def sources_of(cfg: DetectorConfig) -> dict[str, list[str]]:
+    """target asset -> the assets whose cascades it follows."""
+    out: dict[str, list[str]] = {}
+    for source, targets in cfg.contagion_targets.items():
+        for target in targets:
+            if target != source:
+                out.setdefault(target, []).append(source)
+    return out
+
+
+def links_for(cfg: DetectorConfig, alert: Alert) -> list[Link]:
+    """Contagion links a first cascade decision opens on the correlated assets."""
+    if alert.stage != "cascade" or alert.revision or alert.kind == CONTAGION:
+        return []
+    long_usd = float((alert.cascade or {}).get("long_notional_usd", 0.0))
+    return [Link(asset=target, source_alert_id=alert.alert_id, source_asset=alert.asset, source_kind=alert.kind,
+                 source_ts=alert.ts, source_long_usd=long_usd)
+            for target in cfg.contagion_targets.get(alert.asset, []) if target != alert.asset]
+
+
+def progress_for(cfg: DetectorConfig, st: AssetState | None) -> list[Link]:
+    """Progress markers for the asset's targets when its judged-up-to time reached a new minute."""
+    if st is None:
+        return []
+    targets = [t for t in cfg.contagion_targets.get(st.asset, []) if t != st.asset]
+    judged = st.cascade.judged_to
+    if not targets or judged < 0 or judged == math.inf:
+        return []
+    decided = int(judged) - int(judged) % MINUTE
+    if decided <= st.progress_sent:
+        return []
+    st.progress_sent = decided
+    return [Link(asset=t, source_alert_id="progress", source_asset=st.asset, source_kind="progress", source_ts=decided)
+            for t in targets]
+
+
+def upstream_gate(cfg: DetectorConfig, st: AssetState, sources: list[str] | None, now: int | None) -> float:
+    """How far the asset's contagion sources have judged (inf: nothing holds it back)."""
+    if not sources:
+        return math.inf
+    clock = st.clock.wall(now)
+    born = st.clock.born if st.clock.born is not None else clock
+    gate = math.inf
+    for src in sources:
+        ts, seen_at = st.upstream.get(src, (-math.inf, None))
+        if clock - (seen_at if seen_at is not None else born) < cfg.link_idle_timeout_ms:
+            gate = min(gate, ts)
+    return gate
+
+
+def on_link(cfg: DetectorConfig, st: AssetState, link: Link, now: int | None, alerts: list) -> bool:
+    """Apply a link or a progress marker; False if it was a duplicate."""
+    if link.source_kind == "progress":
+        prev = st.upstream.get(link.source_asset)
+        st.upstream[link.source_asset] = [max(link.source_ts, prev[0] if prev else -1), st.clock.wall(now)
+                                          if now is not None or st.clock.frontier else link.source_ts]
+        return True
+    if link.event_id in st.seen:
+        return False
+    st.seen[link.event_id] = link.source_ts
+    aid = alert_id_for(st.asset, f"contagion:{link.source_alert_id}")
+    ep = Episode(alert_id=aid, kind=CONTAGION, start=link.source_ts, deadline=link.source_ts + cfg.contagion_window_ms,
+                 linked_to={"alert_id": link.source_alert_id, "asset": link.source_asset, "kind": link.source_kind,
+                            "ts": link.source_ts, "long_notional_usd": link.source_long_usd})
+    st.linked[aid] = ep
+    ep.announced = "liquidations" in st.clock.frontier  # no watch alerts for an asset nobody feeds
+    if ep.announced:
+        alerts.append(render(cfg, st, ep, "watch", link.source_ts))
+    for done in list(st.done.values()):
+        if done.kind == UNEXPLAINED and done.published == "cascade" and \
+                link.source_ts - cfg.contagion_lookback_ms <= done.start < link.source_ts:
+            _reclassify(cfg, st, done, ep.linked_to, alerts)
+    return True
+
+
+def watch_covering(st: AssetState, ts: int) -> Episode | None:
+    """The contagion watch open at `ts` (its source cascade at or before `ts`)."""
+    for ep in st.linked.values():
+        if ep.start <= ts <= ep.deadline:
+            return ep
+    return None
+
+
+def reclassify_if_linked_soon(cfg: DetectorConfig, st: AssetState, done: Episode, alerts: list) -> None:
+    """A cascade with no whale just before a source's cascade whose link came first."""
+    early = [e for e in st.linked.values() if done.start < e.start <= done.start + cfg.contagion_lookback_ms]
+    if early:
+        _reclassify(cfg, st, done, min(early, key=lambda e: e.start).linked_to, alerts)
+
+
+def _reclassify(cfg: DetectorConfig, st: AssetState, done: Episode, linked_to: dict, alerts: list) -> None:
+    done.kind, done.linked_to = CONTAGION, linked_to
+    publish(cfg, st, done, "cascade", done.closed_at, alerts, amended=True)
+
+
+def expire_due(cfg: DetectorConfig, st: AssetState, judged: float, alerts: list) -> None:
+    for ep in list(st.linked.values()):
+        if judged > ep.deadline:
+            del st.linked[ep.alert_id]
+            if ep.announced:
+                publish(cfg, st, ep, "expired", ep.deadline, alerts)

@@ -1,0 +1,121 @@
+"""Per-asset detector state and its snapshot: episodes, buffers, clock, learned floors.
+
+A snapshot is a JSON-ready dict; `AssetState.from_dict(s.to_dict())` gives back an equal state
+(the rolling window and the arrival clocks are rebuilt, not stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from pipeline.detect.buffers import Bar, Liq
+from pipeline.detect.clock import EventClock
+from pipeline.detect.etf import EtfLedger
+from pipeline.detect.floors import FloorSketch
+from pipeline.detect.market import LongBook, MarketBook
+from pipeline.detect.windows import RollingWindow
+
+WHALE = "whale_cascade"
+UNEXPLAINED = "liquidation_cascade"
+CONTAGION = "contagion_cascade"
+
+
+@dataclass
+class Episode:
+    """A whale episode, a contagion watch (kind, linked_to; no deposit) or a cascade with no whale.
+    Once decided it is kept a while for amendments (`published` is the last stage published)."""
+
+    alert_id: str
+    kind: str
+    start: int  # deposit block time, link source time, or the cascade's first window end
+    deadline: int  # watch stage: decided by this event time
+    deposit: dict | None = None
+    stage: str = "watch"
+    published: str = "watch"
+    revision: int = 0
+    closed_at: int | None = None
+    linked_to: dict | None = None
+    evidence: dict | None = None
+    sell: dict | None = None
+    cascade: dict | None = None
+    # whale selling, followed bar by bar
+    ref: dict = field(default_factory=dict)  # venue -> [bar ts, close] of the last bar before the deposit
+    low: dict = field(default_factory=dict)  # venue -> lowest low since the deposit
+    buy_usd: float = 0.0
+    sell_usd: float = 0.0
+    sell_start: int | None = None
+    sigma: float | None = None  # one-minute volatility before the deposit
+    fed_to: int = -1  # bars up to this time have been applied
+    announced: bool = True  # a watch opened on an asset with no liquidation data yet is not announced
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Episode":
+        return cls(**d)
+
+
+@dataclass
+class CascadeState:
+    """Where the cascade test has got to, and the burst under way (one alert per burst)."""
+
+    judged_to: float = -1  # long-liquidation windows ending up to here have been judged
+    active: dict | None = None  # {"alert_id", "start", "hot"}: the burst is over once quiet after `hot`
+
+    def to_dict(self) -> dict:
+        return {"judged_to": self.judged_to, "active": self.active}
+
+
+@dataclass
+class AssetState:
+    asset: str
+    clock: EventClock = field(default_factory=EventClock)
+    bars: list = field(default_factory=list)  # sorted Bar
+    liqs: list = field(default_factory=list)  # sorted Liq
+    seen: dict = field(default_factory=dict)  # chain/ETF/link event_id -> event ts, for idempotence
+    pending: list = field(default_factory=list)  # sorted [block ts, event_id, deposit]: decided behind the watermark
+    episodes: dict = field(default_factory=dict)  # alert_id -> open whale Episode
+    linked: dict = field(default_factory=dict)  # alert_id -> open contagion watch
+    done: dict = field(default_factory=dict)  # alert_id -> decided Episode, kept while late data may amend it
+    closed: dict = field(default_factory=dict)  # whale alert_id -> ts: no second episode for one deposit
+    cascade: CascadeState = field(default_factory=CascadeState)
+    floors: FloorSketch | None = None
+    etf: EtfLedger = field(default_factory=EtfLedger)
+    market: MarketBook = field(default_factory=MarketBook)
+    longs: LongBook = field(default_factory=LongBook)
+    upstream: dict = field(default_factory=dict)  # source asset -> [decided up to, clock at arrival]
+    progress_sent: int = -1
+    watermark: float = -1
+    window: RollingWindow | None = None  # rebuilt from `liqs` on restore
+    moved_to: float = -1  # the watermark of the last advance (not snapshotted: a restore re-advances)
+    late: int = 0
+    duplicates: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "asset": self.asset, "clock": self.clock.to_dict(), "bars": self.bars, "liqs": self.liqs,
+            "seen": self.seen, "pending": self.pending,
+            "episodes": {k: e.to_dict() for k, e in self.episodes.items()},
+            "linked": {k: e.to_dict() for k, e in self.linked.items()},
+            "done": {k: e.to_dict() for k, e in self.done.items()}, "closed": self.closed,
+            "cascade": self.cascade.to_dict(), "floors": self.floors.to_dict() if self.floors else None,
+            "etf": self.etf.to_dict(), "market": self.market.rows, "longs": self.longs.rows,
+            "upstream": self.upstream, "progress_sent": self.progress_sent, "watermark": self.watermark,
+            "late": self.late, "duplicates": self.duplicates,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, days: int, quantile: float, window_ms: int) -> "AssetState":
+        st = cls(asset=d["asset"], clock=EventClock.from_dict(d["clock"]), bars=[Bar(*b) for b in d["bars"]],
+                 liqs=[Liq(*x) for x in d["liqs"]], seen=dict(d["seen"]), pending=[list(p) for p in d["pending"]],
+                 closed=dict(d["closed"]), cascade=CascadeState(**d["cascade"]),
+                 floors=FloorSketch(days, quantile, d["floors"]) if d.get("floors") else None,
+                 etf=EtfLedger.from_dict(d["etf"]), market=MarketBook(d["market"]), longs=LongBook(d["longs"]),
+                 upstream={k: [v[0], None] for k, v in d["upstream"].items()}, progress_sent=d["progress_sent"],
+                 watermark=d["watermark"], late=d["late"], duplicates=d["duplicates"])
+        st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}
+        st.linked = {k: Episode.from_dict(e) for k, e in d["linked"].items()}
+        st.done = {k: Episode.from_dict(e) for k, e in d["done"].items()}
+        st.window = RollingWindow.rebuild(st.liqs, st.cascade.judged_to, window_ms)
+        return st

@@ -1,0 +1,156 @@
+"""The cascade test: published at once, one alert per burst, floors learned per asset, amendments."""
+
+from __future__ import annotations
+
+import random
+
+from pipeline.contracts.models import Liquidation, WhaleTransfer
+from pipeline.detect import CascadeDetector, DetectorConfig
+from tests.detect.stories import MIN, NO_LINKS, T0, bars, deposit, drive, liqs, replay, story
+
+DAY = 24 * 60 * MIN
+
+
+def no_whale(**kw):
+    return [e for e in story(**kw) if not isinstance(e, WhaleTransfer)]
+
+
+def noise(asset, start, end, median_usd, seed=1, every_ms=20_000):
+    """Background liquidations of both sides, log-normal sizes, one every ~20 s."""
+    rng = random.Random(seed)
+    out, t, n = [], start, 0
+    while t < end:
+        out.append(Liquidation(event_id=f"bg{asset}:{n}", venue=rng.choice(("bybit", "okx")), symbol=f"{asset}USDT",
+                               asset=asset, side=rng.choice(("long", "short")), price=100.0,
+                               quantity=1.0, notional_usd=round(rng.lognormvariate(0, 1.2) * median_usd, 2), ts=t,
+                               received_ts=t + 50, completeness="full"))
+        t += rng.randint(every_ms // 2, every_ms * 3 // 2)
+        n += 1
+    return out
+
+
+def burst(asset, start, minutes, per_minute_usd, tag="b"):
+    return [e.model_copy(update={"asset": asset, "symbol": f"{asset}USDT", "event_id": f"{tag}{asset}:{e.event_id}"})
+            for e in liqs(start, start + minutes * MIN, 5_000, per_minute_usd / 12, tag=tag)]
+
+
+def test_a_cascade_without_a_whale_is_published_within_seconds_of_the_burst():
+    alerts = replay(no_whale())
+    assert [(a.kind, a.stage, a.deposit) for a in alerts] == [("liquidation_cascade", "cascade", None)]
+    c = alerts[0].cascade
+    assert c["long_share"] >= 0.7 and c["long_notional_usd"] >= c["threshold_usd"]
+    # The burst starts at T0+20m at $4.5M a minute: the cold floor ($5M in a window) is reached in ~67 s.
+    assert T0 + 20 * MIN + 60_000 <= alerts[0].ts <= T0 + 20 * MIN + 70_000
+
+
+def test_one_alert_per_burst_and_a_new_one_after_quiet():
+    longer = no_whale() + liqs(T0 + 41 * MIN, T0 + 60 * MIN, 2_000, 600_000, tag="c2")
+    assert len({a.alert_id for a in replay(longer)}) == 1
+    again = no_whale() + liqs(T0 + 100 * MIN, T0 + 110 * MIN, 2_000, 150_000, tag="c3")
+    alerts = replay(again)
+    assert [a.kind for a in alerts] == ["liquidation_cascade"] * 2 and alerts[1].ts >= T0 + 100 * MIN
+
+
+def test_a_crash_whose_first_minute_is_its_largest_is_a_cascade():
+    evs = no_whale(cascade=False) + liqs(T0 + 20 * MIN, T0 + 21 * MIN, 1_000, 400_000, tag="gap")
+    evs += liqs(T0 + 21 * MIN, T0 + 35 * MIN, 10_000, 100_000, tag="tail")
+    alerts = replay(evs)
+    assert [a.kind for a in alerts] == ["liquidation_cascade"] and alerts[0].ts < T0 + 21 * MIN
+
+
+def test_the_floor_is_learned_from_each_assets_own_history():
+    """Two days of history: a $1.2M-a-minute burst is extreme for a quiet asset, ordinary for a busy one."""
+    start = T0 - 2 * DAY
+    quiet = noise("SOL", start, T0 + 60 * MIN, 2_000, seed=1)
+    busy = noise("BTC", start, T0 + 60 * MIN, 300_000, seed=2, every_ms=5_000)
+    evs = quiet + busy + burst("SOL", T0, 10, 1.2e6) + burst("BTC", T0, 10, 1.2e6)
+    cascades = [a for a in replay(evs) if a.stage == "cascade" and not a.revision]
+    assert [(a.asset, a.cascade["floor_source"]) for a in cascades] == [("SOL", "learned")]
+    sol = cascades[0].cascade
+    assert sol["history_minutes"] >= 2 * 24 * 60 - 60 and sol["threshold_usd"] < 1e6
+    assert cascades[0].evidence["floor_source"] == "learned"
+
+
+def test_a_cold_start_uses_the_fallback_floor_and_says_so():
+    alerts = replay(no_whale())
+    assert alerts[0].cascade["floor_source"] == "cold_start"
+    assert alerts[0].cascade["threshold_usd"] == NO_LINKS.cold_floor("BTC")
+    assert alerts[0].evidence["floor_source"] == "cold_start"
+    small = replay(burst("DOGE", T0, 10, 0.9 * 12 * NO_LINKS.cold_floor("DOGE") / 5 / 12))
+    assert small == []  # below the small-asset cold floor
+
+
+def test_a_cascade_must_stand_out_from_the_recent_baseline():
+    evs = [e for e in story() if not (isinstance(e, Liquidation) and e.side == "long")]
+    evs += liqs(T0 + 20 * MIN, T0 + 40 * MIN, 2_000, 600_000)
+    assert [a.stage for a in replay(evs)][-1] == "cascade"
+    heavy_hour = liqs(T0 - 60 * MIN, T0 + 15 * MIN, 2_000, 300_000, tag="pre")  # $45M per 5 min for an hour
+    cfg = NO_LINKS.model_copy(update={"cold_floor_usd": {"BTC": 100e6}})
+    assert [a for a in replay(evs + heavy_hour, cfg) if a.stage == "cascade"] == []
+
+
+def test_a_late_deposit_turns_the_published_cascade_into_the_whale_s():
+    """Published at once as a liquidation cascade; the deposit seen later claims it: same alert, amended."""
+    evs = story(sell_from=2, burst_at=10)
+    dep = next(e for e in evs if isinstance(e, WhaleTransfer))
+    rest = [e for e in evs if e is not dep]
+    det = CascadeDetector(NO_LINKS)
+    before = drive(det, [e for e in rest if e.ts < T0 + 14 * MIN])
+    assert [(a.kind, a.stage) for a in before] == [("liquidation_cascade", "cascade")]
+    after = drive(det, [dep] + [e for e in rest if e.ts >= T0 + 14 * MIN]) + det.flush().alerts
+    amended = [a for a in after if a.stage == "cascade"]
+    assert [(a.kind, a.revision, a.amended) for a in amended] == [("whale_cascade", 1, True)]
+    assert amended[0].alert_id == before[0].alert_id and amended[0].deposit.event_id == dep.event_id
+    assert amended[0].sell is not None and amended[0].ts == before[0].ts
+    assert [a.stage for a in after if a.stage != "cascade"] == ["watch", "sell"]
+
+
+def test_a_cascade_during_the_watch_is_claimed_when_the_selling_shows():
+    alerts = replay(story(sell_from=8, burst_at=9))
+    cascades = [a for a in alerts if a.stage == "cascade"]
+    assert [(a.kind, a.revision) for a in cascades] == [("liquidation_cascade", 0), ("whale_cascade", 1)]
+    assert cascades[1].deposit.event_id == "bitcoin:whale:0"
+
+
+def test_alerts_name_sampled_and_gapped_feeds():
+    evs = [e for e in story() if not (hasattr(e, "open") and e.venue == "bybit" and T0 + 17 * MIN <= e.ts < T0 + 22 * MIN)]
+    cascade = replay(evs)[-1]
+    assert cascade.stage == "cascade" and "bybit/BTCUSDT" in cascade.evidence["gapped_markets"]
+    assert replay(story())[-1].evidence["gapped_markets"] == []
+    sampled = [e.model_copy(update={"completeness": "sampled"}) if isinstance(e, Liquidation) else e for e in story()]
+    assert replay(sampled)[-1].evidence["sampled_venues"] == ["bybit", "okx"]
+
+
+def test_a_late_liquidation_amends_the_published_cascade():
+    cascade = next(a for a in replay(story()) if a.stage == "cascade")
+    end = cascade.cascade["window_end"]
+    det = CascadeDetector(NO_LINKS)
+    got = drive(det, [e for e in story() if e.ts < end + 5 * MIN])
+    assert cascade in got
+    late = Liquidation(event_id="late:1", venue="okx", symbol="BTCUSDT", asset="BTC", side="long", price=110_000.0,
+                       quantity=100.0, notional_usd=11e6, ts=end - 1_000, received_ts=end + 20 * MIN,
+                       completeness="full")
+    out = det.process(late)
+    assert det.state("BTC").late == 1 and out.late == [late]
+    assert [(a.stage, a.amended, a.revision) for a in out.alerts] == [("cascade", True, 1)]
+    assert out.alerts[0].alert_id == cascade.alert_id and out.alerts[0].event_id.endswith(":r1")
+    assert round(out.alerts[0].cascade["long_notional_usd"] - cascade.cascade["long_notional_usd"], 2) == 11e6
+    assert det.process(late).alerts == []  # the same late event again changes nothing
+
+
+def test_critical_when_far_above_the_threshold():
+    huge = no_whale(cascade=False) + liqs(T0 + 20 * MIN, T0 + 30 * MIN, 500, 2_000_000)
+    first, escalated = replay(huge)
+    assert (first.severity, first.revision) == ("high", 0)
+    assert (escalated.alert_id, escalated.severity, escalated.revision, escalated.amended) == (
+        first.alert_id, "critical", 1, True)
+    assert escalated.cascade["peak"]["long_notional_usd"] >= 10 * first.cascade["threshold_usd"]
+    assert [a.severity for a in replay(no_whale())] == ["high"]
+
+
+def test_every_asset_can_cascade():
+    for asset in ("ETH", "SOL", "XRP", "DOGE"):
+        alerts = replay(burst(asset, T0, 10, 30e6) + bars(T0 - 5 * MIN, T0 + 30 * MIN, price_fn=lambda t: 10.0,
+                                                           asset=asset))
+        assert {(a.asset, a.kind, a.alert_id) for a in alerts} == {(asset, "liquidation_cascade", alerts[0].alert_id)}
+    assert DetectorConfig().cold_floor("SOL") < DetectorConfig().cold_floor("BTC")

@@ -1,0 +1,108 @@
+"""Whale episodes: deposit -> selling -> cascade, and what does not make one."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.detect import CascadeDetector, DetectorConfig, alert_id_for
+from tests.detect.stories import MIN, NO_LINKS, T0, bars, deposit, drive, replay, stages, story
+
+
+def test_full_sequence_escalates_in_stages():
+    alerts = replay(story())
+    assert stages(alerts) == [("BTC", "watch", "watch"), ("BTC", "sell", "sell"), ("BTC", "cascade", "cascade")]
+    watch, sell, cascade = alerts
+    assert watch.alert_id == sell.alert_id == cascade.alert_id == alert_id_for("BTC", "bitcoin:whale:0")
+    assert watch.ts == T0 < sell.ts < cascade.ts
+    assert sell.sell["drop_pct"] >= sell.sell["drop_needed_pct"] >= NO_LINKS.sell_min_drop_pct
+    assert sell.sell["net_sell_usd"] >= 0.1 * 2.7e9
+    assert cascade.cascade["long_share"] >= 0.7 and cascade.cascade["venues"] == ["bybit", "okx"]
+    assert cascade.cascade["long_notional_usd"] >= cascade.cascade["threshold_usd"]
+
+
+@pytest.mark.parametrize("sell_from", [1, 12, 25, 28])
+def test_selling_that_starts_late_in_the_window_is_judged_over_the_selling(sell_from):
+    """Selling from 25 minutes after the deposit, for 20 minutes: its drop is measured while it lasts."""
+    alerts = replay(story(sell_from=sell_from, burst_at=sell_from + 15))
+    assert [a.stage for a in alerts] == ["watch", "sell", "cascade"]
+    assert alerts[1].sell["selling_from"] >= T0 + sell_from * MIN - MIN
+    assert alerts[2].kind == "whale_cascade"
+
+
+def test_selling_that_starts_after_the_window_does_not_count():
+    alerts = replay(story(sell_from=45, cascade=False))
+    assert stages(alerts) == [("BTC", "watch", "watch"), ("BTC", "expired", "watch")]
+    assert alerts[1].ts == T0 + DetectorConfig().sell_window_ms
+
+
+def test_deposit_without_selling_expires_at_watch():
+    alerts = replay(story(sell=False, cascade=False))
+    assert stages(alerts) == [("BTC", "watch", "watch"), ("BTC", "expired", "watch")]
+
+
+def test_selling_without_cascade_expires_at_sell():
+    assert stages(replay(story(cascade=False)))[-1] == ("BTC", "expired", "sell")
+
+
+@pytest.mark.parametrize("kw", [{"dep_usd": 10e6}, {"direction": "exchange_internal"}, {"direction": "exchange_outflow"}])
+def test_small_or_non_inflow_transfers_never_open_an_episode(kw):
+    assert [a for a in replay(story(**kw)) if a.kind == "whale_cascade"] == []
+    assert replay(story(sell=False, cascade=False, **kw)) == []
+
+
+def test_second_deposit_joins_the_open_episode():
+    alerts = replay(story() + [deposit(T0 + 2 * MIN, 1e9, eid="bitcoin:second:0")])
+    assert len({a.alert_id for a in alerts}) == 1
+    assert alerts[-1].deposit.deposit_count == 2 and alerts[-1].deposit.total_usd == pytest.approx(3.7e9)
+
+
+@pytest.mark.parametrize("after_watch", [False, True])
+def test_an_earlier_deposit_arriving_late_joins_the_open_episode(after_watch):
+    evs = story()
+    early = deposit(T0 - 2 * MIN, 1e9, eid="bitcoin:early:0")
+    det = CascadeDetector(NO_LINKS)
+    got, sent = [], False
+    for e in evs:
+        got += det.process(e).alerts
+        due = bool(got) if after_watch else e.event_id == "bitcoin:whale:0"
+        if due and not sent:
+            got += det.process(early).alerts
+            sent = True
+    got += det.flush().alerts
+    assert [a.stage for a in got] == ["watch", "sell", "cascade"]
+    first = "bitcoin:whale:0" if after_watch else "bitcoin:early:0"
+    assert {a.alert_id for a in got} == {alert_id_for("BTC", first)}
+    assert got[-1].deposit.deposit_count == 2 and got[-1].deposit.total_usd == 1e9 + 2.7e9
+
+
+def test_retracted_deposit_is_dropped():
+    det = CascadeDetector(NO_LINKS)
+    alerts = drive(det, sorted([deposit(T0)] + bars(T0, T0 + 2 * MIN, price_fn=lambda t: 115_000.0),
+                               key=lambda e: e.ts))
+    alerts += det.process(deposit(T0, retracted=True)).alerts + det.flush().alerts
+    assert stages(alerts) == [("BTC", "watch", "watch"), ("BTC", "expired", "watch")]
+    assert alerts[-1].model_dump()["retracted"] is True
+
+
+def test_a_deposit_retracted_before_it_was_decided_never_alerts():
+    det = CascadeDetector(NO_LINKS)
+    alerts = drive(det, [bars(T0 - MIN, T0, price_fn=lambda t: 115_000.0)[0], deposit(T0), deposit(T0, retracted=True)])
+    alerts += drive(det, bars(T0, T0 + 40 * MIN, price_fn=lambda t: 115_000.0)) + det.flush().alerts
+    assert alerts == []
+
+
+def test_a_deposit_small_against_the_venues_volume_opens_nothing():
+    big = replay(story(dep_usd=80e6))
+    assert big[0].stage == "watch" and big[0].deposit.model_dump()["volume_share"] > 0.05
+    small = replay(story(dep_usd=80e6), NO_LINKS.model_copy(update={"deposit_min_volume_share": 0.2}))
+    assert [a for a in small if a.kind == "whale_cascade"] == []
+
+
+def test_the_drop_needed_grows_with_recent_volatility():
+    jumpy = [e for e in story() if not (hasattr(e, "open") and e.ts < T0)]
+    # An hour of +-1% swings every minute before the deposit: a 4% fall is no longer unusual.
+    jumpy += bars(T0 - 60 * MIN, T0, price_fn=lambda t: 115_000.0 * (1.01 if (t // MIN) % 2 else 1.0), step=MIN)
+    alerts = replay(jumpy)
+    assert alerts[0].deposit.model_dump()["volatility_1m_pct"] > 0.9
+    whale = [a for a in alerts if a.alert_id == alerts[0].alert_id]
+    assert [a.stage for a in whale] == ["watch", "expired"] and whale[1].reached == "watch"
