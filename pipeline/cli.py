@@ -13,6 +13,7 @@ from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
+from pipeline.scenarios.cli import simulate
 from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.exchanges.cli import normalize
 from pipeline.sources.exchanges.feed_cli import feed
@@ -36,6 +37,7 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
 app.command("normalize")(normalize)
 app.command("feed")(feed)
+app.command("simulate")(simulate)
 console = Console()
 err = Console(stderr=True)
 
@@ -162,35 +164,6 @@ def sql(
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         console.print(table)
-
-
-@app.command()
-def simulate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Events file to write (interchange JSON lines)")],
-    labels: Annotated[Path, typer.Option(help="Ground-truth labels file to write (one JSON per episode)")],
-    days: Annotated[int, typer.Option(help="Simulated days")] = 30,
-    per_kind: Annotated[int, typer.Option(help="Episodes of each kind (a month holds 30 of each)")] = 30,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files")] = 1,
-) -> None:
-    """Write a labelled market simulation: whale cascades, deposits nobody sells, sells the market absorbs,
-    cascades without a whale, short squeezes, exchange-internal transfers and ETH cascades that follow BTC's
-    (contagion), over background flow."""
-    from pipeline.scenarios.simulate import KINDS, SimConfig, label_dicts
-    from pipeline.scenarios.simulate import simulate as run_simulation
-
-    try:
-        with console.status(f"simulating {days} days..."):
-            events, labs = run_simulation(SimConfig(days=days, per_kind=per_kind, seed=seed))
-    except ValueError as exc:
-        _fail(str(exc))
-    with open(out, "wb") as f:
-        for e in events:
-            f.write(orjson.dumps(e) + b"\n")
-    with open(labels, "wb") as f:
-        for lab in label_dicts(labs):
-            f.write(orjson.dumps(lab) + b"\n")
-    console.print(f"{len(events):,} events -> {out}; {len(labs)} episodes ({per_kind} of each of "
-                  f"{len(KINDS)} kinds) -> {labels}")
 
 
 @app.command()
