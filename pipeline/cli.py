@@ -13,7 +13,7 @@ from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
-from pipeline.scenarios.cli import simulate
+from pipeline.scenarios.cli import evaluate, simulate
 from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.exchanges.cli import normalize
 from pipeline.sources.exchanges.feed_cli import feed
@@ -38,6 +38,7 @@ app.add_typer(watch_app, name="watch")
 app.command("normalize")(normalize)
 app.command("feed")(feed)
 app.command("simulate")(simulate)
+app.command("evaluate")(evaluate)
 console = Console()
 err = Console(stderr=True)
 
@@ -164,30 +165,6 @@ def sql(
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         console.print(table)
-
-
-@app.command()
-def evaluate(
-    labels: Annotated[Path, typer.Option(help="Labels written by `cascadewatch simulate`", exists=True)],
-    alerts: Annotated[Path, typer.Option(help="Alerts written by `cascadewatch replay --out`", exists=True)],
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON here")] = None,
-) -> None:
-    """Score alerts against ground truth: precision, recall, lead time and false alerts per day, per kind,
-    with a baseline that alerts on every large deposit."""
-    from pipeline.evaluate import evaluate as score
-
-    result = score([orjson.loads(x) for x in labels.read_bytes().splitlines() if x.strip()],
-                   [orjson.loads(x) for x in alerts.read_bytes().splitlines() if x.strip()], Settings().detector)
-    fmt = lambda v, p=3: "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))  # noqa: E731
-    table = Table("alert kind", "episodes", "found", "false", "precision", "recall", "false/day",
-                  "lead vs burst (s)", "lead vs peak (s)", title=f"{result['days']} simulated days")
-    for r in result["rows"]:
-        table.add_row(r["kind"], str(r["episodes"]), str(r["found"]), str(r["false_alerts"]), fmt(r["precision"]),
-                      fmt(r["recall"]), fmt(r["false_alerts_per_day"]), fmt(r["median_lead_vs_burst_start_s"], 0),
-                      fmt(r["median_lead_vs_peak_s"], 0))
-    console.print(table)
-    if json_out:
-        json_out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
 
 
 @instruments_app.command("refresh")
