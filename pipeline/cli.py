@@ -13,6 +13,7 @@ from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
+from pipeline.scenarios.cli import evaluate, simulate
 from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.exchanges.cli import normalize
 from pipeline.sources.exchanges.feed_cli import feed
@@ -36,6 +37,8 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
 app.command("normalize")(normalize)
 app.command("feed")(feed)
+app.command("simulate")(simulate)
+app.command("evaluate")(evaluate)
 console = Console()
 err = Console(stderr=True)
 
@@ -162,59 +165,6 @@ def sql(
         for row in rows:
             table.add_row(*("" if v is None else str(v) for v in row))
         console.print(table)
-
-
-@app.command()
-def simulate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Events file to write (interchange JSON lines)")],
-    labels: Annotated[Path, typer.Option(help="Ground-truth labels file to write (one JSON per episode)")],
-    days: Annotated[int, typer.Option(help="Simulated days")] = 30,
-    per_kind: Annotated[int, typer.Option(help="Episodes of each kind (a month holds 30 of each)")] = 30,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files")] = 1,
-) -> None:
-    """Write a labelled market simulation: whale cascades, deposits nobody sells, sells the market absorbs,
-    cascades without a whale, short squeezes, exchange-internal transfers and ETH cascades that follow BTC's
-    (contagion), over background flow."""
-    from pipeline.scenarios.simulate import KINDS, SimConfig, label_dicts
-    from pipeline.scenarios.simulate import simulate as run_simulation
-
-    try:
-        with console.status(f"simulating {days} days..."):
-            events, labs = run_simulation(SimConfig(days=days, per_kind=per_kind, seed=seed))
-    except ValueError as exc:
-        _fail(str(exc))
-    with open(out, "wb") as f:
-        for e in events:
-            f.write(orjson.dumps(e) + b"\n")
-    with open(labels, "wb") as f:
-        for lab in label_dicts(labs):
-            f.write(orjson.dumps(lab) + b"\n")
-    console.print(f"{len(events):,} events -> {out}; {len(labs)} episodes ({per_kind} of each of "
-                  f"{len(KINDS)} kinds) -> {labels}")
-
-
-@app.command()
-def evaluate(
-    labels: Annotated[Path, typer.Option(help="Labels written by `cascadewatch simulate`", exists=True)],
-    alerts: Annotated[Path, typer.Option(help="Alerts written by `cascadewatch replay --out`", exists=True)],
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON here")] = None,
-) -> None:
-    """Score alerts against ground truth: precision, recall, lead time and false alerts per day, per kind,
-    with a baseline that alerts on every large deposit."""
-    from pipeline.evaluate import evaluate as score
-
-    result = score([orjson.loads(x) for x in labels.read_bytes().splitlines() if x.strip()],
-                   [orjson.loads(x) for x in alerts.read_bytes().splitlines() if x.strip()], Settings().detector)
-    fmt = lambda v, p=3: "-" if v is None else (f"{v:.{p}f}" if isinstance(v, float) else str(v))  # noqa: E731
-    table = Table("alert kind", "episodes", "found", "false", "precision", "recall", "false/day",
-                  "lead vs burst (s)", "lead vs peak (s)", title=f"{result['days']} simulated days")
-    for r in result["rows"]:
-        table.add_row(r["kind"], str(r["episodes"]), str(r["found"]), str(r["false_alerts"]), fmt(r["precision"]),
-                      fmt(r["recall"]), fmt(r["false_alerts_per_day"]), fmt(r["median_lead_vs_burst_start_s"], 0),
-                      fmt(r["median_lead_vs_peak_s"], 0))
-    console.print(table)
-    if json_out:
-        json_out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
 
 
 @instruments_app.command("refresh")

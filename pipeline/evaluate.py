@@ -1,25 +1,76 @@
-"""Score alerts against a simulator's ground-truth labels: precision, recall, lead time, false alerts.
+"""Score alerts against a simulator's ground-truth labels: precision, recall, latency, false alerts.
 
-A whale_cascade episode is found when a cascade alert carries the alert_id of its deposit; a
-no_whale_cascade episode when a liquidation_cascade alert for its asset falls inside its window
-(or a contagion_cascade alert: a cascade with no whale that another asset's cascade linked);
-a contagion_cascade episode when a contagion_cascade alert for its asset does. Rows are per
-alert kind; every other cascade alert is a false alert in its kind's row. The baseline row, "alert on every large deposit",
-shows what joining the deposit to selling and liquidations adds.
+Only cascade-stage alerts are scored. An alert republished with `amended: true` and a higher
+`revision` revises the one with the same alert_id: each alert_id counts once, at the time of its
+first cascade-stage revision, as the kind of its latest revision (so a liquidation_cascade later
+amended into a whale_cascade is a whale alert called at the first revision's time).
+
+- whale_cascade episodes are found by the alert whose alert_id is alert_id_for(asset, deposit) or
+  whose `deposit` (in any revision) is the episode's deposit;
+- no_whale_cascade episodes by a liquidation_cascade or contagion_cascade alert on the asset inside
+  the episode's window; contagion_cascade episodes by a contagion_cascade alert there.
+
+Rows are per alert kind (label kind -> row in POSITIVE). Every other cascade alert is a false alert
+in its kind's row, counted per simulated day and per calm day (a calm_day label: a whole day with no
+episode). Latency is alert time minus burst start in event time (median and p90). The detector
+decides a window only once the exchange watermark (the frontier minus `exchange_lateness_ms`) has
+passed it, so the wall-clock latency adds that lateness and the feed's delivery delay. A baseline row,
+"alert on every large deposit", shows what joining the deposit to selling and liquidations adds.
 """
 
 from __future__ import annotations
 
-import statistics
+import math
 from dataclasses import dataclass, field
 
 from pipeline.detect.config import DetectorConfig
 from pipeline.detect.sequence import alert_id_for
 
+DAY_MS = 86_400_000
+DEFAULT_DELIVERY_MS = 500  # venue push to our receipt: Binance batches by the second, Bybit by 500 ms
 # label kind -> (row, alert kinds that find it)
-POSITIVE = {"whale_cascade": ("whale_cascade", ("whale_cascade",)),
+POSITIVE = {"whale_cascade": ("whale_cascade", ("whale_cascade", "liquidation_cascade", "contagion_cascade")),
             "no_whale_cascade": ("liquidation_cascade", ("liquidation_cascade", "contagion_cascade")),
             "contagion_cascade": ("contagion_cascade", ("contagion_cascade",))}
+NEGATIVE = ("whale_no_sell", "whale_sell_no_cascade", "short_squeeze", "internal_transfer", "small_liquidations")
+
+
+def quantile(xs: list[float], q: float) -> float | None:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    pos = q * (len(s) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+@dataclass
+class Called:
+    """One alert_id's cascade call: first revision's time, latest revision's kind."""
+
+    alert_id: str
+    asset: str
+    ts: int
+    kind: str
+    revision: int
+    deposits: set[str] = field(default_factory=set)
+
+
+def cascade_calls(alerts: list[dict]) -> list[Called]:
+    calls: dict[str, Called] = {}
+    for a in sorted((a for a in alerts if a.get("stage") == "cascade"), key=lambda a: (a.get("revision", 0), a["ts"])):
+        dep = (a.get("deposit") or {}).get("event_id")
+        kind = a.get("kind") or "whale_cascade"
+        c = calls.get(a["alert_id"])
+        if c is None:
+            c = calls[a["alert_id"]] = Called(a["alert_id"], a["asset"], a["ts"], kind, a.get("revision", 0))
+        elif a.get("revision", 0) >= c.revision:
+            c.kind, c.revision = kind, a.get("revision", 0)
+        if dep:
+            c.deposits.add(dep)
+    return sorted(calls.values(), key=lambda c: c.ts)
 
 
 @dataclass
@@ -28,7 +79,9 @@ class KindScore:
     episodes: int = 0
     found: int = 0
     false_alerts: int = 0
-    lead_vs_burst_s: list[float] = field(default_factory=list)
+    false_on_calm_days: int = 0
+    wrong_kind: int = 0  # false alerts inside an episode of another positive kind on the same asset
+    latency_s: list[float] = field(default_factory=list)
     lead_vs_peak_s: list[float] = field(default_factory=list)
 
     @property
@@ -40,68 +93,93 @@ class KindScore:
         called = self.found + self.false_alerts
         return self.found / called if called else None
 
-    def as_dict(self, days: float) -> dict:
-        med = lambda xs: round(statistics.median(xs), 1) if xs else None  # noqa: E731
+    def as_dict(self, days: float, calm_days: int, wall_s: float) -> dict:
+        r = lambda x, p=1: None if x is None else round(x, p)  # noqa: E731
+        med, p90 = quantile(self.latency_s, 0.5), quantile(self.latency_s, 0.9)
         return {"kind": self.kind, "episodes": self.episodes, "found": self.found, "false_alerts": self.false_alerts,
-                "precision": self.precision, "recall": self.recall,
-                "false_alerts_per_day": round(self.false_alerts / days, 3) if days else None,
-                "median_lead_vs_burst_start_s": med(self.lead_vs_burst_s),
-                "median_lead_vs_peak_s": med(self.lead_vs_peak_s)}
+                "wrong_kind": self.wrong_kind, "precision": r(self.precision, 4), "recall": r(self.recall, 4),
+                "false_alerts_per_day": r(self.false_alerts / days, 3) if days else None,
+                "false_alerts_per_calm_day": r(self.false_on_calm_days / calm_days, 3) if calm_days else None,
+                "median_latency_s": r(med), "p90_latency_s": r(p90), "watermark_s": round(wall_s, 3),
+                "wall_median_latency_s": r(None if med is None else med + wall_s),
+                "wall_p90_latency_s": r(None if p90 is None else p90 + wall_s),
+                "median_lead_vs_peak_s": r(quantile(self.lead_vs_peak_s, 0.5))}
 
 
-def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | None = None) -> dict:
+def _matches(lab: dict, c: Called, finders: tuple[str, ...]) -> bool:
+    if c.asset != lab["asset"]:
+        return False
+    if lab["kind"] == "whale_cascade":
+        dep = lab.get("deposit_event_id")
+        return c.alert_id == alert_id_for(lab["asset"], dep) or dep in c.deposits
+    return c.kind in finders and lab["start_ts"] <= c.ts <= lab["end_ts"]
+
+
+def _deposit_threshold(cfg: DetectorConfig, asset: str) -> float:
+    fn = getattr(cfg, "deposit_threshold", None)
+    return fn(asset) if callable(fn) else 0.0
+
+
+def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | None = None, *,
+             days: float | None = None, delivery_ms: int = DEFAULT_DELIVERY_MS) -> dict:
     cfg = config or DetectorConfig()
-    days = (max(lab["end_ts"] for lab in labels) - min(lab["start_ts"] for lab in labels)) / 86_400_000 if labels else 0
-    # An amendment revises a cascade already called: each alert counts once, at the time it was
-    # first called, as the kind its latest revision gives it (a link can re-classify it).
-    first: dict[str, dict] = {}
-    for a in alerts:
-        if a["stage"] == "cascade":
-            kind = a.get("kind", "whale_cascade")
-            first[a["alert_id"]] = {**first.get(a["alert_id"], a), "kind": kind}
-    cascades = list(first.values())
-    scores = {row: KindScore(row) for row, _ in POSITIVE.values()}
+    if days is None:  # whole UTC days from the first label's to the last one's
+        days = (math.ceil(max(lab["end_ts"] for lab in labels) / DAY_MS)
+                - min(lab["start_ts"] for lab in labels) // DAY_MS) if labels else 0
+    calm = [(lab["start_ts"], lab["end_ts"]) for lab in labels if lab["kind"] == "calm_day"]
+    wall_s = (cfg.exchange_lateness_ms + delivery_ms) / 1000
+    calls = cascade_calls(alerts)
+    rows = {row: KindScore(row) for row, _ in POSITIVE.values()}
     used: set[int] = set()
-    for lab in labels:
-        if lab["kind"] not in POSITIVE:
-            continue
+    # Whale episodes first (they match on ids), then contagion (found by one alert kind only), then the rest.
+    rank = {"whale_cascade": 0, "contagion_cascade": 1}
+    order = sorted((lab for lab in labels if lab["kind"] in POSITIVE), key=lambda lab: rank.get(lab["kind"], 2))
+    for lab in order:
         row, finders = POSITIVE[lab["kind"]]
-        score = scores[row]
+        score = rows[row]
         score.episodes += 1
-        match = None
-        for i, a in enumerate(cascades):
-            if i in used or a.get("kind", "whale_cascade") not in finders or a["asset"] != lab["asset"]:
-                continue
-            if lab["kind"] == "whale_cascade":
-                hit = a["alert_id"] == alert_id_for(lab["asset"], lab["deposit_event_id"])
-            else:
-                hit = lab["start_ts"] <= a["ts"] <= lab["end_ts"]
-            if hit:
-                match = i
-                break
-        if match is not None:
-            used.add(match)
-            score.found += 1
-            a = cascades[match]
-            score.lead_vs_burst_s.append((a["ts"] - lab["burst_start_ts"]) / 1000)
-            score.lead_vs_peak_s.append((a["ts"] - lab["peak_ts"]) / 1000)
-    for i, a in enumerate(cascades):
-        if i not in used:
-            scores[a.get("kind", "whale_cascade")].false_alerts += 1
+        hit = next((i for i, c in enumerate(calls) if i not in used and _matches(lab, c, finders)), None)
+        if hit is None:
+            continue
+        used.add(hit)
+        score.found += 1
+        if lab.get("burst_start_ts") is not None:
+            score.latency_s.append((calls[hit].ts - lab["burst_start_ts"]) / 1000)
+        if lab.get("peak_ts") is not None:
+            score.lead_vs_peak_s.append((calls[hit].ts - lab["peak_ts"]) / 1000)
+    episodes = [lab for lab in labels if lab["kind"] in POSITIVE]
+    negatives = {k: {"episodes": 0, "alerted": 0} for k in NEGATIVE}
+    false_calls = [c for i, c in enumerate(calls) if i not in used]
+    for c in false_calls:
+        score = rows.setdefault(c.kind, KindScore(c.kind))
+        score.false_alerts += 1
+        score.false_on_calm_days += any(t0 <= c.ts < t1 for t0, t1 in calm)
+        score.wrong_kind += any(lab["asset"] == c.asset and lab["start_ts"] <= c.ts <= lab["end_ts"] for lab in episodes)
+    for lab in labels:
+        if lab["kind"] in negatives:
+            negatives[lab["kind"]]["episodes"] += 1
+            dep = lab.get("deposit_event_id")
+            negatives[lab["kind"]]["alerted"] += any(
+                c.asset == lab["asset"] and (lab["start_ts"] <= c.ts <= lab["end_ts"] or (
+                    dep is not None and (c.alert_id == alert_id_for(lab["asset"], dep) or dep in c.deposits)))
+                for c in false_calls)
 
     # Baseline: every exchange inflow above the deposit threshold is called a coming cascade.
     big = [lab for lab in labels if lab.get("deposit_usd") is not None and lab["kind"] != "internal_transfer"
-           and lab["deposit_usd"] >= cfg.deposit_threshold(lab["asset"])]
+           and lab["deposit_usd"] >= _deposit_threshold(cfg, lab["asset"])]
     true_big = sum(lab["kind"] == "whale_cascade" for lab in big)
     positives = sum(lab["kind"] == "whale_cascade" for lab in labels)
     baseline = {"kind": "baseline: every large deposit", "episodes": positives, "found": true_big,
-                "false_alerts": len(big) - true_big,
-                "precision": true_big / len(big) if big else None,
-                "recall": true_big / positives if positives else None,
+                "false_alerts": len(big) - true_big, "wrong_kind": 0,
+                "precision": round(true_big / len(big), 4) if big else None,
+                "recall": round(true_big / positives, 4) if positives else None,
                 "false_alerts_per_day": round((len(big) - true_big) / days, 3) if days else None,
-                "median_lead_vs_burst_start_s": None, "median_lead_vs_peak_s": None}
-    return {"days": round(days, 2), "rows": [s.as_dict(days) for s in scores.values()] + [baseline],
-            "episodes_by_kind": _count(labels)}
+                "false_alerts_per_calm_day": 0.0 if calm else None,
+                "median_latency_s": None, "p90_latency_s": None, "watermark_s": None,
+                "wall_median_latency_s": None, "wall_p90_latency_s": None, "median_lead_vs_peak_s": None}
+    return {"days": round(days, 2), "calm_days": len(calm), "watermark_s": wall_s,
+            "rows": [s.as_dict(days, len(calm), wall_s) for s in rows.values()] + [baseline],
+            "negatives": negatives, "episodes_by_kind": _count(labels)}
 
 
 def _count(labels: list[dict]) -> dict[str, int]:

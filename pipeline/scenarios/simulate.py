@@ -1,43 +1,41 @@
-"""A market simulator: labelled scenario files for backtesting the detector.
+"""A market simulator: labelled scenario files for backtesting the detector, at the scale feeds deliver.
 
-It writes interchange events (per-minute taker-flow bars on three venues, background and
-self-exciting liquidation bursts, whale transfers, ETF flows) and, separately, one label per
+It writes interchange events for five assets (BTC, ETH, SOL, XRP, DOGE; one-minute taker-flow bars
+on three venues, heavy-tailed self-exciting background liquidations, Binance's sampled to one per
+symbol per second, whale transfers for BTC and ETH, ETF flows) and, separately, one label per
 episode with its ground truth. Episode kinds:
 
-- whale_cascade: exchange inflow, then taker selling with a price drop, then a long-liquidation burst
+- whale_cascade: exchange inflow, then taker selling (starting 0-28 min after the deposit, lasting
+  5-40 min) with a clear price drop, then a long-liquidation burst during or up to 30 min after it
 - whale_no_sell: a large inflow that nobody sells
-- whale_sell_no_cascade: inflow and selling, but the market absorbs it (no burst)
-- no_whale_cascade: a long-liquidation burst with no deposit before it
+- whale_sell_no_cascade: inflow and selling, but dip buyers absorb it (no burst)
+- no_whale_cascade: a long-liquidation burst with no deposit before it, on any asset
 - short_squeeze: a price spike and a burst of SHORT liquidations
 - internal_transfer: a large exchange-internal transfer (cold -> hot), which must never alert
-- contagion_cascade: an ETH long-liquidation burst from a few minutes before to twenty minutes
-  after a BTC cascade (whale or not), often smaller than a cascade of its own would need
+- small_liquidations: a flurry clearly above the noise but far below a cascade, which must not alert
+- contagion_cascade: an ETH long-liquidation burst from 3 min before to 20 min after a BTC cascade,
+  often smaller than an ETH cascade of its own would need
+- calm_day: a whole day with noise and no episode on any asset (asset "*", one label per day)
 
-Episodes that end in a long cascade get an 8-hour slot of their own on one asset (a contagion
-burst shares its slot number with its BTC source), so one cascade's cooldown cannot hide the
-next; episodes without one share a slot two to a slot, four hours apart. Arrival order is
-perturbed (exchange events by up to a few seconds, chain events by up to minutes), a fraction of
-events is duplicated, and venues drop out for short gaps, as real feeds do.
+Cascade bursts are 10-90 minutes long, log-uniform in size from about ten times a calm day's hourly
+p99 to over a billion USD for BTC (scaled down per asset), shaped front-loaded, back-loaded, in waves
+or as a plateau. Arrival order is perturbed (exchange events by up to a few seconds, chain events by
+up to ten minutes), a fraction of events is duplicated, and venues drop out for short gaps.
+Same seed, same files.
 """
 
 from __future__ import annotations
 
-import math
-import random
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
-from pipeline.scenarios.aug2025 import _hawkes_times
+import numpy as np
 
-MIN = 60_000
-HOUR = 60 * MIN
-SLOT_MS = 8 * HOUR
-KINDS = ("whale_cascade", "whale_no_sell", "whale_sell_no_cascade", "no_whale_cascade", "short_squeeze",
-         "internal_transfer", "contagion_cascade")
-CASCADE_KINDS = ("whale_cascade", "no_whale_cascade")  # long cascades: a slot of their own
-VENUES = ("binance-usdm", "bybit", "okx")
-ASSETS = {"BTC": {"price": 100_000.0, "vol_usd": 6e6, "deposit": (1.5e8, 3e9)},
-          "ETH": {"price": 4_000.0, "vol_usd": 3e6, "deposit": (6e7, 6e8)}}
+from pipeline.scenarios import feeds, noise
+from pipeline.scenarios.episodes import KINDS, CapacityError, Placement, calm_days, place
+from pipeline.scenarios.market import ASSETS, CASCADE_USD, DAY, FLURRY_USD, MINUTE
+from pipeline.scenarios.shapes import SHAPES, burst, profile
+
+__all__ = ["KINDS", "CapacityError", "Label", "SimConfig", "label_dicts", "simulate"]
 
 
 @dataclass
@@ -45,9 +43,15 @@ class SimConfig:
     days: int = 30
     per_kind: int = 30
     seed: int = 1
+    calm_days: int | None = None  # default: a fifth of the days
     start_ms: int = 1_735_689_600_000  # 2025-01-01 00:00 UTC
     duplicate_rate: float = 0.003
-    gap_rate_per_day: float = 2.0  # venue outages (5-15 min of missing bars) per day per asset
+    gap_rate_per_day: float = 2.0  # venue outages (5-15 min, one venue) per day per asset
+    jitter_ms: int = 3_000  # how late an exchange event may arrive
+
+    @property
+    def calm(self) -> int:
+        return self.days // 5 if self.calm_days is None else self.calm_days
 
 
 @dataclass
@@ -62,236 +66,137 @@ class Label:
     burst_start_ts: int | None = None
     peak_ts: int | None = None
     burst_long_usd: float = 0.0
+    burst_end_ts: int | None = None
+    burst_usd: float = 0.0  # delivered liquidations of the burst's own side (longs; shorts for a squeeze)
+    shape: str | None = None
+    sell_start_ts: int | None = None
+    sell_end_ts: int | None = None
+    sell_drop_pct: float | None = None
 
 
-@dataclass
-class _Plan:
-    """Per-asset, per-minute price factor and extra taker flow, built from the episodes."""
-
-    minutes: int
-    factor: list[float] = field(default_factory=list)
-    extra_sell: list[float] = field(default_factory=list)
-    extra_buy: list[float] = field(default_factory=list)
-    path: list[float] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.factor = [0.0] * self.minutes  # log-return added at each minute
-        self.extra_sell = [0.0] * self.minutes
-        self.extra_buy = [0.0] * self.minutes
-
-    def move(self, start_min: int, length: int, total_pct: float) -> None:
-        for i in range(start_min, min(self.minutes, start_min + length)):
-            self.factor[i] += math.log1p(total_pct / 100.0) / length
-
-    def flow(self, start_min: int, length: int, usd: float, side: str) -> None:
-        arr = self.extra_sell if side == "sell" else self.extra_buy
-        for i in range(start_min, min(self.minutes, start_min + length)):
-            arr[i] += usd / length
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
-def _allocate(rng: random.Random, cfg: SimConfig) -> list[tuple[str, str, int, int]]:
-    """(kind, asset, slot, minutes into the slot) for every episode."""
-    n = cfg.days * 24 * 60 * MIN // SLOT_MS
-    free = {asset: list(range(n)) for asset in ASSETS}
-    for slots in free.values():
-        rng.shuffle(slots)
-    cascades = [k for k in CASCADE_KINDS for _ in range(cfg.per_kind)]
-    rng.shuffle(cascades)
-    out = []
-    sources = cfg.per_kind  # contagion bursts follow this many BTC cascades
-    need_full = len(cascades) + sources
-    need_half = -(-(len(KINDS) - 3) * cfg.per_kind // 2)
-    if need_full + need_half > 2 * n or sources > len(cascades) or not free["BTC"]:
-        raise ValueError(f"{cfg.days} days hold {2 * n} episode slots; {need_full + need_half} needed: add days")
-    for i, kind in enumerate(cascades):
-        asset = "BTC" if i < sources else rng.choice([a for a in ASSETS if free[a]])
-        slot = free[asset].pop()
-        offset = rng.randint(120, 170)
-        out.append((kind, asset, slot, offset))
-        if i < sources:
-            free["ETH"].remove(slot)
-            out.append(("contagion_cascade", "ETH", slot, offset))
-    halves = [(asset, slot, h) for asset, slots in free.items() for slot in slots for h in (0, 1)]
-    rng.shuffle(halves)
-    others = [k for k in KINDS if k not in CASCADE_KINDS and k != "contagion_cascade" for _ in range(cfg.per_kind)]
-    if len(others) > len(halves):
-        raise ValueError(f"{cfg.days} days hold too few episode slots for {cfg.per_kind} of each kind: add days")
-    for kind, (asset, slot, h) in zip(others, halves):
-        out.append((kind, asset, slot, h * 240 + rng.randint(40, 70)))
-    return out
+class _Builder:
+    def __init__(self, cfg: SimConfig, rng: np.random.Generator) -> None:
+        self.cfg, self.rng = cfg, rng
+        self.minutes = cfg.days * 1440
+        self.paths = {a: feeds.Path(self.minutes) for a in ASSETS}
+        self.bursts: dict[str, list[tuple[str, list]]] = {a: [] for a in ASSETS}  # asset -> (tag, raw)
+        self.transfers: list[dict] = []
+        self.source_burst: dict[int, int] = {}  # slot -> start of the BTC cascade burst in it
+
+    def minute(self, ts: int) -> int:
+        return (ts - self.cfg.start_ms) // MINUTE
+
+    def add_burst(self, lab: Label, b0: int, length: int, total: float, side: str, shape: str, move_pct: float,
+                  flow_share: float = 0.8) -> None:
+        rng, spec = self.rng, ASSETS[lab.asset]
+        w = profile(rng, shape, length)
+        m = self.minute(b0)
+        path = self.paths[lab.asset]
+        path.drift(m, w, move_pct)
+        end = min(self.minutes, m + length)
+        arr = path.extra_sell if side == "long" else path.extra_buy
+        arr[m:end] += total * flow_share * w[: end - m]
+        raw = burst(rng, b0, w, total, side, min_mean_usd=30_000 * spec.scale)
+        self.bursts[lab.asset].append((f"{lab.episode_id}-", raw))
+        lab.burst_start_ts, lab.burst_end_ts, lab.shape = b0, b0 + length * MINUTE, shape
+        lab.peak_ts = b0 + int(np.argmax(w)) * MINUTE + MINUTE // 2
+
+    def episode(self, n: int, p: Placement) -> Label:
+        rng, cfg, spec = self.rng, self.cfg, ASSETS[p.asset]
+        lab = Label(episode_id=f"ep{n:04d}", kind=p.kind, asset=p.asset, start_ts=p.start_ms, end_ts=p.start_ms)
+        path = self.paths[p.asset]
+        end = p.start_ms + 60 * MINUTE
+        if p.kind in ("whale_cascade", "whale_no_sell", "whale_sell_no_cascade", "internal_transfer"):
+            usd = _log_uniform(rng, *spec.deposit)
+            direction = "exchange_internal" if p.kind == "internal_transfer" else "exchange_inflow"
+            tr = feeds.transfer(rng, p.asset, p.start_ms, usd, direction, n)
+            self.transfers.append(tr)
+            lab.deposit_event_id, lab.deposit_usd = tr["event_id"], tr["usd_value"]
+            end = p.start_ms + 2 * 60 * MINUTE
+        if p.kind in ("whale_cascade", "whale_sell_no_cascade"):
+            s0 = p.start_ms + int(rng.integers(0, 29)) * MINUTE
+            length = int(rng.integers(5, 41))
+            # Clearly more than the noise since the deposit (the drop is measured from the close before it).
+            noise_pct = 100 * spec.sigma * float(np.sqrt((s0 - p.start_ms) // MINUTE + length))
+            drop = max(1.0, 4 * noise_pct) * float(rng.uniform(1.0, 2.5))
+            path.flow(self.minute(s0), length, lab.deposit_usd * float(rng.uniform(0.3, 0.9)), "sell")
+            path.drift(self.minute(s0), np.full(length, 1 / length), -drop)
+            lab.sell_start_ts, lab.sell_end_ts, lab.sell_drop_pct = s0, s0 + length * MINUTE, round(float(drop), 3)
+            end = lab.sell_end_ts + 60 * MINUTE
+            if p.kind == "whale_sell_no_cascade":  # dip buyers absorb it
+                path.flow(self.minute(lab.sell_end_ts), 30, lab.deposit_usd * 0.3, "buy")
+                path.drift(self.minute(lab.sell_end_ts), np.full(30, 1 / 30), drop * 0.6)
+        shape = SHAPES[int(rng.integers(len(SHAPES)))]
+        if p.kind in ("whale_cascade", "no_whale_cascade"):
+            if p.kind == "whale_cascade":
+                sell_len = (lab.sell_end_ts - lab.sell_start_ts) // MINUTE
+                b0 = lab.sell_start_ts + int(rng.integers(1, sell_len + 31)) * MINUTE
+            else:
+                b0 = p.start_ms
+                lab.start_ts = b0 - 5 * MINUTE
+            if p.asset == "BTC":
+                self.source_burst[p.slot] = b0
+            total = _log_uniform(rng, *CASCADE_USD) * spec.scale
+            self.add_burst(lab, b0, int(rng.integers(10, 91)), total, "long", shape, -float(rng.uniform(2.0, 6.0)))
+        elif p.kind == "contagion_cascade":
+            b0 = self.source_burst[p.slot] + int(rng.integers(-3, 21)) * MINUTE
+            total = _log_uniform(rng, 0.25, 2.0) * CASCADE_USD[0] * spec.scale
+            self.add_burst(lab, b0, int(rng.integers(10, 41)), total, "long", shape, -float(rng.uniform(1.0, 3.0)))
+            lab.start_ts = b0 - 5 * MINUTE
+        elif p.kind == "short_squeeze":
+            total = _log_uniform(rng, *CASCADE_USD) * spec.scale
+            self.add_burst(lab, p.start_ms, int(rng.integers(10, 61)), total, "short", shape,
+                           float(rng.uniform(2.0, 6.0)))
+        elif p.kind == "small_liquidations":
+            total = _log_uniform(rng, *FLURRY_USD) * spec.scale
+            self.add_burst(lab, p.start_ms, int(rng.integers(2, 7)), total, "long", shape,
+                           -float(rng.uniform(0.3, 0.8)), flow_share=0.3)
+        if lab.burst_end_ts is not None:
+            end = lab.burst_end_ts + 30 * MINUTE
+        lab.end_ts = end
+        return lab
 
 
 def simulate(cfg: SimConfig) -> tuple[list[dict], list[Label]]:
-    rng = random.Random(cfg.seed)
-    minutes = cfg.days * 24 * 60
-    plans = {asset: _Plan(minutes) for asset in ASSETS}
+    """Events (in arrival order) and labels for `cfg`; raises CapacityError if the days cannot hold the episodes."""
+    rng = np.random.default_rng(cfg.seed)
+    calm = calm_days(rng, cfg.days, cfg.calm)
+    placements = place(rng, cfg.start_ms, cfg.days, calm, cfg.per_kind)
+    b = _Builder(cfg, rng)
+    labels = [b.episode(n, p) for n, p in enumerate(placements)]
+    labels += [Label(episode_id=f"calm{d:03d}", kind="calm_day", asset="*", start_ts=cfg.start_ms + d * DAY,
+                     end_ts=cfg.start_ms + (d + 1) * DAY) for d in calm]
+    gaps = feeds.gaps(rng, cfg.start_ms, b.minutes, cfg.gap_rate_per_day)
     events: list[dict] = []
-    labels: list[Label] = []
-    bursts: list[tuple[str, int, int, str, float]] = []  # asset, start, end, side, total usd
-    source_burst: dict[int, int] = {}  # slot -> start of the BTC burst a contagion burst follows
-    for n, (kind, asset, slot, offset) in enumerate(_allocate(rng, cfg)):
-        t0 = cfg.start_ms + slot * SLOT_MS + offset * MIN
-        lab = Label(episode_id=f"ep{n:04d}", kind=kind, asset=asset, start_ts=t0, end_ts=t0 + 3 * HOUR)
-        plan, spec = plans[asset], ASSETS[asset]
-        if kind.startswith("whale") or kind == "internal_transfer":
-            usd = math.exp(rng.uniform(*map(math.log, spec["deposit"])))
-            direction = "exchange_internal" if kind == "internal_transfer" else "exchange_inflow"
-            lab.deposit_event_id, lab.deposit_usd = _transfer(events, rng, asset, t0, usd, direction, n)
-        if kind in ("whale_cascade", "whale_sell_no_cascade"):
-            sell_delay = rng.randint(1, 6)
-            m0 = (t0 - cfg.start_ms) // MIN
-            plan.flow(m0 + sell_delay, 20, lab.deposit_usd * rng.uniform(0.5, 0.9), "sell")
-            plan.move(m0 + sell_delay, 20, -rng.uniform(1.6, 3.0))
-        if kind == "whale_sell_no_cascade":
-            m0 = (t0 - cfg.start_ms) // MIN
-            plan.flow(m0 + 25, 30, lab.deposit_usd * 0.3, "buy")  # dip buyers absorb it
-            plan.move(m0 + 25, 30, 1.0)
-        if kind in ("whale_cascade", "no_whale_cascade", "short_squeeze", "contagion_cascade"):
-            if kind == "contagion_cascade":
-                b0 = source_burst[slot] + rng.randint(-3, 20) * MIN
-                length = rng.randint(8, 14)
-                total = rng.uniform(6e7, 1.6e8)  # ETH: often below a cascade floor of its own
-                lab.start_ts, lab.end_ts = b0 - 5 * MIN, b0 + 3 * HOUR
-            else:
-                lead = rng.randint(18, 35) if kind == "whale_cascade" else 0
-                b0 = t0 + lead * MIN
-                # A true cascade is intense: ~$40M+ per 5 minutes on average, more at its peak.
-                length = rng.randint(10, 20)
-                total = rng.uniform(2e8, 8e8) if asset == "BTC" else rng.uniform(1.5e8, 4.5e8)
-            if asset == "BTC" and kind in CASCADE_KINDS:
-                source_burst[slot] = b0
-            side = "short" if kind == "short_squeeze" else "long"
-            bm = (b0 - cfg.start_ms) // MIN
-            plan.move(bm, length, (1 if side == "short" else -1) * rng.uniform(2.0, 4.0))
-            plan.flow(bm, length, total * 0.8, "buy" if side == "short" else "sell")
-            bursts.append((asset, b0, b0 + length * MIN, side, total))
-            lab.burst_start_ts, lab.burst_long_usd = b0, (total if side == "long" else 0.0)
-            lab.peak_ts = b0 + length * MIN // 3
-        labels.append(lab)
-
-    for asset, plan in plans.items():
-        events.extend(_bars(rng, cfg, asset, plan))
-        events.extend(_background_liquidations(rng, cfg, asset, minutes))
-    for asset, b0, b1, side, total in bursts:
-        events.extend(_burst(rng, asset, b0, b1, side, total, plans[asset], cfg.start_ms))
-    events.extend(_etf_flows(rng, cfg))
-    _perturb(rng, cfg, events)
-    return events, labels
-
-
-def _price(asset: str, plan: _Plan, cfg: SimConfig, ts: int) -> float:
-    """Price at `ts`: a random walk with the episodes' moves added, computed once per plan."""
-    if not plan.path:
-        rng = random.Random(f"{cfg.seed}:{asset}")
-        p = ASSETS[asset]["price"]
-        for r in plan.factor:
-            p *= math.exp(r + rng.gauss(0, 0.0006))
-            plan.path.append(p)
-    i = min(len(plan.path) - 1, max(0, (ts - cfg.start_ms) // MIN))
-    return plan.path[i]
-
-
-def _bars(rng: random.Random, cfg: SimConfig, asset: str, plan: _Plan) -> Iterator[dict]:
-    vol = ASSETS[asset]["vol_usd"]
-    gaps = []
-    for _ in range(int(cfg.gap_rate_per_day * cfg.days)):
-        g0 = cfg.start_ms + rng.randrange(plan.minutes) * MIN
-        gaps.append((rng.choice(VENUES), g0, g0 + rng.randint(5, 15) * MIN))
-    prev = _price(asset, plan, cfg, cfg.start_ms)
-    for i in range(plan.minutes):
-        ts = cfg.start_ms + i * MIN
-        close = _price(asset, plan, cfg, ts + MIN)
-        for venue in VENUES:
-            if any(v == venue and g0 <= ts < g1 for v, g0, g1 in gaps):
-                continue
-            o = prev * (1 + rng.gauss(0, 0.00005))
-            c = close * (1 + rng.gauss(0, 0.00005))
-            buy = vol * rng.uniform(0.7, 1.3) + plan.extra_buy[i] / len(VENUES)
-            sell = vol * rng.uniform(0.7, 1.3) + plan.extra_sell[i] / len(VENUES)
-            yield {"type": "trade_flow", "venue": venue, "symbol": f"{asset}USDT", "asset": asset, "ts": ts,
-                   "interval_ms": MIN, "buy_volume_usd": round(buy, 2), "sell_volume_usd": round(sell, 2),
-                   "open": round(o, 2), "high": round(max(o, c) * (1 + abs(rng.gauss(0, 0.0002))), 2),
-                   "low": round(min(o, c) * (1 - abs(rng.gauss(0, 0.0002))), 2), "close": round(c, 2),
-                   "trade_count": int((buy + sell) / 10_000)}
-        prev = close
-
-
-def _liq(rng: random.Random, asset: str, ts: int, side: str, usd: float, price: float, n: int) -> dict:
-    venue = rng.choice(VENUES)
-    qty = usd / price
-    return {"type": "liquidation", "event_id": f"sim:{venue}:{asset}:{ts}:{n}", "venue": venue,
-            "symbol": f"{asset}USDT", "asset": asset, "side": side, "price": round(price, 2),
-            "quantity": round(qty, 8), "notional_usd": round(qty * price, 2), "ts": ts,
-            "received_ts": ts + rng.randint(20, 400), "completeness": "sampled" if venue == "binance-usdm" else "full"}
-
-
-def _background_liquidations(rng: random.Random, cfg: SimConfig, asset: str, minutes: int) -> Iterator[dict]:
-    price = ASSETS[asset]["price"]
-    for n, ts in enumerate(_hawkes_times(rng, cfg.start_ms, cfg.start_ms + minutes * MIN, 1 / 30_000, 0.4, 10_000)):
-        yield _liq(rng, asset, ts, rng.choice(("long", "short")), rng.lognormvariate(math.log(15_000), 1.0), price,
-                   n)
-
-
-def _burst(rng: random.Random, asset: str, b0: int, b1: int, side: str, total: float, plan: _Plan,
-           start_ms: int) -> Iterator[dict]:
-    mean = 120_000.0
-    base_rate = total / mean / (b1 - b0) / 2.0  # half the events come from self-excitation (branching 0.5)
-    price = ASSETS[asset]["price"]
-    for n, ts in enumerate(_hawkes_times(rng, b0, b1, base_rate, 0.5, 15_000)):
-        other = "short" if side == "long" else "long"
-        yield _liq(rng, asset, ts, side if rng.random() < 0.9 else other, rng.lognormvariate(math.log(mean), 0.7),
-                   price, 10_000_000 + n)
-
-
-def _transfer(events: list, rng: random.Random, asset: str, ts: int, usd: float, direction: str, n: int):
-    chain = "bitcoin" if asset == "BTC" else "ethereum"
-    tx = f"{rng.getrandbits(256):064x}"
-    eid = f"{chain}:{tx}:0"
-    amount = usd / ASSETS[asset]["price"]
-    events.append({"type": "whale_transfer", "event_id": eid, "chain": chain, "asset": asset,
-                   "amount": round(amount, 6), "usd_value": round(usd, 2), "from_address": f"sim-whale-{n}",
-                   "to_address": "sim-exchange-hot", "from_entity": "binance" if direction == "exchange_internal" else None,
-                   "to_entity": "binance", "direction": direction, "tx_hash": tx, "block_number": n,
-                   "block_time": ts, "confirmations": 1, "observed_ts": ts + rng.randint(10_000, 300_000)})
-    return eid, round(usd, 2)
-
-
-def _etf_flows(rng: random.Random, cfg: SimConfig) -> Iterator[dict]:
-    """Regimes of inflow and outflow weeks, published the next morning."""
-    regime = 1.0
-    for d in range(-25, cfg.days):
-        if d % 7 == 0:
-            regime = rng.choice((-1.0, -0.5, 0.5, 1.0))
-        day = cfg.start_ms + d * 24 * HOUR
-        date = _date(day)
-        for fund, share in (("IBIT", 0.5), ("FBTC", 0.3), ("GBTC", 0.2)):
-            yield {"type": "etf_flow", "event_id": f"etf:{fund}:{date}", "date": date, "fund": fund, "asset": "BTC",
-                   "net_flow_usd": round(regime * rng.uniform(50e6, 300e6) * share, 2),
-                   "published_ts": day + 30 * HOUR, "source": "simulator"}
-
-
-def _date(ms: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d")
-
-
-def _perturb(rng: random.Random, cfg: SimConfig, events: list[dict]) -> None:
-    """Arrival order as a feed would deliver it, with duplicates."""
-    dups = [dict(e) for e in events if rng.random() < cfg.duplicate_rate]
-    events.extend(dups)
-
-    def arrival(e: dict) -> int:
-        if e["type"] == "whale_transfer":
-            return e["observed_ts"]
-        if e["type"] == "etf_flow":
-            return e["published_ts"]
-        end = e["ts"] + e.get("interval_ms", 0)
-        return end + rng.randint(0, 3_000)
-
-    keyed = [(arrival(e), i, e) for i, e in enumerate(events)]
-    keyed.sort(key=lambda k: (k[0], k[1]))
-    events[:] = [e for _, _, e in keyed]
+    delivered: dict[str, list[float]] = {}  # episode tag -> [long usd, short usd]
+    hours = cfg.days * 24
+    for asset in ASSETS:
+        activity = noise.regime(rng, hours)
+        bars, close = feeds.bars(rng, asset, b.paths[asset], cfg.start_ms, activity, gaps)
+        events.extend(bars)
+        raw = noise.background(rng, asset, cfg.start_ms, hours, activity)
+        liqs = feeds.liquidations(rng, asset, raw, close, cfg.start_ms, gaps, "n")
+        for tag, burst_raw in b.bursts[asset]:
+            liqs.extend(feeds.liquidations(rng, asset, burst_raw, close, cfg.start_ms, gaps, tag))
+        for ev in feeds.sample_binance(liqs):
+            tag = ev["event_id"].rsplit(":", 1)[1]
+            if tag.startswith("ep"):
+                sums = delivered.setdefault(tag.split("-", 1)[0], [0.0, 0.0])
+                sums[ev["side"] == "short"] += ev["notional_usd"]
+            events.append(ev)
+    for lab in labels:
+        if lab.burst_start_ts is not None:
+            longs, shorts = delivered.get(lab.episode_id, [0.0, 0.0])
+            lab.burst_long_usd = round(longs, 2)
+            lab.burst_usd = round(shorts if lab.kind == "short_squeeze" else longs, 2)
+    events.extend(b.transfers)
+    events.extend(feeds.etf_flows(rng, cfg.start_ms, cfg.days))
+    labels.sort(key=lambda lab: (lab.start_ts, lab.episode_id))
+    return feeds.deliver(rng, events, cfg.duplicate_rate, cfg.jitter_ms), labels
 
 
 def label_dicts(labels: list[Label]) -> list[dict]:
