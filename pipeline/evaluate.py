@@ -24,7 +24,7 @@ import math
 from dataclasses import dataclass, field
 
 from pipeline.detect.config import DetectorConfig
-from pipeline.detect.sequence import alert_id_for
+from pipeline.detect import alert_id_for
 
 DAY_MS = 86_400_000
 DEFAULT_DELIVERY_MS = 500  # venue push to our receipt: Binance batches by the second, Bybit by 500 ms

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.detect.config import DetectorConfig
-from pipeline.detect.sequence import alert_id_for
+from pipeline.detect import alert_id_for
 from pipeline.evaluate import cascade_calls, evaluate, quantile
 
 MIN = 60_000

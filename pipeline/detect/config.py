@@ -38,23 +38,28 @@ class DetectorConfig(BaseModel):
         "the deposit, from the one-minute volatility before it")
 
     # -- cascades ---------------------------------------------------------------------------
-    cascade_window_ms: int = Field(5 * MINUTE, description="Rolling window over which long liquidations are summed")
+    cascade_window_ms: int = Field(5 * MINUTE, description="Short rolling window of long liquidations: catches "
+                                   "an intense burst within a minute or two")
+    cascade_long_window_ms: int = Field(30 * MINUTE, description="Long rolling window: catches a slow, sustained "
+                                        "burst that no five minutes of it would single out (0: off)")
     cascade_min_long_share: float = Field(0.7, description="Longs' share of liquidated notional in the window")
     cascade_min_venues: int = Field(1, ge=1, description="Distinct venues with long liquidations in the window")
     cascade_min_count: int = Field(3, ge=1, description="Long liquidations in the window (one fill is not a cascade)")
     cascade_baseline_multiple: float = Field(
         3.0, ge=0, description="Long notional in the window at least this multiple of the mean per window over "
         "market_lookback_ms before it (the short-term baseline)")
-    floor_quantile: float = Field(0.99, gt=0.5, lt=1, description="Quantile of the asset's own history of window sums")
-    floor_factor: float = Field(4.0, gt=0, description="A window is extreme when it reaches this multiple of that quantile")
+    floor_quantile: float = Field(0.999, gt=0.5, lt=1, description="Quantile of the asset's own history of window sums")
+    floor_factor: float = Field(4.0, gt=0, description="The short window is extreme at this multiple of that quantile")
+    floor_factor_long: float = Field(2.5, gt=0, description="The long window is extreme at this multiple of its quantile")
     floor_history_days: int = Field(14, ge=1, description="Days of history the learned floor is taken over")
     floor_min_history_ms: int = Field(DAY, description="Less history than this is a cold start: the fallback floor applies")
     cascade_floor_usd: dict[str, float] = Field(
         {}, description="Optional per-asset USD floor the window must also reach (learned or cold)")
     cascade_floor_usd_default: float = Field(100_000.0, description="Floor for assets not in cascade_floor_usd")
     cold_floor_usd: dict[str, float] = Field(
-        {"BTC": 5e6, "ETH": 3e6}, description="Cold-start floor per asset (window sum, USD) until history is learned")
-    cold_floor_usd_default: float = Field(1e6, description="Cold-start floor for other assets")
+        {"BTC": 5e6, "ETH": 3e6}, description="Cold-start floor per asset (short-window sum, USD) until history is "
+        "learned; the long window's is this times the square root of the windows' ratio")
+    cold_floor_usd_default: float = Field(0.5e6, description="Cold-start floor for other assets")
     cascade_quiet_ms: int = Field(
         30 * MINUTE, description="A cascade is over once no window has reached half its threshold for this long; "
         "until then further windows belong to it (one alert per burst)")
@@ -68,7 +73,8 @@ class DetectorConfig(BaseModel):
 
     # -- contagion --------------------------------------------------------------------------
     contagion_targets: dict[str, list[str]] = Field(
-        {"BTC": ["ETH", "SOL", "XRP", "DOGE"]}, description="A cascade on the key asset opens a contagion watch on these")
+        {"BTC": ["ETH"]}, description="A cascade on the key asset opens a contagion watch on these (add the "
+        "majors, e.g. SOL, XRP, DOGE, to watch them too)")
     contagion_window_ms: int = Field(120 * MINUTE, description="How long after the source cascade the watch lasts")
     contagion_lookback_ms: int = Field(
         10 * MINUTE, description="A target cascade up to this long before the source's is re-classified as linked "
@@ -87,8 +93,16 @@ class DetectorConfig(BaseModel):
     def deposit_threshold(self, asset: str) -> float:
         return self.deposit_min_usd.get(asset, self.deposit_min_usd_default)
 
-    def cold_floor(self, asset: str) -> float:
-        return self.cold_floor_usd.get(asset, self.cold_floor_usd_default)
+    def cold_floor(self, asset: str, window_ms: int | None = None) -> float:
+        usd = self.cold_floor_usd.get(asset, self.cold_floor_usd_default)
+        return usd * ((window_ms or self.cascade_window_ms) / self.cascade_window_ms) ** 0.5
+
+    def windows(self) -> list[tuple[int, float]]:
+        """(width, floor factor) of each cascade window, shortest first."""
+        out = [(self.cascade_window_ms, self.floor_factor)]
+        if self.cascade_long_window_ms > self.cascade_window_ms:
+            out.append((self.cascade_long_window_ms, self.floor_factor_long))
+        return out
 
     def usd_floor(self, asset: str) -> float:
         return self.cascade_floor_usd.get(asset, self.cascade_floor_usd_default)

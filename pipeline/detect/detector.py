@@ -47,7 +47,8 @@ class CascadeDetector:
         self._lateness = {CHAIN: cfg.chain_lateness_ms, LIQ: cfg.exchange_lateness_ms, FLOW: cfg.exchange_lateness_ms}
         # Exchange data is kept this long behind the frontier: a chain event may still arrive that late
         # and needs the market from a little before it.
-        self.retention_ms = max(cfg.chain_lateness_ms + REF_LOOKBACK_MS, cfg.exchange_lateness_ms + cfg.cascade_window_ms)
+        self.longest_ms = max(w for w, _ in cfg.windows())
+        self.retention_ms = max(cfg.chain_lateness_ms + REF_LOOKBACK_MS, cfg.exchange_lateness_ms + self.longest_ms)
         self._sources = contagion.sources_of(cfg)
         self._has_targets = {a for a, ts in cfg.contagion_targets.items() if any(t != a for t in ts)}
 
@@ -65,7 +66,7 @@ class CascadeDetector:
     def restore(self, asset: str, snap: dict) -> None:
         cfg = self.cfg
         self.assets[asset] = AssetState.from_dict(snap, cfg.floor_history_days, cfg.floor_quantile,
-                                                  cfg.cascade_window_ms)
+                                                  [w for w, _ in cfg.windows()])
 
     # -- input ------------------------------------------------------------------------------
     def process(self, event: Event, now_ms: int | None = None) -> Output:
@@ -209,7 +210,7 @@ class CascadeDetector:
         # Liquidations not judged yet (a target held back by its contagion sources) stay, with the
         # hour of history their baseline needs.
         judged = st.cascade.judged_to if st.cascade.judged_to >= 0 else -math.inf
-        judged_from = judged - cfg.cascade_window_ms - MINUTE
+        judged_from = judged - self.longest_ms - MINUTE
         prune(st.bars, keep_from)
         prune(st.liqs, min(keep_from, judged_from))
         if len(st.seen) > 64 and min(st.seen.values()) < keep_from - cfg.contagion_window_ms:

@@ -80,14 +80,14 @@ class AssetState:
     done: dict = field(default_factory=dict)  # alert_id -> decided Episode, kept while late data may amend it
     closed: dict = field(default_factory=dict)  # whale alert_id -> ts: no second episode for one deposit
     cascade: CascadeState = field(default_factory=CascadeState)
-    floors: FloorSketch | None = None
+    floors: dict = field(default_factory=dict)  # window width (str) -> FloorSketch
     etf: EtfLedger = field(default_factory=EtfLedger)
     market: MarketBook = field(default_factory=MarketBook)
     longs: LongBook = field(default_factory=LongBook)
     upstream: dict = field(default_factory=dict)  # source asset -> [decided up to, clock at arrival]
     progress_sent: int = -1
     watermark: float = -1
-    window: RollingWindow | None = None  # rebuilt from `liqs` on restore
+    windows: dict = field(default_factory=dict)  # window width -> RollingWindow, rebuilt from `liqs` on restore
     moved_to: float = -1  # the watermark of the last advance (not snapshotted: a restore re-advances)
     late: int = 0
     duplicates: int = 0
@@ -99,23 +99,23 @@ class AssetState:
             "episodes": {k: e.to_dict() for k, e in self.episodes.items()},
             "linked": {k: e.to_dict() for k, e in self.linked.items()},
             "done": {k: e.to_dict() for k, e in self.done.items()}, "closed": self.closed,
-            "cascade": self.cascade.to_dict(), "floors": self.floors.to_dict() if self.floors else None,
+            "cascade": self.cascade.to_dict(), "floors": {k: f.to_dict() for k, f in self.floors.items()},
             "etf": self.etf.to_dict(), "market": self.market.rows, "longs": self.longs.rows,
             "upstream": self.upstream, "progress_sent": self.progress_sent, "watermark": self.watermark,
             "late": self.late, "duplicates": self.duplicates,
         }
 
     @classmethod
-    def from_dict(cls, d: dict, days: int, quantile: float, window_ms: int) -> "AssetState":
+    def from_dict(cls, d: dict, days: int, quantile: float, widths: list[int]) -> "AssetState":
         st = cls(asset=d["asset"], clock=EventClock.from_dict(d["clock"]), bars=[Bar(*b) for b in d["bars"]],
                  liqs=[Liq(*x) for x in d["liqs"]], seen=dict(d["seen"]), pending=[list(p) for p in d["pending"]],
                  closed=dict(d["closed"]), cascade=CascadeState(**d["cascade"]),
-                 floors=FloorSketch(days, quantile, d["floors"]) if d.get("floors") else None,
+                 floors={k: FloorSketch(days, quantile, f) for k, f in d["floors"].items()},
                  etf=EtfLedger.from_dict(d["etf"]), market=MarketBook(d["market"]), longs=LongBook(d["longs"]),
                  upstream={k: [v[0], None] for k, v in d["upstream"].items()}, progress_sent=d["progress_sent"],
                  watermark=d["watermark"], late=d["late"], duplicates=d["duplicates"])
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}
         st.linked = {k: Episode.from_dict(e) for k, e in d["linked"].items()}
         st.done = {k: Episode.from_dict(e) for k, e in d["done"].items()}
-        st.window = RollingWindow.rebuild(st.liqs, st.cascade.judged_to, window_ms)
+        st.windows = {w: RollingWindow.rebuild(st.liqs, st.cascade.judged_to, w) for w in widths}
         return st

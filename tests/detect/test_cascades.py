@@ -67,7 +67,7 @@ def test_the_floor_is_learned_from_each_assets_own_history():
     cascades = [a for a in replay(evs) if a.stage == "cascade" and not a.revision]
     assert [(a.asset, a.cascade["floor_source"]) for a in cascades] == [("SOL", "learned")]
     sol = cascades[0].cascade
-    assert sol["history_minutes"] >= 2 * 24 * 60 - 60 and sol["threshold_usd"] < 1e6
+    assert sol["history_minutes"] >= 2 * 24 * 60 - 60 and sol["threshold_usd"] < 1.2e6 * 5 / 2
     assert cascades[0].evidence["floor_source"] == "learned"
 
 
@@ -85,7 +85,8 @@ def test_a_cascade_must_stand_out_from_the_recent_baseline():
     evs += liqs(T0 + 20 * MIN, T0 + 40 * MIN, 2_000, 600_000)
     assert [a.stage for a in replay(evs)][-1] == "cascade"
     heavy_hour = liqs(T0 - 60 * MIN, T0 + 15 * MIN, 2_000, 300_000, tag="pre")  # $45M per 5 min for an hour
-    cfg = NO_LINKS.model_copy(update={"cold_floor_usd": {"BTC": 100e6}})
+    cfg = NO_LINKS.model_copy(update={"cold_floor_usd": {"BTC": 60e6}, "cascade_long_window_ms": 0})
+    assert [a.stage for a in replay(evs, cfg)][-1] == "cascade"
     assert [a for a in replay(evs + heavy_hour, cfg) if a.stage == "cascade"] == []
 
 
