@@ -14,6 +14,7 @@ from rich.table import Table
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
 from pipeline.sources.chain.cli import watch_app
+from pipeline.sources.etf.cli import etf_app
 from pipeline.sources.exchanges.cli import normalize
 from pipeline.sources.exchanges.feed_cli import feed
 
@@ -34,6 +35,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(instruments_app, name="instruments")
 app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
+app.add_typer(etf_app, name="etf")
 app.command("normalize")(normalize)
 app.command("feed")(feed)
 console = Console()
