@@ -89,5 +89,5 @@ def read_jsonl(data: bytes, asset: str | None = None) -> ReadResult:
         if asset and ev.asset != asset:
             res.skipped.append(Skipped(f"line {n}", f"asset {ev.asset}, not {asset}"))
             continue
-        res.events.append(ev.model_dump(mode="json", exclude_none=True))
+        res.events.append(obj)  # as written: validated, extra fields kept
     return res
