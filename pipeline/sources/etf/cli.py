@@ -14,7 +14,6 @@ from typing import Annotated, Optional
 import httpx
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from pipeline.config import Settings
@@ -22,12 +21,13 @@ from pipeline.config import Settings
 from .events import DEFAULT_PUBLISH_DELAY_H, ReadResult, summary
 from .formats import FORMATS, FormatError, detect_format, load_events
 from .poll import EtfPoller, PollError, next_wait
+from .show import whole_console
 from .sosovalue import KEY_HEADER, ApiError, api_key, request_body
 from .wide import TableError
 
 etf_app = typer.Typer(help="Spot-ETF daily net flows: import history, poll a page or API, show streaks and sums. "
                       "See docs/etf.md.", no_args_is_help=True)
-err = Console(stderr=True)
+err = whole_console(stderr=True)
 
 DEFAULT_URLS = {("farside-html", "BTC"): "https://farside.co.uk/btc/",
                 ("farside-html", "ETH"): "https://farside.co.uk/eth/",
@@ -238,7 +238,7 @@ def show(
 ) -> None:
     """The last trading days per fund and in total, and the context an alert would carry: consecutive
     outflow (or inflow) days, 5- and 20-day sums, z-score of the latest day against the prior 20."""
-    from .show import as_of_ms, ledger_for, render, report, stdout_console
+    from .show import as_of_ms, ledger_for, render, report
 
     asset = asset.upper()
     events: list[dict] = []
@@ -261,4 +261,4 @@ def show(
     if as_json:
         sys.stdout.write(orjson.dumps(rep).decode() + "\n")
     else:
-        render(rep, stdout_console())
+        render(rep, whole_console())

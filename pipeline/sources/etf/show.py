@@ -33,7 +33,12 @@ def as_of_ms(text: str | None, now_ms: int) -> int:
 
 def report(led: EtfLedger, asset: str, at_ms: int, days: int) -> dict:
     known = led.funds_at(at_ms)[:days]
-    funds = sorted({f for _, fs in known for f in fs if f != TOTAL_FUND})
+    size: dict[str, float] = {}
+    for _, fs in known:
+        for f, v in fs.items():
+            if f != TOTAL_FUND:
+                size[f] = size.get(f, 0.0) + abs(v)
+    funds = sorted(size, key=lambda f: (-size[f], f))  # the funds that moved the most first
     return {"asset": asset, "as_of_ms": at_ms, "context": led.context(at_ms), "funds": funds,
             "days": [{"date": d, "funds": {f: fs[f] for f in funds if f in fs},
                       "reported_total_usd": fs.get(TOTAL_FUND), "total_usd": round(led.day_total(fs), 2)}
@@ -61,16 +66,21 @@ def render(rep: dict, console: Console) -> None:
     if ctx is None:
         console.print("no figures published before this time")
         return
-    streak = (f"{ctx['outflow_streak_days']} outflow days" if ctx["outflow_streak_days"]
-              else f"{ctx['inflow_streak_days']} inflow days")
+    if ctx["outflow_streak_days"]:
+        streak = f"{ctx['outflow_streak_days']} outflow days"
+    elif ctx["inflow_streak_days"]:
+        streak = f"{ctx['inflow_streak_days']} inflow days"
+    else:
+        streak = "none (latest day flat)"
     z = "n/a (fewer than 5 prior days)" if ctx["zscore"] is None else f"{ctx['zscore']:+.2f}"
     console.print(f"as of {dt.datetime.fromtimestamp(rep['as_of_ms'] / 1000, dt.timezone.utc):%Y-%m-%d %H:%M}Z, "
                   f"latest day {ctx['as_of_date']}: streak {streak}; 5-day sum ${ctx['sum_5d_usd'] / 1e6:,.1f}M; "
                   f"20-day sum ${ctx['sum_20d_usd'] / 1e6:,.1f}M; z-score of the latest day vs the prior 20: {z}")
 
 
-def stdout_console() -> Console:
-    """A console that prints tables whole when stdout is not a terminal (no truncated cells)."""
-    if sys.stdout.isatty():
-        return Console()
-    return Console(width=100_000, soft_wrap=True)
+def whole_console(stderr: bool = False) -> Console:
+    """A console that prints whole lines and tables when it is not a terminal (no truncated cells)."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=100_000, soft_wrap=True)
