@@ -214,15 +214,13 @@ def poll(
 def _events_from_store(settings: Settings, asset: str) -> list[dict]:
     from pipeline.sinks.clickhouse import open_store
 
+    from .show import stored_events
+
     store = open_store(settings.clickhouse_url)
     try:
-        _, rows = store.query(
-            "SELECT event_id, toString(date), fund, asset, net_flow_usd, toUnixTimestamp64Milli(published_ts), source "
-            f"FROM {{db}}.etf_flows FINAL WHERE asset = '{asset}'")
+        return stored_events(store, asset)
     finally:
         store.close()
-    keys = ("event_id", "date", "fund", "asset", "net_flow_usd", "published_ts", "source")
-    return [{"type": "etf_flow", **dict(zip(keys, r))} for r in rows]
 
 
 @etf_app.command()

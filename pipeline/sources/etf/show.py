@@ -20,6 +20,17 @@ def ledger_for(events: list[dict], asset: str) -> EtfLedger:
     return led
 
 
+def stored_events(store, asset: str) -> list[dict]:
+    """Every stored version of the asset's figures, as etf_flow events."""
+    if not asset.isalnum():
+        raise ValueError(f"not an asset: {asset!r}")
+    _, rows = store.query(
+        "SELECT event_id, toString(date), fund, asset, net_flow_usd, toUnixTimestamp64Milli(published_ts), source "
+        f"FROM {{db}}.etf_flows FINAL WHERE asset = '{asset}'")
+    keys = ("event_id", "date", "fund", "asset", "net_flow_usd", "published_ts", "source")
+    return [{"type": "etf_flow", **dict(zip(keys, r))} for r in rows]
+
+
 def as_of_ms(text: str | None, now_ms: int) -> int:
     """A date means the end of that UTC day; a time is taken as it is (UTC if no zone)."""
     if not text:
