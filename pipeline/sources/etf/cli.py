@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import httpx
 import orjson
 import typer
+from kafka.errors import KafkaError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from pipeline.config import Settings
@@ -23,7 +24,7 @@ from .formats import FORMATS, FormatError, detect_format, load_events
 from .poll import EtfPoller, PollError, next_wait
 from .show import whole_console
 from .sosovalue import KEY_HEADER, ApiError, api_key, request_body
-from .wide import TableError
+from .wide import FOOTER_REASON, TableError
 
 etf_app = typer.Typer(help="Spot-ETF daily net flows: import history, poll a page or API, show streaks and sums. "
                       "See docs/etf.md.", no_args_is_help=True)
@@ -86,8 +87,9 @@ def _write(events: list[dict], out: Path, append: bool = False) -> None:
             f.write(orjson.dumps(e) + b"\n")
 
 
-def _print_problems(res: ReadResult, limit: int = 50) -> None:
-    for label, items in (("skipped", res.skipped), ("warning", res.warnings)):
+def _print_problems(res: ReadResult, limit: int = 50, footers: bool = True) -> None:
+    skipped = [s for s in res.skipped if footers or s.reason != FOOTER_REASON]
+    for label, items in (("skipped", skipped), ("warning", res.warnings)):
         for s in items[:limit]:
             err.print(f"  {label}: {s}", markup=False, highlight=False)
         if len(items) > limit:
@@ -176,6 +178,13 @@ def poll(
         _fail(f"no default URL for {fmt} {asset}; pass --url")
     state = state or Path(settings.data_dir) / f"etf_poll_{asset}.json"
     poller = EtfPoller(url, asset, fmt, state, api_key=api_key() if fmt == "sosovalue" else None, delay_h=delay_h)
+    try:
+        _poll_loop(poller, url, every_s, once, out, settings)
+    finally:
+        poller.close()
+
+
+def _poll_loop(poller: EtfPoller, url: str, every_s: float, once: bool, out: Path | None, settings: Settings) -> None:
     failures = 0
     while True:
         retry_after = None
@@ -187,9 +196,10 @@ def poll(
                 elif res.events:
                     _publish(res.events, settings)
                 poller.commit()
+                bad = [s for s in res.read.skipped if s.reason != FOOTER_REASON]
                 err.print(f"{time.strftime('%H:%M:%S')} {url}: {len(res.events)} new or revised figures, "
-                          f"{len(res.read.skipped)} rows skipped", markup=False, highlight=False)
-                _print_problems(res.read)
+                          f"{len(bad)} rows skipped", markup=False, highlight=False)
+                _print_problems(res.read, footers=False)
                 failures = 0
             elif res.status == 304:
                 err.print(f"{time.strftime('%H:%M:%S')} {url}: not modified", markup=False, highlight=False)
@@ -198,7 +208,8 @@ def poll(
                 failures += 1
                 retry_after = res.retry_after_s
                 err.print(f"{url}: HTTP {res.status}, backing off", markup=False, highlight=False)
-        except PollError as exc:
+        except (PollError, KafkaError) as exc:
+            # nothing was committed: the next poll fetches and publishes the same figures again
             failures += 1
             err.print(f"[red]poll failed[/]: {exc}", highlight=False)
             if once:

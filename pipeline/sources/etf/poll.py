@@ -131,6 +131,10 @@ class EtfPoller:
         os.replace(tmp, self.state_path)
 
 
+    def close(self) -> None:
+        self.client.close()
+
+
 def next_wait(every_s: float, failures: int, retry_after_s: float | None = None) -> float:
     """The polite interval, doubled per consecutive failure up to an hour, or what Retry-After says."""
     base = max(every_s, MIN_INTERVAL_S)

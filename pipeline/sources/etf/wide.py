@@ -15,6 +15,7 @@ import io
 from .events import FOOTER_LABELS, CellError, FlowFigure, ReadResult, Skipped, parse_day, parse_millions
 
 TOTAL_NAMES = {"total", "net total", "total net flow"}
+FOOTER_REASON = "footer row, not a day"
 
 
 class TableError(ValueError):
@@ -52,7 +53,7 @@ def read_wide(header: list[str], rows: list[tuple[int, list[str]]], asset: str, 
         date = parse_day(first)
         if date is None:
             if first.lower() in FOOTER_LABELS:
-                res.skipped.append(Skipped(where, "footer row, not a day"))
+                res.skipped.append(Skipped(where, FOOTER_REASON))
             else:
                 res.skipped.append(Skipped(where, f"not a date: {first!r}", header[0] or "date"))
             continue

@@ -65,8 +65,8 @@ def test_import_errors_are_clear(tmp_path):
     assert res.exit_code == 1 and "no flow table" in res.stderr
     res = invoke(["import", str(bad), "--format", "xml"])
     assert res.exit_code == 1 and "--format must be one of" in res.stderr
-    res = invoke(["import", str(bad), "--format", "wide-csv"], KAFKA_BOOTSTRAP="")
-    assert res.exit_code == 1
+    res = invoke(["import", str(bad), "--format", "wide-csv", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 1 and "no fund columns in the header" in res.stderr
 
 
 def test_import_publishes_to_the_topic_keyed_by_asset(broker, tmp_path):
@@ -142,3 +142,11 @@ def test_show_json_as_of_a_date_uses_only_what_was_published(btc_events):
 def test_show_bad_as_of(btc_events):
     res = invoke(["show", "--file", str(btc_events), "--as-of", "yesterday"])
     assert res.exit_code == 1 and "--as-of" in res.stderr
+
+
+def test_poll_that_cannot_publish_keeps_no_state_and_says_so(tmp_path):
+    state = tmp_path / "st.json"
+    with PageServer(farside_page(BTC[-3:]).encode()) as srv:
+        res = invoke(["poll", "--url", srv.url, "--once", "--state", str(state)], KAFKA_BOOTSTRAP="127.0.0.1:9")
+    assert res.exit_code == 1 and "poll failed" in res.stderr
+    assert not state.exists()  # the next poll publishes the same figures again
