@@ -110,6 +110,7 @@ def import_(
     """Read ETF flows (US$ millions on pages and in CSVs; USD on the topic) and publish or write them as events.
 
     Figures with no publication time get the history rule (US close + --publish-delay-hours).
+
     Ends with a summary: days, funds, events, and every skipped row with its reason.
     """
     asset = asset.upper()
@@ -166,8 +167,11 @@ def poll(
 ) -> None:
     """Fetch the page or API with conditional requests and publish only figures that are new or revised.
 
-    The first poll (no state yet) stamps figures with the history rule; later polls stamp new and
-    revised figures with the poll time. The SoSoValue key comes from CASCADEWATCH_SOSOVALUE_API_KEY.
+    The first poll (no state yet) stamps figures with the history rule.
+
+    Later polls stamp new and revised figures with the poll time.
+
+    The SoSoValue key comes from CASCADEWATCH_SOSOVALUE_API_KEY and is never printed.
     """
     asset = asset.upper()
     _check_format(fmt)
@@ -245,8 +249,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
     delay_h: Delay = DEFAULT_PUBLISH_DELAY_H,
 ) -> None:
-    """The last trading days per fund and in total, and the context an alert would carry: consecutive
-    outflow (or inflow) days, 5- and 20-day sums, z-score of the latest day against the prior 20."""
+    """The last trading days per fund and in total, and the context an alert would carry.
+
+    Context: consecutive outflow (or inflow) days, 5- and 20-day sums, z-score of the latest day against the prior 20.
+    """
     from .show import as_of_ms, ledger_for, render, report
 
     asset = asset.upper()
