@@ -15,6 +15,7 @@ from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
 from pipeline.scenarios.cli import evaluate, simulate
 from pipeline.sources.chain.cli import watch_app
+from pipeline.sources.etf.cli import etf_app
 from pipeline.sources.exchanges.cli import normalize
 from pipeline.sources.exchanges.feed_cli import feed
 
@@ -35,6 +36,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(instruments_app, name="instruments")
 app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
+app.add_typer(etf_app, name="etf")
 app.command("normalize")(normalize)
 app.command("feed")(feed)
 app.command("simulate")(simulate)

@@ -113,6 +113,11 @@ class Trade(_Event):
 
 
 class EtfFlow(_Event):
+    """One fund's net flow for one trading day, in USD, as known from published_ts on.
+
+    A revision is a new event with a later published_ts (see docs/etf.md); fund TOTAL is a day
+    total from a source without per-fund figures."""
+
     type: Literal["etf_flow"] = "etf_flow"
     event_id: str = Field(min_length=1)
     date: str = Field(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")

@@ -1,60 +1,100 @@
 """Spot-ETF flow context for an asset, as it was known at a given moment.
 
-A day's figure for a fund counts only from its published_ts on, so an alert never uses a number
-before it was public. Context raises or lowers an alert's severity; it never triggers one.
+Every version of a fund-day figure is kept with its published_ts. The context at time t uses,
+for each fund and day, the latest version published strictly before t, so a revision published
+later never changes an alert computed before it. A day's total is the sum of its funds, or the
+source's own day total (fund `TOTAL`) where one was published. Context raises or lowers an
+alert's severity; it never triggers one.
 """
 
 from __future__ import annotations
 
+import bisect
 import statistics
 
 from pipeline.contracts.models import EtfFlow
 
+TOTAL_FUND = "TOTAL"
 _KEEP_DAYS = 40
+_KEEP_VERSIONS = 8
+_Z_WINDOW = 20
+_Z_MIN_DAYS = 5
 
 
 class EtfLedger:
-    def __init__(self) -> None:
-        self.flows: dict[str, dict[str, tuple[float, int]]] = {}  # date -> fund -> (net_usd, published_ts)
+    def __init__(self, keep_days: int = _KEEP_DAYS) -> None:
+        self.keep_days = keep_days
+        # date -> fund -> [(net_usd, published_ts), ...] sorted by published_ts
+        self.flows: dict[str, dict[str, list[tuple[float, int]]]] = {}
 
     def add(self, e: EtfFlow) -> bool:
-        """Record a fund-day figure; False if exactly this figure was already known."""
-        day = self.flows.setdefault(e.date, {})
+        """Record a version of a fund-day figure; False if exactly this version was already known."""
+        versions = self.flows.setdefault(e.date, {}).setdefault(e.fund, [])
         value = (e.net_flow_usd, e.published_ts)
-        if day.get(e.fund) == value:
+        if value in versions:
             return False
-        day[e.fund] = value
-        if len(self.flows) > _KEEP_DAYS:
-            for d in sorted(self.flows)[: len(self.flows) - _KEEP_DAYS]:
+        bisect.insort(versions, value, key=lambda v: v[1])
+        del versions[:-_KEEP_VERSIONS]
+        if len(self.flows) > self.keep_days:
+            for d in sorted(self.flows)[: len(self.flows) - self.keep_days]:
                 del self.flows[d]
         return True
 
-    def context(self, at_ms: int) -> dict | None:
-        days = []
+    def funds_at(self, at_ms: int) -> list[tuple[str, dict[str, float]]]:
+        """(date, {fund: net_usd}) newest day first, each figure as last published before at_ms."""
+        out = []
         for date in sorted(self.flows, reverse=True):
-            known = [net for net, pub in self.flows[date].values() if pub <= at_ms]
+            known = {}
+            for fund, versions in self.flows[date].items():
+                i = bisect.bisect_left(versions, at_ms, key=lambda v: v[1])
+                if i:
+                    known[fund] = versions[i - 1][0]
             if known:
-                days.append((date, sum(known)))
+                out.append((date, known))
+        return out
+
+    @staticmethod
+    def day_total(funds: dict[str, float]) -> float:
+        if TOTAL_FUND in funds:
+            return funds[TOTAL_FUND]
+        return sum(funds.values())
+
+    def totals_at(self, at_ms: int) -> list[tuple[str, float]]:
+        return [(date, self.day_total(funds)) for date, funds in self.funds_at(at_ms)]
+
+    def context(self, at_ms: int) -> dict | None:
+        days = self.totals_at(at_ms)
         if not days:
             return None
         totals = [t for _, t in days]
-        streak = 0
-        for t in totals:
-            if t >= 0:
-                break
-            streak += 1
-        prior = totals[1:21]
+        prior = totals[1:_Z_WINDOW + 1]
         z = None
-        if len(prior) >= 5 and statistics.pstdev(prior) > 0:
+        if len(prior) >= _Z_MIN_DAYS and statistics.pstdev(prior) > 0:
             z = round((totals[0] - statistics.fmean(prior)) / statistics.pstdev(prior), 3)
-        return {"as_of_date": days[0][0], "last_day_usd": round(totals[0], 2), "outflow_streak_days": streak,
-                "sum_5d_usd": round(sum(totals[:5]), 2), "sum_20d_usd": round(sum(totals[:20]), 2), "zscore": z}
+        return {"as_of_date": days[0][0], "last_day_usd": round(totals[0], 2),
+                "outflow_streak_days": _streak(totals, lambda t: t < 0),
+                "inflow_streak_days": _streak(totals, lambda t: t > 0),
+                "sum_5d_usd": round(sum(totals[:5]), 2), "sum_20d_usd": round(sum(totals[:20]), 2),
+                "zscore": z, "days_known": len(totals)}
 
     def to_dict(self) -> dict:
-        return {d: {f: list(v) for f, v in funds.items()} for d, funds in self.flows.items()}
+        return {d: {f: [list(v) for v in vs] for f, vs in funds.items()} for d, funds in self.flows.items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "EtfLedger":
         led = cls()
-        led.flows = {day: {f: (v[0], v[1]) for f, v in funds.items()} for day, funds in d.items()}
+        for day, funds in d.items():
+            for fund, vs in funds.items():
+                # an older snapshot kept one [net, published_ts] per fund-day
+                versions = [vs] if vs and not isinstance(vs[0], (list, tuple)) else vs
+                led.flows.setdefault(day, {})[fund] = sorted(((v[0], v[1]) for v in versions), key=lambda v: v[1])
         return led
+
+
+def _streak(totals: list[float], pred) -> int:
+    n = 0
+    for t in totals:
+        if not pred(t):
+            break
+        n += 1
+    return n

@@ -26,6 +26,7 @@ from pipeline.runtime.lag import group_lag
 from pipeline.runtime.publish import publish
 from pipeline.runtime.topics import ensure_topics
 from pipeline.sinks.render import alert_line
+from pipeline.sources.etf.scenario import with_imported_history
 
 
 class DemoError(RuntimeError):
@@ -116,6 +117,9 @@ def run_demo(settings: Settings, scenario: Path, *, follow: bool = False, consol
 
         # ETF history is loaded first, as it would be in production: days of flows are known before
         # the live feeds that the scenario replays.
+        events, notes = with_imported_history(scenario, events)
+        for note in notes:
+            console.print(f"[bold]ETF[/] {note}")
         history = [e for e in events if e.get("type") == "etf_flow"]
         live = [e for e in events if e.get("type") != "etf_flow"]
         deadline = time.monotonic() + timeout_s

@@ -98,13 +98,18 @@ def _events() -> list[dict]:
                          cascade={"long_notional_usd": 3.36e6, "short_notional_usd": 1.12e6, "long_share": 0.75})
     dead = models.DeadLetter(reason="malformed_json", error="unexpected character", source_topic="exchange.liquidations",
                              partition=0, offset=7, original_b64="e25vdCBqc29u", original_size=9, received_ts=T0_MS)
-    return [_dump(m) for m in [*transfers, *bars, *liquidations, alert, dead]]
+    etf = [models.EtfFlow(event_id=f"etf:BTC:{fund}:{date}:{pub}", date=date, fund=fund, asset="BTC", net_flow_usd=usd,
+                          published_ts=pub, source="test")
+           for date, fund, usd, pub in [("2025-08-13", "IBIT", -2e8, T0_MS - 50 * minute),
+                                        ("2025-08-14", "IBIT", -1e8, T0_MS - 40 * minute),
+                                        ("2025-08-14", "FBTC", -5e7, T0_MS - 40 * minute)]]
+    return [_dump(m) for m in [*transfers, *bars, *liquidations, alert, dead, *etf]]
 
 
 @pytest.fixture(scope="module")
 def store(deploy_store):
     written = deploy_store.insert_events(_events())
-    assert set(written) == {"whale_transfers", "trade_flow", "liquidations", "alerts", "deadletter"}
+    assert set(written) == {"whale_transfers", "trade_flow", "liquidations", "alerts", "deadletter", "etf_flows"}
     return deploy_store
 
 
@@ -150,3 +155,11 @@ def test_panel_values(store):
 
     names, rows = _panel_rows(store, "Dead-letter")
     assert [(r[1], r[2]) for r in rows] == [("malformed_json", 1)]
+
+    names, rows = _panel_rows(store, "ETF daily")
+    assert [(r[0].date().isoformat(), r[1], r[2]) for r in rows] == [("2025-08-13", "BTC", -2e8), ("2025-08-14", "BTC", -1.5e8)]
+
+    names, rows = _panel_rows(store, "ETF streak")
+    (etf,) = [dict(zip(names, r)) for r in rows]
+    assert (etf["asset"], etf["outflow_streak_days"], etf["inflow_streak_days"], etf["sum_5d_usd"], etf["last_day_usd"]) == (
+        "BTC", 2, 0, -3.5e8, -1.5e8)

@@ -10,7 +10,7 @@ import pytest
 from pipeline.sinks.clickhouse import StoreError, open_store, schema_dir
 
 UTC = dt.timezone.utc
-TABLES = ["alerts", "deadletter", "etf_flows", "exchange_netflow_1h", "feed_health", "liquidations", "liquidations_1m", "trade_flow",
+TABLES = ["alerts", "deadletter", "etf_flows", "etf_flows_daily", "etf_flows_latest", "exchange_netflow_1h", "feed_health", "liquidations", "liquidations_1m", "trade_flow",
           "trade_flow_1m", "trades",
           "whale_transfers"]
 
