@@ -26,7 +26,7 @@ from pipeline.detect.windows import RollingWindow
 
 def threshold(cfg: DetectorConfig, st: AssetState, width: int, factor: float, ts: int) -> tuple[float, dict]:
     """The asset's cascade threshold for windows of `width` at `ts`, and how it was set."""
-    level, minutes = st.floors[str(width)].level_at(ts)
+    level, minutes = st.floors.level_at(ts)
     if level is None or minutes * MINUTE < cfg.floor_min_history_ms:
         usd, source = cfg.cold_floor(st.asset, width), "cold_start"
     else:
@@ -45,7 +45,8 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
     if not st.windows:
         for width, _ in cfg.windows():
             st.windows[width] = RollingWindow(width)
-            st.floors.setdefault(str(width), FloorSketch(cfg.floor_history_days, cfg.floor_quantile))
+        if st.floors is None:
+            st.floors = FloorSketch(cfg.floor_history_days, cfg.floor_quantile)
     cs, liqs = st.cascade, st.liqs
     if upto_ts <= cs.judged_to:
         return
@@ -65,32 +66,36 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
 
 
 def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
-    """Add to each window's history every whole minute before `minute` not added yet.
+    """Add to the history every whole minute before `minute` not added yet: the long window's sum
+    ending with it.
 
-    A minute inside a burst under way, or whose window reached half the threshold (the ramp of a
-    burst not yet called, or one never called), is not history: the floor learns what ordinary
-    looks like, so a crash, or a dense run of them, does not raise it for the next one.
+    A minute inside a burst under way, or whose window is well above the level learned so far
+    (`floor_history_cutoff` times it: the ramp of a burst not yet called, or one never called), is
+    not history: the level learns what ordinary looks like, so a crash, or a dense run of them,
+    does not raise it for the next one.
     """
-    longs = st.longs
-    for width, factor in cfg.windows():
-        sk = st.floors[str(width)]
-        if sk.minute is None:
-            sk.minute = minute  # history starts where the data does
+    longs, sk, width = st.longs, st.floors, cfg.level_window_ms
+    if sk.minute is None:
+        sk.minute = minute  # history starts where the data does
+        return
+    while sk.minute < minute:
+        m = sk.minute
+        _end_if_quiet(cfg, st, m)
+        nxt = longs.next_minute(m - width + MINUTE)
+        if nxt is None or nxt > m:
+            # No long liquidation in this minute's window: a quiet stretch, up to the next one, at once.
+            if st.cascade.active is not None:
+                sk.add(m, None)
+            else:
+                sk.add_zeros(m, ((minute if nxt is None else min(minute, nxt)) - m) // MINUTE)
             continue
-        while sk.minute < minute:
-            m = sk.minute
-            _end_if_quiet(cfg, st, m)
-            nxt = longs.next_minute(m - width + MINUTE)
-            if nxt is None or nxt > m:
-                # No long liquidation in this minute's window: a quiet stretch, up to the next one, at once.
-                if st.cascade.active is not None:
-                    sk.add(m, None)
-                else:
-                    sk.add_zeros(m, ((minute if nxt is None else min(minute, nxt)) - m) // MINUTE)
-                continue
-            usd = longs.between(m + MINUTE - width, m + MINUTE)
-            ordinary = st.cascade.active is None and usd < 0.5 * threshold(cfg, st, width, factor, m)[0]
-            sk.add(m, usd if ordinary else None)
+        usd = longs.between(m + MINUTE - width, m + MINUTE)
+        level, minutes = sk.level_at(m)
+        if level is None or minutes * MINUTE < cfg.floor_min_history_ms:
+            cutoff = 0.5 * cfg.cold_floor(st.asset, width)
+        else:
+            cutoff = cfg.floor_history_cutoff * level
+        sk.add(m, usd if st.cascade.active is None and usd < cutoff else None)
 
 
 def _end_if_quiet(cfg: DetectorConfig, st: AssetState, at: int) -> None:
@@ -134,6 +139,7 @@ def _start(cfg: DetectorConfig, st: AssetState, ts: int, figures: dict, link: Ep
            alerts: list) -> None:
     """A new burst: publish it as the story that explains it."""
     st.cascade.active = {"start": ts, "hot": ts, "threshold": short_need}
+    st.floors.forget_since(ts - cfg.level_window_ms)  # the burst's ramp is not ordinary history
     evidence = {"sampled_venues": figures["sampled_venues"],
                 "gapped_markets": st.market.gaps(ts - figures["window_ms"], ts),
                 "floor_source": figures["floor_source"]}

@@ -40,7 +40,7 @@ class DetectorConfig(BaseModel):
     # -- cascades ---------------------------------------------------------------------------
     cascade_window_ms: int = Field(5 * MINUTE, description="Short rolling window of long liquidations: catches "
                                    "an intense burst within a minute or two")
-    cascade_long_window_ms: int = Field(30 * MINUTE, description="Long rolling window: catches a slow, sustained "
+    cascade_long_window_ms: int = Field(60 * MINUTE, description="Long rolling window: catches a slow, sustained "
                                         "burst that no five minutes of it would single out (0: off)")
     cascade_min_long_share: float = Field(0.7, description="Longs' share of liquidated notional in the window")
     cascade_min_venues: int = Field(1, ge=1, description="Distinct venues with long liquidations in the window")
@@ -48,9 +48,13 @@ class DetectorConfig(BaseModel):
     cascade_baseline_multiple: float = Field(
         3.0, ge=0, description="Long notional in the window at least this multiple of the mean per window over "
         "market_lookback_ms before it (the short-term baseline)")
-    floor_quantile: float = Field(0.999, gt=0.5, lt=1, description="Quantile of the asset's own history of window sums")
-    floor_factor: float = Field(4.0, gt=0, description="The short window is extreme at this multiple of that quantile")
-    floor_factor_long: float = Field(2.5, gt=0, description="The long window is extreme at this multiple of its quantile")
+    floor_quantile: float = Field(
+        0.95, gt=0.5, lt=1, description="The asset's level: this quantile of its own history of long-window sums (a "
+        "high-but-not-extreme quantile, so a few crashes in the history cannot move it)")
+    floor_factor: float = Field(8.0, gt=0, description="The short window is extreme at this multiple of the level")
+    floor_factor_long: float = Field(10.0, gt=0, description="The long window is extreme at this multiple of the level")
+    floor_history_cutoff: float = Field(3.0, gt=1, description="A minute whose long window exceeds this multiple of "
+                                        "the level is not added to the history")
     floor_history_days: int = Field(14, ge=1, description="Days of history the learned floor is taken over")
     floor_min_history_ms: int = Field(DAY, description="Less history than this is a cold start: the fallback floor applies")
     cascade_floor_usd: dict[str, float] = Field(
@@ -83,7 +87,7 @@ class DetectorConfig(BaseModel):
         5 * MINUTE, description="A source asset whose progress markers stop this long no longer holds a target's "
         "cascade decisions back")
     contagion_threshold_factor: float = Field(
-        0.5, gt=0, le=1, description="Within a contagion watch the cascade threshold is scaled by this")
+        0.3, gt=0, le=1, description="Within a contagion watch the cascade threshold is scaled by this")
 
     # -- ETF context ------------------------------------------------------------------------
     etf_outflow_streak_days: int = Field(3, description="Consecutive outflow days that raise severity")
@@ -96,6 +100,11 @@ class DetectorConfig(BaseModel):
     def cold_floor(self, asset: str, window_ms: int | None = None) -> float:
         usd = self.cold_floor_usd.get(asset, self.cold_floor_usd_default)
         return usd * ((window_ms or self.cascade_window_ms) / self.cascade_window_ms) ** 0.5
+
+    @property
+    def level_window_ms(self) -> int:
+        """The window whose history sets the level: the long one, or the short one alone."""
+        return max(w for w, _ in self.windows())
 
     def windows(self) -> list[tuple[int, float]]:
         """(width, floor factor) of each cascade window, shortest first."""

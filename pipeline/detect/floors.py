@@ -17,6 +17,7 @@ HOUR = 60 * MINUTE
 DAY_MIN = 1440
 _BASE = 1_000.0  # USD: bin 0 holds everything below
 _STEP = math.log(1.1)
+RECENT = 120  # minutes kept for forget_since: at least the longest cascade window
 
 
 def bin_of(usd: float) -> int:
@@ -38,13 +39,28 @@ class FloorSketch:
                                                 for k, v in d.get("hist", {}).items()}
         self.minute: int | None = d.get("minute")  # the next minute to add (its start, ms)
         self.level: tuple | None = tuple(d["level"]) if d.get("level") else None  # (hour, usd, minutes of history)
+        self.recent: list = [list(r) for r in d.get("recent", [])]  # [minute, day, bin] of the last minutes added
 
     def add(self, minute: int, usd: float | None) -> None:
         """The window sum ending with `minute` (None: a minute inside a cascade, not history)."""
         self._roll(minute)
         if usd is not None:
-            self._count(minute // MINUTE // DAY_MIN, bin_of(usd), 1)
+            day, b = minute // MINUTE // DAY_MIN, bin_of(usd)
+            self._count(day, b, 1)
+            self.recent.append([minute, day, b])
+            if len(self.recent) > RECENT:
+                del self.recent[: len(self.recent) - RECENT]
         self.minute = minute + MINUTE
+
+    def forget_since(self, minute: int) -> None:
+        """Take back the minutes added from `minute` on: they turned out to be a burst's ramp."""
+        while self.recent and self.recent[-1][0] >= minute:
+            _, day, b = self.recent.pop()
+            row = self.hist.get(day)
+            if row and row.get(b):
+                row[b] -= 1
+                if not row[b]:
+                    del row[b]
 
     def add_zeros(self, minute: int, count: int) -> None:
         """`count` minutes with no long liquidations from `minute` on (a quiet stretch, added at once)."""
@@ -108,4 +124,5 @@ class FloorSketch:
 
     def to_dict(self) -> dict:
         return {"hist": {str(k): {str(b): c for b, c in v.items()} for k, v in self.hist.items()},
-                "minute": self.minute, "level": list(self.level) if self.level else None}
+                "minute": self.minute, "level": list(self.level) if self.level else None,
+                "recent": self.recent}

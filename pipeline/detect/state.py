@@ -80,7 +80,7 @@ class AssetState:
     done: dict = field(default_factory=dict)  # alert_id -> decided Episode, kept while late data may amend it
     closed: dict = field(default_factory=dict)  # whale alert_id -> ts: no second episode for one deposit
     cascade: CascadeState = field(default_factory=CascadeState)
-    floors: dict = field(default_factory=dict)  # window width (str) -> FloorSketch
+    floors: FloorSketch | None = None  # the asset's history of long-window sums
     etf: EtfLedger = field(default_factory=EtfLedger)
     market: MarketBook = field(default_factory=MarketBook)
     longs: LongBook = field(default_factory=LongBook)
@@ -99,7 +99,7 @@ class AssetState:
             "episodes": {k: e.to_dict() for k, e in self.episodes.items()},
             "linked": {k: e.to_dict() for k, e in self.linked.items()},
             "done": {k: e.to_dict() for k, e in self.done.items()}, "closed": self.closed,
-            "cascade": self.cascade.to_dict(), "floors": {k: f.to_dict() for k, f in self.floors.items()},
+            "cascade": self.cascade.to_dict(), "floors": self.floors.to_dict() if self.floors else None,
             "etf": self.etf.to_dict(), "market": self.market.rows, "longs": self.longs.rows,
             "upstream": self.upstream, "progress_sent": self.progress_sent, "watermark": self.watermark,
             "late": self.late, "duplicates": self.duplicates,
@@ -110,7 +110,7 @@ class AssetState:
         st = cls(asset=d["asset"], clock=EventClock.from_dict(d["clock"]), bars=[Bar(*b) for b in d["bars"]],
                  liqs=[Liq(*x) for x in d["liqs"]], seen=dict(d["seen"]), pending=[list(p) for p in d["pending"]],
                  closed=dict(d["closed"]), cascade=CascadeState(**d["cascade"]),
-                 floors={k: FloorSketch(days, quantile, f) for k, f in d["floors"].items()},
+                 floors=FloorSketch(days, quantile, d["floors"]) if d.get("floors") else None,
                  etf=EtfLedger.from_dict(d["etf"]), market=MarketBook(d["market"]), longs=LongBook(d["longs"]),
                  upstream={k: [v[0], None] for k, v in d["upstream"].items()}, progress_sent=d["progress_sent"],
                  watermark=d["watermark"], late=d["late"], duplicates=d["duplicates"])
