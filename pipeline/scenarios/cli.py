@@ -100,7 +100,8 @@ def _summary_table(summary: list[dict], seeds: list[int]):
 
     table = Table("alert kind", "episodes", "found", "false", "precision worst/mean", "recall worst/mean",
                   "false/day worst/mean", "false/calm day worst/mean", "median s worst/mean", "p90 s worst/mean",
-                  "wall median s worst/mean", title=f"{len(seeds)} seeds ({_seed_text(seeds)}): worst seed / mean", title_justify="left")
+                  "wall median s worst/mean", title=f"{len(seeds)} seeds ({_seed_text(seeds)}): worst seed / mean",
+                  title_justify="left")
     pair = lambda r, m, p=3: f"{_fmt(r['worst_' + m], p)} / {_fmt(r['mean_' + m], p)}"  # noqa: E731
     for r in summary:
         table.add_row(r["kind"], str(r["episodes"]), str(r["found"]), str(r["false_alerts"]), pair(r, "precision"),

@@ -74,7 +74,7 @@ def bars(rng: np.random.Generator, asset: str, path: Path, start_ms: int, activi
     out: list[dict] = []
     own = [(v, spec.symbol(asset, v)) for v in VENUES]
     my_gaps = [g for g in gs if g.asset == asset]
-    for k, (venue, symbol) in enumerate(own):
+    for venue, symbol in own:
         o = opens * (1 + rng.normal(0, 0.00005, n))
         c = close * (1 + rng.normal(0, 0.00005, n))
         hi = np.maximum(o, c) * (1 + np.abs(rng.normal(0, spec.sigma / 3, n)))

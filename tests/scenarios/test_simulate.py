@@ -12,7 +12,7 @@ from pipeline.cli import app
 from pipeline.contracts.models import event_from_dict
 from pipeline.scenarios.market import ASSETS, CASCADE_USD, MINUTE, WHALE_ASSETS
 from pipeline.scenarios.simulate import KINDS, SimConfig, simulate
-from tests.scenarios.helpers import liquidations, per_minute, unique
+from tests.scenarios.helpers import by_episode, per_minute, unique
 
 runner = CliRunner()
 
@@ -70,13 +70,13 @@ def test_bursts_vary_in_size_duration_and_shape(month):
     assert small and max(small) < CASCADE_USD[1] * 0.15
     # The labelled totals are what the events carry, inside the burst window.
     lab = max(bursts, key=lambda x: x.burst_long_usd)
-    own = [e for e in liquidations(events, lab.asset, "long") if f":{lab.episode_id}-" in e["event_id"]]
+    own = [e for e in by_episode(events)[lab.episode_id] if e["side"] == "long"]
     assert sum(e["notional_usd"] for e in own) == pytest.approx(lab.burst_long_usd, rel=1e-6)
     assert all(lab.burst_start_ts <= e["ts"] < lab.burst_end_ts for e in own)
 
 
 def _thirds(events, lab):
-    own = [e for e in liquidations(events, lab.asset, "long") if f":{lab.episode_id}-" in e["event_id"]]
+    own = [e for e in by_episode(events)[lab.episode_id] if e["side"] == "long"]
     m = per_minute(own, lab.burst_start_ts, (lab.burst_end_ts - lab.burst_start_ts) // MINUTE)
     k = len(m) // 3
     return m, sum(m[:k]), sum(m[-k:])
