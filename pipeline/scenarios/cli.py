@@ -189,9 +189,12 @@ def evaluate(
     _show(_rows_table(f"per seed ({days} days each)", rows, seed=True))
     summary = summarize(per_seed)
     _show(_summary_table(summary, seed_list))
+    negatives = {k: {"episodes": sum(s["negatives"][k]["episodes"] for s in per_seed),
+                     "alerted": sum(s["negatives"][k]["alerted"] for s in per_seed)} for k in per_seed[0]["negatives"]}
+    _show(_negatives_line({"negatives": negatives}) + " (all seeds)")
     if json_out:
-        json_out.write_bytes(orjson.dumps({"seeds": seed_list, "summary": summary, "per_seed": per_seed},
-                                          option=orjson.OPT_INDENT_2))
+        json_out.write_bytes(orjson.dumps({"seeds": seed_list, "summary": summary, "negatives": negatives,
+                                           "per_seed": per_seed}, option=orjson.OPT_INDENT_2))
 
 
 def _negatives_line(result: dict) -> str:
