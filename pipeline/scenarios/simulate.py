@@ -82,7 +82,7 @@ class _Builder:
     def __init__(self, cfg: SimConfig, rng: np.random.Generator) -> None:
         self.cfg, self.rng = cfg, rng
         self.minutes = cfg.days * 1440
-        self.paths = {a: feeds.Path(self.minutes) for a in ASSETS}
+        self.paths = {a: feeds.Moves(self.minutes) for a in ASSETS}
         self.bursts: dict[str, list[tuple[str, list]]] = {a: [] for a in ASSETS}  # asset -> (tag, raw)
         self.transfers: list[dict] = []
         self.source_burst: dict[int, int] = {}  # slot -> start of the BTC cascade burst in it
