@@ -79,6 +79,8 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 
 class _Builder:
+    """Turns placed episodes into labels, per-asset price moves and taker flow, and raw burst liquidations."""
+
     def __init__(self, cfg: SimConfig, rng: np.random.Generator) -> None:
         self.cfg, self.rng = cfg, rng
         self.minutes = cfg.days * 1440
