@@ -154,7 +154,8 @@ def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | No
         score = rows.setdefault(c.kind, KindScore(c.kind))
         score.false_alerts += 1
         score.false_on_calm_days += any(t0 <= c.ts < t1 for t0, t1 in calm)
-        score.wrong_kind += any(lab["asset"] == c.asset and lab["start_ts"] <= c.ts <= lab["end_ts"] for lab in episodes)
+        score.wrong_kind += any(lab["asset"] == c.asset and lab["start_ts"] <= c.ts <= lab["end_ts"]
+                                for lab in episodes)
     for lab in labels:
         if lab["kind"] in negatives:
             negatives[lab["kind"]]["episodes"] += 1

@@ -100,7 +100,8 @@ def _summary_table(summary: list[dict], seeds: list[int]):
 
     table = Table("alert kind", "episodes", "found", "false", "precision worst/mean", "recall worst/mean",
                   "false/day worst/mean", "false/calm day worst/mean", "median s worst/mean", "p90 s worst/mean",
-                  "wall median s worst/mean", title=f"{len(seeds)} seeds ({_seed_text(seeds)}): worst seed / mean", title_justify="left")
+                  "wall median s worst/mean", title=f"{len(seeds)} seeds ({_seed_text(seeds)}): worst seed / mean",
+                  title_justify="left")
     pair = lambda r, m, p=3: f"{_fmt(r['worst_' + m], p)} / {_fmt(r['mean_' + m], p)}"  # noqa: E731
     for r in summary:
         table.add_row(r["kind"], str(r["episodes"]), str(r["found"]), str(r["false_alerts"]), pair(r, "precision"),
@@ -188,9 +189,12 @@ def evaluate(
     _show(_rows_table(f"per seed ({days} days each)", rows, seed=True))
     summary = summarize(per_seed)
     _show(_summary_table(summary, seed_list))
+    negatives = {k: {"episodes": sum(s["negatives"][k]["episodes"] for s in per_seed),
+                     "alerted": sum(s["negatives"][k]["alerted"] for s in per_seed)} for k in per_seed[0]["negatives"]}
+    _show(_negatives_line({"negatives": negatives}) + " (all seeds)")
     if json_out:
-        json_out.write_bytes(orjson.dumps({"seeds": seed_list, "summary": summary, "per_seed": per_seed},
-                                          option=orjson.OPT_INDENT_2))
+        json_out.write_bytes(orjson.dumps({"seeds": seed_list, "summary": summary, "negatives": negatives,
+                                           "per_seed": per_seed}, option=orjson.OPT_INDENT_2))
 
 
 def _negatives_line(result: dict) -> str:

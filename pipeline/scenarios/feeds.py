@@ -17,7 +17,7 @@ from pipeline.scenarios.market import ASSETS, DAY, HOUR, MINUTE, SAMPLED_VENUE, 
 
 
 @dataclass
-class Path:
+class Moves:
     """One asset's market, minute by minute: log-return moves and extra taker flow from the episodes."""
 
     minutes: int
@@ -58,11 +58,7 @@ def gaps(rng: np.random.Generator, start_ms: int, minutes: int, per_day: float) 
     return out
 
 
-def _in_gap(gs: list[Gap], venue: str, asset: str, ts: int) -> bool:
-    return any(g.venue == venue and g.asset == asset and g.start <= ts < g.end for g in gs)
-
-
-def bars(rng: np.random.Generator, asset: str, path: Path, start_ms: int, activity: np.ndarray,
+def bars(rng: np.random.Generator, asset: str, path: Moves, start_ms: int, activity: np.ndarray,
          gs: list[Gap]) -> tuple[list[dict], np.ndarray]:
     """One-minute bars on every venue, and the close price per minute."""
     spec = ASSETS[asset]
@@ -74,7 +70,7 @@ def bars(rng: np.random.Generator, asset: str, path: Path, start_ms: int, activi
     out: list[dict] = []
     own = [(v, spec.symbol(asset, v)) for v in VENUES]
     my_gaps = [g for g in gs if g.asset == asset]
-    for k, (venue, symbol) in enumerate(own):
+    for venue, symbol in own:
         o = opens * (1 + rng.normal(0, 0.00005, n))
         c = close * (1 + rng.normal(0, 0.00005, n))
         hi = np.maximum(o, c) * (1 + np.abs(rng.normal(0, spec.sigma / 3, n)))
@@ -102,20 +98,25 @@ def liquidations(rng: np.random.Generator, asset: str, raw: list[tuple[int, str,
     spec = ASSETS[asset]
     n = len(raw)
     venue_idx = rng.choice(len(VENUES), size=n, p=VENUE_SHARE)
-    delays = rng.integers(20, 400, n)
+    delays = rng.integers(20, 400, n).tolist()
+    ts_arr = np.fromiter((r[0] for r in raw), dtype=np.int64, count=n)
+    lost = np.zeros(n, dtype=bool)
+    for g in gs:
+        if g.asset == asset:
+            lost |= (venue_idx == VENUES.index(g.venue)) & (ts_arr >= g.start) & (ts_arr < g.end)
+    minute = np.clip((ts_arr - start_ms) // MINUTE, 0, len(close) - 1)
+    prices = close[minute].tolist()
     out: list[dict] = []
-    my_gaps = [g for g in gs if g.asset == asset]
-    for k, ((ts, side, usd), vi, delay) in enumerate(zip(raw, venue_idx.tolist(), delays.tolist())):
-        venue = VENUES[vi]
-        if my_gaps and _in_gap(my_gaps, venue, asset, ts):
+    for k, ((ts, side, usd), vi, delay, price, gone) in enumerate(zip(raw, venue_idx.tolist(), delays, prices,
+                                                                      lost.tolist())):
+        if gone:
             continue
-        price = float(close[min(len(close) - 1, max(0, (ts - start_ms) // MINUTE))])
+        venue = VENUES[vi]
         qty = usd / price
-        ev = {"type": "liquidation", "event_id": f"sim:{venue}:{asset}:{ts}:{tag}{k}", "venue": venue,
-              "symbol": spec.symbol(asset, venue), "asset": asset, "side": side, "price": round(price, 6),
-              "quantity": round(qty, 8), "notional_usd": round(qty * price, 2), "ts": ts, "received_ts": ts + delay,
-              "completeness": "sampled" if venue == SAMPLED_VENUE else "full"}
-        out.append(ev)
+        out.append({"type": "liquidation", "event_id": f"sim:{venue}:{asset}:{ts}:{tag}{k}", "venue": venue,
+                    "symbol": spec.symbol(asset, venue), "asset": asset, "side": side, "price": round(price, 6),
+                    "quantity": round(qty, 8), "notional_usd": round(qty * price, 2), "ts": ts,
+                    "received_ts": ts + delay, "completeness": "sampled" if venue == SAMPLED_VENUE else "full"})
     return out
 
 

@@ -42,7 +42,8 @@ ASSETS: dict[str, AssetSpec] = {
 }
 WHALE_ASSETS = tuple(a for a, s in ASSETS.items() if s.deposit)
 
-# Long-liquidation totals of a whole burst for BTC (as generated, before Binance's sampling), scaled
-# per asset: from ten times a calm day's hourly p99 to well over a billion.
+# Long liquidations per hour of a cascade burst for BTC (as liquidated, before Binance's sampling; a
+# burst shorter than an hour holds it all), scaled per asset: from about ten times a calm day's hourly
+# p99 to well over a billion.
 CASCADE_USD = (3e7, 1.5e9)
 FLURRY_USD = (3e6, 8e6)  # a flurry: clearly above the noise, far below a cascade

@@ -17,8 +17,8 @@ episode with its ground truth. Episode kinds:
   often smaller than an ETH cascade of its own would need
 - calm_day: a whole day with noise and no episode on any asset (asset "*", one label per day)
 
-Cascade bursts are 10-90 minutes long, log-uniform in size from about ten times a calm day's hourly
-p99 to over a billion USD for BTC (scaled down per asset), shaped front-loaded, back-loaded, in waves
+Cascade bursts are 10-90 minutes long, log-uniform in size per hour from about ten times a calm day's
+hourly p99 to over a billion USD for BTC (scaled down per asset), shaped front-loaded, back-loaded, in waves
 or as a plateau. Arrival order is perturbed (exchange events by up to a few seconds, chain events by
 up to ten minutes), a fraction of events is duplicated, and venues drop out for short gaps.
 Same seed, same files.
@@ -79,16 +79,22 @@ def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
 
 
 class _Builder:
+    """Turns placed episodes into labels, per-asset price moves and taker flow, and raw burst liquidations."""
+
     def __init__(self, cfg: SimConfig, rng: np.random.Generator) -> None:
         self.cfg, self.rng = cfg, rng
         self.minutes = cfg.days * 1440
-        self.paths = {a: feeds.Path(self.minutes) for a in ASSETS}
+        self.paths = {a: feeds.Moves(self.minutes) for a in ASSETS}
         self.bursts: dict[str, list[tuple[str, list]]] = {a: [] for a in ASSETS}  # asset -> (tag, raw)
         self.transfers: list[dict] = []
         self.source_burst: dict[int, int] = {}  # slot -> start of the BTC cascade burst in it
 
     def minute(self, ts: int) -> int:
         return (ts - self.cfg.start_ms) // MINUTE
+
+    def hourly_total(self, scale: float, length: int) -> float:
+        """A burst's total: log-uniform per hour (CASCADE_USD, scaled), all of it in one hour when shorter."""
+        return _log_uniform(self.rng, *CASCADE_USD) * scale * max(1.0, length / 60)
 
     def add_burst(self, lab: Label, b0: int, length: int, total: float, side: str, shape: str, move_pct: float,
                   flow_share: float = 0.8) -> None:
@@ -140,16 +146,17 @@ class _Builder:
                 lab.start_ts = b0 - 5 * MINUTE
             if p.asset == "BTC":
                 self.source_burst[p.slot] = b0
-            total = _log_uniform(rng, *CASCADE_USD) * spec.scale
-            self.add_burst(lab, b0, int(rng.integers(10, 91)), total, "long", shape, -float(rng.uniform(2.0, 6.0)))
+            length = int(rng.integers(10, 91))
+            self.add_burst(lab, b0, length, self.hourly_total(spec.scale, length), "long", shape,
+                           -float(rng.uniform(2.0, 6.0)))
         elif p.kind == "contagion_cascade":
             b0 = self.source_burst[p.slot] + int(rng.integers(-3, 21)) * MINUTE
             total = _log_uniform(rng, 0.25, 2.0) * CASCADE_USD[0] * spec.scale
             self.add_burst(lab, b0, int(rng.integers(10, 41)), total, "long", shape, -float(rng.uniform(1.0, 3.0)))
             lab.start_ts = b0 - 5 * MINUTE
         elif p.kind == "short_squeeze":
-            total = _log_uniform(rng, *CASCADE_USD) * spec.scale
-            self.add_burst(lab, p.start_ms, int(rng.integers(10, 61)), total, "short", shape,
+            length = int(rng.integers(10, 61))
+            self.add_burst(lab, p.start_ms, length, self.hourly_total(spec.scale, length), "short", shape,
                            float(rng.uniform(2.0, 6.0)))
         elif p.kind == "small_liquidations":
             total = _log_uniform(rng, *FLURRY_USD) * spec.scale

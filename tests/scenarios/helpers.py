@@ -7,6 +7,21 @@ from collections import defaultdict
 from pipeline.scenarios.market import HOUR, MINUTE
 
 
+def per_list(fn):
+    """Compute fn(events) once per events list (the session fixtures keep their lists alive)."""
+    cache: dict[int, tuple[list, object]] = {}
+
+    def wrapper(events):
+        hit = cache.get(id(events))
+        if hit is None or hit[0] is not events:
+            hit = cache[id(events)] = (events, fn(events))
+        return hit[1]
+
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@per_list
 def unique(events: list[dict]) -> list[dict]:
     """Events without the duplicates the simulator adds (same event id, or same bar)."""
     seen, out = set(), []
@@ -39,3 +54,13 @@ def hourly_longs(events: list[dict], asset: str, windows: list[tuple[int, int]])
 
 def per_minute(liqs: list[dict], t0: int, minutes: int) -> list[float]:
     return sums_by(liqs, MINUTE, t0, t0 + minutes * MINUTE)
+
+
+@per_list
+def by_episode(events: list[dict]) -> dict[str, list[dict]]:
+    """Each episode's own burst liquidations (their event ids carry the episode id)."""
+    out: dict[str, list[dict]] = defaultdict(list)
+    for e in unique(events):
+        if e["type"] == "liquidation" and ":ep" in e["event_id"]:
+            out[e["event_id"].rsplit(":", 1)[1].split("-", 1)[0]].append(e)
+    return out

@@ -19,6 +19,7 @@ def test_evaluate_over_seeds_prints_per_seed_and_worst_and_mean(tmp_path):
     assert "baseline: every large deposit" in res.output and "…" not in res.output
     data = orjson.loads(out.read_bytes())
     assert data["seeds"] == [1, 2] and [s["seed"] for s in data["per_seed"]] == [1, 2]
+    assert data["negatives"]["small_liquidations"]["episodes"] == 4 and "(all seeds)" in res.output
     assert {r["kind"] for r in data["summary"]} >= {"whale_cascade", "liquidation_cascade", "contagion_cascade"}
     for s in data["per_seed"]:
         assert s["calm_days"] == 1 and s["days"] == 5

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from pipeline.scenarios.market import MINUTE, VENUE_SHARE, VENUES
-from tests.scenarios.helpers import liquidations, unique
+from tests.scenarios.helpers import by_episode, liquidations, unique
 
 
 def test_binance_keeps_at_most_one_liquidation_per_symbol_per_second(month):
@@ -19,7 +19,7 @@ def test_binance_keeps_at_most_one_liquidation_per_symbol_per_second(month):
     assert {e["completeness"] for e in liqs if e["venue"] != "binance-usdm"} == {"full"}
     # In the biggest burst Binance delivers clearly less than its share of what was liquidated.
     lab = max(labels, key=lambda x: x.burst_long_usd)
-    own = Counter(e["venue"] for e in liqs if f":{lab.episode_id}-" in e["event_id"])
+    own = Counter(e["venue"] for e in by_episode(events)[lab.episode_id])
     share = VENUE_SHARE[VENUES.index("binance-usdm")] / VENUE_SHARE[VENUES.index("bybit")]
     assert own["binance-usdm"] < 0.7 * share * own["bybit"]
 

@@ -12,7 +12,7 @@ from pipeline.cli import app
 from pipeline.contracts.models import event_from_dict
 from pipeline.scenarios.market import ASSETS, CASCADE_USD, MINUTE, WHALE_ASSETS
 from pipeline.scenarios.simulate import KINDS, SimConfig, simulate
-from tests.scenarios.helpers import liquidations, per_minute, unique
+from tests.scenarios.helpers import by_episode, liquidations, per_minute, unique
 
 runner = CliRunner()
 
@@ -70,13 +70,13 @@ def test_bursts_vary_in_size_duration_and_shape(month):
     assert small and max(small) < CASCADE_USD[1] * 0.15
     # The labelled totals are what the events carry, inside the burst window.
     lab = max(bursts, key=lambda x: x.burst_long_usd)
-    own = [e for e in liquidations(events, lab.asset, "long") if f":{lab.episode_id}-" in e["event_id"]]
+    own = [e for e in by_episode(events)[lab.episode_id] if e["side"] == "long"]
     assert sum(e["notional_usd"] for e in own) == pytest.approx(lab.burst_long_usd, rel=1e-6)
     assert all(lab.burst_start_ts <= e["ts"] < lab.burst_end_ts for e in own)
 
 
 def _thirds(events, lab):
-    own = [e for e in liquidations(events, lab.asset, "long") if f":{lab.episode_id}-" in e["event_id"]]
+    own = [e for e in by_episode(events)[lab.episode_id] if e["side"] == "long"]
     m = per_minute(own, lab.burst_start_ts, (lab.burst_end_ts - lab.burst_start_ts) // MINUTE)
     k = len(m) // 3
     return m, sum(m[:k]), sum(m[-k:])
@@ -154,3 +154,26 @@ def test_too_many_episodes_is_a_clear_error(tmp_path):
     res = runner.invoke(app, ["simulate", "--days", "2", "--per-kind", "5", "--out", str(tmp_path / "e"),
                               "--labels", str(tmp_path / "l")])
     assert res.exit_code == 1 and "add days" in res.output
+
+
+def test_every_cascade_stands_out_over_an_hour(month):
+    """Harder, not impossible: over a 60-minute window every cascade's long liquidations are at least twice
+    the most that any calm day or flurry on the same asset reaches (over 5 minutes they may not be)."""
+    cfg, events, labels = month
+    minutes = cfg.days * 1440
+    per = {a: np.zeros(minutes) for a in ASSETS}
+    for e in liquidations(events, side="long"):
+        per[e["asset"]][(e["ts"] - cfg.start_ms) // MINUTE] += e["notional_usd"]
+    hour = {a: np.convolve(v, np.ones(60))[:minutes] for a, v in per.items()}  # sum of the 60 minutes ending at i
+
+    def peak(asset, t0, t1):
+        return hour[asset][(t0 - cfg.start_ms) // MINUTE:(t1 - cfg.start_ms) // MINUTE + 60].max()
+
+    calm = by_kind(labels, "calm_day")
+    for asset in ASSETS:
+        quiet = max([peak(asset, c.start_ts + 60 * MINUTE, c.end_ts - 60 * MINUTE) for c in calm] +
+                    [peak(asset, f.burst_start_ts, f.burst_end_ts) for f in by_kind(labels, "small_liquidations")
+                     if f.asset == asset])
+        cascades = [peak(asset, c.burst_start_ts, c.burst_end_ts) for c in labels
+                    if c.asset == asset and c.kind in ("whale_cascade", "no_whale_cascade")]
+        assert cascades and min(cascades) > 2 * quiet, asset
