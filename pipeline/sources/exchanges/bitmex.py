@@ -13,9 +13,6 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
-
 from .base import (
     Instrument,
     ParseError,
@@ -23,6 +20,7 @@ from .base import (
     Venue,
     asset_of,
     event_id,
+    iso_ms,
     load_instruments,
     pos,
     position_side,
@@ -34,15 +32,6 @@ _SKIP_TABLES = ("orderBook", "quote", "instrument", "funding", "settlement", "in
                 "connected", "chat", "publicNotifications", "tradeBin")
 _SIDES = {"Buy": "buy", "Sell": "sell"}
 _USD_QUOTES = ("USD", "USDT", "USDC")
-_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-
-
-def _iso_ms(value) -> int:
-    if not isinstance(value, str) or not _ISO_RE.match(value):
-        raise ParseError(f"timestamp: {value!r}")
-    return int(round(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000))
-
-
 class Bitmex(Venue):
     name = "bitmex"
     completeness = "sampled"
@@ -111,7 +100,7 @@ class Bitmex(Venue):
         price = pos(row.get("price"), "price")
         base = pos(row.get("homeNotional"), "homeNotional")
         usd = pos(row.get("foreignNotional"), "foreignNotional")
-        return self.trade(symbol=symbol, asset=asset, ts=_iso_ms(row.get("timestamp")), price=price, qty_base=base,
+        return self.trade(symbol=symbol, asset=asset, ts=iso_ms(row.get("timestamp")), price=price, qty_base=base,
                           notional_usd=usd, taker_side=side, trade_id=row.get("trdMatchID"))
 
 
