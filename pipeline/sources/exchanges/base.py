@@ -311,7 +311,8 @@ class MetaLine(ValueError):
 def split_line(line: str | bytes) -> tuple[int | None, Any]:
     """Split one input line into (received_ts_ms | None, decoded JSON).
 
-    Accepts cryptofeed's ``<receive_time>: <raw json>`` (seconds, float) or a bare JSON message.
+    Accepts cryptofeed's ``<receive_time>: <raw json>`` (seconds, float), tardis.dev's raw
+    ``<ISO-8601 receipt time> <raw json>`` (UTC, up to 100 ns digits) or a bare JSON message.
     Raises MetaLine for cryptofeed's connection lines (``wss://... <-> ts``, ``wss://... <- ts: {...}``)
     and ValueError (orjson.JSONDecodeError) for anything that is not JSON.
     """
@@ -321,6 +322,15 @@ def split_line(line: str | bytes) -> tuple[int | None, Any]:
         raise MetaLine("empty line")
     if raw.startswith((b"wss://", b"ws://", b"https://", b"http://")):
         raise MetaLine("connection/outbound line")
+    if raw[:1] in b"{[":
+        return None, orjson.loads(raw)
+    if raw[4:5] == b"-" and raw[10:11] == b"T":  # tardis.dev raw: '<ISO-8601 receipt time> <message>'
+        stamp, _, body = raw.partition(b" ")
+        try:
+            received = iso_ms(stamp.decode("ascii"), "receipt time")
+        except (ParseError, UnicodeDecodeError) as exc:
+            raise ValueError(str(exc)) from None
+        return received, orjson.loads(body)
     m = _RECV_RE.match(raw)
     if m:
         received = round(float(m.group(1)) * 1000)

@@ -1,0 +1,85 @@
+"""One data file of any supported format -> normalized event dicts (liquidations and taker-flow
+bars), in the same shape and with the same error dicts as `normalize_lines`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from pipeline.contracts.models import Liquidation, TradeFlow
+from pipeline.sources.exchanges.base import BarAggregator, Trade
+from pipeline.sources.exchanges.normalize import ERROR_TYPE, NormalizeStats, normalize_lines
+
+from . import binance_csv, tardis_csv
+from .detect import ArchiveSource
+from .files import open_binary
+from .rows import RowError, Skipped
+
+
+def _rows(src: ArchiveSource, lines) -> Iterator[Any]:
+    if src.fmt == "tardis-trades":
+        return tardis_csv.read(lines, liquidations=False, venue=src.venue)
+    if src.fmt == "tardis-liquidations":
+        return tardis_csv.read(lines, liquidations=True, venue=src.venue)
+    assert src.venue is not None and src.symbol is not None
+    if src.fmt in ("binance-aggtrades", "binance-trades"):
+        return binance_csv.trades(lines, src.venue, src.symbol, agg=src.fmt == "binance-aggtrades")
+    if src.fmt == "binance-klines":
+        return binance_csv.klines(lines, src.venue, src.symbol)
+    if src.fmt == "binance-liquidations":
+        return binance_csv.liquidations(lines, src.venue, src.symbol)
+    raise ValueError(f"no reader for format {src.fmt!r}")
+
+
+def normalize_file(src: ArchiveSource, *, stats: NormalizeStats | None = None, now_ms: int | None = None,
+                   on_bytes: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Yield event dicts and error dicts ({"type": "error", ...}) for one file. Trades become 1 s bars
+    per venue/symbol; kline rows are bars already. `on_bytes(n)` is called with the bytes read so far
+    (for progress), every few thousand lines."""
+    st = stats if stats is not None else NormalizeStats()
+    with open_binary(src.path) as fh:
+        lines = _counting(fh, on_bytes) if on_bytes is not None else fh
+        if src.fmt == "messages":
+            assert src.venue is not None
+            yield from normalize_lines(src.venue, lines, stats=st, now_ms=now_ms)
+            return
+        bars = BarAggregator()
+        for row in _rows(src, lines):
+            st.lines += 1
+            if type(row) is Trade:
+                st.trades += 1
+                for bar in bars.add(row):
+                    st.bars += 1
+                    yield bar.model_dump(mode="json")
+                continue
+            if isinstance(row, Skipped):
+                st.lines -= row.reason == "header"
+                st.skipped[row.reason] += 1
+                continue
+            if isinstance(row, RowError):
+                st.errors += 1
+                raw = row.raw.decode("utf-8", "replace")
+                yield {"type": ERROR_TYPE, "line": row.line, "reason": row.reason, "detail": row.detail[:300],
+                       "raw": raw[:200]}
+                continue
+            st.messages += 1
+            if isinstance(row, Liquidation):
+                st.liquidations += 1
+            elif isinstance(row, TradeFlow):
+                st.bars += 1
+            yield row.model_dump(mode="json")
+        for bar in bars.flush():
+            st.bars += 1
+            yield bar.model_dump(mode="json")
+        st.late_trades = bars.late_trades
+        st.messages += st.trades
+
+
+def _counting(fh, on_bytes: Callable[[int], None]):
+    seen = 0
+    for i, line in enumerate(fh):
+        seen += len(line)
+        if i % 4096 == 0:
+            on_bytes(seen)
+        yield line
+    on_bytes(seen)
