@@ -39,11 +39,12 @@ def _header(line: bytes) -> bool:
     return not line[:1].isdigit()
 
 
-def trades(lines: Iterable[bytes], venue: str, symbol: str, agg: bool) -> Iterator[Trade | RowError | Skipped]:
+def trades(lines: Iterable[bytes], venue: str, symbol: str, agg: bool,
+           start: int = 1) -> Iterator[Trade | RowError | Skipped]:
     inst = instrument(venue, symbol)
     asset, base_units, size = inst.asset, inst.unit == "base", inst.contract_size
     ncols, i_id, i_px, i_qty, i_ts, i_m = (7, 0, 1, 2, 5, 6) if agg else (6, 0, 1, 2, 4, 5)
-    for no, line in enumerate(lines, 1):
+    for no, line in enumerate(lines, start):
         parts = line.split(b",")
         try:
             if len(parts) != ncols:

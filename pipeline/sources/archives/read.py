@@ -7,23 +7,21 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from pipeline.contracts.models import Liquidation, TradeFlow
-from pipeline.sources.exchanges.base import BarAggregator, Trade
 from pipeline.sources.exchanges.normalize import ERROR_TYPE, NormalizeStats, normalize_lines
 
-from . import binance_csv, tardis_csv
+from . import binance_csv, tardis_csv, trade_blocks
 from .detect import ArchiveSource
 from .files import open_binary
 from .rows import RowError, Skipped
+from .vbars import VectorBars
+
+TRADE_FORMATS = ("binance-aggtrades", "binance-trades", "tardis-trades")
 
 
 def _rows(src: ArchiveSource, lines) -> Iterator[Any]:
-    if src.fmt == "tardis-trades":
-        return tardis_csv.read(lines, liquidations=False, venue=src.venue)
     if src.fmt == "tardis-liquidations":
         return tardis_csv.read(lines, liquidations=True, venue=src.venue)
     assert src.venue is not None and src.symbol is not None
-    if src.fmt in ("binance-aggtrades", "binance-trades"):
-        return binance_csv.trades(lines, src.venue, src.symbol, agg=src.fmt == "binance-aggtrades")
     if src.fmt == "binance-klines":
         return binance_csv.klines(lines, src.venue, src.symbol)
     if src.fmt == "binance-liquidations":
@@ -34,8 +32,8 @@ def _rows(src: ArchiveSource, lines) -> Iterator[Any]:
 def normalize_file(src: ArchiveSource, *, stats: NormalizeStats | None = None, now_ms: int | None = None,
                    on_bytes: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
     """Yield event dicts and error dicts ({"type": "error", ...}) for one file. Trades become 1 s bars
-    per venue/symbol; kline rows are bars already. `on_bytes(n)` is called with the bytes read so far
-    (for progress), every few thousand lines."""
+    per venue/symbol (in numpy, a block of lines at a time); kline rows are bars already.
+    `on_bytes(n)` is called with the bytes read so far (for progress), every few thousand lines."""
     st = stats if stats is not None else NormalizeStats()
     with open_binary(src.path) as fh:
         lines = _counting(fh, on_bytes) if on_bytes is not None else fh
@@ -43,24 +41,18 @@ def normalize_file(src: ArchiveSource, *, stats: NormalizeStats | None = None, n
             assert src.venue is not None
             yield from normalize_lines(src.venue, lines, stats=st, now_ms=now_ms)
             return
-        bars = BarAggregator()
+        if src.fmt in TRADE_FORMATS:
+            yield from _trade_bars(src, lines, st)
+            return
         for row in _rows(src, lines):
             st.lines += 1
-            if type(row) is Trade:
-                st.trades += 1
-                for bar in bars.add(row):
-                    st.bars += 1
-                    yield bar.model_dump(mode="json")
-                continue
             if isinstance(row, Skipped):
                 st.lines -= row.reason == "header"
                 st.skipped[row.reason] += 1
                 continue
             if isinstance(row, RowError):
                 st.errors += 1
-                raw = row.raw.decode("utf-8", "replace")
-                yield {"type": ERROR_TYPE, "line": row.line, "reason": row.reason, "detail": row.detail[:300],
-                       "raw": raw[:200]}
+                yield _error(row)
                 continue
             st.messages += 1
             if isinstance(row, Liquidation):
@@ -68,11 +60,37 @@ def normalize_file(src: ArchiveSource, *, stats: NormalizeStats | None = None, n
             elif isinstance(row, TradeFlow):
                 st.bars += 1
             yield row.model_dump(mode="json")
-        for bar in bars.flush():
-            st.bars += 1
-            yield bar.model_dump(mode="json")
-        st.late_trades = bars.late_trades
-        st.messages += st.trades
+
+
+def _trade_bars(src: ArchiveSource, lines, st: NormalizeStats) -> Iterator[dict[str, Any]]:
+    bars = VectorBars()
+    for block in trade_blocks.blocks(lines, src.fmt, src.venue, src.symbol):
+        st.trades += block.trades
+        st.messages += block.trades
+        st.lines += block.trades
+        for problem in block.problems:
+            if isinstance(problem, RowError):
+                st.lines += 1
+                st.errors += 1
+                yield _error(problem)
+            else:
+                st.lines += problem.reason != "header"
+                st.skipped[problem.reason] += 1
+        out: list[dict] = []
+        for c in block.columns:
+            out.extend(bars.add((c.venue, c.symbol), c.asset, c.ts, c.price, c.usd, c.taker_sold))
+        out.sort(key=lambda b: b["ts"])
+        st.bars += len(out)
+        yield from out
+    out = bars.flush()
+    st.bars += len(out)
+    yield from out
+    st.late_trades = bars.late_trades
+
+
+def _error(row: RowError) -> dict[str, Any]:
+    raw = row.raw.decode("utf-8", "replace")
+    return {"type": ERROR_TYPE, "line": row.line, "reason": row.reason, "detail": row.detail[:300], "raw": raw[:200]}
 
 
 def _counting(fh, on_bytes: Callable[[int], None]):

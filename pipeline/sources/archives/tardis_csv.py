@@ -48,9 +48,10 @@ def _venue(exchange: bytes) -> str:
     return name
 
 
-def read(lines: Iterable[bytes], liquidations: bool,
-         venue: str | None = None) -> Iterator[Trade | Liquidation | RowError | Skipped]:
-    for no, line in enumerate(lines, 1):
+def read(lines: Iterable[bytes], liquidations: bool, venue: str | None = None,
+         start: int = 1) -> Iterator[Trade | Liquidation | RowError | Skipped]:
+    """Rows from line number `start` on (a later block of the file)."""
+    for no, line in enumerate(lines, start):
         if no == 1 and line.lstrip(b"\xef\xbb\xbf").startswith(TARDIS_HEADER):
             yield Skipped("header")
             continue

@@ -72,6 +72,14 @@ class ParseResult:
 
 def num(value: Any, what: str = "number") -> float:
     """A finite float from a venue's string or number; ParseError otherwise (bools are rejected)."""
+    if type(value) is str:  # the common case first: venues send numbers as strings
+        try:
+            out = float(value)
+        except ValueError:
+            raise ParseError(f"{what}: not a number: {value[:40]!r}") from None
+        if not math.isfinite(out):
+            raise ParseError(f"{what}: not finite: {value!r}")
+        return out
     if isinstance(value, bool) or value is None:
         raise ParseError(f"{what}: expected a number, got {value!r}")
     if isinstance(value, (int, float)):

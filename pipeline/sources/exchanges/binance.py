@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from .base import (
     Instrument,
     ParseError,
@@ -34,25 +36,30 @@ _SKIP_EVENTS = {
 }
 
 
+@lru_cache(maxsize=4096)
+def _instrument(coin_margined: bool, symbol: str, pair: str | None) -> Instrument:
+    cfg = load_instruments("binance")
+    root = symbol.split("_", 1)[0]  # BTCUSDT_230929 / BTCUSD_PERP / BTCUSD_200925
+    if coin_margined:
+        pair = pair or root
+        base, quote = strip_quote(pair)
+        if quote != "USD":
+            raise ParseError(f"COIN-M symbol {symbol!r} is not USD-quoted")
+        coinm = cfg["coinm"]
+        size = coinm["pairs"].get(pair, coinm["default_contract_size_usd"])
+        return Instrument(symbol, asset_of(base), "usd", float(size))
+    base, quote = strip_quote(root)
+    if quote == "USD":
+        raise ParseError(f"{symbol!r} looks COIN-M; use venue binance-coinm")
+    return Instrument(symbol, asset_of(base), "base", float(cfg["usdm"]["contract_size"]))
+
+
 class _Binance(Venue):
     completeness = "sampled"
     coin_margined = False
 
     def instrument(self, symbol: str, pair: str | None = None) -> Instrument:
-        cfg = load_instruments("binance")
-        root = symbol.split("_", 1)[0]  # BTCUSDT_230929 / BTCUSD_PERP / BTCUSD_200925
-        if self.coin_margined:
-            pair = pair or root
-            base, quote = strip_quote(pair)
-            if quote != "USD":
-                raise ParseError(f"COIN-M symbol {symbol!r} is not USD-quoted")
-            coinm = cfg["coinm"]
-            size = coinm["pairs"].get(pair, coinm["default_contract_size_usd"])
-            return Instrument(symbol, asset_of(base), "usd", float(size))
-        base, quote = strip_quote(root)
-        if quote == "USD":
-            raise ParseError(f"{symbol!r} looks COIN-M; use venue binance-coinm")
-        return Instrument(symbol, asset_of(base), "base", float(cfg["usdm"]["contract_size"]))
+        return _instrument(self.coin_margined, symbol, pair)
 
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:
         if "stream" in msg and "data" in msg:

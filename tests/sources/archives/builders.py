@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jsonschema
 import orjson
+import pytest
 
 from pipeline.contracts.models import Liquidation, TradeFlow
 
@@ -129,3 +130,16 @@ def validate_event(obj: dict) -> None:
     """An emitted event dict satisfies both the pydantic model and the JSON Schema."""
     _VALIDATORS[obj["type"]].validate(obj)
     _MODELS[obj["type"]].model_validate(obj)
+
+
+def assert_same_bars(got: list[dict], want: list[dict]) -> None:
+    """The same bars, in any order; USD sums equal up to float summation order."""
+    key = lambda b: (b["ts"], b["venue"], b["symbol"])  # noqa: E731
+    got, want = sorted(got, key=key), sorted(want, key=key)
+    assert [key(b) for b in got] == [key(b) for b in want]
+    for g, w in zip(got, want):
+        for field, value in w.items():
+            if field.endswith("_usd"):
+                assert g[field] == pytest.approx(value, rel=1e-9, abs=1e-9), (key(w), field)
+            else:
+                assert g[field] == value, (key(w), field)
