@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.backtest.cli import backtest
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
 from pipeline.sources.chain.cli import watch_app
@@ -36,6 +37,7 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
 app.command("normalize")(normalize)
 app.command("feed")(feed)
+app.command("backtest")(backtest)
 console = Console()
 err = Console(stderr=True)
 

@@ -14,12 +14,15 @@ from pathlib import Path
 
 import orjson
 
+from pipeline.contracts.models import INPUT_TYPES
 from pipeline.sources.exchanges import VENUES
 from pipeline.sources.exchanges.base import MetaLine, split_line
 
 from .files import ArchiveError, first_lines
 
 FORMATS = {
+    "interchange": "cascadewatch events, one JSON object per line with an event `type` "
+                   "(whale transfers, ETF flows, already normalized events)",
     "messages": "venue websocket messages, one per line: bare JSON, cryptofeed '<epoch>: <json>' or "
                 "tardis.dev raw '<ISO time> <json>' (needs the venue)",
     "tardis-trades": "tardis.dev normalized trades CSV (exchange,symbol,timestamp,local_timestamp,id,side,price,amount)",
@@ -115,7 +118,7 @@ def detect(path: str | Path, *, fmt: str | None = None, venue: str | None = None
     symbol = name_match.group(1) if name_match else None
     if fmt is None:
         fmt = _detect_format(path, head, name_match)
-    if fmt.startswith("tardis-"):
+    if fmt.startswith("tardis-") or fmt == "interchange":
         return ArchiveSource(path, fmt, venue)
     if fmt.startswith("binance-"):
         if symbol is None:
@@ -147,6 +150,13 @@ def _detect_format(path: Path, head: bytes, name_match: re.Match | None) -> str:
         if ncols != want:
             raise ArchiveError(f"{path.name}: looks like a Binance {kind} archive but has {ncols} columns, not {want}")
         return fmt
+    if head[:1] == b"{" and b'"type"' in head:
+        try:
+            obj = orjson.loads(head)
+        except orjson.JSONDecodeError:
+            obj = None
+        if isinstance(obj, dict) and obj.get("type") in INPUT_TYPES:
+            return "interchange"
     try:
         split_line(head)
         return "messages"
