@@ -1,8 +1,5 @@
-"""`cascadewatch feed VENUE`: the live exchange connector as a command.
-
-The lead mounts it with:  from pipeline.sources.exchanges.feed_cli import feed
-                          app.command("feed")(feed)
-"""
+"""`cascadewatch feed VENUE`: follow a venue live and publish its liquidations, taker-flow bars,
+feed_health events (and optionally every trade) to Kafka or a file, reconnecting with backoff."""
 
 from __future__ import annotations
 
@@ -87,7 +84,7 @@ def feed(
         "--symbols", "-s", help="Symbols in the venue's spelling (repeat or comma-separate): BTCUSDT on binance-usdm/"
         "bybit, BTCUSD_PERP on binance-coinm, BTC-USDT-SWAP on okx, BTC on hyperliquid, XBTUSD on bitmex, "
         "BTC-PERPETUAL on deribit. Default: the venue's BTC "
-        "perpetual. Feed ONE symbol per asset per venue into Kafka (bars of others are dropped downstream).")] = None,
+        "perpetual. Several symbols of one asset on a venue are all kept: each has its own bars.")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Write JSON lines to this file (appended), '-' for stdout. Default: stdout unless --kafka.",
         dir_okay=False)] = None,
