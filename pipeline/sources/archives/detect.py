@@ -31,6 +31,8 @@ FORMATS = {
     "binance-trades": "Binance futures archive trades CSV -> 1 s taker-flow bars",
     "binance-klines": "Binance futures archive klines CSV with taker-buy columns -> bars of the kline interval",
     "binance-liquidations": "Binance COIN-M archive liquidationSnapshot CSV",
+    "hyperliquid-node-fills": "a Hyperliquid node's fills (node_fills or node_fills_by_block lines): "
+                              "liquidations of the liquidated users and 1 s taker-flow bars",
 }
 
 TARDIS_HEADER = b"exchange,symbol,timestamp,local_timestamp,id,side,price,amount"
@@ -120,6 +122,8 @@ def detect(path: str | Path, *, fmt: str | None = None, venue: str | None = None
         fmt = _detect_format(path, head, name_match)
     if fmt.startswith("tardis-") or fmt == "interchange":
         return ArchiveSource(path, fmt, venue)
+    if fmt == "hyperliquid-node-fills":
+        return ArchiveSource(path, fmt, "hyperliquid")
     if fmt.startswith("binance-"):
         if symbol is None:
             raise ArchiveError(f"{path.name}: a Binance archive file keeps its name ({{SYMBOL}}-{{kind}}-{{date}}.csv|zip), "
@@ -150,6 +154,8 @@ def _detect_format(path: Path, head: bytes, name_match: re.Match | None) -> str:
         if ncols != want:
             raise ArchiveError(f"{path.name}: looks like a Binance {kind} archive but has {ncols} columns, not {want}")
         return fmt
+    if (head.startswith(b'["0x') or (head[:1] == b"{" and b'"block_number"' in head)) and b'"coin"' in head:
+        return "hyperliquid-node-fills"
     if head[:1] == b"{" and b'"type"' in head:
         try:
             obj = orjson.loads(head)

@@ -9,9 +9,10 @@ from typing import Any
 import orjson
 
 from pipeline.contracts.models import ContractError, Liquidation, TradeFlow, event_from_dict
+from pipeline.sources.exchanges.base import BarAggregator, Trade
 from pipeline.sources.exchanges.normalize import ERROR_TYPE, NormalizeStats, normalize_lines
 
-from . import binance_csv, tardis_csv, trade_blocks
+from . import binance_csv, hyperliquid_fills, tardis_csv, trade_blocks
 from .detect import ArchiveSource
 from .files import open_binary
 from .rows import RowError, Skipped
@@ -23,6 +24,8 @@ TRADE_FORMATS = ("binance-aggtrades", "binance-trades", "tardis-trades")
 def _rows(src: ArchiveSource, lines) -> Iterator[Any]:
     if src.fmt == "tardis-liquidations":
         return tardis_csv.read(lines, liquidations=True, venue=src.venue)
+    if src.fmt == "hyperliquid-node-fills":
+        return hyperliquid_fills.read(lines)
     assert src.venue is not None and src.symbol is not None
     if src.fmt == "binance-klines":
         return binance_csv.klines(lines, src.venue, src.symbol)
@@ -49,8 +52,16 @@ def normalize_file(src: ArchiveSource, *, stats: NormalizeStats | None = None, n
         if src.fmt in TRADE_FORMATS:
             yield from _trade_bars(src, lines, st)
             return
+        bars = BarAggregator()
         for row in _rows(src, lines):
             st.lines += 1
+            if type(row) is Trade:  # node fills: trades and liquidations interleaved
+                st.lines -= 1
+                st.trades += 1
+                for bar in bars.add(row):
+                    st.bars += 1
+                    yield bar.model_dump(mode="json")
+                continue
             if isinstance(row, Skipped):
                 st.lines -= row.reason == "header"
                 st.skipped[row.reason] += 1
@@ -65,6 +76,10 @@ def normalize_file(src: ArchiveSource, *, stats: NormalizeStats | None = None, n
             elif isinstance(row, TradeFlow):
                 st.bars += 1
             yield row.model_dump(mode="json")
+        for bar in bars.flush():
+            st.bars += 1
+            yield bar.model_dump(mode="json")
+        st.late_trades = bars.late_trades
 
 
 def _trade_bars(src: ArchiveSource, lines, st: NormalizeStats) -> Iterator[dict[str, Any]]:
