@@ -256,6 +256,8 @@ class Venue:
     completeness: Literal["full", "sampled"] = "full"
     #: whether the venue has a public market-wide liquidation feed at all
     has_liquidations: bool = True
+    #: how `cascadewatch feed` connects to it (spec.VenueSpec); None: no live connector
+    live: Any = None
 
     def parse(self, msg: Any, received_ts: int) -> ParseResult:
         """Normalize one decoded message. Never raises; problems come back in `errors`."""

@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
 
 from .base import (
     Instrument,
@@ -29,6 +32,7 @@ from .base import (
     strip_quote,
     text,
 )
+from .spec import VenueSpec
 
 _SKIP_EVENTS = {
     "depthUpdate", "bookTicker", "kline", "continuous_kline", "markPriceUpdate", "24hrTicker",
@@ -118,3 +122,30 @@ class BinanceUsdm(_Binance):
 class BinanceCoinm(_Binance):
     name = "binance-coinm"
     coin_margined = True
+
+
+# --------------------------------------------------------------------------------------------
+# live connection
+
+
+@dataclass(frozen=True)
+class BinanceSpec(VenueSpec):
+    host: str = "wss://fstream.binance.com"
+
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        """Combined-stream URL. An override without a path (ws://host:port) gets the stream path appended."""
+        streams = [f"{s.lower()}@aggTrade" for s in symbols] + ["!forceOrder@arr"]
+        if base is not None and urlsplit(base).path not in ("", "/"):
+            return base
+        host = (base or self.host).rstrip("/")
+        return f"{host}/stream?streams={'/'.join(streams)}"
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if isinstance(msg, dict) and isinstance(msg.get("error"), dict):
+            e = msg["error"]
+            return f"code {e.get('code')}: {e.get('msg')}"
+        return None
+
+
+BinanceUsdm.live = BinanceSpec("binance-usdm", host="wss://fstream.binance.com", max_connection_s=23.5 * 3600)
+BinanceCoinm.live = BinanceSpec("binance-coinm", host="wss://dstream.binance.com", max_connection_s=23.5 * 3600)

@@ -13,6 +13,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
 from .base import (
     Instrument,
     ParseError,
@@ -27,6 +32,7 @@ from .base import (
     text,
     unwrap_items,
 )
+from .spec import VenueSpec
 
 _SKIP_TABLES = ("orderBook", "quote", "instrument", "funding", "settlement", "insurance", "announcement",
                 "connected", "chat", "publicNotifications", "tradeBin")
@@ -113,3 +119,29 @@ def instrument_for_liquidation(symbol: str) -> Instrument:
     if row is None or "contract_size" not in row:
         raise ParseError(f"{symbol}: liquidation contract size unknown (instruments/bitmex.json)")
     return Instrument(symbol, row["asset"], row["unit"], float(row["contract_size"]))
+
+
+# --------------------------------------------------------------------------------------------
+# live connection
+
+
+@dataclass(frozen=True)
+class BitmexSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        return base or "wss://ws.bitmex.com/realtime"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        # Liquidations per symbol, and only where instruments/bitmex.json has the contract size: the
+        # market-wide table would bring rows the parser cannot size, each one an error.
+        args = [f"trade:{s}" for s in symbols] + [f"liquidation:{s}" for s in symbols if liquidation_size_known(s)]
+        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if isinstance(msg, dict) and "error" in msg and "table" not in msg:
+            request = msg.get("request")
+            if isinstance(request, dict) and request.get("op") == "subscribe":
+                return f"status {msg.get('status')}: {msg['error']}"
+        return None
+
+
+Bitmex.live = BitmexSpec("bitmex", app_ping=("ping", 5.0), pong_texts=("pong",), ping_when_idle=True)

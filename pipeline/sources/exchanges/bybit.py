@@ -19,6 +19,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from .base import (
     Instrument,
@@ -35,6 +39,7 @@ from .base import (
     text,
     unwrap_items,
 )
+from .spec import SubscribeError, VenueSpec
 
 _INVERSE_RE = re.compile(r"^([A-Z0-9]+?)USD(?:[FGHJKMNQUVXZ]\d{2})?$")
 _LINEAR_RE = re.compile(r"^([A-Z0-9]+?)(USDT|USDC|PERP)(?:-\d{2}[A-Z]{3}\d{2})?$")
@@ -150,3 +155,34 @@ class Bybit(Venue):
             ts = iso_ms(d.get("timestamp"), "timestamp")
         return self.trade(symbol=symbol, asset=inst.asset, ts=ts, price=price, qty_base=base, notional_usd=usd,
                           taker_side=side, trade_id=d.get("trade_id"))
+
+
+# --------------------------------------------------------------------------------------------
+# live connection
+
+
+@dataclass(frozen=True)
+class BybitSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        kinds = {"inverse" if is_inverse(s) else "linear" for s in symbols}
+        if len(kinds) > 1:
+            raise SubscribeError("bybit: linear (USDT/USDC) and inverse (USD) symbols use different "
+                                 "connections; run one feed for each")
+        return base or f"wss://stream.bybit.com/v5/public/{kinds.pop()}"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        args = [a for s in symbols for a in (f"publicTrade.{s}", f"allLiquidation.{s}")]
+        # Bybit accepts at most 10 args per request
+        return [orjson.dumps({"op": "subscribe", "args": args[i:i + 10]}).decode() for i in range(0, len(args), 10)]
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if isinstance(msg, dict) and msg.get("op") == "subscribe" and msg.get("success") is False:
+            return str(msg.get("ret_msg") or "subscription refused")
+        return None
+
+
+def is_inverse(symbol: str) -> bool:
+    return not _LINEAR_RE.match(symbol) and bool(_INVERSE_RE.match(symbol))
+
+
+Bybit.live = BybitSpec("bybit", app_ping=('{"op":"ping"}', 20.0))

@@ -18,6 +18,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from .base import (
     Instrument,
@@ -35,6 +39,7 @@ from .base import (
     text,
     unwrap_items,
 )
+from .spec import VenueSpec
 
 _INST_RE = re.compile(r"^([A-Z0-9]+)-([A-Z0-9]+)(?:-(SWAP|\d{6}))?$")
 _SKIP_CHANNELS = ("books", "books5", "books50-l2-tbt", "books-l2-tbt", "bbo-tbt", "tickers", "candle",
@@ -167,3 +172,27 @@ class Okx(Venue):
         base, usd = inst.convert(pos(d.get("sz"), "sz"), price)
         return self.trade(symbol=inst_id, asset=inst.asset, ts=ms(d.get("ts"), "ts"), price=price, qty_base=base,
                           notional_usd=usd, taker_side=side, trade_id=d.get("tradeId"))
+
+
+# --------------------------------------------------------------------------------------------
+# live connection
+
+
+@dataclass(frozen=True)
+class OkxSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        return base or "wss://ws.okx.com:8443/ws/v5/public"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        args: list[dict] = [{"channel": "trades", "instId": s} for s in symbols]
+        kinds = sorted({"SWAP" if s.endswith("-SWAP") else "FUTURES" for s in symbols if s.count("-") >= 2})
+        args += [{"channel": "liquidation-orders", "instType": k} for k in kinds]
+        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if isinstance(msg, dict) and msg.get("event") == "error":
+            return f"code {msg.get('code')}: {msg.get('msg')}"
+        return None
+
+
+Okx.live = OkxSpec("okx", app_ping=("ping", 25.0), pong_texts=("pong",))
