@@ -91,3 +91,41 @@ def test_cli_refuses_unknown_files_and_bad_windows(tmp_path):
     assert result.exit_code == 2 and "--to must be after --from" in result.output
     result = runner.invoke(app, ["backtest", "--from", "yesterday", str(gz)])
     assert result.exit_code == 2
+
+
+def test_every_archive_format_goes_through(tmp_path):
+    """The formats not in the scenario files (trades archives, tardis trades, COIN-M liquidation
+    snapshot, node fills) go through the same command: counted per file, nothing bad, all sorted."""
+    from tests.sources.archives.builders import (
+        binance_aggtrades_csv,
+        binance_liquidation_snapshot_csv,
+        binance_trades_csv,
+        doc_example,
+        tardis_trades_csv,
+        zipped,
+    )
+
+    files = {
+        "SUSHIUSDT-aggTrades-2021-07-22.zip": zipped("SUSHIUSDT-aggTrades-2021-07-22.csv",
+                                                      binance_aggtrades_csv("SUSHIUSDT")),
+        "SUSHIUSDT-trades-2021-07-22.csv": binance_trades_csv("SUSHIUSDT"),
+        "binance-futures_trades_2021-07-22_ALL.csv.gz": gzip.compress(tardis_trades_csv()),
+        "BTCUSD_200925-liquidationSnapshot-2020-06-03.csv": binance_liquidation_snapshot_csv(
+            [doc_example("binance_coinm_forceOrder_docs_example.json")["o"]]),
+        "node_fills_20260120_17": b"".join(orjson.dumps(["0x193bd350ec838b1e22d6f302da5343b920aa1c2b", f]) + b"\n"
+                                           for f in doc_example("hyperliquid_userFills_with_liquidation_ccxt_fixture.json")),
+    }
+    paths = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(tmp_path / name)
+    result = backtest([detect(p) for p in paths], tmp_path / "out", run_size=10)
+    assert [f.fmt for f in result.files] == ["binance-aggtrades", "binance-trades", "tardis-trades",
+                                             "binance-liquidations", "hyperliquid-node-fills"]
+    assert result.bad_lines == 0 and result.runs > 1
+    assert all(f.in_window > 0 for f in result.files)
+    assert result.events == sum(f.in_window for f in result.files)
+    assert sum(f.stats.liquidations for f in result.files) == 2  # COIN-M snapshot row, HYPE node fill
+    # the aggTrades archive, the trades archive and the tardis.dev CSV carry the same SUSHIUSDT trades:
+    # the detector sees each of those bars three times and drops two as duplicates
+    assert result.duplicates == 2 * result.files[1].stats.bars
