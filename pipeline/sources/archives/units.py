@@ -3,14 +3,19 @@ instrument tables and rules as the venue's message parsers, so a row and its mes
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from pipeline.sources.exchanges import get_venue
-from pipeline.sources.exchanges.base import ASSET_RE, Instrument, ParseError, asset_of, load_instruments
+from pipeline.sources.exchanges.base import (
+    ASSET_RE,
+    Instrument,
+    ParseError,
+    asset_of,
+    instrument_cache,
+    load_instruments,
+)
 from pipeline.sources.exchanges.bitmex import instrument_for_liquidation
 
 
-@lru_cache(maxsize=4096)
+@instrument_cache
 def instrument(venue: str, symbol: str) -> Instrument:
     """ParseError when the symbol's units are unknown (never a guess)."""
     if venue in ("binance-usdm", "binance-coinm", "bybit", "okx"):

@@ -237,6 +237,24 @@ def load_instruments(venue_file: str) -> dict[str, Any]:
     return json.loads((INSTRUMENTS_DIR / f"{venue_file}.json").read_text())
 
 
+_INSTRUMENT_CACHES: list = []
+
+
+def instrument_cache(fn):
+    """Memoize a symbol -> Instrument function (instrument rules run once per symbol, not per
+    message); `reload_instruments()` forgets the results with the files."""
+    cached = lru_cache(maxsize=4096)(fn)
+    _INSTRUMENT_CACHES.append(cached)
+    return cached
+
+
+def reload_instruments() -> None:
+    """Read the instrument files again on next use (after `instruments refresh`)."""
+    load_instruments.cache_clear()
+    for cached in _INSTRUMENT_CACHES:
+        cached.cache_clear()
+
+
 def instrument_from_table(venue_file: str, symbol: str) -> Instrument | None:
     row = load_instruments(venue_file).get("symbols", {}).get(symbol)
     if row is None:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,6 +23,7 @@ from .base import (
     Venue,
     asset_of,
     event_id,
+    instrument_cache,
     load_instruments,
     ms,
     num,
@@ -40,7 +40,7 @@ _SKIP_EVENTS = {
 }
 
 
-@lru_cache(maxsize=4096)
+@instrument_cache
 def _instrument(coin_margined: bool, symbol: str, pair: str | None) -> Instrument:
     cfg = load_instruments("binance")
     root = symbol.split("_", 1)[0]  # BTCUSDT_230929 / BTCUSD_PERP / BTCUSD_200925

@@ -31,6 +31,7 @@ from .base import (
     Venue,
     asset_of,
     event_id,
+    instrument_cache,
     iso_ms,
     load_instruments,
     ms,
@@ -48,19 +49,24 @@ _SKIP_TOPICS = ("orderbook", "orderBook", "tickers", "kline", "instrument_info",
 _SIDES = {"Buy": "buy", "Sell": "sell"}
 
 
+@instrument_cache
+def _instrument(symbol: str) -> Instrument:
+    cfg = load_instruments("bybit")
+    m = _LINEAR_RE.match(symbol) or _DATED_USDC_RE.match(symbol)
+    if m:
+        return Instrument(symbol, asset_of(m.group(1)), "base", float(cfg["linear"]["contract_size"]))
+    m = _INVERSE_RE.match(symbol)
+    if m:
+        return Instrument(symbol, asset_of(m.group(1)), "usd", float(cfg["inverse"]["contract_size"]))
+    raise ParseError(f"symbol {symbol!r}: not a Bybit linear or inverse contract")
+
+
 class Bybit(Venue):
     name = "bybit"
     completeness = "full"
 
     def instrument(self, symbol: str) -> Instrument:
-        cfg = load_instruments("bybit")
-        m = _LINEAR_RE.match(symbol) or _DATED_USDC_RE.match(symbol)
-        if m:
-            return Instrument(symbol, asset_of(m.group(1)), "base", float(cfg["linear"]["contract_size"]))
-        m = _INVERSE_RE.match(symbol)
-        if m:
-            return Instrument(symbol, asset_of(m.group(1)), "usd", float(cfg["inverse"]["contract_size"]))
-        raise ParseError(f"symbol {symbol!r}: not a Bybit linear or inverse contract")
+        return _instrument(symbol)
 
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:
         topic = msg.get("topic")

@@ -31,6 +31,7 @@ from .base import (
     Venue,
     asset_of,
     event_id,
+    instrument_cache,
     iso_ms,
     load_instruments,
     ms,
@@ -47,29 +48,34 @@ _SKIP_CHANNELS = ("books", "books5", "books50-l2-tbt", "books-l2-tbt", "bbo-tbt"
                   "opt-summary", "status", "instruments")
 
 
+@instrument_cache
+def _instrument(inst_id: str) -> Instrument:
+    m = _INST_RE.match(inst_id)
+    if not m:
+        raise ParseError(f"instId {inst_id!r}: not SPOT/SWAP/FUTURES")
+    base, quote, kind = m.group(1), m.group(2), m.group(3)
+    asset = asset_of(base)
+    if quote not in USD_QUOTES:
+        raise ParseError(f"instId {inst_id!r}: quote {quote} is not USD-like")
+    if kind is None:  # spot: sz in base units
+        return Instrument(inst_id, asset, "base", 1.0)
+    cfg = load_instruments("okx")
+    family = f"{base}-{quote}"
+    if quote == "USD":  # inverse: USD face value per contract
+        inv = cfg["inverse"]
+        return Instrument(inst_id, asset, "usd", float(inv["families"].get(family, inv["default_contract_size_usd"])))
+    size = cfg["linear"].get(family)
+    if size is None:
+        raise ParseError(f"instId {inst_id!r}: ctVal unknown; add {family} to instruments/okx.json")
+    return Instrument(inst_id, asset, "base", float(size))
+
+
 class Okx(Venue):
     name = "okx"
     completeness = "sampled"
 
     def instrument(self, inst_id: str) -> Instrument:
-        m = _INST_RE.match(inst_id)
-        if not m:
-            raise ParseError(f"instId {inst_id!r}: not SPOT/SWAP/FUTURES")
-        base, quote, kind = m.group(1), m.group(2), m.group(3)
-        asset = asset_of(base)
-        if quote not in USD_QUOTES:
-            raise ParseError(f"instId {inst_id!r}: quote {quote} is not USD-like")
-        if kind is None:  # spot: sz in base units
-            return Instrument(inst_id, asset, "base", 1.0)
-        cfg = load_instruments("okx")
-        family = f"{base}-{quote}"
-        if quote == "USD":  # inverse: USD face value per contract
-            inv = cfg["inverse"]
-            return Instrument(inst_id, asset, "usd", float(inv["families"].get(family, inv["default_contract_size_usd"])))
-        size = cfg["linear"].get(family)
-        if size is None:
-            raise ParseError(f"instId {inst_id!r}: ctVal unknown; add {family} to instruments/okx.json")
-        return Instrument(inst_id, asset, "base", float(size))
+        return _instrument(inst_id)
 
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:
         if "event" in msg:
