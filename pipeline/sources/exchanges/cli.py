@@ -41,6 +41,7 @@ def normalize(
         typer.echo(f"error: unknown venue {venue!r}; known: {', '.join(VENUES)}", err=True)
         raise typer.Exit(2)
     stats = NormalizeStats()
+    progress = None
     if file is None:
         if venue is None:
             typer.echo("error: reading stdin needs --venue", err=True)
@@ -54,7 +55,8 @@ def normalize(
         except ArchiveError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-        events = normalize_file(source, stats=stats)
+        progress = _Progress(file) if sys.stderr.isatty() else None
+        events = normalize_file(source, stats=stats, on_bytes=progress.update if progress else None)
         label = f"{file.name} ({source.fmt}{', ' + source.venue if source.venue else ''})"
     out = sys.stdout.buffer if hasattr(sys.stdout, "buffer") else None
     shown = 0
@@ -71,10 +73,33 @@ def normalize(
             sys.stdout.write(data.decode())
     if out is not None:
         out.flush()
+    if progress is not None:
+        progress.close()
     if stats.errors > shown and not quiet:
         typer.echo(f"... {stats.errors - shown} more bad lines not shown", err=True)
     typer.echo(f"{label}: {stats.summary()}", err=True)
     typer.echo(f"errors: {stats.errors}", err=True)
+
+
+class _Progress:
+    """A rich progress bar on stderr (a terminal only) with the bytes read and their rate."""
+
+    def __init__(self, path: Path):
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn, TransferSpeedColumn
+
+        with path.open("rb") as fh:
+            packed = fh.read(2) in (b"\x1f\x8b", b"PK")  # unpacked bytes are counted: no total then
+        self.bar = Progress("{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                            TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+        self.task = self.bar.add_task(path.name, total=None if packed else path.stat().st_size)
+        self.bar.start()
+
+    def update(self, n: int) -> None:
+        self.bar.update(self.task, completed=n)
+
+    def close(self) -> None:
+        self.bar.stop()
 
 
 normalize_app = typer.Typer(help="Normalize recorded exchange messages and archive files.", no_args_is_help=True)
