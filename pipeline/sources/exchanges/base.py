@@ -329,7 +329,7 @@ def unwrap_items(data: Any, what: str = "data") -> list[dict]:
 # --------------------------------------------------------------------------------------------
 # cryptofeed recording lines
 
-_RECV_RE = re.compile(rb"^(\d{9,11}(?:\.\d+)?): (.*)$", re.S)
+_RECV_RE = re.compile(rb"^\d{9,11}(?:\.\d+)?$")
 
 
 class MetaLine(ValueError):
@@ -344,8 +344,7 @@ def split_line(line: str | bytes) -> tuple[int | None, Any]:
     Raises MetaLine for cryptofeed's connection lines (``wss://... <-> ts``, ``wss://... <- ts: {...}``)
     and ValueError (orjson.JSONDecodeError) for anything that is not JSON.
     """
-    raw = line.encode() if isinstance(line, str) else bytes(line)
-    raw = raw.strip()
+    raw = (line if type(line) is bytes else line.encode() if isinstance(line, str) else bytes(line)).strip()
     if not raw:
         raise MetaLine("empty line")
     if raw.startswith((b"wss://", b"ws://", b"https://", b"http://")):
@@ -359,10 +358,9 @@ def split_line(line: str | bytes) -> tuple[int | None, Any]:
         except (ParseError, UnicodeDecodeError) as exc:
             raise ValueError(str(exc)) from None
         return received, orjson.loads(body)
-    m = _RECV_RE.match(raw)
-    if m:
-        received = round(float(m.group(1)) * 1000)
-        return received, orjson.loads(m.group(2))
+    i = raw.find(b": ", 0, 24)  # cryptofeed: '<epoch seconds>: <message>'
+    if i >= 9 and _RECV_RE.match(raw[:i]):
+        return round(float(raw[:i]) * 1000), orjson.loads(memoryview(raw)[i + 2:])
     return None, orjson.loads(raw)
 
 
