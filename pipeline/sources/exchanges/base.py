@@ -1,6 +1,6 @@
 """Shared pieces of the exchange connectors: the Venue base class, the Trade record, instrument
-metadata (contract sizes), the event_id rule, the cryptofeed line splitter and the 1-second
-taker-flow bar aggregator.
+metadata (contract sizes), the event_id rule and the recording line splitter (the bar aggregator
+lives in bars.py and is re-exported here).
 
 A venue parser takes one decoded websocket message (a dict) and returns a ParseResult:
 normalized `Liquidation` models, `Trade` records, error strings, or a reason the message was
@@ -22,12 +22,13 @@ from typing import Any, Literal
 
 import orjson
 
-from pipeline.contracts.models import Liquidation, TradeFlow
+from pipeline.contracts.models import Liquidation
 from pipeline.contracts.models import Trade as TradeEvent
+
+from .bars import BAR_INTERVAL_MS, BarAggregator  # noqa: F401  (part of this module's interface)
 
 INSTRUMENTS_DIR = Path(__file__).resolve().parent / "instruments"
 ASSET_RE = re.compile(r"^[A-Z0-9]{2,12}$")
-BAR_INTERVAL_MS = 1000
 
 # Quote currencies treated as US dollars 1:1 (stablecoin de-pegs are ignored).
 USD_QUOTES = ("USDT", "USDC", "BUSD", "USD", "FDUSD", "USDE")
@@ -362,78 +363,3 @@ def split_line(line: str | bytes) -> tuple[int | None, Any]:
     if i >= 9 and _RECV_RE.match(raw[:i]):
         return round(float(raw[:i]) * 1000), orjson.loads(memoryview(raw)[i + 2:])
     return None, orjson.loads(raw)
-
-
-# --------------------------------------------------------------------------------------------
-# 1-second taker-flow bars
-
-
-@dataclass(slots=True)
-class _Bar:
-    asset: str
-    start: int
-    open: float
-    high: float
-    low: float
-    close: float
-    buy: float = 0.0
-    sell: float = 0.0
-    count: int = 0
-
-    def add(self, t: Trade) -> None:
-        self.high = max(self.high, t.price)
-        self.low = min(self.low, t.price)
-        self.close = t.price
-        self.count += 1
-        if t.taker_side == "buy":
-            self.buy += t.notional_usd
-        else:
-            self.sell += t.notional_usd
-
-
-class BarAggregator:
-    """Trades -> per-interval TradeFlow bars per (venue, symbol).
-
-    A bar is emitted when a trade of a later interval arrives for the same venue/symbol, or on
-    flush()/flush_before(). A trade for an interval older than the open bar is late: the bar for
-    that interval has already gone out, so the trade is counted in `late_trades` and dropped (a
-    second bar with the same id would replace the first one downstream).
-    """
-
-    def __init__(self, interval_ms: int = BAR_INTERVAL_MS):
-        self.interval_ms = interval_ms
-        self._open: dict[tuple[str, str], _Bar] = {}
-        self.late_trades = 0
-
-    def add(self, trade: Trade) -> list[TradeFlow]:
-        key = (trade.venue, trade.symbol)
-        start = trade.ts - trade.ts % self.interval_ms
-        bar = self._open.get(key)
-        out: list[TradeFlow] = []
-        if bar is not None and start < bar.start:
-            self.late_trades += 1
-            return out
-        if bar is not None and start > bar.start:
-            out.append(self._emit(key, bar))
-            bar = None
-        if bar is None:
-            bar = _Bar(trade.asset, start, trade.price, trade.price, trade.price, trade.price)
-            self._open[key] = bar
-        bar.add(trade)
-        return out
-
-    def flush_before(self, ts_ms: int) -> list[TradeFlow]:
-        """Emit open bars whose interval ended at or before ts_ms (for quiet symbols in a live feed)."""
-        done = [k for k, b in self._open.items() if b.start + self.interval_ms <= ts_ms]
-        return sorted((self._emit(k, self._open.pop(k)) for k in done), key=lambda b: (b.ts, b.venue, b.symbol))
-
-    def flush(self) -> list[TradeFlow]:
-        out = [self._emit(k, b) for k, b in list(self._open.items())]
-        self._open.clear()
-        return sorted(out, key=lambda b: (b.ts, b.venue, b.symbol))
-
-    def _emit(self, key: tuple[str, str], bar: _Bar) -> TradeFlow:
-        self._open.pop(key, None)
-        return TradeFlow(venue=key[0], symbol=key[1], asset=bar.asset, ts=bar.start, interval_ms=self.interval_ms,
-                         buy_volume_usd=bar.buy, sell_volume_usd=bar.sell, open=bar.open, high=bar.high,
-                         low=bar.low, close=bar.close, trade_count=bar.count)
