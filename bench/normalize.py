@@ -81,13 +81,15 @@ def write_inputs(tmp: Path, n: int, squeeze: int) -> dict[str, Path]:
              "messages/cryptofeed": tmp / "BINANCE_FUTURES.ws.1.0",
              "messages/tardis": tmp / "binance-futures_2021-07-22.log"}
     fh = {k: p.open("w") for k, p in paths.items()}
-    fh["binance-aggtrades"].write("agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n")
+    fh["binance-aggtrades"].write("agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,"
+                                  "is_buyer_maker\n")
     fh["tardis-trades"].write("exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n")
     for t, d in copies(n, squeeze):
         # the Binance archive is one symbol per file: every row is written under SUSHIUSDT
         fh["binance-aggtrades"].write(f"{d['a']},{d['p']},{d['q']},{d['f']},{d['l']},{d['T']},{str(d['m']).lower()}\n")
         side = "sell" if d["m"] else "buy"
-        fh["tardis-trades"].write(f"binance-futures,{d['s']},{d['T'] * 1000},{round(t * 1e6)},{d['a']},{side},{d['p']},{d['q']}\n")
+        fh["tardis-trades"].write(f"binance-futures,{d['s']},{d['T'] * 1000},{round(t * 1e6)},{d['a']},{side},"
+                                  f"{d['p']},{d['q']}\n")
         msg = orjson.dumps({"stream": f"{d['s'].lower()}@aggTrade", "data": d}).decode()
         fh["messages/cryptofeed"].write(f"{t:.6f}: {msg}\n")
         fh["messages/tardis"].write(f"{iso(t)} {msg}\n")

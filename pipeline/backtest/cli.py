@@ -57,7 +57,8 @@ def backtest(
                                                     "and evaluation.json")] = Path("backtest-out"),
     labels: Annotated[Optional[Path], typer.Option(help="Labels (JSON lines, as `cascadewatch simulate` writes) "
                                                         "to score the alerts against", exists=True)] = None,
-    venue: Annotated[Optional[str], typer.Option(help="Venue of message files whose name and content do not say")] = None,
+    venue: Annotated[Optional[str], typer.Option(
+        help="Venue of message files whose name and content do not say")] = None,
     run_size: Annotated[int, typer.Option(help="Events per sorted run held in memory while sorting")] = 200_000,
 ) -> None:
     """Backtest on recorded history: detect each file's format, normalize it, sort all events by
