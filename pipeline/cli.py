@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.backtest.cli import backtest
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
 from pipeline.scenarios.cli import evaluate, simulate
@@ -37,6 +38,7 @@ app.add_typer(instruments_app, name="instruments")
 app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
 app.add_typer(etf_app, name="etf")
+app.command("backtest")(backtest)
 app.command("normalize")(normalize)
 app.command("feed")(feed)
 app.command("simulate")(simulate)

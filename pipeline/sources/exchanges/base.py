@@ -1,6 +1,6 @@
 """Shared pieces of the exchange connectors: the Venue base class, the Trade record, instrument
-metadata (contract sizes), the event_id rule, the cryptofeed line splitter and the 1-second
-taker-flow bar aggregator.
+metadata (contract sizes), the event_id rule and the recording line splitter (the bar aggregator
+lives in bars.py and is re-exported here).
 
 A venue parser takes one decoded websocket message (a dict) and returns a ParseResult:
 normalized `Liquidation` models, `Trade` records, error strings, or a reason the message was
@@ -15,18 +15,20 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
-from pipeline.contracts.models import Liquidation, TradeFlow
+from pipeline.contracts.models import Liquidation
 from pipeline.contracts.models import Trade as TradeEvent
+
+from .bars import BAR_INTERVAL_MS, BarAggregator  # noqa: F401  (part of this module's interface)
 
 INSTRUMENTS_DIR = Path(__file__).resolve().parent / "instruments"
 ASSET_RE = re.compile(r"^[A-Z0-9]{2,12}$")
-BAR_INTERVAL_MS = 1000
 
 # Quote currencies treated as US dollars 1:1 (stablecoin de-pegs are ignored).
 USD_QUOTES = ("USDT", "USDC", "BUSD", "USD", "FDUSD", "USDE")
@@ -71,6 +73,14 @@ class ParseResult:
 
 def num(value: Any, what: str = "number") -> float:
     """A finite float from a venue's string or number; ParseError otherwise (bools are rejected)."""
+    if type(value) is str:  # the common case first: venues send numbers as strings
+        try:
+            out = float(value)
+        except ValueError:
+            raise ParseError(f"{what}: not a number: {value[:40]!r}") from None
+        if not math.isfinite(out):
+            raise ParseError(f"{what}: not finite: {value!r}")
+        return out
     if isinstance(value, bool) or value is None:
         raise ParseError(f"{what}: expected a number, got {value!r}")
     if isinstance(value, (int, float)):
@@ -109,6 +119,31 @@ def ms(value: Any, what: str = "timestamp") -> int:
     if out < 0 or out > 10**14:
         raise ParseError(f"{what}: out of range: {value!r}")
     return out
+
+
+_ISO_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:Z|\+00:?00)?$")
+
+
+@lru_cache(maxsize=4096)
+def _day_ms(day: str) -> int:
+    return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()) * 1000
+
+
+def iso_ms(value: Any, what: str = "timestamp") -> int:
+    """Milliseconds since the epoch from an ISO-8601 UTC time ("2019-05-01T00:00:09.1234567Z"); any
+    number of fractional digits (tardis.dev writes 7), truncated to the millisecond."""
+    m = _ISO_RE.match(value) if isinstance(value, str) else None
+    if m is None:
+        raise ParseError(f"{what}: expected an ISO-8601 UTC time, got {str(value)[:40]!r}")
+    try:
+        day = _day_ms(m.group(1))
+    except ValueError:
+        raise ParseError(f"{what}: not a date: {value[:40]!r}") from None
+    hh, mm, ss = int(m.group(2)), int(m.group(3)), int(m.group(4))
+    if hh > 23 or mm > 59 or ss > 60:
+        raise ParseError(f"{what}: not a time: {value[:40]!r}")
+    frac = m.group(5) or ""
+    return day + hh * 3_600_000 + mm * 60_000 + ss * 1000 + int((frac + "000")[:3])
 
 
 def position_side(value: Any, what: str, sides: dict[str, str]) -> str:
@@ -203,6 +238,24 @@ def load_instruments(venue_file: str) -> dict[str, Any]:
     return json.loads((INSTRUMENTS_DIR / f"{venue_file}.json").read_text())
 
 
+_INSTRUMENT_CACHES: list = []
+
+
+def instrument_cache(fn):
+    """Memoize a symbol -> Instrument function (instrument rules run once per symbol, not per
+    message); `reload_instruments()` forgets the results with the files."""
+    cached = lru_cache(maxsize=4096)(fn)
+    _INSTRUMENT_CACHES.append(cached)
+    return cached
+
+
+def reload_instruments() -> None:
+    """Read the instrument files again on next use (after `instruments refresh`)."""
+    load_instruments.cache_clear()
+    for cached in _INSTRUMENT_CACHES:
+        cached.cache_clear()
+
+
 def instrument_from_table(venue_file: str, symbol: str) -> Instrument | None:
     row = load_instruments(venue_file).get("symbols", {}).get(symbol)
     if row is None:
@@ -222,6 +275,8 @@ class Venue:
     completeness: Literal["full", "sampled"] = "full"
     #: whether the venue has a public market-wide liquidation feed at all
     has_liquidations: bool = True
+    #: how `cascadewatch feed` connects to it (spec.VenueSpec); None: no live connector
+    live: Any = None
 
     def parse(self, msg: Any, received_ts: int) -> ParseResult:
         """Normalize one decoded message. Never raises; problems come back in `errors`."""
@@ -275,7 +330,7 @@ def unwrap_items(data: Any, what: str = "data") -> list[dict]:
 # --------------------------------------------------------------------------------------------
 # cryptofeed recording lines
 
-_RECV_RE = re.compile(rb"^(\d{9,11}(?:\.\d+)?): (.*)$", re.S)
+_RECV_RE = re.compile(rb"^\d{9,11}(?:\.\d+)?$")
 
 
 class MetaLine(ValueError):
@@ -285,93 +340,26 @@ class MetaLine(ValueError):
 def split_line(line: str | bytes) -> tuple[int | None, Any]:
     """Split one input line into (received_ts_ms | None, decoded JSON).
 
-    Accepts cryptofeed's ``<receive_time>: <raw json>`` (seconds, float) or a bare JSON message.
+    Accepts cryptofeed's ``<receive_time>: <raw json>`` (seconds, float), tardis.dev's raw
+    ``<ISO-8601 receipt time> <raw json>`` (UTC, up to 100 ns digits) or a bare JSON message.
     Raises MetaLine for cryptofeed's connection lines (``wss://... <-> ts``, ``wss://... <- ts: {...}``)
     and ValueError (orjson.JSONDecodeError) for anything that is not JSON.
     """
-    raw = line.encode() if isinstance(line, str) else bytes(line)
-    raw = raw.strip()
+    raw = (line if type(line) is bytes else line.encode() if isinstance(line, str) else bytes(line)).strip()
     if not raw:
         raise MetaLine("empty line")
     if raw.startswith((b"wss://", b"ws://", b"https://", b"http://")):
         raise MetaLine("connection/outbound line")
-    m = _RECV_RE.match(raw)
-    if m:
-        received = round(float(m.group(1)) * 1000)
-        return received, orjson.loads(m.group(2))
+    if raw[:1] in b"{[":
+        return None, orjson.loads(raw)
+    if raw[4:5] == b"-" and raw[10:11] == b"T":  # tardis.dev raw: '<ISO-8601 receipt time> <message>'
+        stamp, _, body = raw.partition(b" ")
+        try:
+            received = iso_ms(stamp.decode("ascii"), "receipt time")
+        except (ParseError, UnicodeDecodeError) as exc:
+            raise ValueError(str(exc)) from None
+        return received, orjson.loads(body)
+    i = raw.find(b": ", 0, 24)  # cryptofeed: '<epoch seconds>: <message>'
+    if i >= 9 and _RECV_RE.match(raw[:i]):
+        return round(float(raw[:i]) * 1000), orjson.loads(memoryview(raw)[i + 2:])
     return None, orjson.loads(raw)
-
-
-# --------------------------------------------------------------------------------------------
-# 1-second taker-flow bars
-
-
-@dataclass(slots=True)
-class _Bar:
-    asset: str
-    start: int
-    open: float
-    high: float
-    low: float
-    close: float
-    buy: float = 0.0
-    sell: float = 0.0
-    count: int = 0
-
-    def add(self, t: Trade) -> None:
-        self.high = max(self.high, t.price)
-        self.low = min(self.low, t.price)
-        self.close = t.price
-        self.count += 1
-        if t.taker_side == "buy":
-            self.buy += t.notional_usd
-        else:
-            self.sell += t.notional_usd
-
-
-class BarAggregator:
-    """Trades -> per-interval TradeFlow bars per (venue, symbol).
-
-    A bar is emitted when a trade of a later interval arrives for the same venue/symbol, or on
-    flush()/flush_before(). A trade for an interval older than the open bar is late: the bar for
-    that interval has already gone out, so the trade is counted in `late_trades` and dropped (a
-    second bar with the same id would replace the first one downstream).
-    """
-
-    def __init__(self, interval_ms: int = BAR_INTERVAL_MS):
-        self.interval_ms = interval_ms
-        self._open: dict[tuple[str, str], _Bar] = {}
-        self.late_trades = 0
-
-    def add(self, trade: Trade) -> list[TradeFlow]:
-        key = (trade.venue, trade.symbol)
-        start = trade.ts - trade.ts % self.interval_ms
-        bar = self._open.get(key)
-        out: list[TradeFlow] = []
-        if bar is not None and start < bar.start:
-            self.late_trades += 1
-            return out
-        if bar is not None and start > bar.start:
-            out.append(self._emit(key, bar))
-            bar = None
-        if bar is None:
-            bar = _Bar(trade.asset, start, trade.price, trade.price, trade.price, trade.price)
-            self._open[key] = bar
-        bar.add(trade)
-        return out
-
-    def flush_before(self, ts_ms: int) -> list[TradeFlow]:
-        """Emit open bars whose interval ended at or before ts_ms (for quiet symbols in a live feed)."""
-        done = [k for k, b in self._open.items() if b.start + self.interval_ms <= ts_ms]
-        return sorted((self._emit(k, self._open.pop(k)) for k in done), key=lambda b: (b.ts, b.venue, b.symbol))
-
-    def flush(self) -> list[TradeFlow]:
-        out = [self._emit(k, b) for k, b in list(self._open.items())]
-        self._open.clear()
-        return sorted(out, key=lambda b: (b.ts, b.venue, b.symbol))
-
-    def _emit(self, key: tuple[str, str], bar: _Bar) -> TradeFlow:
-        self._open.pop(key, None)
-        return TradeFlow(venue=key[0], symbol=key[1], asset=bar.asset, ts=bar.start, interval_ms=self.interval_ms,
-                         buy_volume_usd=bar.buy, sell_volume_usd=bar.sell, open=bar.open, high=bar.high,
-                         low=bar.low, close=bar.close, trade_count=bar.count)

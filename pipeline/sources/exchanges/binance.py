@@ -12,6 +12,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
 from .base import (
     Instrument,
     ParseError,
@@ -19,6 +23,7 @@ from .base import (
     Venue,
     asset_of,
     event_id,
+    instrument_cache,
     load_instruments,
     ms,
     num,
@@ -27,6 +32,7 @@ from .base import (
     strip_quote,
     text,
 )
+from .spec import VenueSpec
 
 _SKIP_EVENTS = {
     "depthUpdate", "bookTicker", "kline", "continuous_kline", "markPriceUpdate", "24hrTicker",
@@ -34,25 +40,30 @@ _SKIP_EVENTS = {
 }
 
 
+@instrument_cache
+def _instrument(coin_margined: bool, symbol: str, pair: str | None) -> Instrument:
+    cfg = load_instruments("binance")
+    root = symbol.split("_", 1)[0]  # BTCUSDT_230929 / BTCUSD_PERP / BTCUSD_200925
+    if coin_margined:
+        pair = pair or root
+        base, quote = strip_quote(pair)
+        if quote != "USD":
+            raise ParseError(f"COIN-M symbol {symbol!r} is not USD-quoted")
+        coinm = cfg["coinm"]
+        size = coinm["pairs"].get(pair, coinm["default_contract_size_usd"])
+        return Instrument(symbol, asset_of(base), "usd", float(size))
+    base, quote = strip_quote(root)
+    if quote == "USD":
+        raise ParseError(f"{symbol!r} looks COIN-M; use venue binance-coinm")
+    return Instrument(symbol, asset_of(base), "base", float(cfg["usdm"]["contract_size"]))
+
+
 class _Binance(Venue):
     completeness = "sampled"
     coin_margined = False
 
     def instrument(self, symbol: str, pair: str | None = None) -> Instrument:
-        cfg = load_instruments("binance")
-        root = symbol.split("_", 1)[0]  # BTCUSDT_230929 / BTCUSD_PERP / BTCUSD_200925
-        if self.coin_margined:
-            pair = pair or root
-            base, quote = strip_quote(pair)
-            if quote != "USD":
-                raise ParseError(f"COIN-M symbol {symbol!r} is not USD-quoted")
-            coinm = cfg["coinm"]
-            size = coinm["pairs"].get(pair, coinm["default_contract_size_usd"])
-            return Instrument(symbol, asset_of(base), "usd", float(size))
-        base, quote = strip_quote(root)
-        if quote == "USD":
-            raise ParseError(f"{symbol!r} looks COIN-M; use venue binance-coinm")
-        return Instrument(symbol, asset_of(base), "base", float(cfg["usdm"]["contract_size"]))
+        return _instrument(self.coin_margined, symbol, pair)
 
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:
         if "stream" in msg and "data" in msg:
@@ -111,3 +122,30 @@ class BinanceUsdm(_Binance):
 class BinanceCoinm(_Binance):
     name = "binance-coinm"
     coin_margined = True
+
+
+# --------------------------------------------------------------------------------------------
+# live connection
+
+
+@dataclass(frozen=True)
+class BinanceSpec(VenueSpec):
+    host: str = "wss://fstream.binance.com"
+
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        """Combined-stream URL. An override without a path (ws://host:port) gets the stream path appended."""
+        streams = [f"{s.lower()}@aggTrade" for s in symbols] + ["!forceOrder@arr"]
+        if base is not None and urlsplit(base).path not in ("", "/"):
+            return base
+        host = (base or self.host).rstrip("/")
+        return f"{host}/stream?streams={'/'.join(streams)}"
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if isinstance(msg, dict) and isinstance(msg.get("error"), dict):
+            e = msg["error"]
+            return f"code {e.get('code')}: {e.get('msg')}"
+        return None
+
+
+BinanceUsdm.live = BinanceSpec("binance-usdm", host="wss://fstream.binance.com", max_connection_s=23.5 * 3600)
+BinanceCoinm.live = BinanceSpec("binance-coinm", host="wss://dstream.binance.com", max_connection_s=23.5 * 3600)

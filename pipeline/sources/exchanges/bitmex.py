@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from .base import (
     Instrument,
@@ -23,26 +25,19 @@ from .base import (
     Venue,
     asset_of,
     event_id,
+    iso_ms,
     load_instruments,
     pos,
     position_side,
     text,
     unwrap_items,
 )
+from .spec import VenueSpec
 
 _SKIP_TABLES = ("orderBook", "quote", "instrument", "funding", "settlement", "insurance", "announcement",
                 "connected", "chat", "publicNotifications", "tradeBin")
 _SIDES = {"Buy": "buy", "Sell": "sell"}
 _USD_QUOTES = ("USD", "USDT", "USDC")
-_ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-
-
-def _iso_ms(value) -> int:
-    if not isinstance(value, str) or not _ISO_RE.match(value):
-        raise ParseError(f"timestamp: {value!r}")
-    return int(round(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000))
-
-
 class Bitmex(Venue):
     name = "bitmex"
     completeness = "sampled"
@@ -111,7 +106,7 @@ class Bitmex(Venue):
         price = pos(row.get("price"), "price")
         base = pos(row.get("homeNotional"), "homeNotional")
         usd = pos(row.get("foreignNotional"), "foreignNotional")
-        return self.trade(symbol=symbol, asset=asset, ts=_iso_ms(row.get("timestamp")), price=price, qty_base=base,
+        return self.trade(symbol=symbol, asset=asset, ts=iso_ms(row.get("timestamp")), price=price, qty_base=base,
                           notional_usd=usd, taker_side=side, trade_id=row.get("trdMatchID"))
 
 
@@ -124,3 +119,29 @@ def instrument_for_liquidation(symbol: str) -> Instrument:
     if row is None or "contract_size" not in row:
         raise ParseError(f"{symbol}: liquidation contract size unknown (instruments/bitmex.json)")
     return Instrument(symbol, row["asset"], row["unit"], float(row["contract_size"]))
+
+
+# --------------------------------------------------------------------------------------------
+# live connection
+
+
+@dataclass(frozen=True)
+class BitmexSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        return base or "wss://ws.bitmex.com/realtime"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        # Liquidations per symbol, and only where instruments/bitmex.json has the contract size: the
+        # market-wide table would bring rows the parser cannot size, each one an error.
+        args = [f"trade:{s}" for s in symbols] + [f"liquidation:{s}" for s in symbols if liquidation_size_known(s)]
+        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if isinstance(msg, dict) and "error" in msg and "table" not in msg:
+            request = msg.get("request")
+            if isinstance(request, dict) and request.get("op") == "subscribe":
+                return f"status {msg.get('status')}: {msg['error']}"
+        return None
+
+
+Bitmex.live = BitmexSpec("bitmex", app_ping=("ping", 5.0), pong_texts=("pong",), ping_when_idle=True)

@@ -3,18 +3,26 @@
 - allLiquidation `S` is the POSITION side: "Buy" = a long was liquidated (opposite of Binance).
   `T` is the event time, `v` the executed size, `p` the bankruptcy price.
 - Bybit documents allLiquidation as "push all liquidations", batched every 500 ms (a message may
-  carry several), so completeness is "full". (The retired `liquidation.{symbol}` topic pushed at
-  most one per second; it is rejected here as unknown.)
+  carry several), so completeness is "full".
+- Retired topics, for recordings made while they were live (see
+  `_liquidation_retired`): v5 `liquidation.{symbol}` (2023-2025; one object, at most one liquidation
+  per symbol per second, so completeness "sampled") and the v2 `liquidation.{symbol}` topic
+  (2021-2022, also in tardis.dev's archives, including the REST-polled messages they mark
+  `"generated": true`). Their `side` is the POSITION side too: "Buy" = a long was liquidated.
 - publicTrade `S` is the taker side, `T` the trade time, `v` the size.
 - Units: linear (USDT/USDC/PERP) sizes are base units; inverse (BTCUSD, BTCUSDH25, ...) sizes are
   USD contracts (1 USD each).
-- Also reads the legacy v2 inverse `trade.{symbol}` messages of the cryptofeed recording
-  (side = taker side, size in USD, trade_time_ms), so the bar logic is checked on real traffic.
+- Also reads the legacy v2 `trade.{symbol}` messages (inverse, as in the cryptofeed recording, and
+  USDT perpetual): side = taker side, size in contracts, `trade_time_ms` or else the ISO `timestamp`.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from .base import (
     Instrument,
@@ -23,6 +31,8 @@ from .base import (
     Venue,
     asset_of,
     event_id,
+    instrument_cache,
+    iso_ms,
     load_instruments,
     ms,
     pos,
@@ -30,6 +40,7 @@ from .base import (
     text,
     unwrap_items,
 )
+from .spec import SubscribeError, VenueSpec
 
 _INVERSE_RE = re.compile(r"^([A-Z0-9]+?)USD(?:[FGHJKMNQUVXZ]\d{2})?$")
 _LINEAR_RE = re.compile(r"^([A-Z0-9]+?)(USDT|USDC|PERP)(?:-\d{2}[A-Z]{3}\d{2})?$")
@@ -38,19 +49,24 @@ _SKIP_TOPICS = ("orderbook", "orderBook", "tickers", "kline", "instrument_info",
 _SIDES = {"Buy": "buy", "Sell": "sell"}
 
 
+@instrument_cache
+def _instrument(symbol: str) -> Instrument:
+    cfg = load_instruments("bybit")
+    m = _LINEAR_RE.match(symbol) or _DATED_USDC_RE.match(symbol)
+    if m:
+        return Instrument(symbol, asset_of(m.group(1)), "base", float(cfg["linear"]["contract_size"]))
+    m = _INVERSE_RE.match(symbol)
+    if m:
+        return Instrument(symbol, asset_of(m.group(1)), "usd", float(cfg["inverse"]["contract_size"]))
+    raise ParseError(f"symbol {symbol!r}: not a Bybit linear or inverse contract")
+
+
 class Bybit(Venue):
     name = "bybit"
     completeness = "full"
 
     def instrument(self, symbol: str) -> Instrument:
-        cfg = load_instruments("bybit")
-        m = _LINEAR_RE.match(symbol) or _DATED_USDC_RE.match(symbol)
-        if m:
-            return Instrument(symbol, asset_of(m.group(1)), "base", float(cfg["linear"]["contract_size"]))
-        m = _INVERSE_RE.match(symbol)
-        if m:
-            return Instrument(symbol, asset_of(m.group(1)), "usd", float(cfg["inverse"]["contract_size"]))
-        raise ParseError(f"symbol {symbol!r}: not a Bybit linear or inverse contract")
+        return _instrument(symbol)
 
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:
         topic = msg.get("topic")
@@ -61,6 +77,9 @@ class Bybit(Venue):
         channel = topic.split(".", 1)[0]
         if channel == "allLiquidation":
             return ParseResult(liquidations=[self._liquidation(d, received_ts) for d in unwrap_items(msg.get("data"))])
+        if channel == "liquidation":
+            rows = unwrap_items(msg.get("data"))
+            return ParseResult(liquidations=[self._liquidation_retired(d, received_ts) for d in rows])
         if channel == "publicTrade":
             return ParseResult(trades=[self._trade_v5(d) for d in unwrap_items(msg.get("data"))])
         if channel == "trade":  # legacy v2 (cryptofeed recording 2021)
@@ -81,6 +100,42 @@ class Bybit(Venue):
         return self.liquidation(eid=eid, symbol=symbol, asset=inst.asset, side=side, price=price, qty_base=base,
                                 notional_usd=usd, ts=ts, received_ts=received_ts)
 
+    def _liquidation_retired(self, d: dict, received_ts: int):
+        """The retired v5 and v2 `liquidation.{symbol}` rows; which one is told by `updatedTime` (v5)
+        or `time` (v2). Bybit's v5 docs example (docs/v5/websocket/public/liquidation)::
+
+            {"data": {"price": "0.03803", "side": "Buy", "size": "1637", "symbol": "GALAUSDT",
+                      "updatedTime": 1673251091822},
+             "topic": "liquidation.GALAUSDT", "ts": 1673251091822, "type": "snapshot"}
+
+        and the v2 docs example (inverse and USDT perpetual, websocket "liquidation")::
+
+            {"topic": "liquidation.ETHUSD",
+             "data": {"symbol": "ETHUSD", "side": "Sell", "price": "3384.15", "qty": "3655",
+                      "time": 1631608881954}}
+
+        tardis.dev's polled v2 rows carry numbers and an `id`:
+        ``{"id": 1, "qty": 100, "side": "Buy", "time": 1588839744516, "symbol": "BTCUSD", "price": 9000}``.
+        `side` is the position side in both ("Buy" = long liquidated; Bybit confirmed the v2 docs
+        had it backwards). v5 `size` and v2 `qty` are contracts: base units on linear, USD on inverse.
+        """
+        symbol = text(d.get("symbol"), "symbol")
+        inst = self.instrument(symbol)
+        side_raw = d.get("side")
+        side = position_side(side_raw, "side", {"Buy": "long", "Sell": "short"})
+        if "updatedTime" in d:
+            ts, qty_raw = ms(d.get("updatedTime"), "updatedTime"), d.get("size")
+        else:
+            ts, qty_raw = ms(d.get("time"), "time"), d.get("qty")
+        price = pos(d.get("price"), "price")
+        base, usd = inst.convert(pos(qty_raw, "size/qty"), price)
+        native = d.get("id")
+        eid = event_id(self.name, symbol, None if native is None else str(native), ts=ts,
+                       parts=(side_raw, qty_raw, d.get("price")))
+        liq = self.liquidation(eid=eid, symbol=symbol, asset=inst.asset, side=side, price=price, qty_base=base,
+                               notional_usd=usd, ts=ts, received_ts=received_ts)
+        return liq.model_copy(update={"completeness": "sampled"})
+
     def _trade_v5(self, d: dict):
         symbol = text(d.get("s"), "s")
         inst = self.instrument(symbol)
@@ -100,5 +155,40 @@ class Bybit(Venue):
             raise ParseError(f"side: {d.get('side')!r}")
         price = pos(d.get("price"), "price")
         base, usd = inst.convert(pos(d.get("size"), "size"), price)
-        return self.trade(symbol=symbol, asset=inst.asset, ts=ms(d.get("trade_time_ms"), "trade_time_ms"),
-                          price=price, qty_base=base, notional_usd=usd, taker_side=side, trade_id=d.get("trade_id"))
+        if d.get("trade_time_ms") is not None:
+            ts = ms(d.get("trade_time_ms"), "trade_time_ms")
+        else:  # the earliest v2 messages carry only an ISO timestamp
+            ts = iso_ms(d.get("timestamp"), "timestamp")
+        return self.trade(symbol=symbol, asset=inst.asset, ts=ts, price=price, qty_base=base, notional_usd=usd,
+                          taker_side=side, trade_id=d.get("trade_id"))
+
+
+# --------------------------------------------------------------------------------------------
+# live connection
+
+
+@dataclass(frozen=True)
+class BybitSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        kinds = {"inverse" if is_inverse(s) else "linear" for s in symbols}
+        if len(kinds) > 1:
+            raise SubscribeError("bybit: linear (USDT/USDC) and inverse (USD) symbols use different "
+                                 "connections; run one feed for each")
+        return base or f"wss://stream.bybit.com/v5/public/{kinds.pop()}"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        args = [a for s in symbols for a in (f"publicTrade.{s}", f"allLiquidation.{s}")]
+        # Bybit accepts at most 10 args per request
+        return [orjson.dumps({"op": "subscribe", "args": args[i:i + 10]}).decode() for i in range(0, len(args), 10)]
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if isinstance(msg, dict) and msg.get("op") == "subscribe" and msg.get("success") is False:
+            return str(msg.get("ret_msg") or "subscription refused")
+        return None
+
+
+def is_inverse(symbol: str) -> bool:
+    return not _LINEAR_RE.match(symbol) and bool(_INVERSE_RE.match(symbol))
+
+
+Bybit.live = BybitSpec("bybit", app_ping=('{"op":"ping"}', 20.0))

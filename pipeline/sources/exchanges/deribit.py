@@ -17,6 +17,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from .base import (
     ParseError,
@@ -30,6 +34,7 @@ from .base import (
     text,
     unwrap_items,
 )
+from .spec import VenueSpec
 
 _OPTION_RE = re.compile(r"-\d+(?:d\d+)?-[CP]$")
 _FUTURE_RE = re.compile(r"^[A-Z0-9]{2,12}(?:_[A-Z]{3,4})?-(?:PERPETUAL|\d{1,2}[A-Z]{3}\d{2})$")
@@ -107,3 +112,53 @@ class Deribit(Venue):
             out.liquidations.append(self.liquidation(
                 eid=event_id(self.name, name, native), symbol=name, asset=asset, side=side, price=price,
                 qty_base=base, notional_usd=usd, ts=ts, received_ts=received_ts))
+
+
+# --------------------------------------------------------------------------------------------
+# live connection
+
+
+_DERIBIT_SUBSCRIBE_ID, _DERIBIT_HEARTBEAT_ID, _DERIBIT_TEST_ID = 1, 2, 3
+
+
+def _rpc(req_id: int, method: str, params: dict) -> str:
+    return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}).decode()
+
+
+@dataclass(frozen=True)
+class DeribitSpec(VenueSpec):
+    heartbeat_s: int = 30  # Deribit's minimum is 10
+
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        return base or "wss://www.deribit.com/ws/api/v2"
+
+    @staticmethod
+    def channels(symbols: list[str]) -> list[str]:
+        # 100ms: the raw interval needs an authorized connection
+        return [f"trades.{s}.100ms" for s in symbols]
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        return [_rpc(_DERIBIT_HEARTBEAT_ID, "public/set_heartbeat", {"interval": self.heartbeat_s}),
+                _rpc(_DERIBIT_SUBSCRIBE_ID, "public/subscribe", {"channels": self.channels(symbols)})]
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if not isinstance(msg, dict) or msg.get("id") != _DERIBIT_SUBSCRIBE_ID:
+            return None
+        e = msg.get("error")
+        if isinstance(e, dict):
+            return f"code {e.get('code')}: {e.get('message')} {e.get('data') or ''}".strip()
+        if e is not None:
+            return str(e)
+        # Deribit answers an unknown channel by leaving it out of the result, without an error
+        result = msg.get("result")
+        missing = [c for c in self.channels(symbols) if not isinstance(result, list) or c not in result]
+        return f"not subscribed to {', '.join(missing)} (unknown instrument?)" if missing else None
+
+    def reply(self, msg: Any) -> str | None:
+        if (isinstance(msg, dict) and msg.get("method") == "heartbeat"
+                and isinstance(msg.get("params"), dict) and msg["params"].get("type") == "test_request"):
+            return _rpc(_DERIBIT_TEST_ID, "public/test", {})
+        return None
+
+
+Deribit.live = DeribitSpec("deribit")

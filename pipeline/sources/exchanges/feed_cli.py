@@ -1,8 +1,5 @@
-"""`cascadewatch feed VENUE`: the live exchange connector as a command.
-
-The lead mounts it with:  from pipeline.sources.exchanges.feed_cli import feed
-                          app.command("feed")(feed)
-"""
+"""`cascadewatch feed VENUE`: follow a venue live and publish its liquidations, taker-flow bars,
+feed_health events (and optionally every trade) to Kafka or a file, reconnecting with backoff."""
 
 from __future__ import annotations
 
@@ -87,7 +84,7 @@ def feed(
         "--symbols", "-s", help="Symbols in the venue's spelling (repeat or comma-separate): BTCUSDT on binance-usdm/"
         "bybit, BTCUSD_PERP on binance-coinm, BTC-USDT-SWAP on okx, BTC on hyperliquid, XBTUSD on bitmex, "
         "BTC-PERPETUAL on deribit. Default: the venue's BTC "
-        "perpetual. Feed ONE symbol per asset per venue into Kafka (bars of others are dropped downstream).")] = None,
+        "perpetual. Several symbols of one asset on a venue are all kept: each has its own bars.")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Write JSON lines to this file (appended), '-' for stdout. Default: stdout unless --kafka.",
         dir_okay=False)] = None,
@@ -116,6 +113,10 @@ def feed(
         "--raw-trades", help="Also write every normalized trade (a `trade` event; with --kafka on exchange.trades, "
         "keyed by asset), besides the 1-s bars")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-message error lines on stderr")] = False,
+    node_fills: Annotated[Optional[Path], typer.Option(
+        "--node-fills", help="hyperliquid only: follow this non-validator node's fills directory (written with "
+        "--write-fills) instead of the public websocket: every liquidation, and bars from the taker fills",
+        file_okay=False)] = None,
 ) -> None:
     """Stream a venue live: liquidations and 1-second trade_flow bars, plus feed_health events (connects,
     disconnects, gaps, message rates). Reconnects with exponential backoff and jitter; a gap on a liquidation
@@ -160,6 +161,9 @@ def feed(
             typer.echo(f"bad message: {what}", err=True)
             shown += 1
 
+    if node_fills is not None:
+        _follow_node(venue, node_fills, symbols, sink, on_error, duration_s, bar_grace_ms, [kafka_sink, fh])
+        return
     code = 0
     live: LiveFeed | None = None
     stats = None
@@ -187,3 +191,29 @@ def feed(
                    f"{s.gaps} gaps ({s.gap_ms_total} ms)", err=True)
     if code:
         raise typer.Exit(code)
+
+
+def _follow_node(venue, root, symbols, sink, on_error, duration_s, bar_grace_ms, closers) -> None:
+    from pipeline.sources.archives.node_tail import NodeFillsTail
+
+    kafka_sink, fh = closers
+    try:
+        if venue != "hyperliquid":
+            typer.echo("error: --node-fills is for hyperliquid", err=True)
+            raise typer.Exit(2)
+        if not root.is_dir():
+            typer.echo(f"error: {root}: not a directory", err=True)
+            raise typer.Exit(2)
+        tail = NodeFillsTail(root, sink, coins=symbols or None, bar_grace_ms=bar_grace_ms, on_error=on_error)
+        typer.echo(f"hyperliquid: following node fills in {root}", err=True)
+        try:
+            s = asyncio.run(tail.run(duration_s))
+        except KeyboardInterrupt:
+            s = tail.stats
+        typer.echo(f"hyperliquid: {s.lines} lines in {s.files} files, {s.liquidations} liquidations, {s.trades} "
+                   f"trades -> {s.bars} bars, {s.errors} errors", err=True)
+    finally:
+        if kafka_sink is not None:
+            kafka_sink.close()
+        if fh is not None:
+            fh.close()

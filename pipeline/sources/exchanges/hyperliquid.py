@@ -12,7 +12,13 @@ skipped here (reason "per_user_feed"), never turned into market-wide events.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
 from .base import ASSET_RE, ParseError, ParseResult, Venue, ms, pos, text, unwrap_items
+from .spec import VenueSpec
 
 _SKIP_CHANNELS = {"subscriptionResponse", "pong", "l2Book", "allMids", "candle", "bbo", "activeAssetCtx",
                   "notification", "webData2", "post", "error"}
@@ -57,3 +63,25 @@ class Hyperliquid(Venue):
         size = pos(d.get("sz"), "sz")
         return self.trade(symbol=coin, asset=asset, ts=ms(d.get("time"), "time"), price=price, qty_base=size,
                           notional_usd=price * size, taker_side=side, trade_id=d.get("tid"))
+
+
+# --------------------------------------------------------------------------------------------
+# live connection
+
+
+@dataclass(frozen=True)
+class HyperliquidSpec(VenueSpec):
+    def url(self, symbols: list[str], base: str | None = None) -> str:
+        return base or "wss://api.hyperliquid.xyz/ws"
+
+    def subscribe(self, symbols: list[str]) -> list[str]:
+        return [orjson.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": s}}).decode()
+                for s in symbols]
+
+    def refused(self, msg: Any, symbols: list[str]) -> str | None:
+        if isinstance(msg, dict) and msg.get("channel") == "error":
+            return str(msg.get("data"))
+        return None
+
+
+Hyperliquid.live = HyperliquidSpec("hyperliquid", app_ping=('{"method":"ping"}', 50.0))

@@ -33,214 +33,24 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 import websockets
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
-from . import get_venue
+from . import VENUES, get_venue
 from .base import BarAggregator, ParseError, Venue, trade_event
 from .health import FeedStats, HealthReporter
+from .spec import FeedError, SubscribeError, VenueSpec
 
 log = logging.getLogger(__name__)
 
 Sink = Callable[[list[dict]], Awaitable[None]]
 
 
-class FeedError(RuntimeError):
-    """The feed cannot go on (gave up reconnecting, refused by the venue, bad configuration)."""
-
-
-class SubscribeError(FeedError):
-    """The venue refused a subscription (usually an unknown symbol), or a symbol is invalid locally."""
-
-
-# --------------------------------------------------------------------------------------------
-# per-venue connection details
-
-
-@dataclass(frozen=True)
-class VenueSpec:
-    """How to connect to one venue: URL, subscribe messages, heartbeat, subscribe-error replies."""
-
-    name: str
-    #: application-level ping: (message text, interval s) or None (protocol pings only)
-    app_ping: tuple[str, float] | None = None
-    #: text frames that are heartbeat replies, not JSON (OKX "pong")
-    pong_texts: tuple[str, ...] = ()
-    #: send the app ping only after this long without a received frame (BitMEX), not on a fixed beat
-    ping_when_idle: bool = False
-    #: renew the connection before the venue drops it (Binance: 24 h)
-    max_connection_s: float | None = None
-
-    def url(self, symbols: list[str], base: str | None = None) -> str:
-        """The connection URL; `base` (an override) is used as it is."""
-        raise NotImplementedError
-
-    def subscribe(self, symbols: list[str]) -> list[str]:
-        return []
-
-    def refused(self, msg: Any, symbols: list[str]) -> str | None:
-        """The venue's reason when `msg` is a refused subscription, else None."""
-        return None
-
-    def reply(self, msg: Any) -> str | None:
-        """A frame to send back for a server message that asks for one (Deribit test_request), else None."""
-        return None
-
-
-@dataclass(frozen=True)
-class _BinanceSpec(VenueSpec):
-    host: str = "wss://fstream.binance.com"
-
-    def url(self, symbols: list[str], base: str | None = None) -> str:
-        """Combined-stream URL. An override without a path (ws://host:port) gets the stream path appended."""
-        streams = [f"{s.lower()}@aggTrade" for s in symbols] + ["!forceOrder@arr"]
-        if base is not None and urlsplit(base).path not in ("", "/"):
-            return base
-        host = (base or self.host).rstrip("/")
-        return f"{host}/stream?streams={'/'.join(streams)}"
-
-    def refused(self, msg: Any, symbols: list[str]) -> str | None:
-        if isinstance(msg, dict) and isinstance(msg.get("error"), dict):
-            e = msg["error"]
-            return f"code {e.get('code')}: {e.get('msg')}"
-        return None
-
-
-@dataclass(frozen=True)
-class _BybitSpec(VenueSpec):
-    def url(self, symbols: list[str], base: str | None = None) -> str:
-        kinds = {"inverse" if _bybit_inverse(s) else "linear" for s in symbols}
-        if len(kinds) > 1:
-            raise SubscribeError("bybit: linear (USDT/USDC) and inverse (USD) symbols use different "
-                                 "connections; run one feed for each")
-        return base or f"wss://stream.bybit.com/v5/public/{kinds.pop()}"
-
-    def subscribe(self, symbols: list[str]) -> list[str]:
-        args = [a for s in symbols for a in (f"publicTrade.{s}", f"allLiquidation.{s}")]
-        # Bybit accepts at most 10 args per request
-        return [orjson.dumps({"op": "subscribe", "args": args[i:i + 10]}).decode() for i in range(0, len(args), 10)]
-
-    def refused(self, msg: Any, symbols: list[str]) -> str | None:
-        if isinstance(msg, dict) and msg.get("op") == "subscribe" and msg.get("success") is False:
-            return str(msg.get("ret_msg") or "subscription refused")
-        return None
-
-
-@dataclass(frozen=True)
-class _OkxSpec(VenueSpec):
-    def url(self, symbols: list[str], base: str | None = None) -> str:
-        return base or "wss://ws.okx.com:8443/ws/v5/public"
-
-    def subscribe(self, symbols: list[str]) -> list[str]:
-        args: list[dict] = [{"channel": "trades", "instId": s} for s in symbols]
-        kinds = sorted({"SWAP" if s.endswith("-SWAP") else "FUTURES" for s in symbols if s.count("-") >= 2})
-        args += [{"channel": "liquidation-orders", "instType": k} for k in kinds]
-        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
-
-    def refused(self, msg: Any, symbols: list[str]) -> str | None:
-        if isinstance(msg, dict) and msg.get("event") == "error":
-            return f"code {msg.get('code')}: {msg.get('msg')}"
-        return None
-
-
-@dataclass(frozen=True)
-class _HyperliquidSpec(VenueSpec):
-    def url(self, symbols: list[str], base: str | None = None) -> str:
-        return base or "wss://api.hyperliquid.xyz/ws"
-
-    def subscribe(self, symbols: list[str]) -> list[str]:
-        return [orjson.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": s}}).decode()
-                for s in symbols]
-
-    def refused(self, msg: Any, symbols: list[str]) -> str | None:
-        if isinstance(msg, dict) and msg.get("channel") == "error":
-            return str(msg.get("data"))
-        return None
-
-
-@dataclass(frozen=True)
-class _BitmexSpec(VenueSpec):
-    def url(self, symbols: list[str], base: str | None = None) -> str:
-        return base or "wss://ws.bitmex.com/realtime"
-
-    def subscribe(self, symbols: list[str]) -> list[str]:
-        from .bitmex import liquidation_size_known
-
-        # Liquidations per symbol, and only where instruments/bitmex.json has the contract size: the
-        # market-wide table would bring rows the parser cannot size, each one an error.
-        args = [f"trade:{s}" for s in symbols] + [f"liquidation:{s}" for s in symbols if liquidation_size_known(s)]
-        return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
-
-    def refused(self, msg: Any, symbols: list[str]) -> str | None:
-        if isinstance(msg, dict) and "error" in msg and "table" not in msg:
-            request = msg.get("request")
-            if isinstance(request, dict) and request.get("op") == "subscribe":
-                return f"status {msg.get('status')}: {msg['error']}"
-        return None
-
-
-_DERIBIT_SUBSCRIBE_ID, _DERIBIT_HEARTBEAT_ID, _DERIBIT_TEST_ID = 1, 2, 3
-
-
-def _rpc(req_id: int, method: str, params: dict) -> str:
-    return orjson.dumps({"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}).decode()
-
-
-@dataclass(frozen=True)
-class _DeribitSpec(VenueSpec):
-    heartbeat_s: int = 30  # Deribit's minimum is 10
-
-    def url(self, symbols: list[str], base: str | None = None) -> str:
-        return base or "wss://www.deribit.com/ws/api/v2"
-
-    @staticmethod
-    def channels(symbols: list[str]) -> list[str]:
-        # 100ms: the raw interval needs an authorized connection
-        return [f"trades.{s}.100ms" for s in symbols]
-
-    def subscribe(self, symbols: list[str]) -> list[str]:
-        return [_rpc(_DERIBIT_HEARTBEAT_ID, "public/set_heartbeat", {"interval": self.heartbeat_s}),
-                _rpc(_DERIBIT_SUBSCRIBE_ID, "public/subscribe", {"channels": self.channels(symbols)})]
-
-    def refused(self, msg: Any, symbols: list[str]) -> str | None:
-        if not isinstance(msg, dict) or msg.get("id") != _DERIBIT_SUBSCRIBE_ID:
-            return None
-        e = msg.get("error")
-        if isinstance(e, dict):
-            return f"code {e.get('code')}: {e.get('message')} {e.get('data') or ''}".strip()
-        if e is not None:
-            return str(e)
-        # Deribit answers an unknown channel by leaving it out of the result, without an error
-        result = msg.get("result")
-        missing = [c for c in self.channels(symbols) if not isinstance(result, list) or c not in result]
-        return f"not subscribed to {', '.join(missing)} (unknown instrument?)" if missing else None
-
-    def reply(self, msg: Any) -> str | None:
-        if (isinstance(msg, dict) and msg.get("method") == "heartbeat"
-                and isinstance(msg.get("params"), dict) and msg["params"].get("type") == "test_request"):
-            return _rpc(_DERIBIT_TEST_ID, "public/test", {})
-        return None
-
-
-def _bybit_inverse(symbol: str) -> bool:
-    from .bybit import _INVERSE_RE, _LINEAR_RE
-
-    return not _LINEAR_RE.match(symbol) and bool(_INVERSE_RE.match(symbol))
-
-
-SPECS: dict[str, VenueSpec] = {
-    "binance-usdm": _BinanceSpec("binance-usdm", host="wss://fstream.binance.com", max_connection_s=23.5 * 3600),
-    "binance-coinm": _BinanceSpec("binance-coinm", host="wss://dstream.binance.com", max_connection_s=23.5 * 3600),
-    "bybit": _BybitSpec("bybit", app_ping=('{"op":"ping"}', 20.0)),
-    "okx": _OkxSpec("okx", app_ping=("ping", 25.0), pong_texts=("pong",)),
-    "hyperliquid": _HyperliquidSpec("hyperliquid", app_ping=('{"method":"ping"}', 50.0)),
-    "bitmex": _BitmexSpec("bitmex", app_ping=("ping", 5.0), pong_texts=("pong",), ping_when_idle=True),
-    "deribit": _DeribitSpec("deribit"),
-}
+# Each venue module holds its live connection spec (`Venue.live`) beside its parser.
+SPECS: dict[str, VenueSpec] = {name: cls.live for name, cls in VENUES.items() if cls.live is not None}
 LIVE_VENUES = tuple(SPECS)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from pipeline.sources.exchanges.base import INSTRUMENTS_DIR, load_instruments
+from pipeline.sources.exchanges.base import INSTRUMENTS_DIR, load_instruments, reload_instruments
 
 OKX_BASE = "https://www.okx.com"
 
@@ -47,5 +47,5 @@ def refresh_okx(base_url: str = OKX_BASE, out: Path | None = None, client: httpx
     }
     target = out or INSTRUMENTS_DIR / "okx.json"
     target.write_text(json.dumps(snapshot, indent=2) + "\n")
-    load_instruments.cache_clear()
+    reload_instruments()
     return snapshot

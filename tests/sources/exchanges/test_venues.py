@@ -117,8 +117,8 @@ def test_bybit_public_trade_doc_example():
     assert tr.qty_base == 0.001 and tr.notional_usd == pytest.approx(16.5785)
 
 
-def test_bybit_retired_topic_is_an_error():
-    r = get_venue("bybit").parse({"topic": "liquidation.BTCUSDT", "data": {}}, RECV)
+def test_bybit_unknown_topic_is_an_error():
+    r = get_venue("bybit").parse({"topic": "liquidations2.BTCUSDT", "data": {}}, RECV)
     assert r.errors and not r.liquidations
 
 

@@ -1,0 +1,54 @@
+"""Format, venue and symbol detection, and the clear refusals when a file cannot say."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from pipeline.sources.archives import detect
+from pipeline.sources.archives.files import ArchiveError
+
+from .builders import binance_aggtrades_csv, tardis_trades_csv
+
+
+def test_names_and_headers(tmp_path):
+    cases = {
+        "BTCUSD_PERP-aggTrades-2024-08-05.csv": (binance_aggtrades_csv("SUSHIUSDT", header=False),
+                                                 ("binance-aggtrades", "binance-coinm", "BTCUSD_PERP")),
+        "binance-futures_liquidations_2024-08-05_BTCUSDT.csv": (tardis_trades_csv(), ("tardis-liquidations", None, None)),
+        "OKX.ws.1.0": (b'{"arg":{"channel":"trades"},"data":[]}\n', ("messages", "okx", None)),
+        "BINANCE_DELIVERY.ws.1.0": (b'{"e":"aggTrade"}\n', ("messages", "binance-coinm", None)),
+        "x.jsonl": (b'{"jsonrpc":"2.0","method":"subscription","params":{}}\n', ("messages", "deribit", None)),
+    }
+    for name, (data, want) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        src = detect(path)
+        assert (src.fmt, src.venue, src.symbol) == want, name
+
+
+@pytest.mark.parametrize("name,data,needle", [
+    ("export.csv", b"exchange,symbol,timestamp,local_timestamp,id,side,price,amount\n", "tardis-trades or"),
+    ("notes.txt", b"hello world\n", "unknown format"),
+    ("x.jsonl", b'{"hello": 1}\n', "give --venue"),
+    ("BTCUSDT-aggTrades-2024-08-05.csv", b"1,2,3\n", "3 columns, not 7"),
+    ("empty.csv", b"\n\n", "empty file"),
+])
+def test_refusals_say_why(tmp_path, name, data, needle):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(ArchiveError, match=needle):
+        detect(path)
+
+
+def test_zip_with_two_members_is_refused(tmp_path):
+    path = tmp_path / "BTCUSDT-aggTrades-2024-08-05.zip"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("a.csv", "1")
+        zf.writestr("b.csv", "2")
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(ArchiveError, match="exactly one file"):
+        detect(path)
