@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         det = CascadeDetector(settings.detector)
         alerts = []
         for ev in events:
-            alerts.extend(det.process(ev))
+            alerts.extend(det.process(ev).alerts)
         return det, alerts
 
     t_loads, all_loads, _ = timed(loads_only, args.repeat)
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     tracemalloc.reset_peak()
     det_m, n_alerts_m = CascadeDetector(settings.detector), 0
     for raw, exp in raws:
-        n_alerts_m += len(det_m.process(parse_event(raw, max_bytes=max_bytes, expect=exp)))
+        n_alerts_m += len(det_m.process(parse_event(raw, max_bytes=max_bytes, expect=exp)).alerts)
     gc.collect()
     cur, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

@@ -41,10 +41,11 @@ class Liq(NamedTuple):
     usd: float
     venue: str
     completeness: str
+    cents: int  # usd in integer cents: sums that do not depend on the order of addition
 
     @classmethod
     def of(cls, e: Liquidation) -> "Liq":
-        return cls(e.ts, e.event_id, e.side, e.notional_usd, e.venue, e.completeness)
+        return cls(e.ts, e.event_id, e.side, e.notional_usd, e.venue, e.completeness, round(e.notional_usd * 100))
 
 
 def insert(rows: list, row: tuple) -> bool:

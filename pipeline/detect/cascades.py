@@ -104,14 +104,22 @@ def _end_if_quiet(cfg: DetectorConfig, st: AssetState, at: int) -> None:
         st.cascade.active = None
 
 
+def _thresholds(cfg: DetectorConfig, st: AssetState, ts: int) -> list:
+    """Each window's (threshold, info) at `ts`: they change at most once a minute, so kept that long."""
+    minute = ts - ts % MINUTE
+    cached = st.cascade.thresholds
+    if cached is None or cached[0] != minute:
+        cached = st.cascade.thresholds = (minute, [threshold(cfg, st, w, f, ts) for w, f in cfg.windows()])
+    return cached[1]
+
+
 def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> None:
     _end_if_quiet(cfg, st, ts)
     active = st.cascade.active
-    link = contagion.watch_covering(st, ts) if active is None else None
+    link = contagion.watch_covering(st, ts) if active is None and st.linked else None
     scale = cfg.contagion_threshold_factor if link is not None else 1.0
-    for width, factor in cfg.windows():
+    for (width, _), (need, info) in zip(cfg.windows(), _thresholds(cfg, st, ts)):
         w = st.windows[width]
-        need, info = threshold(cfg, st, width, factor, ts)
         need *= scale
         long_usd = w.long_usd
         if active is not None:

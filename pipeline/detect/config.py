@@ -104,14 +104,19 @@ class DetectorConfig(BaseModel):
     @property
     def level_window_ms(self) -> int:
         """The window whose history sets the level: the long one, or the short one alone."""
-        return max(w for w, _ in self.windows())
+        return self.windows()[-1][0]
 
-    def windows(self) -> list[tuple[int, float]]:
+    def windows(self) -> tuple[tuple[int, float], ...]:
         """(width, floor factor) of each cascade window, shortest first."""
-        out = [(self.cascade_window_ms, self.floor_factor)]
-        if self.cascade_long_window_ms > self.cascade_window_ms:
-            out.append((self.cascade_long_window_ms, self.floor_factor_long))
-        return out
+        key = (self.cascade_window_ms, self.floor_factor, self.cascade_long_window_ms, self.floor_factor_long)
+        cached = self.__dict__.get("_windows")  # settings are read per liquidation: worth keeping
+        if cached is None or cached[0] != key:
+            out = [(self.cascade_window_ms, self.floor_factor)]
+            if self.cascade_long_window_ms > self.cascade_window_ms:
+                out.append((self.cascade_long_window_ms, self.floor_factor_long))
+            cached = (key, tuple(out))
+            object.__setattr__(self, "_windows", cached)
+        return cached[1]
 
     def usd_floor(self, asset: str) -> float:
         return self.cascade_floor_usd.get(asset, self.cascade_floor_usd_default)

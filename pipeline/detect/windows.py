@@ -38,7 +38,7 @@ class RollingWindow:
             self._count(rows.popleft(), -1)
 
     def _count(self, liq: Liq, sign: int) -> None:
-        cents = round(liq.usd * 100)
+        cents = liq.cents
         if liq.side == "long":
             self.long_c += sign * cents
             self.long_n += sign
@@ -47,7 +47,7 @@ class RollingWindow:
                 del self.long_venues[liq.venue]
         else:
             self.short_c += sign * cents
-        if liq.completeness != "full":
+        if liq.completeness != "full" and liq.completeness:
             self.sampled[liq.venue] = n = self.sampled.get(liq.venue, 0) + sign
             if not n:
                 del self.sampled[liq.venue]
