@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pipeline.detect import contagion, whale
 from pipeline.detect.alerts import alert_id_for, publish
-from pipeline.detect.buffers import upto
+from pipeline.detect.buffers import since, upto
 from pipeline.detect.config import MINUTE, DetectorConfig
 from pipeline.detect.floors import FloorSketch
 from pipeline.detect.state import CONTAGION, UNEXPLAINED, AssetState, Episode
@@ -89,19 +89,23 @@ def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
             else:
                 sk.add_zeros(m, ((minute if nxt is None else min(minute, nxt)) - m) // MINUTE)
             continue
+        if st.cascade.active is not None or m < st.cascade.shadow_until:
+            sk.add(m, None)  # the burst, or a window still holding its tail
+            continue
         usd = longs.between(m + MINUTE - width, m + MINUTE)
         level, minutes = sk.level_at(m)
         if level is None or minutes * MINUTE < cfg.floor_min_history_ms:
-            cutoff = 0.5 * cfg.cold_floor(st.asset, width)
+            cutoff = cfg.cold_floor(st.asset)
         else:
             cutoff = cfg.floor_history_cutoff * level
-        sk.add(m, usd if st.cascade.active is None and usd < cutoff else None)
+        sk.add(m, usd if usd < cutoff else None)
 
 
 def _end_if_quiet(cfg: DetectorConfig, st: AssetState, at: int) -> None:
     active = st.cascade.active
     if active is not None and at > active["hot"] + cfg.cascade_quiet_ms:
         st.cascade.active = None
+        st.cascade.shadow_until = active["hot"] + cfg.level_window_ms
 
 
 def _thresholds(cfg: DetectorConfig, st: AssetState, ts: int) -> list:
@@ -143,6 +147,36 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
         return
 
 
+def judge_again_for(cfg: DetectorConfig, st: AssetState, watch: Episode, alerts: list) -> None:
+    """A contagion watch just opened: windows already judged since shortly before its source's
+    cascade are judged again at the watch's threshold (the target's burst often starts a few
+    minutes before the source's alert reaches it)."""
+    judged = st.cascade.judged_to
+    lo_ts = watch.start - cfg.contagion_lookback_ms
+    if st.cascade.active is not None or judged < lo_ts or not st.windows:
+        return
+    needs = [need * cfg.contagion_threshold_factor for need, _ in _thresholds(cfg, st, int(judged))]
+    wins = {w: RollingWindow.rebuild(st.liqs, lo_ts - 1, w) for w, _ in cfg.windows()}
+    liqs = st.liqs
+    for i in range(since(liqs, lo_ts), upto(liqs, judged)):
+        liq = liqs[i]
+        for w in wins.values():
+            w.push(liq)
+        if liq.side != "long":
+            continue
+        for (width, _), need in zip(cfg.windows(), needs):
+            w = wins[width]
+            if (w.long_usd >= need and w.long_n >= cfg.cascade_min_count
+                    and w.long_share() >= cfg.cascade_min_long_share and len(w.long_venues) >= cfg.cascade_min_venues):
+                info = _thresholds(cfg, st, int(judged))[0][1]
+                figures = w.figures()
+                figures.update(threshold_usd=round(need, 2), judged_again=True, **info)
+                del st.linked[watch.alert_id]
+                watch.start = min(watch.start, liq.ts)
+                _start(cfg, st, liq.ts, figures, watch, needs[0], alerts)
+                return
+
+
 def _start(cfg: DetectorConfig, st: AssetState, ts: int, figures: dict, link: Episode | None, short_need: float,
            alerts: list) -> None:
     """A new burst: publish it as the story that explains it."""
@@ -161,7 +195,7 @@ def _start(cfg: DetectorConfig, st: AssetState, ts: int, figures: dict, link: Ep
     else:
         if link is not None:
             ep = link
-            del st.linked[ep.alert_id]
+            st.linked.pop(ep.alert_id, None)
         else:
             ep = Episode(alert_id=alert_id_for(st.asset, f"liquidation_cascade:{ts}"), kind=UNEXPLAINED, start=ts,
                          deadline=ts)

@@ -51,8 +51,8 @@ class DetectorConfig(BaseModel):
     floor_quantile: float = Field(
         0.95, gt=0.5, lt=1, description="The asset's level: this quantile of its own history of long-window sums (a "
         "high-but-not-extreme quantile, so a few crashes in the history cannot move it)")
-    floor_factor: float = Field(8.0, gt=0, description="The short window is extreme at this multiple of the level")
-    floor_factor_long: float = Field(10.0, gt=0, description="The long window is extreme at this multiple of the level")
+    floor_factor: float = Field(10.0, gt=0, description="The short window is extreme at this multiple of the level")
+    floor_factor_long: float = Field(12.0, gt=0, description="The long window is extreme at this multiple of the level")
     floor_history_cutoff: float = Field(3.0, gt=1, description="A minute whose long window exceeds this multiple of "
                                         "the level is not added to the history")
     floor_history_days: int = Field(14, ge=1, description="Days of history the learned floor is taken over")
@@ -87,7 +87,7 @@ class DetectorConfig(BaseModel):
         5 * MINUTE, description="A source asset whose progress markers stop this long no longer holds a target's "
         "cascade decisions back")
     contagion_threshold_factor: float = Field(
-        0.3, gt=0, le=1, description="Within a contagion watch the cascade threshold is scaled by this")
+        0.25, gt=0, le=1, description="Within a contagion watch the cascade threshold is scaled by this")
 
     # -- ETF context ------------------------------------------------------------------------
     etf_outflow_streak_days: int = Field(3, description="Consecutive outflow days that raise severity")

@@ -92,6 +92,9 @@ def on_link(cfg: DetectorConfig, st: AssetState, link: Link, now: int | None, al
         if done.kind == UNEXPLAINED and done.published == "cascade" and \
                 link.source_ts - cfg.contagion_lookback_ms <= done.start < link.source_ts:
             _reclassify(cfg, st, done, ep.linked_to, alerts)
+    from pipeline.detect import cascades  # the cascade test imports this module: a cycle otherwise
+
+    cascades.judge_again_for(cfg, st, ep, alerts)
     return True
 
 

@@ -62,10 +62,11 @@ class CascadeState:
 
     judged_to: float = -1  # long-liquidation windows ending up to here have been judged
     active: dict | None = None  # {"alert_id", "start", "hot"}: the burst is over once quiet after `hot`
+    shadow_until: int = -1  # minutes before this still hold the last burst in their window: not history
     thresholds: tuple | None = None  # (minute, [(threshold, info) per window]): not snapshotted
 
     def to_dict(self) -> dict:
-        return {"judged_to": self.judged_to, "active": self.active}
+        return {"judged_to": self.judged_to, "active": self.active, "shadow_until": self.shadow_until}
 
 
 @dataclass
@@ -110,7 +111,7 @@ class AssetState:
     def from_dict(cls, d: dict, days: int, quantile: float, widths: list[int]) -> "AssetState":
         st = cls(asset=d["asset"], clock=EventClock.from_dict(d["clock"]), bars=[Bar(*b) for b in d["bars"]],
                  liqs=[Liq(*x) for x in d["liqs"]], seen=dict(d["seen"]), pending=[list(p) for p in d["pending"]],
-                 closed=dict(d["closed"]), cascade=CascadeState(judged_to=d["cascade"]["judged_to"], active=d["cascade"]["active"]),
+                 closed=dict(d["closed"]), cascade=CascadeState(**d["cascade"]),
                  floors=FloorSketch(days, quantile, d["floors"]) if d.get("floors") else None,
                  etf=EtfLedger.from_dict(d["etf"]), market=MarketBook(d["market"]), longs=LongBook(d["longs"]),
                  upstream={k: [v[0], None] for k, v in d["upstream"].items()}, progress_sent=d["progress_sent"],
