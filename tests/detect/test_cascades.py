@@ -67,7 +67,7 @@ def test_the_floor_is_learned_from_each_assets_own_history():
     cascades = [a for a in replay(evs) if a.stage == "cascade" and not a.revision]
     assert [(a.asset, a.cascade["floor_source"]) for a in cascades] == [("SOL", "learned")]
     sol = cascades[0].cascade
-    assert sol["history_minutes"] >= 2 * 24 * 60 - 60 and sol["threshold_usd"] < 1.2e6 * 5
+    assert sol["history_minutes"] >= 2 * 24 * 60 - 3 * 60 and sol["threshold_usd"] < 1.2e6 * 5
     assert cascades[0].evidence["floor_source"] == "learned"
 
 
