@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.backtest.cli import backtest
+from pipeline.calibrate import calibrate_command
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
 from pipeline.scenarios.cli import evaluate, simulate
@@ -39,6 +40,7 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
 app.add_typer(etf_app, name="etf")
 app.command("backtest")(backtest)
+app.command("calibrate")(calibrate_command)
 app.command("normalize")(normalize)
 app.command("feed")(feed)
 app.command("simulate")(simulate)

@@ -1,0 +1,90 @@
+"""`cascadewatch calibrate`: what the detector would consider extreme, per asset, learned from history.
+
+Replays the files through the detector exactly as `cascadewatch replay` does, then reads each
+asset's learned level and the thresholds it gives (see docs/detection.md, "Learned floors").
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.config import Settings
+from pipeline.detect import CascadeDetector, DetectorConfig
+from pipeline.detect.cascades import threshold
+from pipeline.detect.config import MINUTE
+
+
+def calibrate(events: list, config: DetectorConfig | None = None) -> list[dict]:
+    """One row per asset with liquidations: history, level, and the threshold of each window."""
+    det = CascadeDetector(config)
+    cascades: dict[str, int] = {}
+    for ev in events:
+        for alert in det.feed(ev):
+            if alert.stage == "cascade" and not alert.revision:
+                cascades[alert.asset] = cascades.get(alert.asset, 0) + 1
+    for alert in det.finish():
+        if alert.stage == "cascade" and not alert.revision:
+            cascades[alert.asset] = cascades.get(alert.asset, 0) + 1
+    cfg, rows = det.cfg, []
+    for asset, st in sorted(det.assets.items()):
+        if st.floors is None or st.floors.minute is None:
+            continue
+        at = st.floors.minute
+        level, minutes = st.floors.level_at(at)
+        row = {"asset": asset, "history_minutes": minutes, "level_usd": level, "cascades": cascades.get(asset, 0),
+               "as_of_ts": at}
+        for width, factor in cfg.windows():
+            need, info = threshold(cfg, st, width, factor, at)
+            row[f"threshold_{width // MINUTE}m_usd"] = round(need, 2)
+            row["floor_source"] = info["floor_source"]
+        rows.append(row)
+    return rows
+
+
+def calibrate_command(
+    files: Annotated[list[Path], typer.Argument(help="Interchange files (JSON lines, any order); days of history "
+                                                "give learned levels, less gives the cold-start fallbacks", exists=True)],
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object per asset on stdout instead of a table")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the rows as JSON here")] = None,
+) -> None:
+    """Print, per asset, the cascade levels learned from history: the level (a quantile of the asset's own
+    hourly long liquidations), the threshold of the short and the long window, and whether they are learned
+    or still the cold-start fallback. A window of long liquidations at or above its threshold is a cascade."""
+    from rich.progress import Progress
+
+    from pipeline.replay import ReplayResult, load
+
+    settings = Settings()
+    err = Console(stderr=True)
+    loaded = ReplayResult()
+    with Progress(console=err, transient=True) as bar:
+        bar.add_task("loading", total=None)
+        events = load(files, loaded, max_bytes=settings.max_event_bytes)
+    with err.status(f"learning from {len(events):,} events..."):
+        rows = calibrate(events, settings.detector)
+    if out:
+        out.write_bytes(orjson.dumps(rows, option=orjson.OPT_INDENT_2))
+    if json_out:
+        for row in rows:
+            sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
+        return
+    console = Console() if sys.stdout.isatty() else Console(width=200)  # whole lines when piped
+    table = Table("asset", "history (h)", "level (USD/h)", "short window", "long window", "source", "cascades seen",
+                  title="What the detector considers a cascade, per asset")
+    m = lambda v: "-" if v is None else f"${v / 1e6:,.2f}M"  # noqa: E731
+    for r in rows:
+        windows = [k for k in r if k.startswith("threshold_")]
+        table.add_row(r["asset"], f"{r['history_minutes'] / 60:,.1f}", m(r["level_usd"]),
+                      f"{m(r[windows[0]])} in {windows[0].split('_')[1]}",
+                      f"{m(r[windows[1]])} in {windows[1].split('_')[1]}" if len(windows) > 1 else "-",
+                      r["floor_source"], str(r["cascades"]))
+    console.print(table)
+    for bad in loaded.bad[:20]:
+        err.print(f"[yellow]skipped[/] {bad.path}:{bad.line_no}: {bad.error}")
