@@ -13,6 +13,8 @@ from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
+from pipeline.sinks.cli import schema_app, sql
+from pipeline.sinks.render import terminal_console
 from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.exchanges.cli import normalize
 from pipeline.sources.exchanges.feed_cli import feed
@@ -24,7 +26,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-schema_app = typer.Typer(help="ClickHouse schema (DDL in schemas/clickhouse/).", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 instruments_app = typer.Typer(help="Venue instrument metadata (contract sizes).", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts out of Kafka: terminal, webhooks, chat.", no_args_is_help=True)
@@ -36,7 +37,8 @@ app.add_typer(labels_app, name="labels")
 app.add_typer(watch_app, name="watch")
 app.command("normalize")(normalize)
 app.command("feed")(feed)
-console = Console()
+app.command("sql")(sql)
+console = terminal_console()
 err = Console(stderr=True)
 
 
@@ -135,36 +137,6 @@ def replay(
 
 
 @app.command()
-def sql(
-    query: Annotated[str, typer.Argument(help="SQL; tables are in the cascadewatch database (unqualified names work)")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table | json | csv")] = "table",
-) -> None:
-    """Query the stored events, rollups and alerts."""
-    from pipeline.sinks.clickhouse import open_store
-
-    settings = Settings()
-    try:
-        store = open_store(settings.clickhouse_url)
-        names, rows = store.query(query)
-    except Exception as exc:  # noqa: BLE001 - any driver/engine error is shown as one clear line
-        _fail(f"{type(exc).__name__}: {exc}")
-    if fmt == "json":
-        for row in rows:
-            sys.stdout.buffer.write(orjson.dumps(dict(zip(names, row)), default=str) + b"\n")
-    elif fmt == "csv":
-        import csv
-
-        w = csv.writer(sys.stdout)
-        w.writerow(names)
-        w.writerows(rows)
-    else:
-        table = Table(*names)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
-
-
-@app.command()
 def simulate(
     out: Annotated[Path, typer.Option("--out", "-o", help="Events file to write (interchange JSON lines)")],
     labels: Annotated[Path, typer.Option(help="Ground-truth labels file to write (one JSON per episode)")],
@@ -233,17 +205,6 @@ def instruments_refresh(
     except Exception as exc:  # noqa: BLE001 - network and venue errors are shown as one line
         _fail(f"refresh failed, snapshot unchanged: {type(exc).__name__}: {exc}")
     console.print(f"okx: {len(snap['linear'])} linear and {len(snap['inverse']['families'])} inverse families")
-
-
-@schema_app.command("apply")
-def schema_apply() -> None:
-    """Create the database, tables and views if missing (idempotent)."""
-    from pipeline.sinks.clickhouse import open_store
-
-    settings = Settings()
-    store = open_store(settings.clickhouse_url)
-    applied = store.apply_schema()
-    console.print(f"applied {len(applied)} DDL files to {settings.clickhouse_url}: {', '.join(applied)}")
 
 
 @topics_app.command("create")
