@@ -9,6 +9,7 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pipeline.sinks import rows as rowlib
+from pipeline.sinks.retention import Retention, ttl_statements
 
 DEFAULT_DATABASE = "cascadewatch"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -22,7 +23,7 @@ class Store(Protocol):
     url: str
     database: str
 
-    def apply_schema(self) -> list[str]: ...
+    def apply_schema(self, retention: Retention | None = None) -> list[str]: ...
     def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int: ...
     def insert_events(self, events: list[dict]) -> dict[str, int]: ...
     def query(self, sql: str) -> tuple[list[str], list[tuple]]: ...
@@ -95,12 +96,17 @@ class BaseStore:
     def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int:
         raise NotImplementedError
 
-    def apply_schema(self) -> list[str]:
+    def apply_schema(self, retention: Retention | None = None) -> list[str]:
+        """Apply every DDL file in order, then set each table's TTL from `retention` (default: the
+        environment). Existing tables and their rows are kept; returns the files applied."""
         applied = []
         for path in sorted(schema_dir().glob("*.sql")):
             for statement in split_statements(path.read_text().replace("{db}", self.database)):
                 self._execute(statement)
             applied.append(path.name)
+        _, rows = self.query(f"SELECT name, engine_full FROM system.tables WHERE database = '{self.database}'")
+        for statement in ttl_statements(self.database, dict(rows), retention or Retention()):
+            self._execute(statement)
         return applied
 
     def insert_events(self, events: list[dict]) -> dict[str, int]:

@@ -10,9 +10,9 @@ import pytest
 from pipeline.sinks.clickhouse import StoreError, open_store, schema_dir
 
 UTC = dt.timezone.utc
-TABLES = ["alerts", "deadletter", "etf_flows", "exchange_netflow_1h", "feed_health", "liquidations", "liquidations_1m", "trade_flow",
+TABLES = ["alert_stages", "alerts", "deadletter", "etf_flows", "exchange_netflow_1h", "feed_health", "liquidations", "liquidations_1m", "trade_flow",
           "trade_flow_1m", "trades",
-          "whale_transfers"]
+          "whale_inflows_1d", "whale_transfers"]
 
 
 def counts(store, final: bool = False) -> dict[str, int]:
