@@ -12,14 +12,8 @@ import uuid
 
 import pytest
 
-from pipeline.sinks import _chdb
 from pipeline.sinks.clickhouse import open_store
-
-
-def open_chdb_path(tmp_path_factory) -> str:
-    with _chdb._SESSIONS_LOCK:
-        already_open = list(_chdb._SESSIONS)
-    return already_open[0] if already_open else str(tmp_path_factory.mktemp("chdb-deploy"))
+from tests.analytics_scenario import chdb_path as open_chdb_path, scenario_store
 
 
 @pytest.fixture(scope="module")
@@ -35,3 +29,10 @@ def deploy_store(tmp_path_factory):
             store.query(f"DROP DATABASE IF EXISTS {database}")
         finally:
             store.close()
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    """(store, events, alerts): the replayed aug2025 scenario with a feed gap, stored by the sink's row code."""
+    with scenario_store(tmp_path_factory, "dash") as loaded:
+        yield loaded
