@@ -6,6 +6,7 @@ would have written for it, and the alerts the detector raises on that data (pipe
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import uuid
@@ -13,7 +14,7 @@ import uuid
 import orjson
 
 from pipeline.contracts.interchange import read_events
-from pipeline.contracts.models import dump_event
+from pipeline.contracts.models import DeadLetter, dump_event
 from pipeline.replay import run
 from pipeline.scenarios import bundled
 from pipeline.sources.exchanges.health import FeedHealth
@@ -65,15 +66,23 @@ def feed_health(events: list[dict]) -> list[dict]:
     return out
 
 
+def refused(ts: int) -> dict:
+    """One message the worker dead-lettered during the episode (a truncated liquidation)."""
+    value = b'{"type": "liquidation", "venue": "okx", "ts": 17'
+    return DeadLetter(reason="malformed_json", error="unexpected end of input", source_topic="exchange.liquidations",
+                      partition=1, offset=4711, original_b64=base64.b64encode(value).decode(),
+                      original_size=len(value), received_ts=ts).model_dump(mode="json")
+
+
 def scenario_events() -> tuple[list[dict], list[dict]]:
-    """(input events incl. feed_health, alerts), all as the pipeline dumps them to its topics."""
+    """(input events incl. feed_health and one dead letter, alerts), as the pipeline dumps them."""
     path = bundled("aug2025")
     models = [e for e in read_events(path) if hasattr(e, "type")]
     models = [m for m in models if not _in_gap(m.model_dump(mode="json"))]
     models.sort(key=lambda e: e.ts)
     alerts = [orjson.loads(dump_event(a)) for a in run(models).alerts]
     events = [orjson.loads(dump_event(e)) for e in models]
-    return events + feed_health(events), alerts
+    return events + feed_health(events) + [refused(GAP_START_MS + GAP_MS + 5_000)], alerts
 
 
 def load_scenario(store) -> tuple[list[dict], list[dict]]:
