@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pipeline.sinks import rows as rowlib
 from pipeline.sinks.retention import Retention, ttl_statements
+from pipeline.sinks.rollups import ROLLUPS, refresh_statement, touched
 
 DEFAULT_DATABASE = "cascadewatch"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -107,14 +108,31 @@ class BaseStore:
         _, rows = self.query(f"SELECT name, engine_full FROM system.tables WHERE database = '{self.database}'")
         for statement in ttl_statements(self.database, dict(rows), retention or Retention()):
             self._execute(statement)
+        for rollup in ROLLUPS.values():
+            # A rollup created over a store that already holds rows (an upgrade) is filled from them.
+            if not self._count(rollup.table) and self._count(rollup.source):
+                self.refresh_rollup(rollup.source)
         return applied
+
+    def _count(self, table: str) -> int:
+        return self.query(f"SELECT count() FROM {self._qualified(table)}")[1][0][0]
+
+    def refresh_rollup(self, source: str, asset: str | None = None, start_ms: int | None = None,
+                       end_ms: int | None = None) -> None:
+        """Recompute the per-minute rollup of `source` from its deduplicated rows, for whole minutes in
+        [start_ms, end_ms) of one asset or all (everything when unbounded)."""
+        self._execute(refresh_statement(self.database, source, asset, start_ms, end_ms))
 
     def insert_events(self, events: list[dict]) -> dict[str, int]:
         groups: dict[str, list[dict]] = {}
         for event in events:
             table, row = rowlib.event_row(event)
             groups.setdefault(table, []).append(row)
-        return {table: self.insert_rows(table, rows, dedup_token=dedup_token(rows)) for table, rows in groups.items()}
+        written = {table: self.insert_rows(table, rows, dedup_token=dedup_token(rows)) for table, rows in groups.items()}
+        for table, rows in groups.items():
+            for asset, start_ms, end_ms in touched(table, rows):
+                self.refresh_rollup(table, asset, start_ms, end_ms)
+        return written
 
     def _qualified(self, table: str) -> str:
         db, _, name = table.rpartition(".")

@@ -25,7 +25,11 @@ TTL_COLUMN: dict[str, str] = {
     "alerts": "ts",
     "deadletter": "received_ts",
     "feed_health": "ts",
+    "liquidations_1m_rollup": "minute",
+    "trade_flow_1m_rollup": "minute",
 }
+# A rollup keeps its minutes as long as its source keeps the rows they were computed from.
+RETENTION_OF = {"liquidations_1m_rollup": "liquidations", "trade_flow_1m_rollup": "trade_flow"}
 
 
 class Retention(BaseSettings):
@@ -42,7 +46,7 @@ class Retention(BaseSettings):
     feed_health_days: int = Field(0, ge=0, le=MAX_DAYS)
 
     def days(self, table: str) -> int:
-        return getattr(self, f"{table}_days")
+        return getattr(self, f"{RETENTION_OF.get(table, table)}_days")
 
 
 def ttl_expression(table: str, days: int) -> str:

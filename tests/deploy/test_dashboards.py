@@ -157,8 +157,9 @@ def test_feed_health_shows_the_gap(scenario, options):
     store, _, _ = scenario
     gaps = rows_of(store, query("feed_health", "Feed gaps"), CRASH, EVERYTHING, options)
     assert [(r["venue"], r["gap_s"]) for r in gaps] == [("okx", 40)]
-    missing = rows_of(store, query("feed_health", "Missing taker-flow bars"), CRASH, EVERYTHING, options)
-    assert sorted((r["asset"], r["venue"], r["gap_s"]) for r in missing) == [("BTC", "okx", 40), ("ETH", "okx", 40)]
+    missing = rows_of(store, query("feed_health", "Incomplete minutes"), CRASH, EVERYTHING, options)
+    assert sorted((r["asset"], r["venue"], r["time"].strftime("%H:%M"), r["missing_s"]) for r in missing) == [
+        ("BTC", "okx", "21:22", 40), ("ETH", "okx", "21:22", 40)]
     assert rows_of(store, query("feed_health", "Feed gaps"), CRASH, {"asset": [ALL], "venue": ["bybit"]}, options) == []
 
 

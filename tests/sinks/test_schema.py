@@ -14,6 +14,7 @@ from pipeline.contracts.models import dump_event
 from pipeline.replay import replay_files
 from pipeline.scenarios import bundled
 from pipeline.sinks.clickhouse import split_statements
+from pipeline.sinks.rows import event_row
 from pipeline.sinks.retention import Retention, current_ttl
 
 import orjson
@@ -51,7 +52,11 @@ def test_apply_over_the_previous_layout_keeps_every_row(fresh_store):
         for statement in split_statements(ddl.replace("{db}", fresh_store.database)):
             fresh_store._execute(statement)
     events = scenario_events()
-    written = fresh_store.insert_events(events)
+    groups: dict[str, list[dict]] = {}
+    for event in events:  # as the previous version wrote them: rows only, no rollups
+        table, row = event_row(event)
+        groups.setdefault(table, []).append(row)
+    written = {table: fresh_store.insert_rows(table, rows) for table, rows in groups.items()}
     before = counts(fresh_store)
     assert before == {t: written[t] for t in TABLES} and before["liquidations"] > 10_000
 
@@ -59,6 +64,13 @@ def test_apply_over_the_previous_layout_keeps_every_row(fresh_store):
     assert counts(fresh_store) == before
     assert current_ttl(engine(fresh_store, "trade_flow")) == "toDateTime(ts) + toIntervalDay(3650)"
     assert current_ttl(engine(fresh_store, "alerts")) is None
+    assert current_ttl(engine(fresh_store, "trade_flow_1m_rollup")) == "toDateTime(minute) + toIntervalDay(3650)"
+    # The new rollups were filled from the rows already there.
+    _, ((n, usd),) = fresh_store.query("SELECT sum(liquidations), sum(notional_usd_sum) FROM {db}.liquidations_1m")
+    liquidations = [e for e in events if e["type"] == "liquidation"]
+    assert (n, usd) == (len(liquidations), pytest.approx(sum(e["notional_usd"] for e in liquidations)))
+    _, ((bars_buy,),) = fresh_store.query("SELECT sum(buy_usd) FROM {db}.trade_flow_1m")
+    assert bars_buy == pytest.approx(sum(e["buy_volume_usd"] for e in events if e["type"] == "trade_flow"))
     _, rows = fresh_store.query("SELECT stage, exchange, sampled_venues FROM {db}.alert_stages "
                                 "WHERE asset = 'BTC' AND stage = 'cascade'")
     assert rows == [("cascade", "binance", ["binance-usdm"])]
