@@ -13,6 +13,7 @@ from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
+from pipeline.report.cli import report
 from pipeline.sinks.cli import schema_app, sql
 from pipeline.sinks.render import terminal_console
 from pipeline.sources.chain.cli import watch_app
@@ -38,6 +39,7 @@ app.add_typer(watch_app, name="watch")
 app.command("normalize")(normalize)
 app.command("feed")(feed)
 app.command("sql")(sql)
+app.command("report")(report)
 console = terminal_console()
 err = Console(stderr=True)
 
@@ -72,6 +74,12 @@ def demo(
     console.print('  cascadewatch sql "SELECT ts, asset, stage, severity FROM alerts FINAL ORDER BY ts"')
     if not cascades:
         _fail("the scenario produced no cascade alert")
+    from pipeline.report.cli import write_report
+    from pipeline.sinks.clickhouse import open_store
+
+    with open_store(settings.clickhouse_url) as store:
+        html_path, _ = write_report(store, cascades[0]["alert_id"], Path(settings.data_dir) / "reports")
+    console.print(f"[bold]Report[/] of the {cascades[0]['asset']} cascade: {html_path}")
 
 
 @app.command()
