@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -47,7 +47,12 @@ def sql(
 
 
 @schema_app.command("apply")
-def schema_apply() -> None:
+def schema_apply(
+    cluster: Annotated[Optional[str], typer.Option(
+        help="Apply ON CLUSTER NAME: each table as <table>_local (Replicated engine, replica path "
+        "/clickhouse/tables/{shard}/DB/<table>_local) plus <table> (Distributed, sharded by asset)")] = None,
+    print_only: Annotated[bool, typer.Option("--print", help="Print the statements instead of running them")] = False,
+) -> None:
     """Create the database, tables and views if missing and bring older tables up to date (idempotent:
     existing rows are kept). Retention comes from CASCADEWATCH_RETENTION__<TABLE>_DAYS."""
     from pipeline.sinks.clickhouse import open_store
@@ -56,7 +61,13 @@ def schema_apply() -> None:
     try:
         store = open_store(settings.clickhouse_url)
         try:
-            applied = store.apply_schema()
+            if print_only:
+                for name, statements in store.schema_statements(cluster):
+                    print(f"-- {name}")
+                    for statement in statements:
+                        print(statement + ";\n")
+                return
+            applied = store.apply_schema(cluster=cluster)
         finally:
             store.close()
     except Exception as exc:  # noqa: BLE001
