@@ -85,11 +85,24 @@ def scenario_events() -> tuple[list[dict], list[dict]]:
     return events + feed_health(events) + [refused(GAP_START_MS + GAP_MS + 5_000)], alerts
 
 
+def redelivered(events: list[dict], alerts: list[dict]) -> list[dict]:
+    """What an at-least-once pipeline writes again after a restart: the largest liquidations, some bars,
+    a whale deposit, an alert stage. Every query must count them once."""
+    liquidations = sorted((e for e in events if e["type"] == "liquidation"), key=lambda e: -e["notional_usd"])
+    bars = [e for e in events if e["type"] == "trade_flow"]
+    deposit = max((e for e in events if e["type"] == "whale_transfer"), key=lambda e: e["usd_value"])
+    return liquidations[:100] + bars[::100] + [deposit, alerts[-1]]
+
+
 def load_scenario(store) -> tuple[list[dict], list[dict]]:
-    """Write the scenario through the sink's row code (Store.insert_events); returns (events, alerts)."""
+    """Write the scenario through the sink's row code (Store.insert_events), then write part of it
+    again in later batches (redelivery); returns the distinct (events, alerts)."""
     events, alerts = scenario_events()
     written = store.insert_events(events + alerts)
     assert sum(written.values()) == len(events) + len(alerts), written
+    again = redelivered(events, alerts)
+    for i in range(0, len(again), 50):
+        store.insert_events(again[i:i + 50])
     return events, alerts
 
 

@@ -116,6 +116,10 @@ def test_market_overview_figures(scenario, options):
         assert by_side[side]["liquidations"] == len(mine)
         assert by_side[side]["notional_usd"] == pytest.approx(sum(e["notional_usd"] for e in mine))
         assert by_side[side]["lower_bound"] == 0  # okx's feed is not throttled
+    largest = rows_of(store, query("market_overview", "Largest liquidations"), RANGE, EVERYTHING, options)
+    top = sorted((e for e in events if e["type"] == "liquidation"), key=lambda e: -e["notional_usd"])[:50]
+    # The largest ones were delivered twice (tests/analytics_scenario.py): each is shown once.
+    assert [(r["venue"], r["notional_usd"]) for r in largest] == [(e["venue"], e["notional_usd"]) for e in top]
     series = rows_of(store, query("market_overview", "Liquidations by venue and side"), CRASH, EVERYTHING, options)
     assert {r["venue_side"] for r in series} == {f"{v} {s}" for v in options["venue"] for s in ("long", "short")}
     assert all((r["notional_usd"] < 0) == r["venue_side"].endswith("short") for r in series if r["notional_usd"])
