@@ -7,6 +7,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from pipeline.contracts.interchange import read_events
@@ -17,19 +18,27 @@ from pipeline.sinks.clickhouse import split_statements
 from pipeline.sinks.rows import event_row
 from pipeline.sinks.retention import Retention, current_ttl
 
-import orjson
-
 ROOT = Path(__file__).resolve().parents[2]
-PREVIOUS_LAYOUT = "7e62d3b"  # the last commit before codecs, retention and the alert_stages/whale_inflows_1d views
 TABLES = ["whale_transfers", "liquidations", "trade_flow", "etf_flows", "alerts"]
 
 
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+
+
+def previous_layout() -> str:
+    """The newest commit whose liquidations table predates codecs and rollups (from the git history)."""
+    for commit in git("log", "--format=%H", "--", "schemas/clickhouse/020_liquidations.sql").split():
+        if "CODEC" not in git("show", f"{commit}:schemas/clickhouse/020_liquidations.sql"):
+            return commit
+    raise AssertionError("no earlier schema layout in the git history")
+
+
 def previous_ddl() -> list[str]:
-    names = subprocess.run(["git", "ls-tree", "--name-only", f"{PREVIOUS_LAYOUT}:schemas/clickhouse"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout.split()
-    assert "020_liquidations.sql" in names and "150_alert_stages.sql" not in names
-    return [subprocess.run(["git", "show", f"{PREVIOUS_LAYOUT}:schemas/clickhouse/{n}"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout for n in sorted(names) if n.endswith(".sql")]
+    commit = previous_layout()
+    names = git("ls-tree", "--name-only", f"{commit}:schemas/clickhouse").split()
+    assert "020_liquidations.sql" in names and "105_liquidations_1m_rollup.sql" not in names
+    return [git("show", f"{commit}:schemas/clickhouse/{n}") for n in sorted(names) if n.endswith(".sql")]
 
 
 def scenario_events() -> list[dict]:
