@@ -27,11 +27,11 @@ def git(*args: str) -> str:
 
 
 def previous_layout() -> str:
-    """The newest commit whose liquidations table predates codecs and rollups (from the git history)."""
-    for commit in git("log", "--format=%H", "--", "schemas/clickhouse/020_liquidations.sql").split():
-        if "CODEC" not in git("show", f"{commit}:schemas/clickhouse/020_liquidations.sql"):
-            return commit
-    raise AssertionError("no earlier schema layout in the git history")
+    """The tree just before the commit that gave the liquidations table codecs (and brought rollups)."""
+    for commit in git("log", "--reverse", "--format=%H", "--", "schemas/clickhouse/020_liquidations.sql").split():
+        if "CODEC" in git("show", f"{commit}:schemas/clickhouse/020_liquidations.sql"):
+            return f"{commit}^"
+    raise AssertionError("no commit introducing the current layout in the git history")
 
 
 def previous_ddl() -> list[str]:
