@@ -15,7 +15,10 @@ from pipeline.backtest.cli import backtest
 from pipeline.calibrate import calibrate_command
 from pipeline.config import Settings
 from pipeline.labels.cli import labels_app
+from pipeline.report.cli import report
 from pipeline.scenarios.cli import evaluate, simulate
+from pipeline.sinks.cli import schema_app, sql
+from pipeline.sinks.render import terminal_console
 from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.etf.cli import etf_app
 from pipeline.sources.exchanges.cli import normalize
@@ -28,7 +31,6 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
-schema_app = typer.Typer(help="ClickHouse schema (DDL in schemas/clickhouse/).", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 instruments_app = typer.Typer(help="Venue instrument metadata (contract sizes).", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts out of Kafka: terminal, webhooks, chat.", no_args_is_help=True)
@@ -45,7 +47,9 @@ app.command("normalize")(normalize)
 app.command("feed")(feed)
 app.command("simulate")(simulate)
 app.command("evaluate")(evaluate)
-console = Console()
+app.command("sql")(sql)
+app.command("report")(report)
+console = terminal_console()
 err = Console(stderr=True)
 
 
@@ -79,6 +83,12 @@ def demo(
     console.print('  cascadewatch sql "SELECT ts, asset, stage, severity FROM alerts FINAL ORDER BY ts"')
     if not cascades:
         _fail("the scenario produced no cascade alert")
+    from pipeline.report.cli import write_report
+    from pipeline.sinks.clickhouse import open_store
+
+    with open_store(settings.clickhouse_url) as store:
+        html_path, _ = write_report(store, cascades[0]["alert_id"], Path(settings.data_dir) / "reports")
+    console.print(f"[bold]Report[/] of the {cascades[0]['asset']} cascade: {html_path}")
 
 
 @app.command()
@@ -143,34 +153,6 @@ def replay(
               f"{result.late} late, {result.duplicates} duplicates")
 
 
-@app.command()
-def sql(
-    query: Annotated[str, typer.Argument(help="SQL; tables are in the cascadewatch database (unqualified names work)")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table | json | csv")] = "table",
-) -> None:
-    """Query the stored events, rollups and alerts."""
-    from pipeline.sinks.clickhouse import open_store
-
-    settings = Settings()
-    try:
-        store = open_store(settings.clickhouse_url)
-        names, rows = store.query(query)
-    except Exception as exc:  # noqa: BLE001 - any driver/engine error is shown as one clear line
-        _fail(f"{type(exc).__name__}: {exc}")
-    if fmt == "json":
-        for row in rows:
-            sys.stdout.buffer.write(orjson.dumps(dict(zip(names, row)), default=str) + b"\n")
-    elif fmt == "csv":
-        import csv
-
-        w = csv.writer(sys.stdout)
-        w.writerow(names)
-        w.writerows(rows)
-    else:
-        table = Table(*names)
-        for row in rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        console.print(table)
 
 
 @instruments_app.command("refresh")
@@ -189,17 +171,6 @@ def instruments_refresh(
     except Exception as exc:  # noqa: BLE001 - network and venue errors are shown as one line
         _fail(f"refresh failed, snapshot unchanged: {type(exc).__name__}: {exc}")
     console.print(f"okx: {len(snap['linear'])} linear and {len(snap['inverse']['families'])} inverse families")
-
-
-@schema_app.command("apply")
-def schema_apply() -> None:
-    """Create the database, tables and views if missing (idempotent)."""
-    from pipeline.sinks.clickhouse import open_store
-
-    settings = Settings()
-    store = open_store(settings.clickhouse_url)
-    applied = store.apply_schema()
-    console.print(f"applied {len(applied)} DDL files to {settings.clickhouse_url}: {', '.join(applied)}")
 
 
 @topics_app.command("create")

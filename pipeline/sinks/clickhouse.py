@@ -9,6 +9,9 @@ from typing import Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from pipeline.sinks import rows as rowlib
+from pipeline.sinks.retention import Retention, ttl_statements
+from pipeline.sinks.cluster import cluster_statements, ttl_for_cluster
+from pipeline.sinks.rollups import ROLLUPS, refresh_statement, touched
 
 DEFAULT_DATABASE = "cascadewatch"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -22,7 +25,7 @@ class Store(Protocol):
     url: str
     database: str
 
-    def apply_schema(self) -> list[str]: ...
+    def apply_schema(self, retention: Retention | None = None, cluster: str | None = None) -> list[str]: ...
     def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int: ...
     def insert_events(self, events: list[dict]) -> dict[str, int]: ...
     def query(self, sql: str) -> tuple[list[str], list[tuple]]: ...
@@ -95,20 +98,55 @@ class BaseStore:
     def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int:
         raise NotImplementedError
 
-    def apply_schema(self) -> list[str]:
-        applied = []
+    def schema_statements(self, cluster: str | None = None) -> list[tuple[str, list[str]]]:
+        """(file name, statements) of every DDL file in order, for one node or rewritten for `cluster`."""
+        out = []
         for path in sorted(schema_dir().glob("*.sql")):
-            for statement in split_statements(path.read_text().replace("{db}", self.database)):
+            statements = split_statements(path.read_text().replace("{db}", self.database))
+            if cluster:
+                statements = [c for st in statements for c in cluster_statements(st, check_identifier(cluster, "cluster"))]
+            out.append((path.name, statements))
+        return out
+
+    def apply_schema(self, retention: Retention | None = None, cluster: str | None = None) -> list[str]:
+        """Apply every DDL file in order (ON CLUSTER as Replicated + Distributed tables with `cluster`),
+        then set each table's TTL from `retention` (default: the environment) and fill rollups created
+        over existing rows. Existing tables and their rows are kept; returns the files applied."""
+        applied = []
+        for name, statements in self.schema_statements(cluster):
+            for statement in statements:
                 self._execute(statement)
-            applied.append(path.name)
+            applied.append(name)
+        suffix = "_local" if cluster else ""
+        _, rows = self.query(f"SELECT name, engine_full FROM system.tables WHERE database = '{self.database}'")
+        engines = {n[: len(n) - len(suffix)] if suffix else n: e for n, e in rows if n.endswith(suffix)}
+        for statement in ttl_statements(self.database, engines, retention or Retention()):
+            self._execute(ttl_for_cluster(statement, cluster) if cluster else statement)
+        for rollup in ROLLUPS.values():
+            # A rollup created over a store that already holds rows (an upgrade) is filled from them.
+            if not self._count(rollup.table) and self._count(rollup.source):
+                self.refresh_rollup(rollup.source)
         return applied
+
+    def _count(self, table: str) -> int:
+        return self.query(f"SELECT count() FROM {self._qualified(table)}")[1][0][0]
+
+    def refresh_rollup(self, source: str, asset: str | None = None, start_ms: int | None = None,
+                       end_ms: int | None = None) -> None:
+        """Recompute the per-minute rollup of `source` from its deduplicated rows, for whole minutes in
+        [start_ms, end_ms) of one asset or all (everything when unbounded)."""
+        self._execute(refresh_statement(self.database, source, asset, start_ms, end_ms))
 
     def insert_events(self, events: list[dict]) -> dict[str, int]:
         groups: dict[str, list[dict]] = {}
         for event in events:
             table, row = rowlib.event_row(event)
             groups.setdefault(table, []).append(row)
-        return {table: self.insert_rows(table, rows, dedup_token=dedup_token(rows)) for table, rows in groups.items()}
+        written = {table: self.insert_rows(table, rows, dedup_token=dedup_token(rows)) for table, rows in groups.items()}
+        for table, rows in groups.items():
+            for asset, start_ms, end_ms in touched(table, rows):
+                self.refresh_rollup(table, asset, start_ms, end_ms)
+        return written
 
     def _qualified(self, table: str) -> str:
         db, _, name = table.rpartition(".")

@@ -1,10 +1,23 @@
-"""One-line rich rendering of an alert, for terminals."""
+"""One-line rich rendering of an alert, and the console it is printed on."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
+from typing import IO
+
+from rich.console import Console
 
 _STYLE = {"watch": "yellow", "sell": "dark_orange", "cascade": "bold red", "expired": "dim"}
+
+
+def terminal_console(file: IO[str] | None = None) -> Console:
+    """A console for command output: on a terminal, rich as usual; piped or redirected, lines are never
+    wrapped (one alert, one line) and no styling codes are written."""
+    stream = file or sys.stdout
+    if stream.isatty():
+        return Console(file=file)
+    return Console(file=file, soft_wrap=True, width=10_000, no_color=True, highlight=False)
 
 
 def _usd(x: float | None) -> str:

@@ -18,12 +18,12 @@ CREATE TABLE IF NOT EXISTS {db}.whale_transfers
     direction       LowCardinality(String),
     tx_hash         String,
     block_number    Nullable(UInt64),
-    block_time      DateTime64(3, 'UTC'),
+    block_time      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     confirmations   UInt32,
-    observed_ts     DateTime64(3, 'UTC'),
+    observed_ts     DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     retracted       Bool DEFAULT false,
     schema_version  UInt16 DEFAULT 1,
-    raw             String,
+    raw             String CODEC(ZSTD(3)),
     inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree

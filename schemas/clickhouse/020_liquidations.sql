@@ -9,14 +9,14 @@ CREATE TABLE IF NOT EXISTS {db}.liquidations
     symbol          LowCardinality(String),
     asset           LowCardinality(String),
     side            LowCardinality(String),
-    price           Float64,
+    price           Float64 CODEC(Gorilla, ZSTD(1)),
     quantity        Float64,
     notional_usd    Float64,
-    ts              DateTime64(3, 'UTC'),
-    received_ts     DateTime64(3, 'UTC'),
+    ts              DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+    received_ts     DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     completeness    LowCardinality(String),
     schema_version  UInt16 DEFAULT 1,
-    raw             String,
+    raw             String CODEC(ZSTD(3)),
     inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree

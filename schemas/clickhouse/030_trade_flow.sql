@@ -7,17 +7,17 @@ CREATE TABLE IF NOT EXISTS {db}.trade_flow
     venue            LowCardinality(String),
     symbol           LowCardinality(String),
     asset            LowCardinality(String),
-    ts               DateTime64(3, 'UTC'),
+    ts               DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     interval_ms      UInt32,
     buy_volume_usd   Float64,
     sell_volume_usd  Float64,
-    open             Float64,
-    high             Float64,
-    low              Float64,
-    close            Float64,
+    open             Float64 CODEC(Gorilla, ZSTD(1)),
+    high             Float64 CODEC(Gorilla, ZSTD(1)),
+    low              Float64 CODEC(Gorilla, ZSTD(1)),
+    close            Float64 CODEC(Gorilla, ZSTD(1)),
     trade_count      UInt64,
     schema_version   UInt16 DEFAULT 1,
-    raw              String,
+    raw              String CODEC(ZSTD(3)),
     inserted_at      DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree

@@ -9,15 +9,15 @@ CREATE TABLE IF NOT EXISTS {db}.trades
     venue           LowCardinality(String),
     symbol          LowCardinality(String),
     asset           LowCardinality(String),
-    ts              DateTime64(3, 'UTC'),
-    price           Float64,
+    ts              DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
+    price           Float64 CODEC(Gorilla, ZSTD(1)),
     quantity        Float64,
     notional_usd    Float64,
     taker_side      LowCardinality(String),
     trade_id        Nullable(String),
-    received_ts     DateTime64(3, 'UTC'),
+    received_ts     DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     schema_version  UInt16 DEFAULT 1,
-    raw             String,
+    raw             String CODEC(ZSTD(3)),
     inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree

@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS {db}.alerts
     asset           LowCardinality(String),
     stage           LowCardinality(String),
     reached         LowCardinality(Nullable(String)),
-    ts              DateTime64(3, 'UTC'),
+    ts              DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     deposit         String,
     sell            Nullable(String),
     cascade         Nullable(String),
@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS {db}.alerts
     amended         UInt8 DEFAULT 0,
     evidence        Nullable(String),
     linked_to       Nullable(String),
-    raw             String,
+    raw             String CODEC(ZSTD(3)),
     inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree

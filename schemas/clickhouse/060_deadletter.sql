@@ -13,9 +13,9 @@ CREATE TABLE IF NOT EXISTS {db}.deadletter
     key_b64         Nullable(String),
     original_b64    String,
     original_size   UInt64,
-    received_ts     DateTime64(3, 'UTC'),
+    received_ts     DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     schema_version  UInt16 DEFAULT 1,
-    raw             String,
+    raw             String CODEC(ZSTD(3)),
     inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree

@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS {db}.feed_health
     event_id            String,
     venue               LowCardinality(String),
     status              LowCardinality(String),
-    ts                  DateTime64(3, 'UTC'),
+    ts                  DateTime64(3, 'UTC') CODEC(Delta, ZSTD(1)),
     detail              String,
     messages_per_s      Float64,
     liquidations_per_s  Float64,
@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS {db}.feed_health
     gap_ms              Int64,
     window_s            Float64,
     schema_version      UInt16 DEFAULT 1,
-    raw                 String,
+    raw                 String CODEC(ZSTD(3)),
     inserted_at         DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree

@@ -1,8 +1,7 @@
-"""Every query of the Grafana dashboard runs on the shipped schema and finds the events it should.
-
-Grafana's ClickHouse datasource expands its macros in its backend (grafana/clickhouse-datasource,
-pkg/macros); expand_macros below does the same, so the SQL run here is the SQL ClickHouse would get.
-"""
+"""Every query of every Grafana dashboard (panels, annotations, variables) runs on the shipped schema
+over the replayed aug2025 scenario, with the datasource's macros and the template variables
+expanded as Grafana does (tests/deploy/grafana_macros.py): it must not error, must find rows in the
+scenario's range, none outside it, and the figures it shows must be the scenario's."""
 
 from __future__ import annotations
 
@@ -13,153 +12,175 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.contracts import models
+from tests.deploy.grafana_macros import ALL, dashboard_queries, expand_macros, expand_variables, panel_sql
 
 ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "cascadewatch.json"
+DASHBOARDS = sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json"))
 DATASOURCE = ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "clickhouse.yml"
+UTC = dt.timezone.utc
 
-T0 = dt.datetime(2025, 8, 15, 3, 0, tzinfo=dt.timezone.utc)
-T0_MS = int(T0.timestamp() * 1000)
-RANGE = (T0 - dt.timedelta(hours=1), T0 + dt.timedelta(hours=1))
-EMPTY_RANGE = (T0 - dt.timedelta(days=2), T0 - dt.timedelta(days=1))
+# The ETF history starts ten days before the crash (2025-08-24 21:00 UTC): one range holds it all.
+RANGE = (dt.datetime(2025, 8, 14, tzinfo=UTC), dt.datetime(2025, 8, 25, tzinfo=UTC))
+CRASH = (dt.datetime(2025, 8, 24, 21, tzinfo=UTC), dt.datetime(2025, 8, 24, 22, tzinfo=UTC))
+EMPTY_RANGE = (dt.datetime(2025, 7, 1, tzinfo=UTC), dt.datetime(2025, 7, 2, tzinfo=UTC))
 INTERVAL_S = 60
+EVERYTHING = {"asset": [ALL], "venue": [ALL]}
+ONE_MARKET = {"asset": ["BTC"], "venue": ["okx"]}
 
 
-def expand_macros(sql: str, start: dt.datetime, end: dt.datetime, interval_s: float) -> str:
-    """The datasource's server-side macros, as pkg/macros/macros.go expands them."""
-    f_s, t_s = int(start.timestamp()), int(end.timestamp())
-    f_ms, t_ms = int(start.timestamp() * 1000), int(end.timestamp() * 1000)
-    iv_s, iv_ms = max(int(interval_s), 1), max(int(interval_s * 1000), 1)
-    with_arg = {
-        "timeFilter": lambda c: f"{c} >= toDateTime({f_s}) AND {c} <= toDateTime({t_s})",
-        "timeFilter_ms": lambda c: f"{c} >= fromUnixTimestamp64Milli({f_ms}) AND {c} <= fromUnixTimestamp64Milli({t_ms})",
-        "timeInterval": lambda c: f"toStartOfInterval(toDateTime({c}), INTERVAL {iv_s} second)",
-        "timeInterval_ms": lambda c: f"toStartOfInterval(toDateTime64({c}, 3), INTERVAL {iv_ms} millisecond)",
-    }
-    plain = {
-        "fromTime": f"toDateTime({f_s})", "toTime": f"toDateTime({t_s})",
-        "fromTime_ms": f"fromUnixTimestamp64Milli({f_ms})", "toTime_ms": f"fromUnixTimestamp64Milli({t_ms})",
-        "interval_s": str(iv_s),
-    }
-    sql = re.sub(r"\$__(\w+)\(([^()]*)\)",
-                 lambda m: with_arg[m.group(1)](m.group(2).strip()) if m.group(1) in with_arg else m.group(0), sql)
-    sql = re.sub(r"\$__(\w+)\b(?!\()", lambda m: plain.get(m.group(1), m.group(0)), sql)
-    if "$" in sql:
-        raise AssertionError(f"unexpanded macro or template variable in:\n{sql}")
-    return sql
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def all_queries() -> list[tuple[str, str, dict]]:
+    return [(p.stem, title, target) for p in DASHBOARDS for title, target in dashboard_queries(load(p))]
+
+
+QUERIES = all_queries()
+
+
+@pytest.fixture(scope="module")
+def store(scenario):
+    return scenario[0]
+
+
+@pytest.fixture(scope="module")
+def options(store) -> dict[str, list[str]]:
+    """What All stands for: the values the variables' own queries offer."""
+    return {"asset": [r[0] for r in store.query("SELECT DISTINCT asset FROM liquidations ORDER BY asset")[1]],
+            "venue": [r[0] for r in store.query("SELECT DISTINCT venue FROM liquidations ORDER BY venue")[1]]}
+
+
+def rows_of(store, target, rng, variables, options, interval_s=INTERVAL_S) -> list[dict]:
+    names, rows = store.query(panel_sql(target["rawSql"], *rng, interval_s, variables, options))
+    return [dict(zip(names, r)) for r in rows]
+
+
+def test_the_five_dashboards_and_their_variables():
+    titles = {load(p)["title"] for p in DASHBOARDS}
+    assert titles == {"cascadewatch: market overview", "cascadewatch: whale flows", "cascadewatch: spot ETF flows",
+                      "cascadewatch: alerts", "cascadewatch: feed health"}
+    uids = [load(p)["uid"] for p in DASHBOARDS]
+    assert len(set(uids)) == len(uids)
+    market = load(ROOT / "deploy/grafana/dashboards/market_overview.json")
+    assert [v["name"] for v in market["templating"]["list"]] == ["asset", "venue"]
+    alerts = load(ROOT / "deploy/grafana/dashboards/alerts.json")
+    assert any("alert_stages" in a.get("target", {}).get("rawSql", "") for a in alerts["annotations"]["list"])
+
+
+def test_every_target_uses_the_provisioned_clickhouse_datasource():
+    uid = re.search(r"^\s*uid:\s*(\S+)", DATASOURCE.read_text(), re.M).group(1)
+    assert len(QUERIES) >= 20
+    for board, title, target in QUERIES:
+        assert target["datasource"] == {"type": "grafana-clickhouse-datasource", "uid": uid}, (board, title)
+        assert target["editorType"] == "sql" and target["rawSql"].strip(), (board, title)
+
+
+def test_variable_queries_offer_the_scenario_values(store):
+    for path in DASHBOARDS:
+        for var in load(path)["templating"]["list"]:
+            sql = expand_variables(var["query"], {"asset": [ALL]})
+            values = [r[0] for r in store.query(sql)[1]]
+            assert values == (["BTC", "ETH"] if var["name"] == "asset" else ["binance-usdm", "bybit", "okx"]), path.stem
+    venue = next(v for v in load(ROOT / "deploy/grafana/dashboards/market_overview.json")["templating"]["list"]
+                 if v["name"] == "venue")
+    assert store.query(expand_variables(venue["query"], {"asset": ["SOL"]}))[1] == []
+
+
+@pytest.mark.parametrize("board,title,target", QUERIES, ids=[f"{b}: {t}" for b, t, _ in QUERIES])
+def test_query_runs_finds_rows_and_respects_the_range(store, options, board, title, target):
+    for variables in (EVERYTHING, ONE_MARKET):
+        rows = rows_of(store, target, RANGE, variables, options)
+        assert rows, f"{board}: {title}: no rows with {variables}"
+        if target.get("queryType") == "timeSeries":
+            times = [r["time"] for r in rows]
+            assert list(rows[0])[0] == "time", f"{title}: a time series query must return its time column first"
+            assert times == sorted(times), f"{title}: not ordered by time"
+    assert rows_of(store, target, EMPTY_RANGE, EVERYTHING, options) == [], f"{title}: rows outside the range"
+
+
+def query(board: str, title: str) -> dict:
+    (target,) = [t for b, ti, t in QUERIES if b == board and ti == title]
+    return target
+
+
+def test_market_overview_figures(scenario, options):
+    store, events, _ = scenario
+    # $__timeFilter(minute) holds both ends: the minute starting at the range's end is in.
+    liqs = [e for e in events if e["type"] == "liquidation" and e["asset"] == "BTC" and e["venue"] == "okx"
+            and int(CRASH[0].timestamp() * 1000) <= e["ts"] // 60_000 * 60_000 <= int(CRASH[1].timestamp() * 1000)]
+    got = rows_of(store, query("market_overview", "Liquidated in range"), CRASH, ONE_MARKET, options)
+    by_side = {r["side"]: r for r in got}
+    for side in ("long", "short"):
+        mine = [e for e in liqs if e["side"] == side]
+        assert by_side[side]["liquidations"] == len(mine)
+        assert by_side[side]["notional_usd"] == pytest.approx(sum(e["notional_usd"] for e in mine))
+        assert by_side[side]["lower_bound"] == 0  # okx's feed is not throttled
+    largest = rows_of(store, query("market_overview", "Largest liquidations"), RANGE, EVERYTHING, options)
+    top = sorted((e for e in events if e["type"] == "liquidation"), key=lambda e: -e["notional_usd"])[:50]
+    # The largest ones were delivered twice (tests/analytics_scenario.py): each is shown once.
+    assert [(r["venue"], r["notional_usd"]) for r in largest] == [(e["venue"], e["notional_usd"]) for e in top]
+    series = rows_of(store, query("market_overview", "Liquidations by venue and side"), CRASH, EVERYTHING, options)
+    assert {r["venue_side"] for r in series} == {f"{v} {s}" for v in options["venue"] for s in ("long", "short")}
+    assert all((r["notional_usd"] < 0) == r["venue_side"].endswith("short") for r in series if r["notional_usd"])
+
+
+def test_taker_flow_net_matches_the_bars(scenario, options):
+    store, events, alerts = scenario
+    sell = next(a for a in alerts if a["stage"] == "sell")
+    minute = sell["ts"] // 60_000 * 60_000
+    bars = [e for e in events if e["type"] == "trade_flow" and e["asset"] == "BTC" and e["venue"] == "okx"
+            and minute <= e["ts"] < minute + 60_000]
+    got = rows_of(store, query("market_overview", "Taker flow"), CRASH, ONE_MARKET, options)
+    (row,) = [r for r in got if int(r["time"].timestamp() * 1000) == minute]
+    assert row["net_usd"] == pytest.approx(sum(b["buy_volume_usd"] - b["sell_volume_usd"] for b in bars))
+    assert row["net_usd"] < 0  # the selling stage
+
+
+def test_alert_annotations_mark_every_stage(scenario, options):
+    store, _, alerts = scenario
+    board = load(ROOT / "deploy/grafana/dashboards/alerts.json")
+    (annotation,) = [a for a in board["annotations"]["list"] if "target" in a]
+    got = rows_of(store, annotation["target"], RANGE, EVERYTHING, options)
+    assert sorted((int(r["time"].timestamp() * 1000), r["tags"].split(",")[1]) for r in got) == sorted(
+        (a["ts"], a["stage"]) for a in alerts)
+    cascade = next(r for r in got if r["text"].startswith("CASCADE BTC"))
+    assert "[critical]" in cascade["text"] and "long liquidations $" in cascade["text"]
+
+
+def test_whale_and_etf_figures(scenario, options):
+    store, events, alerts = scenario
+    largest = rows_of(store, query("whale_flows", "Largest deposits"), RANGE, {"asset": ["BTC"]}, options)[0]
+    assert (largest["exchange"], largest["usd_value"]) == ("binance", 2_755_200_000.0)
+    streak = rows_of(store, query("etf_flows", "Outflow streak"), RANGE, {"asset": [ALL]}, options)
+    expected = next(a for a in alerts if a["etf_context"])["etf_context"]
+    assert [(r["asset"], r["outflow_streak_days"]) for r in streak] == [("BTC", expected["outflow_streak_days"])]
+
+
+def test_feed_health_shows_the_gap(scenario, options):
+    store, _, _ = scenario
+    gaps = rows_of(store, query("feed_health", "Feed gaps"), CRASH, EVERYTHING, options)
+    assert [(r["venue"], r["gap_s"]) for r in gaps] == [("okx", 40)]
+    missing = rows_of(store, query("feed_health", "Incomplete minutes"), CRASH, EVERYTHING, options)
+    assert sorted((r["asset"], r["venue"], r["time"].strftime("%H:%M"), r["missing_s"]) for r in missing) == [
+        ("BTC", "okx", "21:22", 40), ("ETH", "okx", "21:22", 40)]
+    assert rows_of(store, query("feed_health", "Feed gaps"), CRASH, {"asset": [ALL], "venue": ["bybit"]}, options) == []
 
 
 def test_expand_macros_matches_the_datasource():
-    start, end = dt.datetime.fromtimestamp(1000, dt.timezone.utc), dt.datetime.fromtimestamp(2000, dt.timezone.utc)
+    start, end = dt.datetime.fromtimestamp(1000, UTC), dt.datetime.fromtimestamp(2000, UTC)
     sql = "SELECT $__timeInterval(ts), $__interval_s FROM t WHERE $__timeFilter( ts ) AND x < $__toTime OR $__fromTime_ms"
     assert expand_macros(sql, start, end, 0.2) == (
         "SELECT toStartOfInterval(toDateTime(ts), INTERVAL 1 second), 1 FROM t "
         "WHERE ts >= toDateTime(1000) AND ts <= toDateTime(2000) AND x < toDateTime(2000) OR fromUnixTimestamp64Milli(1000000)")
     with pytest.raises(AssertionError):
-        expand_macros("SELECT $__conditionalAll(a = 1, $asset)", start, end, 60)
+        expand_macros("SELECT $asset", start, end, 60)
 
 
-def _targets() -> list[tuple[str, dict]]:
-    dashboard = json.loads(DASHBOARD.read_text())
-    return [(panel["title"], target) for panel in dashboard["panels"] for target in panel.get("targets", [])]
-
-
-def _dump(model) -> dict:
-    return model.model_dump(mode="json")
-
-
-def _events() -> list[dict]:
-    """A small cascade: inflows (one retracted, one outflow), selling bars, long and short liquidations,
-    an alert and a dead-lettered message, all in the minutes after T0."""
-    minute = 60_000
-    transfers = [
-        models.WhaleTransfer(event_id=f"bitcoin:{tx}:0", chain="bitcoin", asset="BTC", amount=2400.0,
-                             usd_value=usd, from_address="bc1qfrom", to_address="bc1qto", to_entity="binance",
-                             direction=direction, tx_hash=tx, block_time=T0_MS, confirmations=2,
-                             observed_ts=T0_MS + 5_000, retracted=retracted)
-        for tx, usd, direction, retracted in [("aa", 2.7e8, "exchange_inflow", False),
-                                              ("bb", 1.0e8, "exchange_inflow", True),
-                                              ("cc", 5.0e7, "exchange_outflow", False)]
-    ]
-    bars = [models.TradeFlow(venue="bybit", symbol="BTCUSDT", asset="BTC", ts=T0_MS + i * 10_000, interval_ms=10_000,
-                             buy_volume_usd=1e6, sell_volume_usd=4e6, open=115_000.0, high=115_100.0, low=114_000.0,
-                             close=114_200.0, trade_count=50) for i in range(12)]
-    liquidations = [models.Liquidation(event_id=f"liq-{i}", venue="binance-usdm", symbol="BTCUSDT", asset="BTC",
-                                       side=side, price=112_000.0, quantity=10.0, notional_usd=1.12e6,
-                                       ts=T0_MS + 20 * minute + i * 1_000, received_ts=T0_MS + 20 * minute + i * 1_000 + 200,
-                                       completeness="full")
-                    for i, side in enumerate(["long", "long", "long", "short"])]
-    alert = models.Alert(alert_id="BTC:bitcoin:aa:0", asset="BTC", stage="cascade", reached="cascade",
-                         ts=T0_MS + 21 * minute, severity="critical",
-                         deposit=models.DepositEvidence(event_id="bitcoin:aa:0", usd_value=2.7e8, to_entity="binance",
-                                                        amount=2400.0, ts=T0_MS),
-                         sell={"net_sell_usd": 3.6e7, "venue": "bybit"},
-                         cascade={"long_notional_usd": 3.36e6, "short_notional_usd": 1.12e6, "long_share": 0.75})
-    dead = models.DeadLetter(reason="malformed_json", error="unexpected character", source_topic="exchange.liquidations",
-                             partition=0, offset=7, original_b64="e25vdCBqc29u", original_size=9, received_ts=T0_MS)
-    etf = [models.EtfFlow(event_id=f"etf:BTC:{fund}:{date}:{pub}", date=date, fund=fund, asset="BTC", net_flow_usd=usd,
-                          published_ts=pub, source="test")
-           for date, fund, usd, pub in [("2025-08-13", "IBIT", -2e8, T0_MS - 50 * minute),
-                                        ("2025-08-14", "IBIT", -1e8, T0_MS - 40 * minute),
-                                        ("2025-08-14", "FBTC", -5e7, T0_MS - 40 * minute)]]
-    return [_dump(m) for m in [*transfers, *bars, *liquidations, alert, dead, *etf]]
-
-
-@pytest.fixture(scope="module")
-def store(deploy_store):
-    written = deploy_store.insert_events(_events())
-    assert set(written) == {"whale_transfers", "trade_flow", "liquidations", "alerts", "deadletter", "etf_flows"}
-    return deploy_store
-
-
-def test_dashboard_targets_use_the_provisioned_clickhouse_datasource():
-    uid = re.search(r"^\s*uid:\s*(\S+)", DATASOURCE.read_text(), re.M).group(1)
-    targets = _targets()
-    assert len(targets) >= 5
-    for title, target in targets:
-        assert target["datasource"] == {"type": "grafana-clickhouse-datasource", "uid": uid}, title
-        assert target["editorType"] == "sql" and target["rawSql"].strip(), title
-
-
-@pytest.mark.parametrize("title,target", _targets(), ids=[t for t, _ in _targets()])
-def test_panel_query_runs_and_finds_the_events(store, title, target):
-    names, rows = store.query(expand_macros(target["rawSql"], *RANGE, INTERVAL_S))
-    assert rows, f"{title}: no rows"
-    if target.get("queryType") == "timeSeries":
-        assert names[0] == "time", f"{title}: a time series query must return its time column first"
-        assert [r[0] for r in rows] == sorted(r[0] for r in rows), f"{title}: not ordered by time"
-    _, outside = store.query(expand_macros(target["rawSql"], *EMPTY_RANGE, INTERVAL_S))
-    assert outside == [], f"{title}: rows outside the dashboard time range"
-
-
-def _panel_rows(store, title_part: str) -> tuple[list[str], list[tuple]]:
-    (target,) = [t for title, t in _targets() if title_part in title]
-    return store.query(expand_macros(target["rawSql"], *RANGE, INTERVAL_S))
-
-
-def test_panel_values(store):
-    names, rows = _panel_rows(store, "long vs short")
-    (row,) = [dict(zip(names, r)) for r in rows]
-    assert (row["asset"], row["long_usd"], row["short_usd"]) == ("BTC", pytest.approx(3.36e6), pytest.approx(-1.12e6))
-
-    names, rows = _panel_rows(store, "net sell flow")
-    assert [dict(zip(names, r))["net_sell_usd"] for r in rows] == [pytest.approx(6 * 3e6)] * 2  # 12 bars of 10 s
-
-    names, rows = _panel_rows(store, "inflows")
-    assert [dict(zip(names, r))["tx_hash"] for r in rows] == ["aa"]  # not the retracted one, not the outflow
-
-    names, rows = _panel_rows(store, "alerts")
-    (alert,) = [dict(zip(names, r)) for r in rows]
-    assert (alert["stage"], alert["exchange"], alert["long_liquidated_usd"]) == ("cascade", "binance", 3.36e6)
-
-    names, rows = _panel_rows(store, "Dead-letter")
-    assert [(r[1], r[2]) for r in rows] == [("malformed_json", 1)]
-
-    names, rows = _panel_rows(store, "ETF daily")
-    assert [(r[0].date().isoformat(), r[1], r[2]) for r in rows] == [("2025-08-13", "BTC", -2e8), ("2025-08-14", "BTC", -1.5e8)]
-
-    names, rows = _panel_rows(store, "ETF streak")
-    (etf,) = [dict(zip(names, r)) for r in rows]
-    assert (etf["asset"], etf["outflow_streak_days"], etf["inflow_streak_days"], etf["sum_5d_usd"], etf["last_day_usd"]) == (
-        "BTC", 2, 0, -3.5e8, -1.5e8)
+def test_expand_variables_as_the_browser_does():
+    sql = "WHERE $__conditionalAll(asset IN (${asset:singlequote}), $asset) AND venue = '$venue'"
+    assert expand_variables(sql, {"asset": ["BTC", "ETH"], "venue": ["okx"]}) == \
+        "WHERE asset IN ('BTC','ETH') AND venue = 'okx'"
+    assert expand_variables(sql, {"asset": [ALL], "venue": ["okx"]}) == "WHERE 1=1 AND venue = 'okx'"
+    with pytest.raises(AssertionError):
+        expand_variables("WHERE x = $missing", {})

@@ -22,6 +22,8 @@ def test_demo_uses_the_configured_services_and_reports_the_cascade(broker, tmp_p
     assert f"Kafka {broker.bootstrap} (KAFKA_BOOTSTRAP)" in out.stdout
     assert "CASCADE  BTC" in out.stdout and "7 alerts, 2 cascades" in out.stdout
     assert "contagion watch: BTC cascade" in out.stdout and "linked to the BTC cascade" in out.stdout
+    (report,) = (tmp_path / "var" / "reports").glob("*.html")  # the demo ends with its cascade's report
+    assert f"Report of the BTC cascade: {report}" in out.stdout and 'id="marker-cascade"' in report.read_text()
     # The alerts went to the broker we started, not to an embedded one.
     stages = sorted(orjson.loads(r.value)["stage"] for r in read_topic(broker.bootstrap, Settings().topics.alerts))
     assert stages == ["cascade", "cascade", "expired", "sell", "watch", "watch", "watch"]

@@ -10,9 +10,9 @@ import pytest
 from pipeline.sinks.clickhouse import StoreError, open_store, schema_dir
 
 UTC = dt.timezone.utc
-TABLES = ["alerts", "deadletter", "etf_flows", "etf_flows_daily", "etf_flows_latest", "exchange_netflow_1h", "feed_health", "liquidations", "liquidations_1m", "trade_flow",
-          "trade_flow_1m", "trades",
-          "whale_transfers"]
+TABLES = ["alert_stages", "alerts", "deadletter", "etf_flows", "etf_flows_daily", "etf_flows_latest",
+          "exchange_netflow_1h", "feed_health", "liquidations", "liquidations_1m", "liquidations_1m_rollup",
+          "trade_flow", "trade_flow_1m", "trade_flow_1m_rollup", "trades", "whale_inflows_1d", "whale_transfers"]
 
 
 def counts(store, final: bool = False) -> dict[str, int]:
@@ -99,9 +99,9 @@ def test_trade_flow_1m_view(store, ev):
     store.insert_events([last])  # re-delivered bar: counted once
     names, rows = store.query("SELECT * FROM {db}.trade_flow_1m")
     assert names == ["minute", "asset", "venue", "buy_usd", "sell_usd", "open_price", "high_price", "low_price",
-                     "close_price", "trades"]
+                     "close_price", "trades", "missing_s"]
     assert rows == [(dt.datetime(2025, 8, 15, 3, 0, tzinfo=UTC), "BTC", "bybit", 60.0, 6.0, 100.0, 108.0, 97.0,
-                     98.0, 12)]
+                     98.0, 12, 30.0)]  # three 10 s bars: 30 s of the minute have none
 
 
 def test_alerts_round_trip_their_json_columns(store, ev):

@@ -1,0 +1,35 @@
+"""Alert lines printed by the commands' console stay one line each when stdout is not a terminal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = """
+from pipeline.cli import console
+from pipeline.sinks.render import alert_line
+alert = {"alert_id": "BTC:bitcoin:" + "ab" * 32 + ":0", "asset": "BTC", "stage": "cascade", "kind": "whale_cascade",
+         "severity": "critical", "ts": 1756070664000, "deposit": {"amount": 24000, "usd_value": 2.76e9, "to_entity": "binance"},
+         "cascade": {"long_notional_usd": 5.003e7, "window_ms": 300000, "long_share": 0.89, "completeness": "sampled",
+                     "venues": ["binance-usdm", "bybit", "okx"]},
+         "evidence": {"gapped_markets": ["okx/BTC-USDT-SWAP"]},
+         "etf_context": {"outflow_streak_days": 6, "sum_5d_usd": -1.36e9}}
+for _ in range(3):
+    console.print(alert_line(alert))
+"""
+
+
+def test_alert_lines_do_not_wrap_when_piped():
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env={**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "80"},
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3 and len(set(lines)) == 1
+    line = lines[0]
+    assert len(line) > 160 and "\x1b[" not in line
+    assert line.startswith("CASCADE  BTC  2025-08-24 21:24:24Z [critical] long liquidations $50.03M in 5 min")
+    assert line.endswith("BTC:bitcoin:" + "ab" * 32 + ":0")
