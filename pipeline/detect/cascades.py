@@ -84,26 +84,26 @@ def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
         nxt = longs.next_minute(m - width + MINUTE)
         if nxt is None or nxt > m:
             # No long liquidation in this minute's window: a quiet stretch, up to the next one, at once.
-            if st.cascade.active is not None:
+            if st.cascade.active is not None or m < st.cascade.shadow_until:
                 sk.add(m, None)
             else:
                 sk.add_zeros(m, ((minute if nxt is None else min(minute, nxt)) - m) // MINUTE)
             continue
-        if st.cascade.active is not None or m < st.cascade.shadow_until:
+        level, minutes = sk.level_at(m)
+        # On a cold start nothing is left out: an asset busier than the fallback floor must still
+        # learn what is ordinary for it (its first "cascade" may be just that).
+        cold = level is None or minutes * MINUTE < cfg.floor_min_history_ms
+        if not cold and (st.cascade.active is not None or m < st.cascade.shadow_until):
             sk.add(m, None)  # the burst, or a window still holding its tail
             continue
         usd = longs.between(m + MINUTE - width, m + MINUTE)
-        level, minutes = sk.level_at(m)
-        if level is None or minutes * MINUTE < cfg.floor_min_history_ms:
-            cutoff = cfg.cold_floor(st.asset)
-        else:
-            cutoff = cfg.floor_history_cutoff * level
+        cutoff = float("inf") if cold else cfg.floor_history_cutoff * level
         sk.add(m, usd if usd < cutoff else None)
 
 
 def _end_if_quiet(cfg: DetectorConfig, st: AssetState, at: int) -> None:
     active = st.cascade.active
-    if active is not None and at > active["hot"] + cfg.cascade_quiet_ms:
+    if active is not None and (at > active["hot"] + cfg.cascade_quiet_ms or at > active["start"] + cfg.cascade_max_ms):
         st.cascade.active = None
         st.cascade.shadow_until = active["hot"] + cfg.level_window_ms
 

@@ -67,6 +67,8 @@ class DetectorConfig(BaseModel):
     cascade_quiet_ms: int = Field(
         30 * MINUTE, description="A cascade is over once no window has reached half its threshold for this long; "
         "until then further windows belong to it (one alert per burst)")
+    cascade_max_ms: int = Field(3 * 60 * MINUTE, description="A burst lasting longer than this is over all the same: "
+                                "what is still going on then is the market's new ordinary")
     critical_factor: float = Field(10.0, description="A cascade this many times its threshold is critical on its own")
     cascade_max_delay_ms: int = Field(120 * MINUTE, description="Sell stage -> cascade must show within this")
 
