@@ -49,6 +49,11 @@ def alert_line(a: dict) -> str:
         c = a["cascade"]
         body = (f"long liquidations {_usd(c['long_notional_usd'])} in {c['window_ms'] // 60000} min "
                 f"({c['long_share']:.0%} longs, {', '.join(c['venues'])}, {c['completeness']})")
+        peak = c.get("peak")
+        if peak:
+            body += f", peak {_usd(peak['long_notional_usd'])} in {peak['window_ms'] // 60000} min"
+        if c.get("threshold_usd") is not None:
+            body += f" \\[threshold {_usd(c['threshold_usd'])}, {str(c.get('floor_source', '')).replace('_', ' ')}]"
         if a.get("kind") == "liquidation_cascade":
             body += ", no whale deposit before it"
         elif link:
