@@ -80,7 +80,9 @@ def scenario_events() -> tuple[list[dict], list[dict]]:
     models = [e for e in read_events(path) if hasattr(e, "type")]
     models = [m for m in models if not _in_gap(m.model_dump(mode="json"))]
     models.sort(key=lambda e: e.ts)
-    alerts = [orjson.loads(dump_event(a)) for a in run(models).alerts]
+    # The alerts table keeps one row per stage of an alert: its latest revision.
+    latest = {(a.alert_id, a.stage): a for a in run(models).alerts}
+    alerts = [orjson.loads(dump_event(a)) for a in latest.values()]
     events = [orjson.loads(dump_event(e)) for e in models]
     return events + feed_health(events) + [refused(GAP_START_MS + GAP_MS + 5_000)], alerts
 

@@ -44,8 +44,8 @@ def previous_ddl() -> list[str]:
 def scenario_events() -> list[dict]:
     path = bundled("aug2025")
     events = [orjson.loads(dump_event(e)) for e in read_events(path) if hasattr(e, "type")]
-    alerts = [orjson.loads(dump_event(a)) for a in replay_files([path]).alerts]
-    return events + alerts
+    latest = {(a.alert_id, a.stage): a for a in replay_files([path]).alerts}  # one row per stage: its latest revision
+    return events + [orjson.loads(dump_event(a)) for a in latest.values()]
 
 
 def counts(store) -> dict[str, int]:

@@ -91,7 +91,8 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     rows = worker.sql("SELECT (SELECT count() FROM liquidations FINAL) AS liq, "
                       "(SELECT count() FROM alerts FINAL) AS alerts, (SELECT count() FROM deadletter) AS dl, "
                       "(SELECT count() FROM trade_flow FINAL) AS bars, (SELECT count() FROM trades FINAL) AS trades")
-    assert rows[0] == {"liq": sum(e["type"] == "liquidation" for e in live) + 1, "alerts": len(offline),
+    stages_stored = len({(a["alert_id"], a["stage"]) for a in offline})  # a revision replaces its stage's row
+    assert rows[0] == {"liq": sum(e["type"] == "liquidation" for e in live) + 1, "alerts": stages_stored,
                        "dl": len(BAD), "bars": sum(e["type"] == "trade_flow" for e in live), "trades": 2}
     extra = worker.sql("SELECT raw FROM liquidations FINAL WHERE event_id = 'okx:with-extra-field'")
     assert orjson.loads(extra[0]["raw"])["open_interest_usd"] == 9.9e9
@@ -126,5 +127,6 @@ def test_restarted_worker_resumes_from_its_state_table(broker, worker_factory):
         if "cascade" in btc or time.monotonic() > deadline:
             break
         time.sleep(1)
-    # Resumed mid-episode: no second watch/sell for the same deposit, and the cascade completes it.
-    assert btc == ["watch", "sell", "cascade"]
+    # Resumed mid-episode: no second watch/sell for the same deposit, and the cascade completes it
+    # (later revisions of the cascade, such as its critical escalation, may follow).
+    assert btc[:3] == ["watch", "sell", "cascade"] and set(btc[3:]) <= {"cascade"}
