@@ -89,15 +89,15 @@ def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
             else:
                 sk.add_zeros(m, ((minute if nxt is None else min(minute, nxt)) - m) // MINUTE)
             continue
-        if st.cascade.active is not None or m < st.cascade.shadow_until:
+        level, minutes = sk.level_at(m)
+        cold = level is None or minutes * MINUTE < cfg.floor_min_history_ms
+        active = st.cascade.active
+        # On a cold start a "burst" that goes on past one long window is more likely the asset's
+        # ordinary (busier than the fallback floor): it is history after that, so the asset learns.
+        if (active is not None and not (cold and m >= active["start"] + width)) or m < st.cascade.shadow_until:
             sk.add(m, None)  # the burst, or a window still holding its tail
             continue
-        level, minutes = sk.level_at(m)
         usd = longs.between(m + MINUTE - width, m + MINUTE)
-        # On a cold start there is no level to cut at: an asset busier than the fallback floor must
-        # still learn what is ordinary for it (and a "burst" that never ends is over after
-        # cascade_max_ms, so it cannot keep the history empty).
-        cold = level is None or minutes * MINUTE < cfg.floor_min_history_ms
         cutoff = float("inf") if cold else cfg.floor_history_cutoff * level
         sk.add(m, usd if usd < cutoff else None)
 
