@@ -93,6 +93,13 @@ class _Pattern:
         return True
 
 
+def _number(value: Any, const: Callable[[Any], str]) -> str:
+    """A bound as a literal when it reads back exactly (a constant, cheaper than a name), else a name."""
+    if type(value) in (int, float) and value == value and abs(value) != float("inf"):
+        return repr(value)
+    return const(value)
+
+
 def _conditions(var: str, kind: type, prop: dict, const: Callable[[Any], str]) -> list[str]:
     """Python conditions on a value already known to be of type `kind` that hold when it is valid."""
     conds: list[str] = []
@@ -100,7 +107,8 @@ def _conditions(var: str, kind: type, prop: dict, const: Callable[[Any], str]) -
         if "enum" in prop:
             conds.append(f"{var} in {const(frozenset(prop['enum']))}")
         if "minLength" in prop:
-            conds.append(f"len({var}) >= {int(prop['minLength'])}")
+            n = int(prop["minLength"])
+            conds.append(f"{var}" if n == 1 else f"len({var}) >= {n}")  # a non-empty str is true
         if "maxLength" in prop:
             conds.append(f"len({var}) <= {int(prop['maxLength'])}")
         if "pattern" in prop:
@@ -111,16 +119,16 @@ def _conditions(var: str, kind: type, prop: dict, const: Callable[[Any], str]) -
         return conds
     low = high = ""
     if "minimum" in prop:
-        low = f"{const(prop['minimum'])} <= "
+        low = f"{_number(prop['minimum'], const)} <= "
     if "exclusiveMinimum" in prop:
-        low = f"{const(prop['exclusiveMinimum'])} < "
+        low = f"{_number(prop['exclusiveMinimum'], const)} < "
     if "maximum" in prop:
-        high = f" <= {const(prop['maximum'])}"
+        high = f" <= {_number(prop['maximum'], const)}"
     if "exclusiveMaximum" in prop:
-        high = f" < {const(prop['exclusiveMaximum'])}"
+        high = f" < {_number(prop['exclusiveMaximum'], const)}"
     if kind is float:
         # finite only, as the models want; NaN fails every comparison
-        low, high = low or "-_INF < ", high or " < _INF"
+        low, high = low or "-1e309 < ", high or " < 1e309"  # 1e309 is read as infinity
     if low or high:
         conds.append(f"{low}{var}{high}")
     return conds
@@ -147,7 +155,7 @@ def _build(model: type[BaseModel]) -> Callable[[dict], BaseModel | None]:
     if set(props) != set(fields) or "$defs" in schema:
         raise Unsupported("fields and schema properties differ")
 
-    consts: dict[str, Any] = {"_INF": float("inf"), "_MISSING": object(), "_FIELDS": frozenset(fields),
+    consts: dict[str, Any] = {"_MISSING": object(), "_FIELDS": frozenset(fields),
                               "_model": model, "_new": model.__new__}
     for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"):
         consts[f"_set{slot}"] = vars(BaseModel)[slot].__set__  # the slots model_construct sets

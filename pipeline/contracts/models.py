@@ -249,7 +249,13 @@ def parse_event(raw: bytes | str, *, max_bytes: int | None = None, expect: set[s
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ContractError("malformed_json", str(exc)) from None
-    return event_from_dict(obj, expect=expect)
+    if type(obj) is dict:  # the common case, inline; anything else is sorted out by event_from_dict
+        kind = obj.get("type")
+        if type(kind) is str and (expect is None or kind in expect):
+            fast_path = FAST_PATHS.get(kind)
+            if fast_path is not None and (event := fast_path(obj)) is not None:
+                return event
+    return event_from_dict(obj, expect=expect, fast=False)
 
 
 def event_from_dict(obj: object, *, expect: set[str] | None = None, fast: bool = True) -> Event:
