@@ -134,18 +134,20 @@ def _conditions(var: str, kind: type, prop: dict, const: Callable[[Any], str]) -
     return conds
 
 
-def build_fast_path(model: type[BaseModel]) -> Callable[[dict], BaseModel | None] | None:
+def build_fast_path(model: type[BaseModel], *, into: type[tuple] | None = None) -> Callable[[dict], Any] | None:
     """The generated `fast(obj) -> instance | None` of a flat model, or None when it cannot have one.
 
     The model must be frozen, keep unknown fields (extra="allow") and validate nothing beyond what its JSON
-    Schema says, except conversions the fast path leaves to it (see the module docstring)."""
+    Schema says, except conversions the fast path leaves to it (see the module docstring). With `into`, a
+    tuple class with one item per model field in order, the checked values are returned as one of those
+    instead (unknown fields dropped)."""
     try:
-        return _build(model)
+        return _build(model, into)
     except Unsupported:
         return None
 
 
-def _build(model: type[BaseModel]) -> Callable[[dict], BaseModel | None]:
+def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict], Any]:
     config = model.model_config
     if config.get("extra") != "allow" or not config.get("frozen") or model.__pydantic_post_init__ or model.__private_attributes__:
         raise Unsupported("model config")
@@ -207,6 +209,7 @@ def _build(model: type[BaseModel]) -> Callable[[dict], BaseModel | None]:
                             for mask in range(1 << len(optional)))
     consts["_COUNT"] = tuple(len(s) for s in consts["_SETS"])
     consts["_NO_EXTRA"] = {}
+    consts["_into"], consts["_tuple_new"] = into, tuple.__new__
     consts["_required"] = itemgetter(*(list(fields)[i] for i, _ in plain)) if plain else (lambda obj: ())
     plain_vars = "".join(f"v{i}, " for i, _ in plain)
     values = ", ".join(f"{name!r}: v{i}" for i, name in enumerate(fields))
@@ -218,16 +221,18 @@ def _build(model: type[BaseModel]) -> Callable[[dict], BaseModel | None]:
         "get = obj.get",
         "mask = 0",
         *lines,
-        "m = _new(_model)",
-        f"_set__dict__(m, {{{values}}})",  # in field order, as validation builds it
-        "if _COUNT[mask] == len(obj):",  # no extra keys
-        "    _set__pydantic_fields_set__(m, _SETS[mask])",
-        "    _set__pydantic_extra__(m, _NO_EXTRA)",
-        "else:",
-        "    _set__pydantic_fields_set__(m, set(obj))",  # validation counts extra keys as set too
-        "    _set__pydantic_extra__(m, {k: v for k, v in obj.items() if k not in _FIELDS})",
-        "_set__pydantic_private__(m, None)",
-        "return m",
+        *([f"return _tuple_new(_into, ({''.join(f'v{i}, ' for i in range(len(fields)))}))"] if into else [
+            "m = _new(_model)",
+            f"_set__dict__(m, {{{values}}})",  # in field order, as validation builds it
+            "if _COUNT[mask] == len(obj):",  # no extra keys
+            "    _set__pydantic_fields_set__(m, _SETS[mask])",
+            "    _set__pydantic_extra__(m, _NO_EXTRA)",
+            "else:",
+            "    _set__pydantic_fields_set__(m, set(obj))",  # validation counts extra keys as set too
+            "    _set__pydantic_extra__(m, {k: v for k, v in obj.items() if k not in _FIELDS})",
+            "_set__pydantic_private__(m, None)",
+            "return m",
+        ]),
     ]
     fn_name = f"fast_{model.__name__}"
     src = f"def {fn_name}(obj):\n" + "\n".join("    " + line for line in body) + "\n"
