@@ -33,8 +33,8 @@ _KEYWORDS = {"type", "minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum
 _PYDANTIC_BOUNDS = {"ge": "minimum", "gt": "exclusiveMinimum", "le": "maximum", "lt": "exclusiveMaximum"}
 _TYPES = {"string": str, "integer": int, "number": float, "boolean": bool}
 _IMMUTABLE = (type(None), bool, int, float, str)
-_CACHE_LIMIT = 4096
-_MAX_OPTIONAL = 8  # 2**8 shared field sets at most  # strings remembered per pattern (assets and dates repeat)
+_CACHE_LIMIT = 4096  # strings remembered per pattern (assets and dates repeat)
+_MAX_OPTIONAL = 8  # optional fields of a model; one shared field set per combination, 2**8 at most
 
 
 class Unsupported(Exception):
@@ -149,7 +149,8 @@ def build_fast_path(model: type[BaseModel], *, into: type[tuple] | None = None) 
 
 def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict], Any]:
     config = model.model_config
-    if config.get("extra") != "allow" or not config.get("frozen") or model.__pydantic_post_init__ or model.__private_attributes__:
+    if (config.get("extra") != "allow" or not config.get("frozen") or model.__pydantic_post_init__
+            or model.__private_attributes__):
         raise Unsupported("model config")
     schema = model.model_json_schema()
     props, required = schema.get("properties", {}), set(schema.get("required", ()))
@@ -168,7 +169,8 @@ def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict],
         return key
 
     optional: list[str] = []  # optional fields, bit i of `mask` set when optional[i] is in obj
-    plain: list[tuple[int, type]] = []  # required, not nullable: fetched and type-checked in one go
+    required_names: list[str] = []
+    plain: list[tuple[int, type]] = []  # required, not nullable: fetched in one go, checked in one expression
     lines: list[str] = []
     checks: list[str] = []
     for i, (name, field) in enumerate(fields.items()):
@@ -180,6 +182,8 @@ def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict],
             raise Unsupported(f"{name}: {exc}") from None
         var = f"v{i}"
         conds = _conditions(var, kind, prop, const)
+        if name in required:
+            required_names.append(name)
         if name in required and not nullable:
             plain.append((i, kind))
             checks.extend([f"type({var}) is {kind.__name__}", *conds])
@@ -204,7 +208,6 @@ def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict],
         raise Unsupported("too many optional fields")
     # Shared per combination of present fields: for a frozen model pydantic never changes either in
     # place (model_copy copies both first), and one set per event is most of an event's memory.
-    required_names = [list(fields)[i] for i, _ in plain]
     consts["_SETS"] = tuple({*required_names, *(n for b, n in enumerate(optional) if mask >> b & 1)}
                             for mask in range(1 << len(optional)))
     consts["_COUNT"] = tuple(len(s) for s in consts["_SETS"])
@@ -239,5 +242,5 @@ def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict],
     namespace = dict(consts)
     exec(compile(src, f"<fast path of {model.__name__}>", "exec"), namespace)  # noqa: S102 - source built above
     fn = namespace[fn_name]
-    fn.source = src
+    fn.source = src  # to read what was generated
     return fn

@@ -85,3 +85,19 @@ def test_pattern_cache_is_bounded_and_refuses_trailing_newline():
     for i in range(fastpath._CACHE_LIMIT + 100):
         assert matcher(f"A{i}")
     assert len(matcher.seen) == fastpath._CACHE_LIMIT
+
+
+def test_required_nullable_and_optional_fields_of_any_flat_model():
+    class Flat(BaseModel):
+        model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+        a: str | None
+        b: int = 0
+        c: float | None = None
+
+    fast = fastpath.build_fast_path(Flat)
+    assert fast is not None
+    for doc in [{"a": None}, {"a": "x", "b": 2}, {"a": "x", "c": 1.5, "zz": 1}, {"a": "x", "zz": None}]:
+        got, want = fast(doc), Flat.model_validate(doc)
+        assert got is not None and same_model(got, want), doc
+    for doc in [{}, {"a": 1}, {"a": "x", "b": 1.0}, {"a": "x", "b": True}, {"a": "x", "c": 1}]:
+        assert fast(doc) is None, doc
