@@ -7,7 +7,11 @@ order (the order the streaming agent sees them).
 Measured in one process, each stage timed alone over all events (best of --repeat runs):
   orjson.loads             decoding the bytes only
   parse_event              what the detect agent does before detecting: size check, orjson.loads,
-                           topic/type check and strict pydantic validation into the event model
+                           topic/type check, then the validated fast path into the event model
+                           (pipeline/contracts/fastpath.py), full pydantic validation when it declines
+  parse, full validation   the same with the fast path off (event_from_dict(fast=False)), for comparison
+  parse_light              the same checks into named-tuple records instead of pydantic models
+                           (pipeline/contracts/light.py), what a detector reading records would pay
   CascadeDetector.process  the detector alone over the already-parsed events (event-time clock),
                            in arrival order, and again sorted by event time (as `cascadewatch replay`)
   parse + detect           the pure per-event work of the agent: 1 / (1/parse + 1/detect)
@@ -35,7 +39,8 @@ from rich.table import Table  # noqa: E402
 
 from _scenario import base_events, scenario_events, type_mix  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.contracts.models import parse_event  # noqa: E402
+from pipeline.contracts.light import parse_light  # noqa: E402
+from pipeline.contracts.models import FAST_PATHS, event_from_dict, parse_event  # noqa: E402
 from pipeline.detect import CascadeDetector  # noqa: E402
 from pipeline.runtime.publish import TOPIC_ATTR  # noqa: E402
 
@@ -90,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     def parse_all():
         return [parse_event(raw, max_bytes=max_bytes, expect=exp) for raw, exp in raws]
 
+    def parse_all_full():
+        loads = orjson.loads
+        return [event_from_dict(loads(raw), expect=exp, fast=False) for raw, exp in raws]
+
     def detect_all(events):
         det = CascadeDetector(settings.detector)
         alerts = []
@@ -99,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
     t_loads, all_loads, _ = timed(loads_only, args.repeat)
     t_parse, all_parse, events = timed(parse_all, args.repeat)
+    t_full, all_full, _ = timed(parse_all_full, args.repeat)
+    t_light, all_light, _ = timed(lambda: [parse_light(raw, max_bytes=max_bytes, expect=exp) for raw, exp in raws],
+                                  args.repeat)
+    n_fast = sum(1 for raw, _ in raws if (f := FAST_PATHS[orjson.loads(raw)["type"]]) and f(orjson.loads(raw)))
     t_detect, all_detect, (det, alerts) = timed(lambda: detect_all(events), args.repeat)
     by_ts = sorted(events, key=lambda e: e.ts)
     t_sorted, all_sorted, (_, alerts_sorted) = timed(lambda: detect_all(by_ts), args.repeat)
@@ -151,8 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         table.add_column(col, justify="left" if col in ("stage", "runs (s)") else "right")
     table.add_row("orjson.loads only", f"{t_loads:.3f}", f"{rate(t_loads):,.0f}", f"{t_loads / n * 1e6:.2f}",
                   " ".join(f"{t:.2f}" for t in all_loads))
-    table.add_row("parse_event (loads + pydantic)", f"{t_parse:.3f}", f"{rate(t_parse):,.0f}",
+    table.add_row("parse_event (loads + fast path)", f"{t_parse:.3f}", f"{rate(t_parse):,.0f}",
                   f"{t_parse / n * 1e6:.2f}", " ".join(f"{t:.2f}" for t in all_parse))
+    table.add_row("  parse, full pydantic validation", f"{t_full:.3f}", f"{rate(t_full):,.0f}",
+                  f"{t_full / n * 1e6:.2f}", " ".join(f"{t:.2f}" for t in all_full))
+    table.add_row("  parse_light (records)", f"{t_light:.3f}", f"{rate(t_light):,.0f}",
+                  f"{t_light / n * 1e6:.2f}", " ".join(f"{t:.2f}" for t in all_light))
     table.add_row("CascadeDetector.process", f"{t_detect:.3f}", f"{rate(t_detect):,.0f}",
                   f"{t_detect / n * 1e6:.2f}", " ".join(f"{t:.2f}" for t in all_detect))
     table.add_row("  same, events in event-time order", f"{t_sorted:.3f}", f"{rate(t_sorted):,.0f}",
@@ -162,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
     console.print(table)
     console.print(f"detect / parse time ratio: [bold]{t_detect / t_parse:.2f}[/] in arrival order, "
                   f"{t_sorted / t_parse:.2f} in event-time order; "
-                  f"pydantic validation is {(t_parse - t_loads) / t_parse:.0%} of parse_event")
+                  f"validation is {(t_parse - t_loads) / t_parse:.0%} of parse_event")
+    console.print(f"parse: [bold]{rate(t_parse):,.0f}[/] events/s with the fast path, {rate(t_full):,.0f} with full "
+                  f"validation ({t_full / t_parse:.2f}x), {rate(t_light):,.0f} into records; "
+                  f"{n_fast / n:.1%} of events took the fast path")
     console.print(f"alerts: {sum(stages.values())} ({', '.join(f'{s} {c}' for s, c in sorted(stages.items()))}); "
                   f"{per_copy} cascades for {n / len(base_events()):.1f} copies of the scenario; "
                   f"event-time order gives {'the same' if len(alerts_sorted) == sum(stages.values()) else 'a different number of'} alerts")

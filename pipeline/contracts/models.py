@@ -2,15 +2,23 @@
 
 Unknown extra fields are kept (forward compatible); missing required fields, wrong types and
 values outside the contract raise ContractError with a reason a dead-letter reader can act on.
-The JSON Schemas in schemas/ are the source of truth; tests check these models against them.
+The JSON Schemas in schemas/ are the source of truth; tests check these models against them and
+check that a message is accepted exactly when its schema accepts it. Two consequences: an integer
+field takes a number with a zero fractional part (JSON Schema counts 1.0 as an integer) and stores
+it as an int, and no number may be NaN or infinite (JSON has neither).
+
+The flat event types are parsed through a fast path generated from their schemas
+(pipeline/contracts/fastpath.py), which falls back to full validation for anything unusual.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from pipeline.contracts.fastpath import build_fast_path
 
 Asset = str
 SCHEMA_VERSION = 1
@@ -25,9 +33,20 @@ class ContractError(ValueError):
         self.detail = detail
 
 
+def _integral_to_int(value: object) -> object:
+    """JSON Schema's `integer` includes numbers like 1.0 (and orjson reads integers past 64 bits as floats)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer field of the contracts: strict (no bools, no strings), but 1.0 counts as 1.
+Int = Annotated[int, BeforeValidator(_integral_to_int)]
+
+
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
-    schema_version: int = Field(SCHEMA_VERSION, ge=1)
+    model_config = ConfigDict(extra="allow", strict=True, frozen=True, allow_inf_nan=False)
+    schema_version: Int = Field(SCHEMA_VERSION, ge=1)
 
 
 _ASSET = Field(pattern=r"^[A-Z0-9]{2,12}$")
@@ -47,10 +66,10 @@ class WhaleTransfer(_Event):
     to_entity: str | None = None
     direction: Literal["exchange_inflow", "exchange_outflow", "exchange_internal", "other"]
     tx_hash: str = Field(min_length=1)
-    block_number: int | None = Field(default=None, ge=0)
-    block_time: int = _MS
-    confirmations: int = Field(ge=0)
-    observed_ts: int = _MS
+    block_number: Int | None = Field(default=None, ge=0)
+    block_time: Int = _MS
+    confirmations: Int = Field(ge=0)
+    observed_ts: Int = _MS
     retracted: bool = False
 
     @property
@@ -68,8 +87,8 @@ class Liquidation(_Event):
     price: float = Field(gt=0)
     quantity: float = Field(gt=0)
     notional_usd: float = Field(ge=0)
-    ts: int = _MS
-    received_ts: int = _MS
+    ts: Int = _MS
+    received_ts: Int = _MS
     completeness: Literal["full", "sampled"]
 
 
@@ -78,15 +97,15 @@ class TradeFlow(_Event):
     venue: str = Field(min_length=1)
     symbol: str = Field(min_length=1)
     asset: Asset = _ASSET
-    ts: int = _MS
-    interval_ms: int = Field(gt=0)
+    ts: Int = _MS
+    interval_ms: Int = Field(gt=0)
     buy_volume_usd: float = Field(ge=0)
     sell_volume_usd: float = Field(ge=0)
     open: float = Field(gt=0)
     high: float = Field(gt=0)
     low: float = Field(gt=0)
     close: float = Field(gt=0)
-    trade_count: int = Field(ge=0)
+    trade_count: Int = Field(ge=0)
 
     @property
     def event_id(self) -> str:
@@ -103,13 +122,13 @@ class Trade(_Event):
     venue: str = Field(min_length=1)
     symbol: str = Field(min_length=1)
     asset: Asset = _ASSET
-    ts: int = _MS
+    ts: Int = _MS
     price: float = Field(gt=0)
     quantity: float = Field(gt=0)
     notional_usd: float = Field(gt=0)
     taker_side: Literal["buy", "sell"]
     trade_id: str | None = None
-    received_ts: int = _MS
+    received_ts: Int = _MS
 
 
 class EtfFlow(_Event):
@@ -124,7 +143,7 @@ class EtfFlow(_Event):
     fund: str = Field(min_length=1)
     asset: Asset = _ASSET
     net_flow_usd: float
-    published_ts: int = _MS
+    published_ts: Int = _MS
     source: str = Field(min_length=1)
 
     @property
@@ -162,13 +181,13 @@ class Alert(_Event):
     asset: Asset = _ASSET
     stage: Literal["watch", "sell", "cascade", "expired"]
     reached: Literal["watch", "sell", "cascade"] | None = None
-    ts: int = _MS
+    ts: Int = _MS
     deposit: DepositEvidence | None = None
     sell: dict | None = None
     cascade: dict | None = None
     etf_context: dict | None = None
     severity: Literal["info", "warning", "high", "critical"]
-    revision: int = Field(0, ge=0)
+    revision: Int = Field(0, ge=0)
     amended: bool = False
     evidence: dict | None = None
     linked_to: LinkedAlert | None = None
@@ -188,7 +207,7 @@ class Link(_Event):
     source_alert_id: str = Field(min_length=1)
     source_asset: Asset = _ASSET
     source_kind: Literal["whale_cascade", "liquidation_cascade", "contagion_cascade", "progress"]
-    source_ts: int = _MS
+    source_ts: Int = _MS
     source_long_usd: float = Field(0.0, ge=0)
 
     @property
@@ -205,12 +224,12 @@ class DeadLetter(_Event):
     reason: Literal["malformed_json", "invalid", "unknown_type", "oversize", "wrong_topic", "processing_error"]
     error: str
     source_topic: str
-    partition: int | None = None
-    offset: int | None = None
+    partition: Int | None = None
+    offset: Int | None = None
     key_b64: str | None = None
     original_b64: str
-    original_size: int = Field(ge=0)
-    received_ts: int = _MS
+    original_size: Int = Field(ge=0)
+    received_ts: Int = _MS
 
 
 Event = Union[WhaleTransfer, Liquidation, TradeFlow, EtfFlow, Alert, Link]
@@ -222,7 +241,9 @@ INPUT_TYPES: dict[str, type[_Event]] = {
     "alert": Alert,
     "link": Link,
 }
-_ADAPTERS = {name: TypeAdapter(model) for name, model in INPUT_TYPES.items()}
+_VALIDATE = {name: model.model_validate for name, model in INPUT_TYPES.items()}
+# The generated fast paths (pipeline/contracts/fastpath.py); None for a type that has none (alert).
+FAST_PATHS = {name: build_fast_path(model) for name, model in INPUT_TYPES.items()}
 
 
 def parse_event(raw: bytes | str, *, max_bytes: int | None = None, expect: set[str] | None = None) -> Event:
@@ -233,20 +254,30 @@ def parse_event(raw: bytes | str, *, max_bytes: int | None = None, expect: set[s
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ContractError("malformed_json", str(exc)) from None
-    return event_from_dict(obj, expect=expect)
+    if type(obj) is dict:  # the common case, inline; anything else is sorted out by event_from_dict
+        kind = obj.get("type")
+        if type(kind) is str and (expect is None or kind in expect):
+            fast_path = FAST_PATHS.get(kind)
+            if fast_path is not None and (event := fast_path(obj)) is not None:
+                return event
+    return event_from_dict(obj, expect=expect, fast=False)
 
 
-def event_from_dict(obj: object, *, expect: set[str] | None = None) -> Event:
+def event_from_dict(obj: object, *, expect: set[str] | None = None, fast: bool = True) -> Event:
+    """The event a decoded JSON object holds, or ContractError. `fast=False` skips the fast path (the
+    result and the errors are the same either way; tests compare them)."""
     if not isinstance(obj, dict):
         raise ContractError("invalid", f"expected a JSON object, got {type(obj).__name__}")
     kind = obj.get("type")
-    adapter = _ADAPTERS.get(kind) if isinstance(kind, str) else None
-    if adapter is None:
+    validate = _VALIDATE.get(kind) if isinstance(kind, str) else None
+    if validate is None:
         raise ContractError("unknown_type", f"type={kind!r}; known: {', '.join(INPUT_TYPES)}")
     if expect is not None and kind not in expect:
         raise ContractError("wrong_topic", f"type={kind!r} does not belong on this topic (expects {sorted(expect)})")
+    if fast and (fast_path := FAST_PATHS[kind]) is not None and (event := fast_path(obj)) is not None:
+        return event
     try:
-        return adapter.validate_python(obj)
+        return validate(obj)
     except ValidationError as exc:
         errs = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]

@@ -2,48 +2,20 @@
 
 from __future__ import annotations
 
-import copy
-import json
-from pathlib import Path
-
 import jsonschema
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.contracts import models
-from pipeline.contracts.models import ContractError, event_from_dict
+from pipeline.contracts.models import FAST_PATHS, event_from_dict
 from pipeline.scenarios import bundled
+from tests.contracts.oracle import EDGE_VALUES, EXAMPLES, mutated, outcome, same_outcome, schema, schema_accepts
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 MODELS = {"whale_transfer": models.WhaleTransfer, "liquidation": models.Liquidation, "trade_flow": models.TradeFlow,
           "etf_flow": models.EtfFlow, "alert": models.Alert, "deadletter": models.DeadLetter,
           "link": models.Link, "trade": models.Trade}
-
-
-def schema(name: str) -> dict:
-    return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
-
-
-def scenario_examples() -> dict[str, dict]:
-    found: dict[str, dict] = {}
-    for line in bundled().read_bytes().splitlines():
-        obj = orjson.loads(line)
-        found.setdefault(obj["type"], obj)
-    return found
-
-
-EXAMPLES = scenario_examples()
-EXAMPLES["alert"] = {
-    "type": "alert", "alert_id": "a1", "asset": "BTC", "stage": "cascade", "reached": "cascade", "ts": 5,
-    "deposit": {"event_id": "bitcoin:x:0", "usd_value": 2.7e9, "to_entity": "binance"},
-    "sell": {"ts": 3, "net_sell_usd": 1e9}, "cascade": {"ts": 5}, "etf_context": None, "severity": "critical",
-    "revision": 1, "amended": True, "evidence": {"sampled_venues": ["binance-usdm"], "gapped_markets": []},
-    "linked_to": None,
-}
-EXAMPLES["link"] = {"type": "link", "asset": "ETH", "source_alert_id": "a1", "source_asset": "BTC",
-                    "source_kind": "liquidation_cascade", "source_ts": 5, "source_long_usd": 6e7}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -71,28 +43,65 @@ def test_whole_bundled_scenario_matches_schemas():
 
 
 BAD_VALUES = [None, "x", -1, 1.5, True, [], {}]
+# Alert evidence objects: the schema requires their keys but leaves their values open, the models type them.
+NESTED = {("alert", "deposit"), ("alert", "linked_to")}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(name=st.sampled_from(sorted(EXAMPLES)), data=st.data())
 def test_models_reject_what_schemas_reject(name, data):
-    """Drop a required field or put a wrong value in one: the schema and the model agree."""
-    example = copy.deepcopy(EXAMPLES[name])
-    sch = schema(name)
-    field = data.draw(st.sampled_from(sorted(sch["properties"])))
-    if data.draw(st.booleans()) and field in example:
-        del example[field]
-    else:
-        example[field] = data.draw(st.sampled_from(BAD_VALUES))
-    schema_ok = jsonschema.Draft202012Validator(sch).is_valid(example)
-    try:
-        event_from_dict(example)
-        model_ok = True
-    except ContractError:
-        model_ok = False
-    if name == "alert" and field in ("deposit",) and isinstance(example.get(field), dict):
+    """Mutated documents (missing, wrong-typed, out-of-range, extra fields; bools, NaN, huge and integral
+    numbers, strings as numbers) are accepted by the schema, the full validation and the fast path alike,
+    and the fast path gives the same event or the same error as the full validation."""
+    doc, touched = data.draw(mutated(name))
+    expected = schema_accepts(name, doc)
+    full = outcome(doc, expect={name}, fast=False)
+    public = outcome(doc, expect={name})
+    assert same_outcome(public, full), f"{name} {doc!r}: fast path {public}, full validation {full}"
+    fast_path = FAST_PATHS[name]
+    if fast_path is not None and fast_path(doc) is not None:
+        assert full[0] == "ok", f"fast path accepted what validation rejects: {doc!r}"
+    if any((name, f) in NESTED and isinstance(doc.get(f), dict) for f in touched):
         return  # nested evidence: the model is stricter than the schema's bare object
-    assert model_ok == schema_ok, f"{name}.{field}={example.get(field, '<missing>')!r}: schema {schema_ok}, model {model_ok}"
+    assert (full[0] == "ok") == expected, f"{name} {doc!r}: schema {expected}, model {full}"
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
+def test_every_field_with_every_edge_value(name):
+    """Each field of a valid document, in turn missing or set to each edge value: the schema, the full
+    validation and the fast path agree, and the fast path's event or error is the full validation's."""
+    fast_path, accepted_fast = FAST_PATHS[name], 0
+    for field in sorted(schema(name)["properties"]):
+        if field == "type":
+            continue
+        for value in ["<missing>", *EDGE_VALUES]:
+            doc = {k: v for k, v in EXAMPLES[name].items() if k != field}
+            if value != "<missing>":
+                doc[field] = value
+            full, public = outcome(doc, expect={name}, fast=False), outcome(doc, expect={name})
+            assert same_outcome(public, full), f"{name}.{field}={value!r}: fast path {public}, full {full}"
+            if (name, field) not in NESTED or not isinstance(value, dict):
+                assert (full[0] == "ok") == schema_accepts(name, doc), f"{name}.{field}={value!r}: {full}"
+            accepted_fast += fast_path is not None and fast_path(doc) is not None
+    assert fast_path is None or accepted_fast > 0
+
+
+@pytest.mark.parametrize("value, ok", [(1.0, True), (2.0**64, True), (1.5, False), (True, False), ("5", False),
+                                       (-1.0, False), (float("nan"), False), (10**30, True)])
+def test_integers_as_json_schema_counts_them(value, ok):
+    """1.0 is an integer to JSON Schema; it is stored as the int 1 (and 2.0**64, how orjson reads 2**64)."""
+    doc = {**EXAMPLES["liquidation"], "ts": value}
+    assert schema_accepts("liquidation", doc) is ok
+    got = outcome(doc)
+    assert (got[0] == "ok") is ok
+    if ok:
+        assert type(got[1].ts) is int and got[1].ts == value
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_numbers_json_cannot_carry_are_refused(value):
+    for name, field in [("liquidation", "price"), ("etf_flow", "net_flow_usd"), ("trade_flow", "close")]:
+        assert outcome({**EXAMPLES[name], field: value})[:2] == ("error", "invalid")
 
 
 def test_extra_fields_are_kept():

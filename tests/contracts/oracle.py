@@ -1,0 +1,180 @@
+"""Test helpers: the JSON Schemas as the oracle of validity, and hypothesis strategies that mutate valid
+documents into the kinds of bad (and unusual but valid) input producers send."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+import orjson
+from hypothesis import strategies as st
+from jsonschema import validators
+
+from pipeline.contracts.models import ContractError, event_from_dict
+from pipeline.scenarios import bundled
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def schema(name: str) -> dict:
+    return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
+
+
+def _ecma_pattern(validator, pattern, instance, sch):
+    """`pattern` as JSON Schema defines it (ECMA-262): without the multiline flag `$` matches only at
+    the very end. Python's `$` also matches before a final newline, so the jsonschema package would
+    take "BTC\\n" as an asset; a trailing `$` is read as `\\Z` here."""
+    if not validator.is_type(instance, "string"):
+        return
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    if not re.search(pattern, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+EcmaValidator = validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
+
+
+@cache
+def validator(name: str):
+    return EcmaValidator(schema(name))
+
+
+def schema_accepts(name: str, doc: object) -> bool:
+    """The oracle: a document is valid when its schema accepts it and every number in its declared fields
+    is one JSON can carry (no NaN or infinity: orjson refuses them in text, and dumps them as null).
+    Unknown fields are kept as they are, unchecked, by the schemas (additionalProperties) and the models."""
+    props = schema(name)["properties"]
+    declared_finite = not isinstance(doc, dict) or all(_finite(v) for k, v in doc.items() if k in props)
+    return declared_finite and validator(name).is_valid(doc)
+
+
+def _finite(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
+
+
+def beyond_double(value: object) -> bool:
+    """A number in decoded JSON that no double holds (orjson refuses such text as malformed)."""
+    if isinstance(value, float):
+        return math.isinf(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(beyond_double(v) for v in value.values())
+    if isinstance(value, list):
+        return any(beyond_double(v) for v in value)
+    return False
+
+
+def outcome(obj: object, *, expect: set[str] | None = None, fast: bool = True):
+    """('ok', model) or ('error', reason, detail) of event_from_dict."""
+    try:
+        return ("ok", event_from_dict(obj, expect=expect, fast=fast))
+    except ContractError as exc:
+        return ("error", exc.reason, exc.detail)
+
+
+def same_model(a, b) -> bool:
+    """Equal field for field, with the same Python types, extras, set fields and dump order."""
+    return (type(a) is type(b) and a.__dict__ == b.__dict__
+            and [type(v) for v in a.__dict__.values()] == [type(v) for v in b.__dict__.values()]
+            and list(a.__dict__) == list(b.__dict__)
+            and a.__pydantic_extra__ == b.__pydantic_extra__ and a.model_fields_set == b.model_fields_set
+            and list(a.model_dump(mode="json").items()) == list(b.model_dump(mode="json").items()))
+
+
+def same_outcome(a, b) -> bool:
+    if a[0] != b[0]:
+        return False
+    return same_model(a[1], b[1]) if a[0] == "ok" else a == b
+
+
+def scenario_examples() -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    for line in bundled().read_bytes().splitlines():
+        obj = orjson.loads(line)
+        found.setdefault(obj["type"], obj)
+    return found
+
+
+EXAMPLES = scenario_examples()
+EXAMPLES["alert"] = {
+    "type": "alert", "alert_id": "a1", "asset": "BTC", "stage": "cascade", "reached": "cascade", "ts": 5,
+    "deposit": {"event_id": "bitcoin:x:0", "usd_value": 2.7e9, "to_entity": "binance"},
+    "sell": {"ts": 3, "net_sell_usd": 1e9}, "cascade": {"ts": 5}, "etf_context": None, "severity": "critical",
+    "revision": 1, "amended": True, "evidence": {"sampled_venues": ["binance-usdm"], "gapped_markets": []},
+    "linked_to": None,
+}
+EXAMPLES["link"] = {"type": "link", "asset": "ETH", "source_alert_id": "a1", "source_asset": "BTC",
+                    "source_kind": "liquidation_cascade", "source_ts": 5, "source_long_usd": 6e7}
+
+# The edges where validators tend to differ, of every JSON kind.
+EDGE_VALUES = [
+    None, True, False, 0, 1, -1, 2**53 + 1, 2**63, 2**64, -(2**63) - 1, 10**30,
+    0.0, -0.0, 1.0, -1.0, 0.5, 1e300, 5e-324, 2.0**64, float("nan"), float("inf"), float("-inf"),
+    "", " ", "\n", "BTC", "BTC\n", "btc", "B", "ABCDEFGHIJKLM", "long", "long\n", "Long",
+    "110000", "1.5", "true", "null", "2025-08-24", "2025-08-24\n", "full", "sampled", [], [1], {}, {"a": 1},
+]
+ODD_VALUES = st.one_of(
+    st.sampled_from(EDGE_VALUES), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=14),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+def _near(value: object) -> st.SearchStrategy:
+    """Values derived from a valid one: same number as another type, as a string, at the bounds."""
+    out = [st.just(str(value))]
+    if isinstance(value, bool):
+        out.append(st.sampled_from([int(value), float(value)]))
+    elif isinstance(value, int):
+        out.append(st.sampled_from([float(value), value + 0.5, -value, True, False, 0, -1, 2**64 + value,
+                                    float(2**64 + value), float("nan")]))
+    elif isinstance(value, float):
+        out.append(st.sampled_from([-value, 0, 0.0, -0.0, True, math.nextafter(0.0, 1.0),
+                                    float("inf"), float("-inf"), float("nan")]))
+        if math.isfinite(value):
+            out.append(st.just(int(value)))
+        if value.is_integer():
+            out.append(st.just(int(value)))
+    elif isinstance(value, str):
+        out.append(st.sampled_from([value + "\n", value.lower(), value.upper(), value[:1], value * 5, "", None]))
+    return st.one_of(out)
+
+
+@st.composite
+def mutated(draw, name: str) -> tuple[dict, list[str]]:
+    """A valid example of `name` with one to three mutations; returns it and the fields touched."""
+    doc = copy.deepcopy(EXAMPLES[name])
+    props = sorted(schema(name)["properties"])
+    touched = []
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["drop", "odd", "near", "extra"]))
+        field = draw(st.sampled_from(props))
+        if field == "type":
+            continue  # another type is another contract: tests of dispatch cover it
+        touched.append(field)
+        if op == "drop":
+            doc.pop(field, None)
+        elif op == "odd":
+            doc[field] = draw(ODD_VALUES)
+        elif op == "near" and field in doc:
+            doc[field] = draw(_near(doc[field]))
+        else:
+            doc[draw(st.sampled_from(["extra", "open_interest_usd", "note", "ts_ns"]))] = draw(ODD_VALUES)
+    return doc, touched
