@@ -38,7 +38,7 @@ def anvil():
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     w3 = Web3(Web3.HTTPProvider(url))
-    deadline = time.time() + 20
+    deadline = time.time() + 120
     while True:
         try:
             w3.eth.block_number

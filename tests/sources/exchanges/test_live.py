@@ -10,11 +10,8 @@ fixed time."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import signal
 import socket
-import threading
 import time
 
 import orjson
@@ -31,7 +28,7 @@ from pipeline.sources.exchanges.live import (
     backoff_delays,
 )
 
-from tests.waiting import wait_for
+from tests.waiting import interrupt_when
 
 from .conftest import doc_example, validate_event
 from .replay_server import FAST, Script, drop, hold, local_server, offline_bars, recorded
@@ -254,18 +251,14 @@ def test_cli_writes_json_lines_and_exits_2_on_refusal(tmp_path):
 
     out = tmp_path / "feed.jsonl"
 
-    def ctrl_c_once_the_bar_is_written():
-        # the bar follows the garbage frame, so both were handled; then stop as a user would
-        wait_for(lambda: out.exists() and b'"trade_flow"' in out.read_bytes(), "the bar in the output file")
-        os.kill(os.getpid(), signal.SIGINT)  # handled by asyncio.run in the main thread: the feed stops
-
     with local_server(Script(serve_bybit)) as url:
-        stopper = threading.Thread(target=ctrl_c_once_the_bar_is_written, daemon=True)
-        stopper.start()
+        # Ctrl-C once the bar is written: it follows the garbage frame, so both were handled
+        stopper = interrupt_when(lambda: out.exists() and b'"trade_flow"' in out.read_bytes(),
+                                 "the bar in the output file")
         res = CliRunner().invoke(app, ["feed", "bybit", "-s", "btcusdt", "--url", url, "--bar-grace-ms", "0",
                                        "--out", str(out)])
-        stopper.join(5)
-    assert res.exit_code == 0, res.output
+        stopper.join(10)
+    assert stopper.met and res.exit_code == 0, res.output
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["type"] for x in lines] == ["feed_health", "trade_flow", "feed_health"]
     assert "1 errors" in res.output and "bad message: unparseable" in res.output
