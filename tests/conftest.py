@@ -1,4 +1,6 @@
-"""Fixtures shared across test packages: a real Tansu broker and a topic reader."""
+"""Fixtures shared across test packages: a real Tansu broker and a topic reader; tests are marked
+by the real components their fixtures start, so `-m "not broker and not clickhouse_server and not
+chain_node"` runs the pure tests alone."""
 
 from __future__ import annotations
 
@@ -10,6 +12,18 @@ from kafka import KafkaConsumer, TopicPartition
 from pipeline.config import Settings
 from pipeline.runtime.broker import EmbeddedBroker
 from pipeline.runtime.topics import ensure_topics
+
+
+#: fixture -> the marker of what it starts (registered in pyproject.toml)
+NEEDS = {"broker": "broker", "worker_factory": "broker", "clickhouse_server": "clickhouse_server",
+         "anvil": "chain_node", "world": "chain_node"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & NEEDS.keys():
+            item.add_marker(NEEDS[fixture])
 
 
 @pytest.fixture
