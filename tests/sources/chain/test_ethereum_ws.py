@@ -14,7 +14,7 @@ from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.chain.ethereum import EthereumWatcher, http_web3
 from tests import waiting
 from tests.waiting import interrupt_when
-from tests.sources.chain.test_ethereum import PRICES, _free_port, anvil, send, send_token, world  # noqa: F401
+from tests.sources.chain.anvil_node import PRICES, free_port, send, send_token
 
 
 def make_watcher(world, start) -> EthereumWatcher:
@@ -64,7 +64,7 @@ class TcpProxy:
 
     def __init__(self, target_port: int):
         self.target = target_port
-        self.port = _free_port()
+        self.port = free_port()
         self.conns: list[socket.socket] = []
         self.lock = threading.Lock()
         self.restart()
@@ -141,7 +141,7 @@ def test_follow_falls_back_to_http_polling_when_websocket_unreachable(world):
     w3, W = world["w3"], world
     start = w3.eth.block_number + 1
     w = make_watcher(world, start)
-    dead = f"ws://127.0.0.1:{_free_port()}"  # nothing listens there
+    dead = f"ws://127.0.0.1:{free_port()}"  # nothing listens there
     f = Follower(w, dead, poll_interval=0.1, ws_backoff=0.2, ws_backoff_max=0.4, max_blocks=3)
     wait_for(lambda: w.ws_failures >= 2 and w.mode == "http", 10, "the HTTP fallback and a WebSocket retry")
     t_in = send(w3, W["whale"], W["ex_cold"], 800)                                  # inflow to a cold wallet
