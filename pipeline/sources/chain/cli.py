@@ -128,19 +128,25 @@ def bitcoin(
     from_height: Annotated[int | None, typer.Option("--from-height")] = None,
     to_height: Annotated[int | None, typer.Option("--to-height")] = None,
     out: Out = None,
-    min_btc: Annotated[float, typer.Option("--min-btc")] = 100.0,
+    min_usd: Annotated[float, typer.Option("--min-usd", help="Smallest output reported, in USD at --btc-usd "
+                                            "(the same threshold as `watch ethereum`)")] = 1_000_000.0,
+    min_btc: Annotated[float | None, typer.Option("--min-btc", help="Smallest output reported, in BTC, instead of "
+                                                   "--min-usd")] = None,
     btc_usd: Annotated[float, typer.Option("--btc-usd", help="BTC price used for usd_value")] = 110_000.0,
     kafka: Annotated[bool, typer.Option("--kafka", help="Also publish to KAFKA_BOOTSTRAP")] = False,
     label_dir: LabelDir = DEFAULT_USER_DIR,
     labels: Labels = None,
 ) -> None:
-    """Outputs of at least --min-btc, classified against exchange labels (default range: the tip block)."""
+    """Outputs worth at least --min-usd (or --min-btc), classified against exchange labels (default range: the
+    tip block). Transient RPC failures are retried; a node without getblock verbosity 3 is read with verbosity 2,
+    with a warning (input addresses then unknown)."""
     from pipeline.sources.chain.bitcoin import BitcoinCoreRPC, BitcoinWatcher, ChainSourceError, EsploraClient
 
     if (rpc is None) == (esplora is None):
         raise typer.BadParameter("give exactly one of --rpc or --esplora")
     backend = BitcoinCoreRPC(rpc) if rpc else EsploraClient(esplora)
-    w = BitcoinWatcher(backend, _labels(label_dir, labels), min_btc=min_btc, price=_price({"BTC": btc_usd}))
+    w = BitcoinWatcher(backend, _labels(label_dir, labels), min_usd=min_usd, min_btc=min_btc,
+                       price=_price({"BTC": btc_usd}))
     writer = _Writer(out, kafka)
     try:
         batch = []
