@@ -238,12 +238,16 @@ def instruments_refresh(
 @schema_app.command("apply")
 def schema_apply() -> None:
     """Create the database, tables and views if missing (idempotent)."""
+    from pipeline.redact import redact_url
     from pipeline.sinks.clickhouse import open_store
 
     settings = Settings()
-    store = open_store(settings.clickhouse_url)
-    applied = store.apply_schema()
-    console.print(f"applied {len(applied)} DDL files to {settings.clickhouse_url}: {', '.join(applied)}")
+    try:
+        store = open_store(settings.clickhouse_url)
+        applied = store.apply_schema()
+    except Exception as exc:  # noqa: BLE001 - one clear line; store errors carry no password
+        _fail(f"{type(exc).__name__}: {exc}")
+    console.print(f"applied {len(applied)} DDL files to {redact_url(settings.clickhouse_url)}: {', '.join(applied)}")
 
 
 @topics_app.command("create")
@@ -284,6 +288,7 @@ def alerts_follow(
     """Print alerts as they arrive on the alerts topic and deliver them to webhooks. Needs KAFKA_BOOTSTRAP."""
     from kafka import KafkaConsumer
 
+    from pipeline.redact import redact_url, scrub, scrub_logs
     from pipeline.sinks.alerts import SEVERITIES, Delivery, Webhook
     from pipeline.sinks.render import alert_line
 
@@ -292,9 +297,11 @@ def alerts_follow(
         _fail("KAFKA_BOOTSTRAP is not set")
     if min_severity not in SEVERITIES:
         _fail(f"--min-severity must be one of {', '.join(SEVERITIES)}")
+    scrub_logs([*(webhook or []), *(chat or [])])  # httpx logs each request's URL: the token is in it
     delivery = Delivery([Webhook(u) for u in webhook or []] + [Webhook(u, chat=True) for u in chat or []],
                         min_severity=min_severity,
-                        on_error=lambda t, a, e: err.print(f"[red]delivery to {t.url} failed[/]: {e}"))
+                        on_error=lambda t, a, e: err.print(f"[red]delivery to {redact_url(t.url)} failed[/]: "
+                                                           f"{scrub(str(e), [t.url])}"))
     consumer = KafkaConsumer(settings.topics.alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
                              auto_offset_reset="earliest" if from_beginning else "latest",
                              enable_auto_commit=False, max_poll_interval_ms=30_000)

@@ -43,6 +43,7 @@ from web3 import AsyncWeb3, Web3, WebSocketProvider
 
 from pipeline.contracts.models import WhaleTransfer
 from pipeline.labels import LabelStore, classify
+from pipeline.redact import redact_url, scrub
 from pipeline.sources.chain.common import PriceFn, now_ms, usd
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -223,7 +224,7 @@ class EthereumWatcher:
                 if got_heads:
                     backoff = ws_backoff
                 log.warning("ethereum: WebSocket %s unavailable (%s); polling over HTTP, retry in %.1fs",
-                            ws_url, reason, backoff)
+                            redact_url(ws_url), scrub(reason, [ws_url]), backoff)
                 next_ws = loop.time() + backoff
                 backoff = min(backoff * 2, ws_backoff_max)
             self.mode = "http"
@@ -246,7 +247,7 @@ class EthereumWatcher:
         async with AsyncWeb3(provider) as aw3:
             await aw3.eth.subscribe("newHeads")
             self.mode = "ws"
-            log.info("ethereum: subscribed to newHeads at %s", url)
+            log.info("ethereum: subscribed to newHeads at %s", redact_url(url))
             queue: asyncio.Queue = asyncio.Queue()
 
             async def reader() -> None:
