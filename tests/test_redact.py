@@ -59,7 +59,7 @@ def command_paths(group, prefix=()):
 
 
 def test_urls_lose_passwords_tokens_and_keys():
-    assert redact_url(f"clickhouse://cw:{CH_PASSWORD}@db:9000/cascadewatch") == "clickhouse://cw:***@db:9000/cascadewatch"
+    assert redact_url(f"clickhouse://cw:{CH_PASSWORD}@db:9000/cw") == "clickhouse://cw:***@db:9000/cw"
     assert redact_url(f"https://hooks.slack.com/services/T0/B0/{HOOK_TOKEN}") == "https://hooks.slack.com/services/***"
     assert redact_url(f"https://mainnet.infura.io/v3/{API_KEY}") == "https://mainnet.infura.io/v3/***"
     assert redact_url(f"http://h:8080/hook?token={HOOK_TOKEN}") == "http://h:8080/hook?***"

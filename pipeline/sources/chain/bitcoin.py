@@ -2,9 +2,9 @@
 
 For each transaction, each output worth at least `min_usd` (the same USD threshold as the Ethereum
 watcher; or at least `min_btc` when that native-unit threshold is given instead) becomes an event,
-except change (an output paying one of the transaction's own input addresses). Direction comes from pipeline.labels.classify
-with the label of the (first labelled) input address as the sender and the output address as the
-receiver: exchange_inflow / exchange_internal (same entity on both sides) / exchange_outflow / other.
+except change (an output paying one of the transaction's own input addresses). Direction comes from
+pipeline.labels.classify with the label of the (first labelled) input address as the sender and the
+output address as the receiver: exchange_inflow / exchange_internal (same entity on both sides) / exchange_outflow / other.
 
 Input addresses are known only when the backend returns prevouts: Esplora always does; Bitcoin Core
 does with `getblock <hash> 3`. A node that refuses verbosity 3 (a JSON-RPC error about the
