@@ -12,10 +12,8 @@ Each poll:
      a restart resumes after the last processed block and can still retract across the restart.
 
 A transaction whose receipt status is 0 (reverted) moved no ETH: its value is not reported. Receipts
-are read only for blocks with a native transfer at or above the threshold: the whole block's receipts
-in one `eth_getBlockReceipts` call where the node has it, else one `eth_getTransactionReceipt` per such
-transfer (the watcher remembers which, after the node's first "method not found"). ERC-20 Transfer logs
-need no receipt: a reverted transaction leaves no logs.
+are read (receipts.py) only for blocks with a native transfer at or above the threshold. ERC-20
+Transfer logs need no receipt: a reverted transaction leaves no logs.
 
 event_id: ethereum:<tx_hash>:native for the ETH value of a transaction, ethereum:<tx_hash>:<logIndex>
 for an ERC-20 Transfer log.
@@ -45,6 +43,7 @@ from pipeline.contracts.models import WhaleTransfer
 from pipeline.labels import LabelStore, classify
 from pipeline.redact import redact_url, scrub
 from pipeline.sources.chain.common import PriceFn, now_ms, usd
+from pipeline.sources.chain.receipts import ReceiptReader
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 CHECKPOINT_VERSION = 1
@@ -111,8 +110,7 @@ class EthereumWatcher:
         self.ws_heads = 0  # newHeads notifications received
         self.ws_failures = 0  # WebSocket connections that could not be opened or dropped
         self._ws_got_heads = False
-        self.block_receipts: bool | None = None  # does the node answer eth_getBlockReceipts? None: not asked yet
-        self.receipt_requests = 0  # receipt calls made (one per block, or one per candidate transaction)
+        self.receipts = ReceiptReader(w3)
         self.reverted_dropped = 0  # native transfers over the threshold dropped because their tx reverted
         if self.checkpoint and self.checkpoint.exists():
             self._load()
@@ -369,7 +367,7 @@ class EthereumWatcher:
                 amount = float(Decimal(int(tx["value"])) / Decimal(10**18))
                 if usd(self.price, "ETH", amount, block_ms) >= self.min_usd:
                     natives.append((_hex(tx["hash"]), amount, tx))
-        failed = self._reverted(number, bhash, [h for h, _, _ in natives]) if natives else set()
+        failed = self.receipts.reverted(number, bhash, [h for h, _, _ in natives]) if natives else set()
         for txh, amount, tx in natives:
             if txh.lower() in failed:
                 self.reverted_dropped += 1
@@ -388,38 +386,6 @@ class EthereumWatcher:
                  _topic_address(topics[2]), txh)
         return out
 
-    def _reverted(self, number: int, bhash: str, tx_hashes: list[str]) -> set[str]:
-        """The (lower-case) hashes among `tx_hashes` whose receipt says status 0."""
-        receipts = None
-        if self.block_receipts is not False:
-            try:
-                receipts = self.w3.eth.get_block_receipts(number)  # by number: every node takes that
-                self.receipt_requests += 1
-                self.block_receipts = True
-            except Exception as exc:  # noqa: BLE001 - sorted below: an unsupported method, or a real error
-                if self.block_receipts is None and _method_missing(exc):
-                    self.block_receipts = False
-                    self.receipt_requests += 1
-                    log.info("ethereum: the node has no eth_getBlockReceipts (%s); reading receipts per transaction",
-                             exc)
-                else:
-                    raise
-        if receipts is None:
-            receipts = []
-            for h in tx_hashes:
-                receipts.append(self.w3.eth.get_transaction_receipt(h))
-                self.receipt_requests += 1
-        moved = [r for r in receipts if _hex(r["blockHash"]).lower() != bhash.lower()]
-        if moved:  # the block was replaced between the two reads: the next poll's reorg check sorts it out
-            raise RuntimeError(f"ethereum: block {number} changed while its receipts were read; poll again")
-        wanted = {h.lower() for h in tx_hashes}
-        failed = {_hex(r["transactionHash"]).lower() for r in receipts
-                  if r.get("status") is not None and int(r["status"]) == 0}  # pre-Byzantium receipts have none
-        seen = {_hex(r["transactionHash"]).lower() for r in receipts}
-        if wanted - seen:
-            raise RuntimeError(f"ethereum: block {number} ({bhash}): no receipt for {sorted(wanted - seen)}")
-        return failed & wanted
-
     def _finalize(self, head: int) -> list[WhaleTransfer]:
         out = []
         for eid, ev in sorted(self.pending.items(), key=lambda kv: (kv[1]["block_number"], kv[0])):
@@ -429,17 +395,6 @@ class EthereumWatcher:
                 out.append(WhaleTransfer.model_validate({**d, "confirmations": depth}))
                 del self.pending[eid]
         return out
-
-
-def _method_missing(exc: Exception) -> bool:
-    """A JSON-RPC answer meaning "this node has no such method" (code -32601, or the wording nodes use)."""
-    err = getattr(exc, "rpc_response", None)
-    err = err.get("error") if isinstance(err, dict) else None
-    if isinstance(err, dict) and err.get("code") == -32601:
-        return True
-    text = str(exc).lower()
-    return "-32601" in text or ("method" in text and any(
-        w in text for w in ("not found", "does not exist", "not supported", "unsupported")))
 
 
 def http_web3(url: str, timeout: float = 30.0) -> Web3:

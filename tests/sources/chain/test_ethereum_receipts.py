@@ -108,8 +108,8 @@ def test_reverted_deposits_are_dropped_with_block_receipts(world, reverting_exch
     w = make_watcher(world, w3, start)
     evs = w.poll()
     assert [(e.tx_hash, e.amount, e.direction) for e in evs] == [(good, 700.0, "exchange_inflow")]
-    assert w.reverted_dropped == 2 and w.block_receipts is True
-    assert w.receipt_requests == 2  # one call for each block with a candidate, none for the small payment's
+    assert w.reverted_dropped == 2 and w.receipts.block_receipts is True
+    assert w.receipts.requests == 2  # one call for each block with a candidate, none for the small payment's
 
 
 def test_reverted_deposits_are_dropped_with_per_transaction_receipts(world, reverting_exchange):
@@ -119,6 +119,6 @@ def test_reverted_deposits_are_dropped_with_per_transaction_receipts(world, reve
         w = make_watcher(world, Web3(Web3.HTTPProvider(url)), start)
         evs = w.poll()
     assert [(e.tx_hash, e.amount, e.direction) for e in evs] == [(good, 700.0, "exchange_inflow")]
-    assert w.reverted_dropped == 2 and w.block_receipts is False
+    assert w.reverted_dropped == 2 and w.receipts.block_receipts is False
     assert asked.count("eth_getBlockReceipts") == 1  # asked once, then never again
     assert asked.count("eth_getTransactionReceipt") == 3  # the three candidates over the threshold, nothing else
