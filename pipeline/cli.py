@@ -211,6 +211,7 @@ def alerts_follow(
     """Print alerts as they arrive on the alerts topic and deliver them to webhooks. Needs KAFKA_BOOTSTRAP."""
     from kafka import KafkaConsumer
 
+    from pipeline.redact import redact_url, scrub, scrub_logs
     from pipeline.sinks.alerts import SEVERITIES, Delivery, Webhook
     from pipeline.sinks.render import alert_line
 
@@ -219,9 +220,11 @@ def alerts_follow(
         _fail("KAFKA_BOOTSTRAP is not set")
     if min_severity not in SEVERITIES:
         _fail(f"--min-severity must be one of {', '.join(SEVERITIES)}")
+    scrub_logs([*(webhook or []), *(chat or [])])  # httpx logs each request's URL: the token is in it
     delivery = Delivery([Webhook(u) for u in webhook or []] + [Webhook(u, chat=True) for u in chat or []],
                         min_severity=min_severity,
-                        on_error=lambda t, a, e: err.print(f"[red]delivery to {t.url} failed[/]: {e}"))
+                        on_error=lambda t, a, e: err.print(f"[red]delivery to {redact_url(t.url)} failed[/]: "
+                                                           f"{scrub(str(e), [t.url])}"))
     consumer = KafkaConsumer(settings.topics.alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
                              auto_offset_reset="earliest" if from_beginning else "latest",
                              enable_auto_commit=False, max_poll_interval_ms=30_000)

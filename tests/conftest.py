@@ -1,6 +1,10 @@
-"""Fixtures shared across test packages: a real Tansu broker and a topic reader."""
+"""Fixtures shared across test packages: a real Tansu broker and a topic reader; tests are marked
+by the real components their fixtures start, so `-m "not broker and not clickhouse_server and not
+chain_node"` runs the pure tests alone."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -8,6 +12,18 @@ from kafka import KafkaConsumer, TopicPartition
 from pipeline.config import Settings
 from pipeline.runtime.broker import EmbeddedBroker
 from pipeline.runtime.topics import ensure_topics
+
+
+#: fixture -> the marker of what it starts (registered in pyproject.toml)
+NEEDS = {"broker": "broker", "worker_factory": "broker", "clickhouse_server": "clickhouse_server",
+         "anvil": "chain_node", "world": "chain_node"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & NEEDS.keys():
+            item.add_marker(NEEDS[fixture])
 
 
 @pytest.fixture
@@ -18,13 +34,31 @@ def broker(tmp_path):
         yield b
 
 
-def read_topic(bootstrap: str, topic: str, idle_ms: int = 2000) -> list:
+def read_topic(bootstrap: str, topic: str, idle_ms: int = 2000, timeout: float = 60.0) -> list:
+    """Every record on the topic: read up to the end offsets the broker reports (however long that
+    takes, up to `timeout`), then on until nothing more came for `idle_ms` (Tansu reports an end that
+    can fall short by one record batch)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", consumer_timeout_ms=idle_ms)
-    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
+                             auto_offset_reset="earliest")
     try:
-        return list(consumer)
+        parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        out: list = []
+        deadline = time.monotonic() + timeout
+        while any(consumer.position(tp) < ends[tp] for tp in parts):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic}: could not read up to the end offsets {ends} in {timeout:.0f}s")
+            for recs in consumer.poll(timeout_ms=500).values():
+                out.extend(recs)
+        idle_until = time.monotonic() + idle_ms / 1000
+        while time.monotonic() < idle_until:
+            got = consumer.poll(timeout_ms=100)
+            for recs in got.values():
+                out.extend(recs)
+            if got:
+                idle_until = time.monotonic() + idle_ms / 1000
+        return sorted(out, key=lambda r: (r.partition, r.offset))
     finally:
         consumer.close()

@@ -17,9 +17,12 @@ def _message(exc: Exception) -> str:
     return text.split("Stack trace", 1)[0].strip().rstrip(".") or type(exc).__name__
 
 
+from pipeline.redact import redact_url  # noqa: E402
+
+
 class NativeStore(BaseStore):
     def __init__(self, url: str, *, host: str, port: int, user: str, password: str, database: str):
-        self.url = url
+        self.url = redact_url(url)  # shown in errors and logs: no password
         self.database = database
         conn = dict(host=host, port=port, user=user, password=password, connect_timeout=10, send_receive_timeout=300)
         self._client = Client(database=database, **conn)

@@ -72,4 +72,7 @@ def schema_apply(
             store.close()
     except Exception as exc:  # noqa: BLE001
         _fail(f"{type(exc).__name__}: {exc}")
-    Console().print(f"applied {len(applied)} DDL files to {settings.clickhouse_url}: {', '.join(applied)}", soft_wrap=True)
+    from pipeline.redact import redact_url
+
+    Console().print(f"applied {len(applied)} DDL files to {redact_url(settings.clickhouse_url)}: {', '.join(applied)}",
+                    soft_wrap=True)

@@ -164,15 +164,17 @@ class BaseStore:
 
 def open_store(url: str) -> Store:
     """chdb://PATH[?database=NAME] (embedded) or clickhouse://user:pass@host:port/db (native protocol)."""
+    from pipeline.redact import redact_url
+
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise ValueError(f"ClickHouse URL {url!r} has no scheme; use chdb://PATH or clickhouse://user:pass@host:9000/db")
+        raise ValueError(f"ClickHouse URL {redact_url(url)!r} has no scheme; use chdb://PATH or clickhouse://user:pass@host:9000/db")
     if scheme == "chdb":
         from pipeline.sinks._chdb import ChdbStore
 
         path, _, qs = rest.partition("?")
         if not path:
-            raise ValueError(f"ClickHouse URL {url!r} has no path; e.g. chdb://./var/chdb or chdb:///tmp/chdb")
+            raise ValueError(f"ClickHouse URL {redact_url(url)!r} has no path; e.g. chdb://./var/chdb or chdb:///tmp/chdb")
         database = parse_qs(qs).get("database", [DEFAULT_DATABASE])[0]
         return ChdbStore(url, unquote(path), check_identifier(database, "database"))
     if scheme == "clickhouse":
@@ -185,4 +187,4 @@ def open_store(url: str) -> Store:
             user=unquote(parts.username or "default"), password=unquote(parts.password or ""),
             database=check_identifier(database, "database"),
         )
-    raise ValueError(f"unknown ClickHouse URL scheme {scheme!r} in {url!r}; use chdb://PATH or clickhouse://user:pass@host:9000/db")
+    raise ValueError(f"unknown ClickHouse URL scheme {scheme!r} in {redact_url(url)!r}; use chdb://PATH or clickhouse://user:pass@host:9000/db")

@@ -1,18 +1,25 @@
 """Bitcoin whale transfer watcher: Bitcoin Core JSON-RPC or Esplora REST -> WhaleTransfer events.
 
-For each transaction, each output at or above `min_btc` becomes an event, except change (an output
-paying one of the transaction's own input addresses). Direction comes from pipeline.labels.classify
-with the label of the (first labelled) input address as the sender and the output address as the
-receiver: exchange_inflow / exchange_internal (same entity on both sides) / exchange_outflow / other.
+For each transaction, each output worth at least `min_usd` (the same USD threshold as the Ethereum
+watcher; or at least `min_btc` when that native-unit threshold is given instead) becomes an event,
+except change (an output paying one of the transaction's own input addresses). Direction comes from
+pipeline.labels.classify with the label of the (first labelled) input address as the sender and the
+output address as the receiver: exchange_inflow / exchange_internal (same entity on both sides) / exchange_outflow / other.
 
 Input addresses are known only when the backend returns prevouts: Esplora always does; Bitcoin Core
-does with `getblock <hash> 3` (v25+). With an older node (verbosity 2) inputs are unlabelled, so
-internal moves look like inflows and outflows are not seen.
+does with `getblock <hash> 3`. A node that refuses verbosity 3 (a JSON-RPC error about the
+parameter) or ignores it (Bitcoin Core before 23 answers with verbosity-2 data, no `prevout`) is read
+with verbosity 2 from then on, with a warning in the log: inputs are then unlabelled, so internal
+moves look like inflows and outflows are not seen. Transient failures (timeouts, lost connections,
+HTTP 5xx without a JSON-RPC answer, a node still warming up) are retried with backoff and never
+change the verbosity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
@@ -24,10 +31,27 @@ from pipeline.labels import LabelStore, classify
 from pipeline.sources.chain.common import PriceFn, now_ms, usd
 
 SATS = Decimal(100_000_000)
+RPC_IN_WARMUP = -28  # Bitcoin Core: "Loading block index...", "Verifying blocks..."
+RPC_INVALID_PARAMETER, RPC_TYPE_ERROR = -8, -3
+
+log = logging.getLogger(__name__)
 
 
 class ChainSourceError(RuntimeError):
     pass
+
+
+class RpcError(ChainSourceError):
+    """The node answered the call with a JSON-RPC error object (its own decision, not a transport failure)."""
+
+    def __init__(self, method: str, code, message: str):
+        super().__init__(f"bitcoin rpc {method}: error {code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class _Transient(ChainSourceError):
+    """A failure worth retrying: the request may succeed if sent again."""
 
 
 @dataclass
@@ -73,15 +97,22 @@ def _spk_address(spk: dict | None) -> str | None:
 class BitcoinCoreRPC:
     """Bitcoin Core JSON-RPC over HTTP. Credentials may be in the URL (http://user:pass@host:8332)."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, verbosity: int = 3, client: httpx.Client | None = None):
+    def __init__(self, url: str, *, timeout: float = 30.0, verbosity: int = 3, client: httpx.Client | None = None,
+                 retries: int = 4, backoff_s: float = 0.5, backoff_max_s: float = 8.0,
+                 sleep: Callable[[float], None] = time.sleep):
         parts = urlsplit(url)
         auth = None
         if parts.username is not None:
             auth = (parts.username, parts.password or "")
             host = parts.hostname + (f":{parts.port}" if parts.port else "")
             url = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-        self.url = url
+        self.url = url  # without credentials: safe to print
         self.verbosity = verbosity
+        self.retries = retries
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.sleep = sleep
+        self.retried = 0  # transient failures retried so far
         self._client = client or httpx.Client(timeout=timeout, auth=auth)
         self._id = 0
 
@@ -89,20 +120,46 @@ class BitcoinCoreRPC:
         self._client.close()
 
     def call(self, method: str, *params):
+        """The call's result. Transient failures are retried `retries` times, waiting `backoff_s` doubling up
+        to `backoff_max_s`; RpcError when the node answers with an error, ChainSourceError when it gives up."""
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                return self._call_once(method, params)
+            except _Transient as exc:
+                if attempt == self.retries:
+                    raise ChainSourceError(f"{exc} (gave up after {attempt + 1} attempts)") from None
+                self.retried += 1
+                log.warning("%s; retrying in %.1fs", exc, delay)
+                self.sleep(delay)
+                delay = min(delay * 2, self.backoff_max_s)
+        raise AssertionError("unreachable")
+
+    def _call_once(self, method: str, params):
         self._id += 1
         try:
             resp = self._client.post(self.url, json={"jsonrpc": "1.0", "id": self._id, "method": method,
                                                      "params": list(params)})
-        except httpx.HTTPError as exc:
-            raise ChainSourceError(f"bitcoin rpc {method}: {exc}") from None
+        except httpx.HTTPError as exc:  # timeouts, refused or reset connections
+            raise _Transient(f"bitcoin rpc {method}: {type(exc).__name__}: {exc}") from None
         try:
             body = resp.json()
         except ValueError:
-            raise ChainSourceError(f"bitcoin rpc {method}: HTTP {resp.status_code}, not JSON") from None
-        if body.get("error"):
-            raise ChainSourceError(f"bitcoin rpc {method}: {body['error']}")
+            body = None
+        if isinstance(body, dict) and body.get("error"):  # Bitcoin Core answers errors with HTTP 500 and this body
+            err = body["error"]
+            code = err.get("code") if isinstance(err, dict) else None
+            message = err.get("message", "") if isinstance(err, dict) else str(err)
+            if code == RPC_IN_WARMUP:
+                raise _Transient(f"bitcoin rpc {method}: node warming up: {message}")
+            raise RpcError(method, code, message)
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise _Transient(f"bitcoin rpc {method}: HTTP {resp.status_code}")
         if resp.status_code >= 400:
-            raise ChainSourceError(f"bitcoin rpc {method}: HTTP {resp.status_code}")
+            hint = " (check the RPC user and password)" if resp.status_code in (401, 403) else ""
+            raise ChainSourceError(f"bitcoin rpc {method}: HTTP {resp.status_code}{hint}")
+        if not isinstance(body, dict) or "result" not in body:
+            raise ChainSourceError(f"bitcoin rpc {method}: HTTP {resp.status_code}, not a JSON-RPC answer")
         return body["result"]
 
     def tip_height(self) -> int:
@@ -112,12 +169,18 @@ class BitcoinCoreRPC:
         return self.call("getblockhash", height)
 
     def block(self, block_hash: str) -> Block:
-        try:
-            raw = self.call("getblock", block_hash, self.verbosity)
-        except ChainSourceError:
-            if self.verbosity <= 2:
-                raise
-            self.verbosity = 2  # node older than v25: no verbosity 3
+        raw = None
+        if self.verbosity >= 3:
+            try:
+                raw = self.call("getblock", block_hash, 3)
+            except RpcError as exc:
+                if not _refuses_verbosity(exc):
+                    raise
+                self._downgrade(f"it refused verbosity 3 ({exc.code}: {exc.message})")
+            else:
+                if _lacks_prevouts(raw):
+                    self._downgrade("it ignored verbosity 3 (inputs without prevout: Bitcoin Core before 23)")
+        if raw is None:
             raw = self.call("getblock", block_hash, 2)
         txs = []
         for t in raw["tx"]:
@@ -132,6 +195,22 @@ class BitcoinCoreRPC:
             vout = [TxOut(int(o["n"]), _spk_address(o.get("scriptPubKey")), float(o["value"])) for o in t["vout"]]
             txs.append(Tx(t["txid"], vin, vout))
         return Block(raw["hash"], int(raw["height"]), int(raw["time"]), txs)
+
+
+    def _downgrade(self, why: str) -> None:
+        self.verbosity = 2
+        log.warning("bitcoin rpc %s: reading blocks with getblock verbosity 2 from now on, because %s; input "
+                    "addresses are unknown: internal moves look like inflows and outflows are not seen", self.url, why)
+
+
+def _refuses_verbosity(exc: RpcError) -> bool:
+    return exc.code in (RPC_INVALID_PARAMETER, RPC_TYPE_ERROR) or "verbosity" in exc.message.lower()
+
+
+def _lacks_prevouts(raw: dict) -> bool:
+    """True when no input of the block carries a prevout (a block of coinbase only says nothing)."""
+    inputs = [i for t in raw.get("tx", []) for i in t.get("vin", []) if "coinbase" not in i]
+    return bool(inputs) and not any("prevout" in i for i in inputs)
 
 
 # --------------------------------------------------------------------------- Esplora REST
@@ -190,10 +269,14 @@ class EsploraClient:
 # --------------------------------------------------------------------------- watcher
 
 class BitcoinWatcher:
-    def __init__(self, backend: BitcoinCoreRPC | EsploraClient, labels: LabelStore, *, min_btc: float = 100.0,
-                 price: PriceFn | None = None, include_other: bool = True, clock=now_ms):
+    def __init__(self, backend: BitcoinCoreRPC | EsploraClient, labels: LabelStore, *, min_usd: float = 1_000_000.0,
+                 min_btc: float | None = None, price: PriceFn | None = None, include_other: bool = True,
+                 clock=now_ms):
+        """An output is an event when worth at least `min_usd` at `price`, or, with `min_btc` given, when it
+        carries at least `min_btc` (then `min_usd` is not used)."""
         self.backend = backend
         self.labels = labels
+        self.min_usd = min_usd
         self.min_btc = min_btc
         self.price = price
         self.include_other = include_other
@@ -218,7 +301,10 @@ class BitcoinWatcher:
                     break
             own = set(in_addrs)
             for o in tx.vout:
-                if o.value_btc < self.min_btc or not o.address or o.address in own:
+                if not o.address or o.address in own:
+                    continue
+                value = usd(self.price, "BTC", o.value_btc, block_ms)
+                if (o.value_btc < self.min_btc) if self.min_btc is not None else (value < self.min_usd):
                     continue
                 to_label = self.labels.lookup("bitcoin", o.address)
                 direction = classify(from_label, to_label)
@@ -226,7 +312,7 @@ class BitcoinWatcher:
                     continue
                 out.append(WhaleTransfer(
                     event_id=f"bitcoin:{tx.txid}:{o.n}", chain="bitcoin", asset="BTC", amount=o.value_btc,
-                    usd_value=usd(self.price, "BTC", o.value_btc, block_ms),
+                    usd_value=value,
                     from_address=from_address, to_address=o.address,
                     from_entity=from_label.entity if from_label else None,
                     to_entity=to_label.entity if to_label else None,

@@ -15,6 +15,7 @@ import typer
 
 from pipeline.labels import LabelFileError, load_labels
 from pipeline.labels.store import DEFAULT_USER_DIR
+from pipeline.redact import redact_url, scrub, scrub_logs
 
 watch_app = typer.Typer(help="Watch chains for whale transfers to and from exchanges.", no_args_is_help=True)
 
@@ -93,7 +94,7 @@ def ethereum(
     if to_block is not None and (follow or duration is not None):  # --ws (maybe from env) is unused with a range
         raise typer.BadParameter("--to-block reads a fixed range: drop it to follow (--follow, --duration)")
     if ws is not None and not ws.startswith(("ws://", "wss://")):
-        raise typer.BadParameter(f"--ws {ws!r}: expected a ws:// or wss:// URL")
+        raise typer.BadParameter(f"--ws {redact_url(ws)!r}: expected a ws:// or wss:// URL")
 
     prices: dict[str, float | None] = {"ETH": eth_usd, "WETH": eth_usd, "WBTC": btc_usd, "USDT": 1.0, "USDC": 1.0}
     tokens = dict(MAINNET_TOKENS) if token is None else {}
@@ -107,6 +108,7 @@ def ethereum(
     w = EthereumWatcher(http_web3(rpc), _labels(label_dir, labels), tokens=tokens, min_usd=min_usd,
                         price=_price(prices), finality=finality, checkpoint=checkpoint, start_block=from_block)
     writer = _Writer(out, kafka)
+    scrub_logs([rpc, ws or ""])  # web3 logs the URLs it connects to; provider keys live in them
     try:
         if to_block is None:  # follow the head: newHeads over --ws when given, HTTP polling otherwise / as fallback
             import asyncio
@@ -116,6 +118,9 @@ def ethereum(
             w.run(to_block=to_block, interval=interval, sink=writer)
     except KeyboardInterrupt:
         pass
+    except Exception as exc:  # noqa: BLE001 - node errors as one line, without the URLs' keys or passwords
+        typer.echo(f"error: {scrub(f'{type(exc).__name__}: {exc}', [rpc, ws or ''])}", err=True)
+        raise typer.Exit(1) from None
     finally:
         writer.close()
     typer.echo(f"{writer.count} events", err=True)
@@ -128,19 +133,25 @@ def bitcoin(
     from_height: Annotated[int | None, typer.Option("--from-height")] = None,
     to_height: Annotated[int | None, typer.Option("--to-height")] = None,
     out: Out = None,
-    min_btc: Annotated[float, typer.Option("--min-btc")] = 100.0,
+    min_usd: Annotated[float, typer.Option("--min-usd", help="Smallest output reported, in USD at --btc-usd "
+                                            "(the same threshold as `watch ethereum`)")] = 1_000_000.0,
+    min_btc: Annotated[float | None, typer.Option("--min-btc", help="Smallest output reported, in BTC, instead of "
+                                                   "--min-usd")] = None,
     btc_usd: Annotated[float, typer.Option("--btc-usd", help="BTC price used for usd_value")] = 110_000.0,
     kafka: Annotated[bool, typer.Option("--kafka", help="Also publish to KAFKA_BOOTSTRAP")] = False,
     label_dir: LabelDir = DEFAULT_USER_DIR,
     labels: Labels = None,
 ) -> None:
-    """Outputs of at least --min-btc, classified against exchange labels (default range: the tip block)."""
+    """Outputs worth at least --min-usd (or --min-btc), classified against exchange labels (default range: the
+    tip block). Transient RPC failures are retried; a node without getblock verbosity 3 is read with verbosity 2,
+    with a warning (input addresses then unknown)."""
     from pipeline.sources.chain.bitcoin import BitcoinCoreRPC, BitcoinWatcher, ChainSourceError, EsploraClient
 
     if (rpc is None) == (esplora is None):
         raise typer.BadParameter("give exactly one of --rpc or --esplora")
     backend = BitcoinCoreRPC(rpc) if rpc else EsploraClient(esplora)
-    w = BitcoinWatcher(backend, _labels(label_dir, labels), min_btc=min_btc, price=_price({"BTC": btc_usd}))
+    w = BitcoinWatcher(backend, _labels(label_dir, labels), min_usd=min_usd, min_btc=min_btc,
+                       price=_price({"BTC": btc_usd}))
     writer = _Writer(out, kafka)
     try:
         batch = []

@@ -11,6 +11,10 @@ Each poll:
   4. the checkpoint file (last block, recent block hashes, pending transfers) is rewritten atomically, so
      a restart resumes after the last processed block and can still retract across the restart.
 
+A transaction whose receipt status is 0 (reverted) moved no ETH: its value is not reported. Receipts
+are read (receipts.py) only for blocks with a native transfer at or above the threshold. ERC-20
+Transfer logs need no receipt: a reverted transaction leaves no logs.
+
 event_id: ethereum:<tx_hash>:native for the ETH value of a transaction, ethereum:<tx_hash>:<logIndex>
 for an ERC-20 Transfer log.
 
@@ -37,7 +41,9 @@ from web3 import AsyncWeb3, Web3, WebSocketProvider
 
 from pipeline.contracts.models import WhaleTransfer
 from pipeline.labels import LabelStore, classify
+from pipeline.redact import redact_url, scrub
 from pipeline.sources.chain.common import PriceFn, now_ms, usd
+from pipeline.sources.chain.receipts import ReceiptReader
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
 CHECKPOINT_VERSION = 1
@@ -104,6 +110,8 @@ class EthereumWatcher:
         self.ws_heads = 0  # newHeads notifications received
         self.ws_failures = 0  # WebSocket connections that could not be opened or dropped
         self._ws_got_heads = False
+        self.receipts = ReceiptReader(w3)
+        self.reverted_dropped = 0  # native transfers over the threshold dropped because their tx reverted
         if self.checkpoint and self.checkpoint.exists():
             self._load()
 
@@ -214,7 +222,7 @@ class EthereumWatcher:
                 if got_heads:
                     backoff = ws_backoff
                 log.warning("ethereum: WebSocket %s unavailable (%s); polling over HTTP, retry in %.1fs",
-                            ws_url, reason, backoff)
+                            redact_url(ws_url), scrub(reason, [ws_url]), backoff)
                 next_ws = loop.time() + backoff
                 backoff = min(backoff * 2, ws_backoff_max)
             self.mode = "http"
@@ -237,7 +245,7 @@ class EthereumWatcher:
         async with AsyncWeb3(provider) as aw3:
             await aw3.eth.subscribe("newHeads")
             self.mode = "ws"
-            log.info("ethereum: subscribed to newHeads at %s", url)
+            log.info("ethereum: subscribed to newHeads at %s", redact_url(url))
             queue: asyncio.Queue = asyncio.Queue()
 
             async def reader() -> None:
@@ -353,11 +361,19 @@ class EthereumWatcher:
                 d["block_hash"] = bhash
                 self.pending[eid] = d
 
+        natives = []
         for tx in blk["transactions"]:
             if int(tx["value"]) > 0 and tx.get("to"):
-                txh = _hex(tx["hash"])
                 amount = float(Decimal(int(tx["value"])) / Decimal(10**18))
-                emit(f"ethereum:{txh}:native", "ETH", amount, tx["from"].lower(), tx["to"].lower(), txh)
+                if usd(self.price, "ETH", amount, block_ms) >= self.min_usd:
+                    natives.append((_hex(tx["hash"]), amount, tx))
+        failed = self.receipts.reverted(number, bhash, [h for h, _, _ in natives]) if natives else set()
+        for txh, amount, tx in natives:
+            if txh.lower() in failed:
+                self.reverted_dropped += 1
+                log.info("ethereum: tx %s reverted (receipt status 0): its %.4f ETH did not move", txh, amount)
+                continue
+            emit(f"ethereum:{txh}:native", "ETH", amount, tx["from"].lower(), tx["to"].lower(), txh)
         for lg in sorted(logs, key=lambda x: int(x["logIndex"])):
             topics = lg["topics"]
             tok = self.tokens.get(str(lg["address"]).lower())

@@ -12,10 +12,18 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "chain"
 
 
 @contextmanager
-def serve_recorded(*, drop_verbosity3: bool = False):
+def serve_recorded(*, drop_verbosity3: bool = False, ignore_verbosity3: bool = False, faults: list[str] = ()):
+    """Serve the recordings. drop_verbosity3: verbosity-3 getblock calls get the node's error (-8);
+    ignore_verbosity3: they get the verbosity-2 answer, as Bitcoin Core before 23 gives; faults: the next
+    getblock calls fail in turn: "503" (a proxy's HTTP 503, no JSON-RPC body), "drop" (connection closed
+    without an answer), "stall" (no answer for 30 s: the client's timeout), "warmup" (error -28)."""
     rpc = json.loads((DATA / "bitcoin_core_rpc.json").read_text())
     if drop_verbosity3:
         rpc = {k: v for k, v in rpc.items() if not (k.startswith("getblock ") and k.endswith(", 3]"))}
+    if ignore_verbosity3:
+        rpc.update({k[:-4] + ", 3]": v for k, v in rpc.items() if k.startswith("getblock ") and k.endswith(", 2]")})
+    pending_faults = list(faults)
+    stop = threading.Event()
     esplora = json.loads((DATA / "esplora.json").read_text())
     seen: list[dict] = []
 
@@ -45,6 +53,22 @@ def serve_recorded(*, drop_verbosity3: bool = False):
             req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append({"method": "POST", "rpc": req["method"], "params": req["params"],
                          "auth": self.headers.get("Authorization")})
+            if req["method"] == "getblock" and pending_faults:
+                fault = pending_faults.pop(0)
+                seen[-1]["fault"] = fault
+                if fault == "503":
+                    return self._send(503, "<html>503 Service Unavailable</html>", "text/html")
+                if fault == "drop":
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return None
+                if fault == "stall":
+                    stop.wait(30)
+                    return None
+                if fault == "warmup":
+                    err = {"code": -28, "message": "Loading block index..."}
+                    return self._send(500, json.dumps({"result": None, "error": err, "id": req["id"]}))
+                raise ValueError(fault)
             key = f"{req['method']} {json.dumps(req['params'])}"
             if key not in rpc:
                 err = {"code": -8, "message": "Verbosity or parameter not recorded"}
@@ -57,5 +81,6 @@ def serve_recorded(*, drop_verbosity3: bool = False):
     try:
         yield f"http://127.0.0.1:{srv.server_address[1]}", seen
     finally:
+        stop.set()
         srv.shutdown()
         srv.server_close()

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from pipeline.contracts.models import WhaleTransfer, parse_event
 from pipeline.labels import load_labels
-from pipeline.sources.chain.bitcoin import BitcoinCoreRPC, BitcoinWatcher, EsploraClient
+from pipeline.sources.chain.bitcoin import BitcoinCoreRPC, BitcoinWatcher, ChainSourceError, EsploraClient
 from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.chain.common import fixed_prices
 
@@ -47,8 +47,9 @@ def _check(events):
 
 
 def _watcher(backend, **kw):
-    return BitcoinWatcher(backend, load_labels(), min_btc=100, price=fixed_prices({"BTC": 100_000}),
-                          clock=lambda: 1723001000000, **kw)
+    kw.setdefault("min_usd", 10_000_000)  # 100 BTC at the fixed price
+    return BitcoinWatcher(backend, load_labels(), price=fixed_prices({"BTC": 100_000}), clock=lambda: 1723001000000,
+                          **kw)
 
 
 def test_bitcoin_core_rpc_verbosity3():
@@ -62,17 +63,63 @@ def test_bitcoin_core_rpc_verbosity3():
     assert ["getblock", 3] == [seen[2]["rpc"], seen[2]["params"][1]]
 
 
-def test_bitcoin_core_rpc_old_node_falls_back_to_verbosity2():
-    with serve_recorded(drop_verbosity3=True) as (url, _):
-        rpc = BitcoinCoreRPC(url)
-        events = list(_watcher(rpc).scan(800000, 800001))
-    assert rpc.verbosity == 2
+def _check_verbosity2(events):
     # Without prevouts the inputs are unknown: the sweep looks like an inflow, the withdrawal is not seen
     # as an outflow, and change outputs cannot be told apart.
     got = {e.event_id: e.direction for e in events}
     assert got[f"bitcoin:{txid('sweep')}:0"] == "exchange_inflow"
     assert got[f"bitcoin:{txid('withdraw')}:0"] == "other"
     assert all(e.from_address == "unknown" for e in events if not e.from_address == "coinbase")
+
+
+def _getblock_verbosities(seen):
+    return [s["params"][1] for s in seen if s.get("rpc") == "getblock"]
+
+
+@pytest.mark.parametrize("node", ["refuses", "ignores"])
+def test_node_without_verbosity3_is_read_with_verbosity2_and_says_so(node, caplog):
+    kw = {"drop_verbosity3": True} if node == "refuses" else {"ignore_verbosity3": True}
+    with serve_recorded(**kw) as (url, seen), caplog.at_level("WARNING", "pipeline.sources.chain.bitcoin"):
+        rpc = BitcoinCoreRPC(url, sleep=lambda s: pytest.fail("nothing to retry"))
+        events = list(_watcher(rpc).scan(800000, 800001))
+    assert rpc.verbosity == 2 and rpc.retried == 0
+    _check_verbosity2(events)
+    # asked once with 3; refused: asked again with 2, ignored: its answer is used; then 2 only
+    assert _getblock_verbosities(seen) == ([3, 2, 2] if node == "refuses" else [3, 2])
+    [warning] = [r.getMessage() for r in caplog.records if "verbosity 2 from now on" in r.getMessage()]
+    assert ("refused verbosity 3 (-8:" if node == "refuses" else "ignored verbosity 3") in warning
+    assert "outflows are not seen" in warning
+
+
+@pytest.mark.parametrize("faults", [["503"], ["drop"], ["warmup", "503"], ["stall"]], ids="+".join)
+def test_transient_getblock_failures_are_retried_and_keep_verbosity3(faults):
+    waits = []
+    with serve_recorded(faults=faults) as (url, seen):
+        rpc = BitcoinCoreRPC(url, timeout=2.0 if "stall" in faults else 30.0, sleep=waits.append)
+        events = list(_watcher(rpc).scan(800000, 800001))
+    _check(events)  # input addresses known: nothing was read with verbosity 2
+    assert rpc.verbosity == 3 and set(_getblock_verbosities(seen)) == {3}
+    assert [s["fault"] for s in seen if "fault" in s] == faults
+    assert rpc.retried >= len(faults) and waits[:2] == [0.5, 1.0][:len(waits[:2])]
+
+
+def test_getblock_gives_up_after_its_retries_without_downgrading():
+    with serve_recorded(faults=["503"] * 3) as (url, _):
+        rpc = BitcoinCoreRPC(url, retries=2, sleep=lambda s: None)
+        with pytest.raises(ChainSourceError, match=r"getblock: HTTP 503 \(gave up after 3 attempts\)"):
+            list(_watcher(rpc).scan(800000, 800000))
+    assert rpc.verbosity == 3
+
+
+def test_one_usd_threshold_or_a_native_one():
+    with serve_recorded() as (url, _):
+        cheap = _watcher(EsploraClient(url + "/esplora"), min_usd=10_000_000)
+        cheap.price = fixed_prices({"BTC": 20_000})  # 10M USD is 500 BTC at this price
+        by_usd = {e.amount for e in cheap.scan(800000, 800001)}
+        native = _watcher(EsploraClient(url + "/esplora"), min_usd=10**12, min_btc=250)
+        by_btc = {e.amount for e in native.scan(800000, 800001)}
+    assert by_usd == {500.0, 1000.0}
+    assert by_btc == {250.0, 300.0, 500.0, 1000.0}
 
 
 def test_esplora_paginates_and_matches_core():
@@ -86,8 +133,7 @@ def test_esplora_paginates_and_matches_core():
 
 def test_threshold_and_include_other():
     with serve_recorded() as (url, _):
-        w = _watcher(EsploraClient(url + "/esplora"), include_other=False)
-        w.min_btc = 400
+        w = _watcher(EsploraClient(url + "/esplora"), include_other=False, min_usd=40_000_000)
         events = list(w.scan(800000, 800001))
     assert [e.direction for e in events] == ["exchange_inflow"]
 
@@ -96,7 +142,7 @@ def test_watch_cli_bitcoin(tmp_path):
     out = tmp_path / "btc.jsonl"
     with serve_recorded() as (url, _):
         r = CliRunner().invoke(watch_app, ["bitcoin", "--esplora", url + "/esplora", "--from-height", "800000",
-                                           "--to-height", "800001", "--min-btc", "100", "--btc-usd", "100000",
+                                           "--to-height", "800001", "--min-usd", "10000000", "--btc-usd", "100000",
                                            "--out", str(out), "--label-dir", str(tmp_path / "none")])
     assert r.exit_code == 0, r.output
     lines = out.read_bytes().splitlines()

@@ -6,14 +6,15 @@ Anvil serves WebSocket on its HTTP port (ws://127.0.0.1:PORT).
 import asyncio
 import socket
 import threading
-import time
 
 from typer.testing import CliRunner
 
 from pipeline.contracts.models import parse_event
 from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.chain.ethereum import EthereumWatcher, http_web3
-from tests.sources.chain.test_ethereum import PRICES, _free_port, anvil, send, send_token, world  # noqa: F401
+from tests import waiting
+from tests.waiting import interrupt_when
+from tests.sources.chain.anvil_node import PRICES, free_port, send, send_token
 
 
 def make_watcher(world, start) -> EthereumWatcher:
@@ -28,10 +29,7 @@ def ws_url(world) -> str:
 
 
 def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    waiting.wait_for(cond, what, max(timeout, waiting.DEFAULT_TIMEOUT_S))
 
 
 class Follower:
@@ -66,7 +64,7 @@ class TcpProxy:
 
     def __init__(self, target_port: int):
         self.target = target_port
-        self.port = _free_port()
+        self.port = free_port()
         self.conns: list[socket.socket] = []
         self.lock = threading.Lock()
         self.restart()
@@ -123,16 +121,14 @@ def test_follow_websocket_emits_each_transfer_once(world):
     w3, W = world["w3"], world
     start = w3.eth.block_number + 1
     w = make_watcher(world, start)
-    # HTTP polling every 60 s and a 60 s idle poll: anything delivered within the test came from newHeads.
-    f = Follower(w, ws_url(world), poll_interval=60, ws_idle=60, max_blocks=4, duration=30)
+    # HTTP polling and the idle poll once an hour: the four blocks can only be reached through newHeads.
+    f = Follower(w, ws_url(world), poll_interval=3600, ws_idle=3600, max_blocks=4)
     wait_for(lambda: w.mode == "ws", 10, "the newHeads subscription")
-    t0 = time.monotonic()
     t_in = send(w3, W["whale"], W["ex_hot"], 500)                                   # 2M USD inflow
     send(w3, W["whale"], W["alice"], 1)                                              # 4k USD: below threshold
     t_tok = send_token(w3, W["token"], W["whale"], W["ex_hot"], 2_000_000 * 10**6)  # 2M TUSD inflow
     send_token(w3, W["token"], W["whale"], W["alice"], 10 * 10**6)                  # small
-    f.join(20)
-    assert time.monotonic() - t0 < 10
+    f.join(60)
     got = [(e.tx_hash, e.direction, e.asset, e.amount, e.to_entity, e.retracted) for e in f.events]
     assert got == [(t_in, "exchange_inflow", "ETH", 500.0, "binance", False),
                    (t_tok, "exchange_inflow", "TUSD", 2_000_000.0, "binance", False)]
@@ -145,13 +141,13 @@ def test_follow_falls_back_to_http_polling_when_websocket_unreachable(world):
     w3, W = world["w3"], world
     start = w3.eth.block_number + 1
     w = make_watcher(world, start)
-    dead = f"ws://127.0.0.1:{_free_port()}"  # nothing listens there
-    f = Follower(w, dead, poll_interval=0.1, ws_backoff=0.2, ws_backoff_max=0.4, max_blocks=3, duration=20)
+    dead = f"ws://127.0.0.1:{free_port()}"  # nothing listens there
+    f = Follower(w, dead, poll_interval=0.1, ws_backoff=0.2, ws_backoff_max=0.4, max_blocks=3)
     wait_for(lambda: w.ws_failures >= 2 and w.mode == "http", 10, "the HTTP fallback and a WebSocket retry")
     t_in = send(w3, W["whale"], W["ex_cold"], 800)                                  # inflow to a cold wallet
     send(w3, W["whale"], W["bob"], 2)                                                # small
     t_out = send(w3, W["ex_hot"], W["bob"], 600)                                     # outflow
-    f.join(20)
+    f.join(60)
     got = [(e.tx_hash, e.direction, e.amount) for e in f.events]
     assert got == [(t_in, "exchange_inflow", 800.0), (t_out, "exchange_outflow", 600.0)]
     assert w.ws_heads == 0 and w.ws_failures >= 2
@@ -164,7 +160,7 @@ def test_follow_survives_websocket_drop_and_reconnects(world):
     start = w3.eth.block_number + 1
     w = make_watcher(world, start)
     f = Follower(w, f"ws://127.0.0.1:{proxy.port}", poll_interval=0.1, ws_backoff=0.3, ws_backoff_max=0.3,
-                 max_blocks=3, duration=25)
+                 max_blocks=3)
     try:
         wait_for(lambda: w.mode == "ws", 10, "the newHeads subscription")
         t1 = send(w3, W["whale"], W["ex_hot"], 501)
@@ -181,7 +177,7 @@ def test_follow_survives_websocket_drop_and_reconnects(world):
         proxy.restart()  # the WebSocket is retried (backoff 0.3 s) and subscribes again
         wait_for(lambda: w.mode == "ws", 10, "the WebSocket reconnect")
         t3 = send(w3, W["whale"], W["ex_hot"], 503)
-        f.join(20)
+        f.join(60)
     finally:
         proxy.drop()
     assert [(e.tx_hash, e.amount) for e in f.events] == [(t1, 501.0), (t2, 502.0), (t3, 503.0)]
@@ -194,7 +190,7 @@ def test_follow_websocket_retracts_on_reorg(world):
     start = w3.eth.block_number + 1
     w = make_watcher(world, start)
     events = []
-    f = Follower(w, ws_url(world), events, poll_interval=60, ws_idle=60, duration=20,
+    f = Follower(w, ws_url(world), events, poll_interval=3600, ws_idle=3600,
                  stop=lambda: any(e.retracted for e in events))
     wait_for(lambda: w.mode == "ws", 10, "the newHeads subscription")
     snap = w3.provider.make_request("evm_snapshot", [])["result"]
@@ -202,7 +198,7 @@ def test_follow_websocket_retracts_on_reorg(world):
     wait_for(lambda: t in f.tx_hashes(), 10, "the deposit")
     assert w3.provider.make_request("evm_revert", [snap])["result"] is True
     send(w3, W["alice"], W["bob"], 2)  # a different block at the deposit's height: its newHead triggers the check
-    f.join(20)
+    f.join(60)
     assert [(e.tx_hash, e.retracted, e.block_number) for e in events] == [(t, False, start), (t, True, start)]
     assert events[0].event_id == events[1].event_id and w.ws_failures == 0
 
@@ -212,17 +208,22 @@ def test_watch_cli_ethereum_follow(world, tmp_path):
     start = w3.eth.block_number + 1
     out = tmp_path / "eth.jsonl"
     args = ["ethereum", "--rpc", world["url"], "--ws", ws_url(world), "--follow", "--from-block", str(start),
-            "--duration", "2.5", "--interval", "60", "--out", str(out), "--labels", str(world["label_file"]),
+            "--interval", "60", "--out", str(out), "--labels", str(world["label_file"]),
             "--label-dir", str(tmp_path / "none"), "--token", f"{W['token'].address}:TUSD:6:1", "--eth-usd", "4000"]
-    result = {}
-    th = threading.Thread(target=lambda: result.setdefault("r", CliRunner().invoke(watch_app, args)), daemon=True)
-    th.start()
-    time.sleep(0.5)
-    t_in = send(w3, W["whale"], W["ex_hot"], 900)
-    send(w3, W["whale"], W["alice"], 1)
-    th.join(15)
-    r = result["r"]
-    assert r.exit_code == 0, r.output
+    sent = {}
+
+    def send_both():  # while the command follows (or before it starts: it begins at --from-block)
+        sent["in"] = send(w3, W["whale"], W["ex_hot"], 900)
+        sent["small"] = send(w3, W["whale"], W["alice"], 1)
+
+    threading.Thread(target=send_both, daemon=True).start()
+    # Ctrl-C once the deposit is written, as a user stops a follow
+    stopper = interrupt_when(lambda: "in" in sent and out.exists() and sent["in"].encode() in out.read_bytes(),
+                             "the deposit in the output file")
+    r = CliRunner().invoke(watch_app, args)
+    stopper.join(10)
+    assert stopper.met and r.exit_code == 0, r.output
+    t_in = sent["in"]
     evs = [parse_event(line) for line in out.read_bytes().splitlines()]
     assert [(e.tx_hash, e.direction, e.to_entity) for e in evs] == [(t_in, "exchange_inflow", "binance")]
 

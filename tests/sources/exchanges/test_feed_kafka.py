@@ -17,6 +17,7 @@ from pipeline.contracts.models import Trade
 from pipeline.sources.exchanges import get_venue
 from pipeline.sources.exchanges.feed_cli import feed
 from tests.conftest import read_topic
+from tests.waiting import interrupt_when
 
 from .conftest import ROOT, validate_event
 from .replay_server import Script, hold, local_server
@@ -34,19 +35,28 @@ def test_feed_publishes_liquidations_bars_health_and_raw_trades(broker):
         script.recv(ws)
         for f in frames:
             ws.send(f)
-        hold(ws)
+        hold(ws, 120)
 
     app = typer.Typer()
     app.command("feed")(feed)
     app.command("other")(lambda: None)  # keep `feed` a subcommand, as when mounted on the main app
     env = {"KAFKA_BOOTSTRAP": broker.bootstrap, "CASCADEWATCH_SINGLE_RECORD_BATCHES": "true"}
+    topics = Settings().topics
+    parser = get_venue("bitmex")
+    sent = [t for f in frames for t in parser.parse(json.loads(f), 0).trades]
+
+    def all_published():
+        return (len(read_topic(broker.bootstrap, topics.trades, idle_ms=200)) == len(sent)
+                and len(read_topic(broker.bootstrap, topics.liquidations, idle_ms=200)) == 2)
+
     with local_server(Script(serve)) as url:
-        res = CliRunner().invoke(app, ["feed", "bitmex", "-s", ",".join(case.symbols), "--url", url, "--duration",
-                                       "1.0", "--kafka", "--raw-trades"], env=env)
-    assert res.exit_code == 0, res.output
+        stopper = interrupt_when(all_published, "every trade and liquidation on the topics")  # then Ctrl-C
+        res = CliRunner().invoke(app, ["feed", "bitmex", "-s", ",".join(case.symbols), "--url", url,
+                                       "--kafka", "--raw-trades"], env=env)
+        stopper.join(10)
+    assert stopper.met and res.exit_code == 0, res.output
     assert '"type":' not in res.stdout  # --kafka alone writes no JSON lines to stdout
 
-    topics = Settings().topics
     read = {name: [(r.key, orjson.loads(r.value)) for r in read_topic(broker.bootstrap, name)]
             for name in (topics.liquidations, topics.trade_flow, topics.feed_health, topics.trades)}
 
@@ -56,8 +66,6 @@ def test_feed_publishes_liquidations_bars_health_and_raw_trades(broker):
     assert sorted(e["side"] for _, e in liqs) == ["long", "short"]
     assert {k for k, _ in liqs} == {b"BTC"}
 
-    parser = get_venue("bitmex")
-    sent = [t for f in frames for t in parser.parse(json.loads(f), 0).trades]
     assert len(sent) >= 5
 
     bars = read[topics.trade_flow]

@@ -3,7 +3,9 @@ recorded traffic: the cryptofeed BINANCE_FUTURES session's aggTrade messages, th
 and Bybit v5 doc examples. The server drops the connection mid-stream and sends a garbage frame.
 
 Replayed messages have their trade times shifted by a whole number of seconds so they are "now"
-(bars are cut exactly as in the recording); everything else is the recorded payload."""
+(bars are cut exactly as in the recording); everything else is the recorded payload. Each feed runs
+until what the test waits for has happened (a condition with a generous timeout), never for a
+fixed time."""
 
 from __future__ import annotations
 
@@ -26,8 +28,11 @@ from pipeline.sources.exchanges.live import (
     backoff_delays,
 )
 
+from tests.waiting import interrupt_when
+
 from .conftest import doc_example, validate_event
-from .replay_server import FAST, Script, drop, hold, local_server, offline_bars, recorded, run_feed
+from .replay_server import FAST, Script, drop, hold, local_server, offline_bars, recorded
+from .run_until import run_feed_to_end, run_feed_until
 from .test_feed_health import validate_health
 
 
@@ -71,13 +76,16 @@ def test_binance_reconnects_and_loses_nothing_it_received():
             ws.send(frame)
         ws.send(liqs[1])
         sent["trades"] += len(trades) - half
-        hold(ws)
+        hold(ws, 120)
+
+    def all_received(feed, events):
+        return feed.stats.messages == len(trades) + len(liqs) + 2
 
     script = Script(first, second)
     with local_server(script) as url:
         cfg = LiveConfig(venue="binance-usdm", symbols=["sushiusdt", "AKROUSDT", "KEEPUSDT", "CTKUSDT"], url=url,
-                         duration_s=1.5, **FAST)
-        live, stats, events, _ = run_feed(cfg)
+                         bar_grace_ms=600_000, **FAST)  # bars cut by trades and the stop only, not by the clock
+        live, stats, events, _, _ = run_feed_until(cfg, all_received, "every frame sent")
 
     # the stream path is built from the symbols even with the URL overridden
     assert script.paths[0] == ("/stream?streams=sushiusdt@aggTrade/akrousdt@aggTrade/keepusdt@aggTrade/"
@@ -134,17 +142,24 @@ def test_bybit_subscribes_pings_and_flushes_quiet_symbols():
         assert sub["op"] == "subscribe"
         while True:
             try:
-                msg = json.loads(script.recv(ws))
+                msg = json.loads(script.recv(ws, timeout=120))
             except Exception:
                 return
             if msg.get("op") == "ping":
                 ws.send(json.dumps({"success": True, "ret_msg": "pong", "conn_id": "c1", "op": "ping"}))
 
+    def pinged_and_flushed(feed, events):
+        pings = [m for m in script.received[1:] if json.loads(m) == {"op": "ping"}]
+        liqs = [e for e in events if e["type"] == "liquidation"]
+        return len(pings) >= 3 and liqs and any(e["type"] == "trade_flow" for e in events)
+
     script = Script(serve_bybit)
     with local_server(script) as url:
-        cfg = LiveConfig(venue="bybit", symbols=["BTCUSDT", "ROSEUSDT"], url=url, duration_s=1.2, app_ping_s=0.1,
+        cfg = LiveConfig(venue="bybit", symbols=["BTCUSDT", "ROSEUSDT"], url=url, app_ping_s=0.1,
                          bar_grace_ms=100, **FAST)
-        live, stats, events, arrivals = run_feed(cfg)
+        # the quiet symbol's bar must come out while the feed runs: only its timer can send it then
+        live, stats, events, arrivals, stopped = run_feed_until(cfg, pinged_and_flushed,
+                                                                "three pings and the quiet symbol's bar")
 
     sub = json.loads(script.received[0])
     assert sub == {"op": "subscribe", "args": ["publicTrade.BTCUSDT", "allLiquidation.BTCUSDT",
@@ -158,7 +173,7 @@ def test_bybit_subscribes_pings_and_flushes_quiet_symbols():
     assert len(bars) == 1
     bar, at = bars[0]
     assert bar["buy_volume_usd"] == pytest.approx(0.001 * 16578.50) and bar["trade_count"] == 1
-    assert at < 0.9  # sent by the timer, well before the feed stopped at 1.2 s
+    assert at <= stopped  # sent by the timer, before the feed was stopped (not by the final flush)
     assert [e["status"] for e in events if e["type"] == "feed_health"] == ["connected", "disconnected"]
 
 
@@ -167,27 +182,25 @@ def test_bybit_bad_symbol_is_a_clear_error_and_not_retried():
         script.recv(ws)
         ws.send(json.dumps({"success": False, "ret_msg": "Invalid symbol :[publicTrade.FOOUSDT]", "conn_id": "c",
                             "req_id": "", "op": "subscribe"}))
-        hold(ws, 3)
+        hold(ws, 120)  # until the client goes away: a client that retried would open a second connection
 
     script = Script(refuse)
     with local_server(script) as url:
-        cfg = LiveConfig(venue="bybit", symbols=["FOOUSDT"], url=url, duration_s=5, **FAST)
-        t0 = time.monotonic()
+        cfg = LiveConfig(venue="bybit", symbols=["FOOUSDT"], url=url, **FAST)  # no duration: it must stop itself
         with pytest.raises(SubscribeError, match=r"bybit refused the subscription: Invalid symbol .*FOOUSDT"):
-            run_feed(cfg)
-        assert time.monotonic() - t0 < 3
+            run_feed_to_end(cfg)
     assert script.connections == 1
 
 
 def test_binance_refusal_and_locally_invalid_symbols():
     def refuse(ws, script):
         ws.send(json.dumps({"error": {"code": 2, "msg": "Invalid request: unknown stream"}, "id": None}))
-        hold(ws, 3)
+        hold(ws, 120)
 
     script = Script(refuse)
     with local_server(script) as url:
         with pytest.raises(SubscribeError, match="unknown stream"):
-            run_feed(LiveConfig(venue="binance-usdm", symbols=["BTCUSDT"], url=url, duration_s=5, **FAST))
+            run_feed_to_end(LiveConfig(venue="binance-usdm", symbols=["BTCUSDT"], url=url, **FAST))
     with pytest.raises(SubscribeError, match="looks COIN-M"):
         LiveFeed(LiveConfig(venue="binance-usdm", symbols=["BTCUSD"]), sink=None)
     with pytest.raises(SubscribeError, match="not a Bybit linear or inverse"):
@@ -201,9 +214,9 @@ def test_gives_up_after_max_reconnects_with_backoff():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cfg = LiveConfig(venue="bybit", symbols=["BTCUSDT"], url=f"ws://127.0.0.1:{port}", max_reconnects=2,
-                     duration_s=10, **{**FAST, "backoff_base_s": 0.01})
+                     **{**FAST, "backoff_base_s": 0.01})
     with pytest.raises(FeedError, match="gave up after 3 failed connection attempts"):
-        run_feed(cfg)
+        run_feed_to_end(cfg)
     delays = backoff_delays(1.0, 8.0, random.Random(1))
     got = [next(delays) for _ in range(8)]
     caps = [1, 2, 4, 8, 8, 8, 8, 8]
@@ -217,9 +230,9 @@ def test_server_closing_cleanly_reconnects_and_counts_connections_without_data_a
 
     script = Script(close_at_once)
     with local_server(script) as url:
-        cfg = LiveConfig(venue="bybit", symbols=["BTCUSDT"], url=url, max_reconnects=2, duration_s=10, **FAST)
+        cfg = LiveConfig(venue="bybit", symbols=["BTCUSDT"], url=url, max_reconnects=2, **FAST)
         with pytest.raises(FeedError, match="gave up"):
-            run_feed(cfg)
+            run_feed_to_end(cfg)
     assert script.connections == 3
 
 
@@ -232,15 +245,20 @@ def test_cli_writes_json_lines_and_exits_2_on_refusal(tmp_path):
 
     def serve_bybit(ws, script):
         script.recv(ws)
-        ws.send(bybit_trade_now())
         ws.send("garbage")
-        hold(ws)
+        ws.send(bybit_trade_now())
+        hold(ws, 120)
 
     out = tmp_path / "feed.jsonl"
+
     with local_server(Script(serve_bybit)) as url:
-        res = CliRunner().invoke(app, ["feed", "bybit", "-s", "btcusdt", "--url", url, "--duration", "0.8",
+        # Ctrl-C once the bar is written: it follows the garbage frame, so both were handled
+        stopper = interrupt_when(lambda: out.exists() and b'"trade_flow"' in out.read_bytes(),
+                                 "the bar in the output file")
+        res = CliRunner().invoke(app, ["feed", "bybit", "-s", "btcusdt", "--url", url, "--bar-grace-ms", "0",
                                        "--out", str(out)])
-    assert res.exit_code == 0, res.output
+        stopper.join(10)
+    assert stopper.met and res.exit_code == 0, res.output
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert [x["type"] for x in lines] == ["feed_health", "trade_flow", "feed_health"]
     assert "1 errors" in res.output and "bad message: unparseable" in res.output
@@ -249,7 +267,7 @@ def test_cli_writes_json_lines_and_exits_2_on_refusal(tmp_path):
     def refuse(ws, script):
         script.recv(ws)
         ws.send(json.dumps({"success": False, "ret_msg": "Invalid symbol", "op": "subscribe"}))
-        hold(ws, 3)
+        hold(ws, 120)
 
     with local_server(Script(refuse)) as url:
         res = CliRunner().invoke(app, ["feed", "bybit", "-s", "FOOUSDT", "--url", url, "--out", str(out)])
