@@ -8,7 +8,7 @@ import html
 from rich.text import Text
 
 from pipeline.report.data import Episode
-from pipeline.sinks.render import alert_line
+from pipeline.sinks.render import alert_line, usd
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5rem auto; max-width: 1200px; color: #222; }
@@ -22,12 +22,7 @@ th, td { border-bottom: 1px solid #ddd; padding: .3rem .6rem; text-align: left; 
 
 
 def _usd(x: float | None) -> str:
-    if x is None:
-        return "-"
-    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"${x / div:,.2f}{unit}"
-    return f"${x:,.0f}"
+    return usd(x, missing="-")
 
 
 def _detail(alert: dict) -> str:

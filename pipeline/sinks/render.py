@@ -20,9 +20,10 @@ def terminal_console(file: IO[str] | None = None) -> Console:
     return Console(file=file, soft_wrap=True, width=10_000, no_color=True, highlight=False)
 
 
-def _usd(x: float | None) -> str:
+def usd(x: float | None, missing: str = "?") -> str:
+    """A dollar figure as people read it: $1.36B, $434.62M, $750.00k."""
     if x is None:
-        return "?"
+        return missing
     for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= div:
             return f"${x / div:,.2f}{unit}"
@@ -38,22 +39,22 @@ def alert_line(a: dict) -> str:
         head += f" [bold]AMENDED r{a.get('revision', 1)}[/]"
     link = a.get("linked_to")
     if stage == "watch" and link:
-        body = f"contagion watch: {link['asset']} cascade ({_usd(link.get('long_notional_usd'))} of longs)"
+        body = f"contagion watch: {link['asset']} cascade ({usd(link.get('long_notional_usd'))} of longs)"
     elif stage == "watch":
-        body = f"deposit {dep.get('amount') or 0:,.0f} {a['asset']} ({_usd(dep['usd_value'])}) -> {dep.get('to_entity')}"
+        body = f"deposit {dep.get('amount') or 0:,.0f} {a['asset']} ({usd(dep['usd_value'])}) -> {dep.get('to_entity')}"
     elif stage == "sell":
         s = a["sell"]
-        body = (f"net taker sell {_usd(s['net_sell_usd'])}, price -{s['drop_pct']:.2f}% on {s['venue']} "
+        body = (f"net taker sell {usd(s['net_sell_usd'])}, price -{s['drop_pct']:.2f}% on {s['venue']} "
                 f"({s['minutes_after_deposit']:.1f} min after deposit)")
     elif stage == "cascade":
         c = a["cascade"]
-        body = (f"long liquidations {_usd(c['long_notional_usd'])} in {c['window_ms'] // 60000} min "
+        body = (f"long liquidations {usd(c['long_notional_usd'])} in {c['window_ms'] // 60000} min "
                 f"({c['long_share']:.0%} longs, {', '.join(c['venues'])}, {c['completeness']})")
         peak = c.get("peak")
         if peak:
-            body += f", peak {_usd(peak['long_notional_usd'])} in {peak['window_ms'] // 60000} min"
+            body += f", peak {usd(peak['long_notional_usd'])} in {peak['window_ms'] // 60000} min"
         if c.get("threshold_usd") is not None:
-            body += f" \\[threshold {_usd(c['threshold_usd'])}, {str(c.get('floor_source', '')).replace('_', ' ')}]"
+            body += f" \\[threshold {usd(c['threshold_usd'])}, {str(c.get('floor_source', '')).replace('_', ' ')}]"
         if a.get("kind") == "liquidation_cascade":
             body += ", no whale deposit before it"
         elif link:
@@ -65,5 +66,5 @@ def alert_line(a: dict) -> str:
         body = f"stopped at stage {a.get('reached')}" + (" (deposit retracted)" if a.get("retracted") else "")
     etf = a.get("etf_context")
     if etf and stage != "expired":
-        body += f"; ETF {etf['outflow_streak_days']}d outflow streak, 5d {_usd(etf['sum_5d_usd'])}"
+        body += f"; ETF {etf['outflow_streak_days']}d outflow streak, 5d {usd(etf['sum_5d_usd'])}"
     return f"{head} {body}  [dim]{a['alert_id']}[/]"
