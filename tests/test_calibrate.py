@@ -49,7 +49,7 @@ def test_short_history_is_a_cold_start():
 
 def test_the_command_prints_whole_rows_when_piped(tmp_path):
     path = tmp_path / "history.jsonl"
-    path.write_bytes(b"".join(orjson.dumps(e.model_dump()) + b"\n" for e in noise("XRP", 30, 3_000, 4)))
+    path.write_bytes(b"".join(orjson.dumps(e.model_dump()) + b"\n" for e in noise("XRP", 48, 3_000, 4)))
     result = CliRunner().invoke(app, ["calibrate", str(path)])
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if "XRP" in x)

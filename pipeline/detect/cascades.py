@@ -98,7 +98,16 @@ def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
             sk.add(m, None)  # the burst, or a window still holding its tail
             continue
         usd = longs.between(m + MINUTE - width, m + MINUTE)
-        cutoff = float("inf") if cold else cfg.floor_history_cutoff * level
+        if cold:
+            # Until there is a level, the fallback floor is the cutoff; an asset whose ordinary is
+            # above it (most minutes are) is simply busier than the fallback: it all counts then.
+            cutoff = cfg.cold_floor(st.asset)
+            sk.cold[0] += 1
+            sk.cold[1] += usd >= cutoff
+            if sk.cold[0] >= 60 and 2 * sk.cold[1] > sk.cold[0]:
+                cutoff = float("inf")
+        else:
+            cutoff = cfg.floor_history_cutoff * level
         sk.add(m, usd if usd < cutoff else None)
 
 

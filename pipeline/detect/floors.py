@@ -40,6 +40,7 @@ class FloorSketch:
         self.minute: int | None = d.get("minute")  # the next minute to add (its start, ms)
         self.level: tuple | None = tuple(d["level"]) if d.get("level") else None  # (hour, usd, minutes of history)
         self.recent: list = [list(r) for r in d.get("recent", [])]  # [minute, day, bin] of the last minutes added
+        self.cold: list = list(d.get("cold", [0, 0]))  # minutes seen on a cold start, and how many were above its cutoff
 
     def add(self, minute: int, usd: float | None) -> None:
         """The window sum ending with `minute` (None: a minute inside a cascade, not history)."""
@@ -125,4 +126,4 @@ class FloorSketch:
     def to_dict(self) -> dict:
         return {"hist": {str(k): {str(b): c for b, c in v.items()} for k, v in self.hist.items()},
                 "minute": self.minute, "level": list(self.level) if self.level else None,
-                "recent": self.recent}
+                "recent": self.recent, "cold": self.cold}
