@@ -14,6 +14,7 @@ from rich.table import Table
 from pipeline.backtest.cli import backtest
 from pipeline.calibrate import calibrate_command
 from pipeline.config import Settings
+from pipeline.redact import redact_url
 from pipeline.labels.cli import labels_app
 from pipeline.report.cli import report
 from pipeline.scenarios.cli import evaluate, simulate
@@ -76,8 +77,9 @@ def demo(
     except KeyboardInterrupt:
         err.print("interrupted: broker and worker stopped")
         raise typer.Exit(130) from None
-    cascades = [a for a in alerts if a["stage"] == "cascade"]
-    console.print(f"\n[bold]{len(alerts)} alerts[/], {len(cascades)} cascade{'' if len(cascades) == 1 else 's'}. Stored in {settings.clickhouse_url}; try:")
+    cascades = list({a["alert_id"]: a for a in alerts if a["stage"] == "cascade"}.values())  # revisions: one each
+    console.print(f"\n[bold]{len(alerts)} alerts[/], {len(cascades)} cascade{'' if len(cascades) == 1 else 's'}. "
+                  f"Stored in {redact_url(settings.clickhouse_url)}; try:")
     console.print('  cascadewatch sql "SELECT asset, side, count(), round(sum(notional_usd)/1e6, 1) AS usd_m '
                   'FROM liquidations FINAL GROUP BY asset, side ORDER BY asset, side"')
     console.print('  cascadewatch sql "SELECT ts, asset, stage, severity FROM alerts FINAL ORDER BY ts"')

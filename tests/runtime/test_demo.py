@@ -9,6 +9,8 @@ import sys
 import orjson
 
 from pipeline.config import Settings
+from pipeline.replay import replay_files
+from pipeline.scenarios import bundled
 from tests.conftest import read_topic
 
 
@@ -20,13 +22,14 @@ def test_demo_uses_the_configured_services_and_reports_the_cascade(broker, tmp_p
                          timeout=400, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert f"Kafka {broker.bootstrap} (KAFKA_BOOTSTRAP)" in out.stdout
-    assert "CASCADE  BTC" in out.stdout and "7 alerts, 2 cascades" in out.stdout
+    offline = replay_files([bundled()]).alerts  # what the demo's scenario gives offline
+    assert "CASCADE  BTC" in out.stdout and f"{len(offline)} alerts, 2 cascades" in out.stdout
     assert "contagion watch: BTC cascade" in out.stdout and "linked to the BTC cascade" in out.stdout
     (report,) = (tmp_path / "var" / "reports").glob("*.html")  # the demo ends with its cascade's report
     assert f"Report of the BTC cascade: {report}" in out.stdout and 'id="marker-cascade"' in report.read_text()
     # The alerts went to the broker we started, not to an embedded one.
     stages = sorted(orjson.loads(r.value)["stage"] for r in read_topic(broker.bootstrap, Settings().topics.alerts))
-    assert stages == ["cascade", "cascade", "expired", "sell", "watch", "watch", "watch"]
+    assert stages == sorted(a.stage for a in offline)
     rows = subprocess.run([sys.executable, "-m", "pipeline", "sql", "SELECT count() AS n FROM alerts FINAL",
                            "--format", "json"], env=env, capture_output=True, timeout=120, cwd=tmp_path)
-    assert orjson.loads(rows.stdout.splitlines()[0]) == {"n": 7}
+    assert orjson.loads(rows.stdout.splitlines()[0]) == {"n": len({(a.alert_id, a.stage) for a in offline})}
