@@ -23,6 +23,11 @@ class DetectorConfig(BaseModel):
         0.05, ge=0, description="...and at least this share of the receiving venue's taker volume per hour "
         "(measured over market_lookback_ms; not applied when that venue has no trade flow)")
     market_lookback_ms: int = Field(60 * MINUTE, description="History behind the volume, volatility and baseline measures")
+    entity_venues: dict[str, list[str]] = Field(
+        {"binance": ["binance-usdm", "binance-coinm"], "bybit": ["bybit"], "okx": ["okx"], "bitmex": ["bitmex"],
+         "deribit": ["deribit"], "hyperliquid": ["hyperliquid"]},
+        description="Exchange entity of the address labels -> the feed venues whose taker volume a deposit to it is "
+        "measured against (an entity not listed has no volume test)")
 
     # -- selling ----------------------------------------------------------------------------
     sell_window_ms: int = Field(30 * MINUTE, description="Selling must start within this long after the deposit")
@@ -95,6 +100,9 @@ class DetectorConfig(BaseModel):
     etf_outflow_streak_days: int = Field(3, description="Consecutive outflow days that raise severity")
     etf_sum5_raise_usd: float = Field(-500e6, description="5-day net flow at or below this raises severity")
     etf_sum5_lower_usd: float = Field(500e6, description="5-day net flow at or above this lowers severity")
+
+    def venues_of(self, entity: str | None) -> tuple[str, ...]:
+        return tuple(self.entity_venues.get(entity, ())) if entity else ()
 
     def deposit_threshold(self, asset: str) -> float:
         return self.deposit_min_usd.get(asset, self.deposit_min_usd_default)

@@ -70,14 +70,14 @@ class MarketBook:
         hi = bisect.bisect_left(rows, end - MINUTE + 1, key=lambda r: r[0])
         return rows[lo:hi]
 
-    def hourly_volume(self, entity: str | None, end: int, lookback_ms: int) -> float | None:
-        """Taker volume (USD per hour) of the entity's markets over the lookback before `end`,
-        scaled up from the minutes that have bars; None when the entity has no market with bars."""
-        if not entity:
+    def hourly_volume(self, venues: tuple[str, ...], end: int, lookback_ms: int) -> float | None:
+        """Taker volume (USD per hour) of the given venues' markets over the lookback before `end`,
+        scaled up from the minutes that have bars; None when none of them has a market with bars."""
+        if not venues:
             return None
         total, found = 0.0, False
         for market in self.rows:
-            if market.split("/", 1)[0].split("-", 1)[0] != entity:
+            if market.split("/", 1)[0] not in venues:
                 continue
             rows = self._complete_minutes(market, end - lookback_ms, end)
             if rows:

@@ -41,7 +41,7 @@ def open_due(cfg: DetectorConfig, st: AssetState, watermark: float, alerts: list
 
 def _open(cfg: DetectorConfig, st: AssetState, dep: dict, alerts: list) -> None:
     ts = dep["ts"]
-    volume = st.market.hourly_volume(dep["to_entity"], ts, cfg.market_lookback_ms)
+    volume = st.market.hourly_volume(cfg.venues_of(dep["to_entity"]), ts, cfg.market_lookback_ms)
     if volume:
         dep["venue_volume_1h_usd"] = round(volume, 2)
         dep["volume_share"] = round(dep["usd_value"] / volume, 4)

@@ -149,3 +149,42 @@ def test_etf_context_is_used_only_once_published():
     assert ctx["sum_5d_usd"] == pytest.approx(-2e9)
     assert alerts[0].severity == "warning"  # watch (info) raised one level by the outflow streak
     assert stages(alerts)[0] == ("BTC", "watch", "watch")
+
+
+def per_minute(bars_in):
+    """The same market as one-minute bars: sums of flow, first open, last close, lowest low."""
+    out = {}
+    for b in sorted(bars_in, key=lambda b: b.ts):
+        key = (b.venue, b.ts - b.ts % MIN)
+        m = out.get(key)
+        if m is None:
+            out[key] = b.model_copy(update={"ts": key[1], "interval_ms": MIN})
+            continue
+        out[key] = m.model_copy(update={"buy_volume_usd": m.buy_volume_usd + b.buy_volume_usd,
+                                        "sell_volume_usd": m.sell_volume_usd + b.sell_volume_usd,
+                                        "low": min(m.low, b.low), "high": max(m.high, b.high), "close": b.close,
+                                        "trade_count": m.trade_count + b.trade_count})
+    return list(out.values())
+
+
+@pytest.mark.parametrize("sell_from,burst_at,sell,cascade", [(5, 20, True, True), (20, 33, True, True),
+                                                              (5, 20, True, False), (5, 20, False, False)])
+def test_one_second_and_one_minute_bars_of_a_market_give_the_same_decisions(sell_from, burst_at, sell, cascade):
+    s0 = T0 + sell_from * MIN
+
+    def price(t):
+        return 115_000.0 if t < s0 or not sell else max(110_000.0, 115_000.0 - 250.0 * (t - s0) / MIN)
+
+    story_ = story(sell_from=sell_from, burst_at=burst_at, sell=sell, cascade=cascade)
+    others = [e for e in story_ if not isinstance(e, TradeFlow)]
+    # One-second bars with the story's flow per minute: $1M a side, $40M more selling while it sells.
+    fine = [b.model_copy(update={"buy_volume_usd": 1e6 / 60, "sell_volume_usd": (1e6 + (
+        40e6 if sell and s0 <= b.ts < s0 + 20 * MIN else 0.0)) / 60})
+        for b in bars(T0 - 10 * MIN, T0 + 180 * MIN, price_fn=price, step=1_000)]
+    a, b = replay(others + fine), replay(others + per_minute(fine))
+    assert [(x.alert_id, x.kind, x.stage, x.revision) for x in a] == [(x.alert_id, x.kind, x.stage, x.revision) for x in b]
+    assert {x.stage for x in a} >= {"watch"}
+    for x, y in zip(a, b):  # decided at the same moments, within the coarser bars' minute
+        assert abs(x.ts - y.ts) <= MIN
+        if x.stage == "sell":
+            assert x.sell["net_sell_usd"] == pytest.approx(y.sell["net_sell_usd"], rel=0.1)

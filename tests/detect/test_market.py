@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from pipeline.detect import DetectorConfig
 from pipeline.detect.market import MINUTE, LongBook, MarketBook
 
 T0 = 1_756_065_600_000
@@ -15,9 +16,14 @@ def test_hourly_volume_is_per_entity_and_scaled_from_the_minutes_seen():
         book.add("binance-usdm/BTCUSDT", T0 + i * MINUTE, 1e6, 100.0)
     book.add("bybit/BTCUSDT", T0, 5e6, 100.0)
     end = T0 + 30 * MINUTE
-    assert book.hourly_volume("binance", end, 60 * MINUTE) == 60e6
-    assert book.hourly_volume("bybit", end, 60 * MINUTE) == 5e6 * 60
-    assert book.hourly_volume("coinbase", end, 60 * MINUTE) is None
+    cfg = DetectorConfig()
+    assert book.hourly_volume(cfg.venues_of("binance"), end, 60 * MINUTE) == 60e6
+    assert book.hourly_volume(cfg.venues_of("bybit"), end, 60 * MINUTE) == 5e6 * 60
+    assert book.hourly_volume(cfg.venues_of("coinbase"), end, 60 * MINUTE) is None
+    # The mapping is explicit: a venue is measured for an entity only where the settings say so.
+    assert book.hourly_volume(("binance-coinm",), end, 60 * MINUTE) is None
+    renamed = cfg.model_copy(update={"entity_venues": {"binance": ["bybit"]}})
+    assert book.hourly_volume(renamed.venues_of("binance"), end, 60 * MINUTE) == 5e6 * 60
 
 
 def test_sums_do_not_depend_on_arrival_order():
