@@ -9,7 +9,6 @@ from typing import Annotated, Optional
 import orjson
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from pipeline.backtest.cli import backtest
 from pipeline.calibrate import calibrate_command

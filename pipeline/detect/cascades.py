@@ -20,7 +20,7 @@ from pipeline.detect.alerts import alert_id_for, publish
 from pipeline.detect.buffers import since, upto
 from pipeline.detect.config import MINUTE, DetectorConfig
 from pipeline.detect.floors import FloorSketch
-from pipeline.detect.state import CONTAGION, UNEXPLAINED, AssetState, Episode
+from pipeline.detect.state import UNEXPLAINED, AssetState, Episode
 from pipeline.detect.windows import RollingWindow
 
 

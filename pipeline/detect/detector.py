@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from pipeline.contracts.models import Alert, EtfFlow, Event, Link, Liquidation, TradeFlow, WhaleTransfer
+from pipeline.contracts.models import Alert, EtfFlow, Event, Link, Liquidation, WhaleTransfer
 from pipeline.detect import cascades, contagion, whale
 from pipeline.detect.buffers import Bar, Liq, insert, prune
 from pipeline.detect.clock import CHAIN, FLOW, LIQ

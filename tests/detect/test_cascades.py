@@ -6,7 +6,7 @@ import random
 
 from pipeline.contracts.models import Liquidation, WhaleTransfer
 from pipeline.detect import CascadeDetector, DetectorConfig
-from tests.detect.stories import MIN, NO_LINKS, T0, bars, deposit, drive, liqs, replay, story
+from tests.detect.stories import MIN, NO_LINKS, T0, bars, drive, liqs, replay, story
 
 DAY = 24 * 60 * MIN
 

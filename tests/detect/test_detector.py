@@ -11,7 +11,7 @@ from pipeline.contracts.interchange import read_events
 from pipeline.contracts.models import EtfFlow, Liquidation, TradeFlow, WhaleTransfer
 from pipeline.detect import CascadeDetector, DetectorConfig
 from pipeline.scenarios import bundled
-from tests.detect.stories import MIN, NO_LINKS, T0, bars, deposit, drive, liqs, replay, stages, story
+from tests.detect.stories import MIN, NO_LINKS, T0, bars, drive, liqs, replay, stages, story
 
 
 def keys(alerts):
