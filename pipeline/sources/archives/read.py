@@ -16,7 +16,7 @@ from . import binance_csv, hyperliquid_fills, tardis_csv, trade_blocks
 from .detect import ArchiveSource
 from .files import open_binary
 from .rows import RowError, Skipped
-from .vbars import VectorBars
+from pipeline.sources.exchanges.vbars import VectorBars
 
 TRADE_FORMATS = ("binance-aggtrades", "binance-trades", "tardis-trades")
 

@@ -295,6 +295,18 @@ class Venue:
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def trade_rows(self, msg: dict) -> list[tuple] | None:
+        """The fast path for the hot message type (see trade_block.py): for a plain trade message,
+        its trades as raw `(symbol, ts_ms: int, price, size, taker_sold: bool)` rows, price and size
+        as the venue sent them (str or number, never bool); None for anything else, or any field of
+        an unexpected type, which `parse` then judges. Must give the trades `parse` gives, once
+        converted with `trade_instrument(symbol)`."""
+        return None
+
+    def trade_instrument(self, symbol: str) -> Instrument:
+        """How `trade_rows` sizes convert to base units and USD (ParseError: unknown instrument)."""
+        return self.instrument(symbol)  # type: ignore[attr-defined]
+
     def check_symbol(self, symbol: str) -> None:
         """ParseError when `symbol` cannot be subscribed and normalized (used before a live feed connects)."""
         inst = getattr(self, "instrument", None)

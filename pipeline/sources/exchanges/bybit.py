@@ -88,6 +88,21 @@ class Bybit(Venue):
             return ParseResult(skipped=channel)
         raise ParseError(f"unknown topic {topic[:60]!r}")
 
+    def trade_rows(self, msg: dict) -> list[tuple] | None:
+        topic, data = msg.get("topic"), msg.get("data")
+        if type(topic) is not str or topic.partition(".")[0] != "publicTrade" or type(data) is not list:
+            return None
+        rows = []
+        for d in data:
+            if type(d) is not dict:
+                return None
+            s, t, p, v, side = d.get("s"), d.get("T"), d.get("p"), d.get("v"), d.get("S")
+            if type(s) is not str or not s or type(t) is not int or type(p) is not str or type(v) is not str \
+                    or (side != "Sell" and side != "Buy"):
+                return None
+            rows.append((s, t, p, v, side == "Sell"))
+        return rows
+
     def _liquidation(self, d: dict, received_ts: int):
         symbol = text(d.get("s"), "s")
         inst = self.instrument(symbol)

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from .base import (
+    Instrument,
     ParseError,
     ParseResult,
     Venue,
@@ -42,6 +43,7 @@ _SKIP_CHANNELS = ("book", "ticker", "deribit_price_index", "deribit_price_rankin
                   "incremental_ticker", "chart", "perpetual", "platform_state", "estimated_expiration_price",
                   "deribit_volatility_index", "instrument")
 _OTHER = {"buy": "sell", "sell": "buy"}
+_NUMBER = (int, float)
 
 
 class Deribit(Venue):
@@ -79,6 +81,33 @@ class Deribit(Venue):
         if head.startswith(_SKIP_CHANNELS):
             return ParseResult(skipped=head)
         raise ParseError(f"unknown channel {channel[:60]!r}")
+
+    def trade_rows(self, msg: dict) -> list[tuple] | None:
+        params = msg.get("params")
+        if msg.get("method") != "subscription" or type(params) is not dict or "result" in msg or "error" in msg:
+            return None
+        channel, data = params.get("channel"), params.get("data")
+        if type(channel) is not str or channel.partition(".")[0] != "trades" or type(data) is not list or not data:
+            return None
+        rows = []
+        for t in data:
+            if type(t) is not dict or t.get("liquidation") is not None:
+                return None  # liquidation trades (and anything odd) go through parse
+            name, ts, p, a, side = (t.get("instrument_name"), t.get("timestamp"), t.get("price"), t.get("amount"),
+                                    t.get("direction"))
+            tid = t.get("trade_id")
+            if type(name) is not str or not name or _OPTION_RE.search(name) or type(ts) is not int \
+                    or type(p) not in _NUMBER or type(a) not in _NUMBER or (side != "sell" and side != "buy") \
+                    or tid is None or tid == "":
+                return None
+            rows.append((name, ts, p, a, side == "sell"))
+        return rows
+
+    def trade_instrument(self, symbol: str) -> Instrument:
+        # amount is base coin on linear instruments, USD on the others (module docstring)
+        asset = asset_of(symbol.split("-", 1)[0].split("_", 1)[0])
+        linear = any(mark in symbol for mark in load_instruments("deribit")["linear_markers"])
+        return Instrument(symbol, asset, "base" if linear else "usd", 1.0)
 
     def _trade(self, t: dict, received_ts: int, out: ParseResult) -> None:
         name = text(t.get("instrument_name"), "instrument_name")

@@ -12,12 +12,13 @@ skipped here (reason "per_user_feed"), never turned into market-wide events.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from .base import ASSET_RE, ParseError, ParseResult, Venue, ms, pos, text, unwrap_items
+from .base import ASSET_RE, Instrument, ParseError, ParseResult, Venue, ms, pos, text, unwrap_items
 from .spec import VenueSpec
 
 _SKIP_CHANNELS = {"subscriptionResponse", "pong", "l2Book", "allMids", "candle", "bbo", "activeAssetCtx",
@@ -25,6 +26,7 @@ _SKIP_CHANNELS = {"subscriptionResponse", "pong", "l2Book", "allMids", "candle",
 _PER_USER = {"userFills", "userEvents", "userFundings", "userNonFundingLedgerUpdates", "orderUpdates",
              "userTwapSliceFills", "userTwapHistory", "activeAssetData"}
 _SIDES = {"B": "buy", "A": "sell"}
+_ASSET_OK = re.compile(r"[A-Za-z0-9]{2,12}")  # coin.upper() fits ASSET_RE: a perp, not spot or a builder dex
 
 
 class Hyperliquid(Venue):
@@ -50,6 +52,24 @@ class Hyperliquid(Venue):
                 raise ParseError(f"venue error: {str(msg.get('data'))[:120]}")
             return ParseResult(skipped=str(channel))
         raise ParseError(f"unknown channel {str(channel)[:60]!r}")
+
+    def trade_rows(self, msg: dict) -> list[tuple] | None:
+        data = msg.get("data")
+        if msg.get("channel") != "trades" or type(data) is not list:
+            return None
+        rows = []
+        for d in data:
+            if type(d) is not dict:
+                return None
+            coin, t, px, sz, side = d.get("coin"), d.get("time"), d.get("px"), d.get("sz"), d.get("side")
+            if type(coin) is not str or not _ASSET_OK.fullmatch(coin) or type(t) is not int or type(px) is not str \
+                    or type(sz) is not str or (side != "A" and side != "B"):
+                return None
+            rows.append((coin, t, px, sz, side == "A"))
+        return rows
+
+    def trade_instrument(self, symbol: str) -> Instrument:
+        return Instrument(symbol, symbol.upper(), "base", 1.0)  # perps: sz in coin units, px in USDC
 
     def _trade(self, d: dict):
         coin = text(d.get("coin"), "coin")

@@ -111,6 +111,27 @@ class Okx(Venue):
             return ParseResult(skipped=channel)
         raise ParseError(f"unknown channel {str(channel)[:60]!r}")
 
+    def trade_rows(self, msg: dict) -> list[tuple] | None:
+        arg, data = msg.get("arg"), msg.get("data")
+        if type(arg) is not dict or type(data) is not list or "event" in msg or "table" in msg:
+            return None
+        if arg.get("channel") not in ("trades", "trades-all"):
+            return None
+        rows = []
+        for d in data:
+            if type(d) is not dict:
+                return None
+            inst_id, t, p, sz, side = d.get("instId"), d.get("ts"), d.get("px"), d.get("sz"), d.get("side")
+            if type(inst_id) is not str or not inst_id or type(p) is not str or type(sz) is not str \
+                    or (side != "sell" and side != "buy"):
+                return None
+            if type(t) is str and t.isdigit():  # OKX sends ms as a string
+                t = int(t)
+            elif type(t) is not int:
+                return None
+            rows.append((inst_id, t, p, sz, side == "sell"))
+        return rows
+
     def _parse_v3(self, table: str, msg: dict, received_ts: int) -> ParseResult:
         """OKEx v3 tables. A `swap/liquidation` row, shaped as the v3 REST liquidation endpoint returned it::
 

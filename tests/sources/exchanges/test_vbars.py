@@ -7,10 +7,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.sources.archives.vbars import VectorBars
+from pipeline.sources.exchanges.vbars import VectorBars
 from pipeline.sources.exchanges.base import BarAggregator, Trade
 
-from .builders import assert_same_bars
+from tests.sources.archives.builders import assert_same_bars
 
 KEYS = [("binance-usdm", "BTCUSDT", "BTC"), ("okx", "BTC-USDT-SWAP", "BTC")]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.contracts.models import SCHEMA_VERSION
-from pipeline.sources.exchanges.bars import BAR_INTERVAL_MS
+from .bars import BAR_INTERVAL_MS
 
 
 @dataclass(slots=True)

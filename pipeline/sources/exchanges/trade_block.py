@@ -1,0 +1,174 @@
+"""Trades of a block of venue messages, as columns: the fast path for the hot message type.
+
+A venue's `trade_rows(msg)` lifts the raw fields of a plain trade message (symbol, time, price and
+size as the venue sent them, taker sold?) without building an object per trade; `TradeBlock`
+collects those rows from many lines, converts and checks them in numpy at the end of the block,
+and hands per-(venue, symbol) columns to `VectorBars`. The checks are the ones `Venue.parse`
+applies (finite, positive price and size, ms in range, a known instrument); a line with any row
+that fails them is handed back so the caller can run it through `Venue.parse`, which reports it
+exactly as the one-message-at-a-time path does. Trades that `Venue.parse` produced go into the same
+block, already converted, so each symbol's trades reach the bars in input order.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .base import ParseError, _day_ms
+
+if TYPE_CHECKING:
+    from .base import Instrument, Trade, Venue
+
+# tardis.dev raw lines: '<ISO-8601 receipt time> <message>'; only stamps that `iso_ms` surely
+# accepts take the fast path (anything else goes through `split_line`, which reports it)
+_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)(?:\.\d+)?Z?")
+_EPOCH = re.compile(rb"\d{9,11}(?:\.\d+)?")
+_MAX_MS = 10**14
+_IDENTITY = (1.0, 0.0)  # usd = qty * a + (qty * b) * price; rows already converted carry usd as qty
+
+
+class _Days:
+    """Dates already seen valid (a recording spans few days): one dict look-up per line."""
+
+    def __init__(self) -> None:
+        self.ok: set[bytes] = set()
+
+    def valid(self, day: bytes) -> bool:
+        if day in self.ok:
+            return True
+        try:
+            _day_ms(day.decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            return False
+        self.ok.add(day)
+        return True
+
+
+_days = _Days()
+
+
+def message_body(line: bytes) -> bytes | None:
+    """The JSON part of a recording line whose prefix is surely valid (bare message, tardis.dev
+    receipt time, cryptofeed epoch); None for anything `split_line` has to judge."""
+    head = line[:1]
+    if head == b"{":
+        return line
+    if line[4:5] == b"-" and line[10:11] == b"T":
+        i = line.find(b" ", 19, 40)
+        if i > 0 and _STAMP.fullmatch(line, 0, i) and _days.valid(line[:10]):
+            return line[i + 1:]
+        return None
+    i = line.find(b": ", 9, 24)
+    if i > 0 and _EPOCH.fullmatch(line, 0, i):
+        return line[i + 2:]
+    return None
+
+
+class TradeBlock:
+    """Rows of one block of lines, in input order. The hot loop appends to `rows` (the row tuples
+    of every message, flat), `lines` (the line number of each row) and `raws` (line number -> raw
+    line, for a line handed back): flat lists of atomic values, so the garbage collector has
+    nothing to walk (a list per message made it a third of the time). `add_trade` takes a Trade
+    `Venue.parse` produced."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.rows: list[tuple] = []
+        self.lines: list[int] = []
+        self.raws: dict[int, bytes] = {}
+        self._parsed_assets: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add_trade(self, t: Trade) -> None:
+        """A parsed trade (its notional already in USD, line -1)."""
+        self._parsed_assets[t.symbol] = t.asset
+        self.rows.append((t.symbol, t.ts, t.price, t.notional_usd, t.taker_side == "sell"))
+        self.lines.append(-1)
+
+    def columns(self) -> tuple[list[tuple[tuple[str, str], str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
+                               set[int], int]:
+        """(per key: (venue, symbol), asset, ts, price, usd, taker_sold, in input order), the lines to
+        hand back to `Venue.parse`, and the number of fast rows kept (parsed trades are counted by
+        their parser)."""
+        rows, line_list = self.rows, self.lines
+        if not rows:
+            return [], set(), 0
+        n = len(rows)
+        syms, ts_l, price_l, qty_l, sold_l = zip(*rows)
+        keys = list(zip(syms, [no < 0 for no in line_list]))
+        codes = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        parsed_assets = self._parsed_assets
+        code = np.fromiter((codes[k] for k in keys), np.int64, n)
+        lines = np.asarray(line_list, dtype=np.int64)
+        try:
+            ts = np.asarray(ts_l, dtype=np.int64)
+        except OverflowError:  # an int beyond int64: out of range anyway
+            ts = np.asarray([t if -2**62 < t < 2**62 else -1 for t in ts_l], dtype=np.int64)
+        price, qty = _floats(price_l), _floats(qty_l)
+        n_codes = len(codes)
+        conv_a, conv_b = np.zeros(n_codes), np.zeros(n_codes)
+        known = np.zeros(n_codes, dtype=bool)
+        parsed_code = np.zeros(n_codes, dtype=bool)
+        symbols: list[str] = sorted({s for s, _ in codes})
+        sym_no = {s: i for i, s in enumerate(symbols)}
+        sym_of_code = np.zeros(n_codes, dtype=np.int64)
+        assets: dict[str, str] = dict(parsed_assets)
+        for (symbol, parsed), c in codes.items():
+            sym_of_code[c] = sym_no[symbol]
+            if parsed:
+                (conv_a[c], conv_b[c]), known[c], parsed_code[c] = _IDENTITY, True, True
+                continue
+            inst = _instrument(self.venue, symbol)
+            if inst is not None:  # else: unknown instrument, Venue.parse reports those lines
+                (conv_a[c], conv_b[c]), known[c] = _factors(inst), True
+                assets[symbol] = inst.asset
+        with np.errstate(invalid="ignore", over="ignore"):
+            usd = qty * conv_a[code] + (qty * conv_b[code]) * price
+            good = (known[code] & np.isfinite(price) & np.isfinite(qty) & (price > 0) & (qty > 0) & (ts >= 0)
+                    & (ts <= _MAX_MS) & (usd > 0)) | parsed_code[code]  # Venue.parse has judged those
+        bad_lines: set[int] = set()
+        if not good.all():  # a message with any bad row is judged whole by Venue.parse
+            bad_lines = set(lines[~good].tolist())
+            good &= ~np.isin(lines, np.fromiter(bad_lines, dtype=np.int64))
+        sold = np.asarray(sold_l, dtype=bool)
+        key = sym_of_code[code]
+        out = []
+        order = np.argsort(key, kind="stable")  # stable: each symbol's trades stay in input order
+        for idx in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
+            idx = idx[good[idx]]
+            if len(idx):
+                symbol = symbols[int(key[idx[0]])]
+                out.append(((self.venue.name, symbol), assets[symbol], ts[idx], price[idx], usd[idx], sold[idx]))
+        return out, bad_lines, int((good & ~parsed_code[code]).sum())
+
+
+def _floats(values) -> np.ndarray:
+    """Python float() of each value (numpy uses it for a list of str); NaN where it fails, so the
+    row fails the checks and its line is judged by Venue.parse."""
+    try:
+        return np.array(values, dtype=np.float64)
+    except (ValueError, TypeError):
+        out = np.empty(len(values))
+        for i, v in enumerate(values):
+            try:
+                out[i] = float(v) if type(v) is not bool else np.nan
+            except (ValueError, TypeError):
+                out[i] = np.nan
+        return out
+
+
+def _factors(inst: Instrument) -> tuple[float, float]:
+    # the same operations, in the same order, as Instrument.convert: exact equality with Venue.parse
+    return (0.0, inst.contract_size) if inst.unit == "base" else (inst.contract_size, 0.0)
+
+
+def _instrument(venue: Venue, symbol: str) -> Instrument | None:
+    try:
+        return venue.trade_instrument(symbol)
+    except ParseError:
+        return None
