@@ -8,7 +8,9 @@ per format into a temporary directory:
   messages/cryptofeed `<epoch>: {"stream": ..., "data": {aggTrade}}` lines
   messages/tardis     `<ISO time> {"stream": ..., "data": {aggTrade}}` lines
 Each file goes through the same code as `cascadewatch normalize FILE` (detect + normalize_file, the
-event dicts are produced but not written), timed alone, best of --repeat runs. Goal: 200k lines/s
+event dicts are produced but not written), timed alone, best of --repeat runs, in wall time and in
+this process's CPU time (the steadier figure when other work shares the cores; the load average
+before and after is printed). Goal: 200k lines/s
 for trades, so a day of BTCUSDT trades (a few million aggTrades) imports in well under a minute.
 
 Run: python bench/normalize.py [--lines N] [--repeat R] [--profile FORMAT]
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import os
 import pstats
 import sys
 import tempfile
@@ -98,14 +101,16 @@ def write_inputs(tmp: Path, n: int, squeeze: int) -> dict[str, Path]:
     return paths
 
 
-def run_once(path: Path) -> tuple[float, NormalizeStats]:
+def run_once(path: Path) -> tuple[float, float, NormalizeStats]:
+    """(wall seconds, CPU seconds of this process, stats). On a shared machine the CPU time is the
+    steadier figure: it leaves out the time other processes held the core."""
     st = NormalizeStats()
     src = detect(path)
     gc.collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in normalize_file(src, stats=st, now_ms=0):
         pass
-    return time.perf_counter() - t0, st
+    return time.perf_counter() - t0, time.process_time() - c0, st
 
 
 def main() -> None:
@@ -118,6 +123,7 @@ def main() -> None:
     console = Console() if sys.stdout.isatty() else Console(width=200)  # whole cells when piped
     with tempfile.TemporaryDirectory() as tmp:
         console.print(f"writing {args.lines:,} lines per format ...")
+        load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
         paths = write_inputs(Path(tmp), args.lines, args.squeeze)
         if args.profile:
             prof = cProfile.Profile()
@@ -127,14 +133,16 @@ def main() -> None:
             pstats.Stats(prof).sort_stats("tottime").print_stats(15)
             return
         table = Table(title=f"normalize throughput, {args.lines:,} trade lines, best of {args.repeat}")
-        for col in ("format", "lines/s", "seconds", "trades", "bars", "errors", "goal 200k/s"):
+        for col in ("format", "lines/s", "seconds", "lines/CPU-s", "trades", "bars", "errors", "goal 200k/s"):
             table.add_column(col, justify="right" if col not in ("format",) else "left")
         for name, path in paths.items():
-            best, st = min((run_once(path) for _ in range(args.repeat)), key=lambda r: r[0])
+            best, cpu, st = min((run_once(path) for _ in range(args.repeat)), key=lambda r: r[0])
             rate = args.lines / best
-            table.add_row(name, f"{rate:,.0f}", f"{best:.2f}", f"{st.trades:,}", f"{st.bars:,}", str(st.errors),
-                          "yes" if rate >= 200_000 else "no")
+            table.add_row(name, f"{rate:,.0f}", f"{best:.2f}", f"{args.lines / cpu:,.0f}", f"{st.trades:,}",
+                          f"{st.bars:,}", str(st.errors), "yes" if rate >= 200_000 else "no")
         console.print(table)
+        console.print(f"load average before/after: {load_before} / {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+                      f"on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

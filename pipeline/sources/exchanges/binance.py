@@ -82,17 +82,13 @@ class _Binance(Venue):
         raise ParseError(f"unknown message (e={kind!r})")
 
     def trade_rows(self, msg: dict) -> list[tuple] | None:
-        d = msg
-        if "stream" in msg and "data" in msg:
-            d = msg["data"]
-            if type(d) is not dict:
-                return None
-        e = d.get("e")
-        if (e != "aggTrade" and e != "trade") or "result" in d:
+        try:
+            d = msg["data"] if "stream" in msg else msg
+            e, s, t, p, q, m = d["e"], d["s"], d["T"], d["p"], d["q"], d["m"]
+        except (KeyError, TypeError):
             return None
-        s, t, p, q, m = d.get("s"), d.get("T"), d.get("p"), d.get("q"), d.get("m")
-        if type(s) is not str or not s or type(t) is not int or type(p) is not str or type(q) is not str \
-                or type(m) is not bool:
+        if (e != "aggTrade" and e != "trade") or "result" in d or type(s) is not str or not s or type(t) is not int \
+                or type(p) is not str or type(q) is not str or type(m) is not bool:
             return None
         return [(s, t, p, q, m)]
 

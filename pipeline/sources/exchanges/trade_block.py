@@ -100,43 +100,40 @@ class TradeBlock:
             return [], set(), 0
         n = len(rows)
         syms, ts_l, price_l, qty_l, sold_l = zip(*rows)
-        keys = list(zip(syms, [no < 0 for no in line_list]))
-        codes = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-        parsed_assets = self._parsed_assets
-        code = np.fromiter((codes[k] for k in keys), np.int64, n)
-        lines = np.asarray(line_list, dtype=np.int64)
+        symbols = list(dict.fromkeys(syms))
+        codes = {s: i for i, s in enumerate(symbols)}
+        key = np.fromiter(map(codes.__getitem__, syms), np.int64, n)
+        lines = np.asarray(self.lines, dtype=np.int64)
+        parsed = lines < 0  # Venue.parse has judged those rows, and converted them
         try:
             ts = np.asarray(ts_l, dtype=np.int64)
         except OverflowError:  # an int beyond int64: out of range anyway
             ts = np.asarray([t if -2**62 < t < 2**62 else -1 for t in ts_l], dtype=np.int64)
         price, qty = _floats(price_l), _floats(qty_l)
-        n_codes = len(codes)
-        conv_a, conv_b = np.zeros(n_codes), np.zeros(n_codes)
-        known = np.zeros(n_codes, dtype=bool)
-        parsed_code = np.zeros(n_codes, dtype=bool)
-        symbols: list[str] = sorted({s for s, _ in codes})
-        sym_no = {s: i for i, s in enumerate(symbols)}
-        sym_of_code = np.zeros(n_codes, dtype=np.int64)
-        assets: dict[str, str] = dict(parsed_assets)
-        for (symbol, parsed), c in codes.items():
-            sym_of_code[c] = sym_no[symbol]
-            if parsed:
-                (conv_a[c], conv_b[c]), known[c], parsed_code[c] = _IDENTITY, True, True
+        conv_a, conv_b = np.zeros(len(symbols)), np.zeros(len(symbols))
+        known = np.zeros(len(symbols), dtype=bool)
+        assets: dict[str, str] = dict(self._parsed_assets)
+        has_parsed = bool(parsed.any())
+        fast_symbols = {s for s, no in zip(syms, self.lines) if no >= 0} if has_parsed else codes
+        for c, symbol in enumerate(symbols):
+            if symbol not in fast_symbols:
                 continue
             inst = _instrument(self.venue, symbol)
             if inst is not None:  # else: unknown instrument, Venue.parse reports those lines
                 (conv_a[c], conv_b[c]), known[c] = _factors(inst), True
-                assets[symbol] = inst.asset
+                assets.setdefault(symbol, inst.asset)
+        a, b = conv_a[key], conv_b[key]
+        if has_parsed:
+            a, b = np.where(parsed, _IDENTITY[0], a), np.where(parsed, _IDENTITY[1], b)
         with np.errstate(invalid="ignore", over="ignore"):
-            usd = qty * conv_a[code] + (qty * conv_b[code]) * price
-            good = (known[code] & np.isfinite(price) & np.isfinite(qty) & (price > 0) & (qty > 0) & (ts >= 0)
-                    & (ts <= _MAX_MS) & (usd > 0)) | parsed_code[code]  # Venue.parse has judged those
+            usd = qty * a + (qty * b) * price
+            good = (known[key] & np.isfinite(price) & np.isfinite(qty) & (price > 0) & (qty > 0) & (ts >= 0)
+                    & (ts <= _MAX_MS) & (usd > 0)) | parsed
         bad_lines: set[int] = set()
         if not good.all():  # a message with any bad row is judged whole by Venue.parse
             bad_lines = set(lines[~good].tolist())
             good &= ~np.isin(lines, np.fromiter(bad_lines, dtype=np.int64))
         sold = np.asarray(sold_l, dtype=bool)
-        key = sym_of_code[code]
         out = []
         order = np.argsort(key, kind="stable")  # stable: each symbol's trades stay in input order
         for idx in np.split(order, np.flatnonzero(np.diff(key[order])) + 1):
@@ -144,7 +141,8 @@ class TradeBlock:
             if len(idx):
                 symbol = symbols[int(key[idx[0]])]
                 out.append(((self.venue.name, symbol), assets[symbol], ts[idx], price[idx], usd[idx], sold[idx]))
-        return out, bad_lines, int((good & ~parsed_code[code]).sum())
+        kept = int(good.sum()) - (int(parsed.sum()) if has_parsed else 0)
+        return out, bad_lines, kept
 
 
 def _floats(values) -> np.ndarray:
