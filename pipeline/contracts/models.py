@@ -89,7 +89,7 @@ class Liquidation(_Event):
     notional_usd: float = Field(ge=0)
     ts: Int = _MS
     received_ts: Int = _MS
-    completeness: Literal["full", "sampled"]
+    completeness: Literal["full", "sampled", "partial"]
 
 
 class TradeFlow(_Event):

@@ -33,7 +33,7 @@ ROLLUPS: dict[str, Rollup] = {
         table="liquidations_1m_rollup",
         columns="minute, asset, venue, side, liquidations, notional_usd_sum, quantity_sum, price_min, price_max, sampled",
         select="toStartOfMinute(ts) AS minute, asset, venue, side, count(), sum(notional_usd), sum(quantity), "
-               "min(price), max(price), countIf(completeness = 'sampled')",
+               "min(price), max(price), countIf(completeness != 'full')",
         group_by="minute, asset, venue, side",
     ),
     "trade_flow": Rollup(

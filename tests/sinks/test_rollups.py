@@ -57,3 +57,13 @@ def test_a_revised_bar_replaces_its_old_values(store, ev):
     store.insert_events([ev.trade_flow(ts=ev.T0 + 10_000, buy=7, sell=9, close=99.0)])  # same bar, revised
     _, rows = store.query("SELECT buy_usd, sell_usd, close_price FROM {db}.trade_flow_1m")
     assert rows == [(17.0, 10.0, 99.0)]
+
+
+def test_partial_and_sampled_rows_both_mark_a_minute_as_a_lower_bound(store, ev):
+    store.insert_events([ev.liquidation("full", venue="bybit"),
+                         ev.liquidation("sampled", venue="binance-usdm", completeness="sampled"),
+                         ev.liquidation("partial", venue="hyperliquid", completeness="partial")])
+    _, rows = store.query("SELECT venue, liquidations, sampled FROM {db}.liquidations_1m ORDER BY venue")
+    assert rows == [("binance-usdm", 1, 1), ("bybit", 1, 0), ("hyperliquid", 1, 1)]
+    _, ((stored,),) = store.query("SELECT completeness FROM {db}.liquidations FINAL WHERE event_id = 'partial'")
+    assert stored == "partial"

@@ -271,8 +271,9 @@ class Venue:
     """One venue's message parser. Subclasses set `name` and implement `_parse`."""
 
     name: str = ""
-    #: completeness of this venue's liquidation feed (see docs/venues.md)
-    completeness: Literal["full", "sampled"] = "full"
+    #: completeness of this venue's liquidation feed (see docs/venues.md): "sampled" throttled,
+    #: "partial" only one kind of liquidation is seen at all
+    completeness: Literal["full", "sampled", "partial"] = "full"
     #: whether the venue has a public market-wide liquidation feed at all
     has_liquidations: bool = True
     #: how `cascadewatch feed` connects to it (spec.VenueSpec); None: no live connector

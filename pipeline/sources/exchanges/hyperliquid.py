@@ -1,9 +1,18 @@
-"""Hyperliquid: `trades` taker flow only.
+"""Hyperliquid: `trades` taker flow, and the backstop liquidations those trades show.
 
 Hyperliquid's public API has no market-wide liquidation feed. Liquidations are visible only in
 per-user data (`userFills` carries a `liquidation` object for the liquidated user's fills), which
-would need the address of every account, or a third-party indexer of the L1. Those messages are
-skipped here (reason "per_user_feed"), never turned into market-wide events.
+would need the address of every account, or a node's fills (archives/hyperliquid_fills.py). Those
+per-user messages are skipped here (reason "per_user_feed"), never turned into market-wide events.
+
+What the public `trades` channel does show: each trade's `users`, [buyer, seller]. A trade in which
+the liquidator vault (HLP Liquidator, a child vault of HLP) is a party is a backstop liquidation:
+the vault took over a position the book could not absorb. The vault buying means a long was
+closed (side "long"), the vault selling a short. These are published as liquidations with
+completeness "partial": market liquidations (sold into the book, most of them) look like any
+other trade and are not seen, and the vault's own later trades out of the positions it took over
+cannot be told apart from a backstop. The event id is the node fills' (`hyperliquid:{coin}:{tid}`),
+so the same liquidation imported later from a node replaces the partial one.
 
 - `side` "B" = the aggressor bought (taker buy), "A" = the aggressor sold; `sz` is in coin units;
   `time` is ms. Perps are USDC-margined: notional = px * sz, USDC taken as USD.
@@ -26,13 +35,15 @@ _SKIP_CHANNELS = {"subscriptionResponse", "pong", "l2Book", "allMids", "candle",
 _PER_USER = {"userFills", "userEvents", "userFundings", "userNonFundingLedgerUpdates", "orderUpdates",
              "userTwapSliceFills", "userTwapHistory", "activeAssetData"}
 _SIDES = {"B": "buy", "A": "sell"}
+# HLP Liquidator, listed among HLP's child vaults in the API docs' vaultDetails example; lowercase
+LIQUIDATOR_VAULTS = frozenset({"0x2e3d94f0562703b25c83308a05046ddaf9a8dd14"})
 _ASSET_OK = re.compile(r"[A-Za-z0-9]{2,12}")  # coin.upper() fits ASSET_RE: a perp, not spot or a builder dex
 
 
 class Hyperliquid(Venue):
     name = "hyperliquid"
-    completeness = "full"
-    has_liquidations = False
+    completeness = "partial"  # backstop liquidations only (module docstring)
+    has_liquidations = True
 
     def _parse(self, msg: dict, received_ts: int) -> ParseResult:
         channel = msg.get("channel")
@@ -42,8 +53,11 @@ class Hyperliquid(Venue):
                 t = self._trade(d)
                 if t is None:
                     out.skipped = "non_perp_coin"
-                else:
-                    out.trades.append(t)
+                    continue
+                out.trades.append(t)
+                vault_bought = _vault_side(d.get("users"))
+                if vault_bought is not None:
+                    out.liquidations.append(self._backstop(t, vault_bought, received_ts))
             return out
         if channel in _PER_USER:
             return ParseResult(skipped="per_user_feed")
@@ -65,11 +79,20 @@ class Hyperliquid(Venue):
             if type(coin) is not str or not _ASSET_OK.fullmatch(coin) or type(t) is not int or type(px) is not str \
                     or type(sz) is not str or (side != "A" and side != "B"):
                 return None
+            if _vault_side(d.get("users")) is not None:
+                return None  # a backstop liquidation: parse publishes it
             rows.append((coin, t, px, sz, side == "A"))
         return rows
 
     def trade_instrument(self, symbol: str) -> Instrument:
         return Instrument(symbol, symbol.upper(), "base", 1.0)  # perps: sz in coin units, px in USDC
+
+    def _backstop(self, t, vault_bought: bool, received_ts: int):
+        if t.trade_id is None:
+            raise ParseError("backstop liquidation trade without tid")
+        return self.liquidation(eid=f"{self.name}:{t.symbol}:{t.trade_id}", symbol=t.symbol, asset=t.asset,
+                                side="long" if vault_bought else "short", price=t.price, qty_base=t.qty_base,
+                                notional_usd=t.notional_usd, ts=t.ts, received_ts=received_ts)
 
     def _trade(self, d: dict):
         coin = text(d.get("coin"), "coin")
@@ -83,6 +106,19 @@ class Hyperliquid(Venue):
         size = pos(d.get("sz"), "sz")
         return self.trade(symbol=coin, asset=asset, ts=ms(d.get("time"), "time"), price=price, qty_base=size,
                           notional_usd=price * size, taker_side=side, trade_id=d.get("tid"))
+
+
+def _vault_side(users: Any) -> bool | None:
+    """True when the liquidator vault is the buyer (users[0]), False when it is the seller, None when
+    it is not a party (or `users` is missing: older messages and recordings have none)."""
+    if type(users) is not list or len(users) != 2:
+        return None
+    buyer, seller = (u.lower() if isinstance(u, str) else "" for u in users)
+    if buyer in LIQUIDATOR_VAULTS:
+        return True
+    if seller in LIQUIDATOR_VAULTS:
+        return False
+    return None
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from pipeline.sources.exchanges import get_venue
 from pipeline.sources.exchanges import normalize as normalize_mod
 from pipeline.sources.exchanges.base import Venue
+from pipeline.sources.exchanges.hyperliquid import LIQUIDATOR_VAULTS
 from pipeline.sources.exchanges.normalize import NormalizeStats, normalize_lines
 from tests.sources.archives.builders import assert_same_bars, iso
 
@@ -92,6 +93,10 @@ def test_documented_trade_messages_give_the_same_events_either_way():
         assert len(bars) == 1, venue
     out = assert_same("deribit", [orjson.dumps(DERIBIT_TRADES)])
     assert [e["side"] for e in out if e["type"] == "liquidation"] == ["short"]  # maker bought: a short
+    backstop = copy.deepcopy(HYPERLIQUID_TRADES)
+    backstop["data"][0]["users"][1] = next(iter(LIQUIDATOR_VAULTS))
+    out = assert_same("hyperliquid", [orjson.dumps(HYPERLIQUID_TRADES), orjson.dumps(backstop)])
+    assert [e["completeness"] for e in out if e["type"] == "liquidation"] == ["partial"]
 
 
 def broken_variants(msg: dict, path: list, key: str) -> list[dict]:

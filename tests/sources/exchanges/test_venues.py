@@ -250,4 +250,3 @@ def test_hyperliquid_user_fills_are_not_market_liquidations():
     fills = doc_example("hyperliquid_userFills_with_liquidation_ccxt_fixture.json")
     r = get_venue("hyperliquid").parse({"channel": "userFills", "data": {"user": "0x1", "fills": fills}}, RECV)
     assert r.skipped == "per_user_feed" and not r.liquidations and not r.errors
-    assert get_venue("hyperliquid").has_liquidations is False
