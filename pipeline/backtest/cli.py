@@ -15,6 +15,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from pipeline.report.book import REPORT_STAGES
 from pipeline.sources.archives import FORMATS
 
 
@@ -53,8 +54,12 @@ def backtest(
         exists=True, dir_okay=False, readable=True)],
     start: Annotated[Optional[str], typer.Option("--from", help="First event time kept (UTC ISO or epoch ms)")] = None,
     end: Annotated[Optional[str], typer.Option("--to", help="Events at or after this time are left out")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Directory for alerts.jsonl, summary.json, bad_lines.jsonl "
-                                                    "and evaluation.json")] = Path("backtest-out"),
+    out: Annotated[Path, typer.Option("--out", help="Directory for alerts.jsonl, summary.json, bad_lines.jsonl, "
+                                                    "evaluation.json and reports/ (an HTML page and a PNG per "
+                                                    "episode, and index.html)")] = Path("backtest-out"),
+    reports: Annotated[str, typer.Option(
+        help="Episode reports to write into OUT/reports: 'cascades' (episodes that reached a cascade), 'all' "
+             "episodes, or 'none'")] = "cascades",
     labels: Annotated[Optional[Path], typer.Option(help="Labels (JSON lines, as `cascadewatch simulate` writes) "
                                                         "to score the alerts against", exists=True)] = None,
     venue: Annotated[Optional[str], typer.Option(
@@ -63,7 +68,8 @@ def backtest(
 ) -> None:
     """Backtest on recorded history: detect each file's format, normalize it, sort all events by
     event time with bounded memory (sorted runs on disk, merged), replay the detector over them and
-    write the alerts. With --labels, also score them (as `cascadewatch evaluate`)."""
+    write the alerts and a report page per episode (as `cascadewatch report` draws them, from the
+    backtest's own events, no store needed). With --labels, also score them (as `cascadewatch evaluate`)."""
     from pipeline.backtest import backtest as run_backtest
     from pipeline.config import Settings
     from pipeline.sinks.render import alert_line
@@ -76,6 +82,9 @@ def backtest(
     end_ms = parse_time(end) if end else None
     if start_ms is not None and end_ms is not None and end_ms <= start_ms:
         err.print("[bold red]error:[/] --to must be after --from")
+        raise typer.Exit(2)
+    if reports not in REPORT_STAGES:
+        err.print(f"[bold red]error:[/] --reports {reports!r}: one of {', '.join(REPORT_STAGES)}")
         raise typer.Exit(2)
     try:
         sources = [detect(f, venue=venue) for f in files]
@@ -106,8 +115,17 @@ def backtest(
                 replay_task = bars.add_task("replay (events)", total=total)
             bars.update(replay_task, completed=done)
 
+        report_task = None
+
+        def on_report(done, total):
+            nonlocal report_task
+            if report_task is None:
+                report_task = bars.add_task("episode reports", total=total)
+            bars.update(report_task, completed=done)
+
         result = run_backtest(sources, out, start_ms=start_ms, end_ms=end_ms, labels=label_rows,
-                              config=Settings().detector, run_size=run_size, on_file=on_file, on_replay=on_replay)
+                              config=Settings().detector, run_size=run_size, on_file=on_file, on_replay=on_replay,
+                              reports=reports, on_report=on_report)
     table = Table("file", "format", "venue", "lines", "liquidations", "trades", "bars", "in window", "errors",
                   title="inputs")
     for f in result.files:
@@ -124,6 +142,8 @@ def backtest(
             ev.add_row(r["kind"], str(r["episodes"]), str(r["found"]), str(r["false_alerts"]), fmt(r["precision"]),
                        fmt(r["recall"]))
         console.print(ev)
+    if result.reports:
+        err.print(f"{len(result.reports)} episode report(s): {out / 'reports' / 'index.html'}")
     err.print(f"{result.events:,} events replayed from {result.runs} sorted run(s), {len(result.alerts)} alerts, "
               f"{result.bad_lines} bad lines (in {out / 'bad_lines.jsonl'}), {result.late} late, "
               f"{result.duplicates} duplicates; written to {out}/")

@@ -1,5 +1,6 @@
 """`backtest`: files -> normalized events in [start, end) -> external sort -> detector replay ->
-alerts (and an evaluation against labels). Every bad input line is kept in `bad_lines.jsonl`."""
+alerts (and an evaluation against labels, and the episode reports). Every bad input line is kept
+in `bad_lines.jsonl`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import orjson
 from pipeline.contracts.models import Alert, Event, dump_event, event_from_dict, parse_event
 from pipeline.detect import DetectorConfig
 from pipeline.replay import run
+from pipeline.report.book import MinuteBook
 from pipeline.sources.archives import ArchiveSource, normalize_file
 from pipeline.sources.exchanges.normalize import ERROR_TYPE, NormalizeStats
 
+from .reports import write_reports
 from .sort import RUN_SIZE, ExternalSorter
 
 
@@ -45,11 +48,12 @@ class BacktestResult:
     duplicates: int = 0
     bad_lines: int = 0
     evaluation: dict | None = None
+    reports: list[Path] = field(default_factory=list)
 
     def summary(self) -> dict:
         return {"events": self.events, "alerts": len(self.alerts), "sorted_runs": self.runs, "late": self.late,
                 "duplicates": self.duplicates, "bad_lines": self.bad_lines,
-                "files": [f.as_dict() for f in self.files]}
+                "reports": [str(p) for p in self.reports], "files": [f.as_dict() for f in self.files]}
 
 
 class _Counted(Sequence):
@@ -72,13 +76,22 @@ class _Counted(Sequence):
         raise TypeError("a stream of events has no random access")
 
 
+def _kept_in(book: MinuteBook, events: Iterator[Event]) -> Iterator[Event]:
+    for ev in events:
+        book.add(ev)
+        yield ev
+
+
 def backtest(sources: list[ArchiveSource], out_dir: Path, *, start_ms: int | None = None, end_ms: int | None = None,
              labels: list[dict] | None = None, config: DetectorConfig | None = None,
              run_size: int = RUN_SIZE, on_file: Callable[[ArchiveSource], Callable[[int], None] | None] | None = None,
-             on_replay: Callable[[int, int], None] | None = None) -> BacktestResult:
+             on_replay: Callable[[int, int], None] | None = None, reports: str = "cascades",
+             on_report: Callable[[int, int], None] | None = None) -> BacktestResult:
     """Run the whole backtest and write alerts.jsonl, summary.json, bad_lines.jsonl (and
-    evaluation.json with labels) into out_dir. `on_file(src)` may return a bytes-read callback for
-    that file; `on_replay(done, total)` reports replay progress."""
+    evaluation.json with labels) into out_dir, and the episode reports into out_dir/reports
+    (`reports`: "cascades", "all" episodes or "none"). `on_file(src)` may return a bytes-read
+    callback for that file; `on_replay(done, total)` and `on_report(done, total)` report progress."""
+    book = None if reports == "none" else MinuteBook()
     out_dir.mkdir(parents=True, exist_ok=True)
     result = BacktestResult()
     sorter = ExternalSorter(run_size, tmp_dir=out_dir)
@@ -103,7 +116,8 @@ def backtest(sources: list[ArchiveSource], out_dir: Path, *, start_ms: int | Non
                     sorter.add(ts, orjson.dumps(obj))
         result.runs = sorter.runs
         total = sorter.count
-        stream = _Counted(parse_event(line) for line in sorter.sorted())
+        events = (parse_event(line) for line in sorter.sorted())
+        stream = _Counted(events if book is None else _kept_in(book, events))
         replayed = run(stream, config, progress=(lambda i: on_replay(i, total)) if on_replay else None)
     finally:
         sorter.close()
@@ -119,5 +133,8 @@ def backtest(sources: list[ArchiveSource], out_dir: Path, *, start_ms: int | Non
 
         result.evaluation = evaluate(labels, [a.model_dump(mode="json") for a in result.alerts], config)
         (out_dir / "evaluation.json").write_bytes(orjson.dumps(result.evaluation, option=orjson.OPT_INDENT_2))
+    if book is not None:
+        result.reports = write_reports(book, [a.model_dump(mode="json") for a in result.alerts], out_dir, reports,
+                                       on_report)
     (out_dir / "summary.json").write_bytes(orjson.dumps(result.summary(), option=orjson.OPT_INDENT_2))
     return result

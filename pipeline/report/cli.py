@@ -15,17 +15,22 @@ err = Console(stderr=True)
 
 def write_report(store, alert_id: str | None, out: Path) -> tuple[Path, Path]:
     """Write OUT/<alert_id>.html and .png for `alert_id` (None: the latest alert); returns both paths."""
-    from pipeline.report.chart import render
     from pipeline.report.data import latest_alert_id, load_episode
-    from pipeline.report.page import page
 
-    episode = load_episode(store, alert_id or latest_alert_id(store))
+    return write_episode(load_episode(store, alert_id or latest_alert_id(store)), out)
+
+
+def write_episode(episode, out: Path, source: str | None = None) -> tuple[Path, Path]:
+    """Write OUT/<alert_id>.html and .png for a loaded Episode; `source` names where its data came from."""
+    from pipeline.report.chart import render
+    from pipeline.report.page import STORE_SOURCE, page
+
     svg, png = render(episode)
     out.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in episode.alert_id)
     png_path, html_path = out / f"{safe}.png", out / f"{safe}.html"
     png_path.write_bytes(png)
-    html_path.write_text(page(episode, svg, png_path.name), encoding="utf-8")
+    html_path.write_text(page(episode, svg, png_path.name, source or STORE_SOURCE), encoding="utf-8")
     return html_path, png_path
 
 

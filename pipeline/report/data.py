@@ -1,5 +1,6 @@
 """What an episode report shows, read from the store: the alert's stages and evidence, and per
-minute around it the price, net taker flow, long/short liquidations and the feeds' gaps."""
+minute around it the price, net taker flow, long/short liquidations and the feeds' gaps. (book.py
+builds the same from events in memory, for a backtest.)"""
 
 from __future__ import annotations
 
@@ -65,6 +66,17 @@ def _ms(t: dt.datetime) -> int:
     return int(t.timestamp() * 1000)
 
 
+def new_episode(alert_id: str, stages: list[Stage]) -> Episode:
+    """The episode of these stages (in time order), its span with the margin, no market data yet."""
+    first = stages[0].alert
+    deposit = first.get("deposit") or None
+    deposit_ts = dt.datetime.fromtimestamp(deposit["ts"] / 1000, dt.timezone.utc) if deposit else None
+    start = min([s.ts for s in stages] + ([deposit_ts] if deposit_ts else [])) - MARGIN
+    end = max(s.ts for s in stages) + MARGIN
+    return Episode(alert_id=alert_id, asset=first["asset"], kind=first.get("kind", "whale_cascade"), stages=stages,
+                   start=start, end=end, deposit=deposit, deposit_ts=deposit_ts)
+
+
 def load_episode(store, alert_id: str) -> Episode:
     _, rows = store.query(f"SELECT stage, ts, severity, revision, amended, raw FROM {{db}}.alerts FINAL "
                           f"WHERE alert_id = {_quote(alert_id)} ORDER BY ts, stage")
@@ -73,13 +85,8 @@ def load_episode(store, alert_id: str) -> Episode:
                           "kind FROM alerts\"` lists them")
     stages = [Stage(stage, _utc(ts), severity, int(revision), bool(amended), orjson.loads(raw))
               for stage, ts, severity, revision, amended, raw in rows]
-    first = stages[0].alert
-    deposit = first.get("deposit") or None
-    deposit_ts = dt.datetime.fromtimestamp(deposit["ts"] / 1000, dt.timezone.utc) if deposit else None
-    start = min([s.ts for s in stages] + ([deposit_ts] if deposit_ts else [])) - MARGIN
-    end = max(s.ts for s in stages) + MARGIN
-    ep = Episode(alert_id=alert_id, asset=first["asset"], kind=first.get("kind", "whale_cascade"), stages=stages,
-                 start=start, end=end, deposit=deposit, deposit_ts=deposit_ts)
+    ep = new_episode(alert_id, stages)
+    start, end = ep.start, ep.end
     where = (f"asset = {_quote(ep.asset)} AND minute >= toDateTime({_ms(start) // 1000}, 'UTC') "
              f"AND minute <= toDateTime({_ms(end) // 1000}, 'UTC')")
     _, rows = store.query(f"SELECT venue, minute, close_price FROM {{db}}.trade_flow_1m WHERE {where} ORDER BY venue, minute")

@@ -42,7 +42,10 @@ def _evidence(alert: dict) -> str:
     return "; ".join(parts) or "complete feeds"
 
 
-def page(ep: Episode, svg: str, png_name: str) -> str:
+STORE_SOURCE = "the store (liquidations_1m, trade_flow_1m)"
+
+
+def page(ep: Episode, svg: str, png_name: str, source: str = STORE_SOURCE) -> str:
     e = html.escape
     last = ep.last
     rows = []
@@ -79,7 +82,7 @@ def page(ep: Episode, svg: str, png_name: str) -> str:
 {''.join(rows)}</table>
 <h2>Chart</h2>
 <div class="chart" id="chart">{svg}</div>
-<p class="note">Per minute from the store (liquidations_1m, trade_flow_1m). Dashed lines: the deposit and each stage.
+<p class="note">Per minute from {e(source)}. Dashed lines: the deposit and each stage.
 Grey: feed gaps. Also as <a href="{e(png_name)}">{e(png_name)}</a>.</p>
 <h2>ETF context</h2>
 {etf_html}

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageStat
 
 from pipeline.report.cli import write_report
 from pipeline.report.data import ReportError, load_episode
 from tests.analytics_scenario import GAP_VENUE
+
+from .browser import not_blank, run_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,12 +30,6 @@ def written(scenario, tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     html_path, png_path = write_report(store, whale_cascade(alerts)["alert_id"], out)
     return html_path, png_path
-
-
-def not_blank(path: Path) -> bool:
-    """More than one colour in quantity: the spread of grey levels is far from a flat page."""
-    stat = ImageStat.Stat(Image.open(path).convert("L"))
-    return stat.stddev[0] > 20
 
 
 def test_episode_holds_the_alert_and_the_market_around_it(scenario):
@@ -80,19 +74,6 @@ def test_cli_needs_one_of_alert_id_or_latest(tmp_path):
     empty = subprocess.run([sys.executable, "-m", "pipeline", "report", "--latest", "--out", str(tmp_path)], env=env,
                            cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert empty.returncode == 1 and "error:" in empty.stderr and "Traceback" not in empty.stderr
-
-
-def chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        pytest.fail("chromium not found: run scripts/test, which installs Debian's chromium", pytrace=False)
-    return path
-
-
-def run_chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           f"--user-data-dir={tmp / 'profile'}", "--virtual-time-budget=5000", *args],
-                          capture_output=True, text=True, timeout=240)
 
 
 def test_chromium_loads_the_page_with_its_markers_and_draws_it(written, tmp_path):

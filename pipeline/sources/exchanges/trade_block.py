@@ -95,7 +95,7 @@ class TradeBlock:
         """(per key: (venue, symbol), asset, ts, price, usd, taker_sold, in input order), the lines to
         hand back to `Venue.parse`, and the number of fast rows kept (parsed trades are counted by
         their parser)."""
-        rows, line_list = self.rows, self.lines
+        rows = self.rows
         if not rows:
             return [], set(), 0
         n = len(rows)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.contracts.models import SCHEMA_VERSION
+
 from .bars import BAR_INTERVAL_MS
 
 
