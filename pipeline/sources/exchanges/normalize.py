@@ -47,7 +47,9 @@ def _error(line_no: int, reason: str, detail: str, raw: str | bytes) -> dict[str
     return {"type": ERROR_TYPE, "line": line_no, "reason": reason, "detail": detail[:300], "raw": raw[:200]}
 
 
-BLOCK_MESSAGES = 50_000  # messages per block: bars go out (and memory is bounded) a block at a time
+# bars go out, and memory is bounded, a block at a time: at most this many fast-path messages or trades
+BLOCK_MESSAGES = 50_000
+BLOCK_ROWS = 200_000
 
 
 def normalize_lines(venue_name: str, lines: Iterable[str | bytes], *, stats: NormalizeStats | None = None,
@@ -71,6 +73,7 @@ def normalize_lines(venue_name: str, lines: Iterable[str | bytes], *, stats: Nor
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     line_no = 0
     for line_no, line in enumerate(lines, 1):
+        rows = None
         if rows_of is not None:
             raw = line if type(line) is bytes else line.encode() if isinstance(line, str) else bytes(line)
             body = message_body(raw)
@@ -79,21 +82,22 @@ def normalize_lines(venue_name: str, lines: Iterable[str | bytes], *, stats: Nor
                     msg = loads(body)
                 except decode_error:
                     msg = None
-                rows = rows_of(msg) if type(msg) is dict else None
-                if rows:
-                    add_rows(rows)
-                    if len(rows) == 1:
-                        add_line(line_no)
-                    else:
-                        add_lines([line_no] * len(rows))
-                    raws[line_no] = raw
-                    if len(raws) >= BLOCK_MESSAGES:
-                        yield from _flush(block, bars, venue, st, now_ms)
-                        block = TradeBlock(venue)
-                        add_rows, add_line, add_lines = block.rows.extend, block.lines.append, block.lines.extend
-                        raws = block.raws
-                    continue
-        yield from _one(venue, line_no, line, st, now_ms, block)
+                if type(msg) is dict:
+                    rows = rows_of(msg)
+        if rows:
+            add_rows(rows)
+            if len(rows) == 1:
+                add_line(line_no)
+            else:
+                add_lines([line_no] * len(rows))
+            raws[line_no] = raw
+        else:
+            yield from _one(venue, line_no, line, st, now_ms, block)
+        if len(raws) >= BLOCK_MESSAGES or len(block.rows) >= BLOCK_ROWS:
+            yield from _flush(block, bars, venue, st, now_ms)
+            block = TradeBlock(venue)
+            add_rows, add_line, add_lines = block.rows.extend, block.lines.append, block.lines.extend
+            raws = block.raws
     yield from _flush(block, bars, venue, st, now_ms)
     for bar in bars.flush():
         st.bars += 1

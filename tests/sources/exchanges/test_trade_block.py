@@ -147,6 +147,12 @@ def test_blocks_do_not_change_the_result(monkeypatch):
     monkeypatch.setattr(normalize_mod, "BLOCK_MESSAGES", 7)
     small, _ = run("binance-usdm", lines, True)
     assert_same_bars([e for e in small if e["type"] == "trade_flow"], [e for e in whole if e["type"] == "trade_flow"])
+    bitmex = cryptofeed_lines("BITMEX.ws.1.0")  # every trade through Venue.parse: blocks of parsed trades
+    whole, _ = run("bitmex", bitmex, True)
+    monkeypatch.setattr(normalize_mod, "BLOCK_ROWS", 5)
+    small, _ = run("bitmex", bitmex, True)
+    assert len(whole) > 5
+    assert_same_bars([e for e in small if e["type"] == "trade_flow"], [e for e in whole if e["type"] == "trade_flow"])
 
 
 def test_trade_messages_skip_the_per_message_parser(monkeypatch):
