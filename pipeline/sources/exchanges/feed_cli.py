@@ -115,7 +115,8 @@ def feed(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-message error lines on stderr")] = False,
     node_fills: Annotated[Optional[Path], typer.Option(
         "--node-fills", help="hyperliquid only: follow this non-validator node's fills directory (written with "
-        "--write-fills) instead of the public websocket: every liquidation, and bars from the taker fills",
+        "--write-fills) instead of the public websocket: every liquidation, and bars from the taker fills. "
+        "Without it, hyperliquid's public trades give bars and backstop liquidations only (completeness partial)",
         file_okay=False)] = None,
 ) -> None:
     """Stream a venue live: liquidations and 1-second trade_flow bars, plus feed_health events (connects,
