@@ -96,15 +96,15 @@ def _trade_bars(src: ArchiveSource, lines, st: NormalizeStats) -> Iterator[dict[
             else:
                 st.lines += problem.reason != "header"
                 st.skipped[problem.reason] += 1
-        out: list[dict] = []
+        out: list[tuple] = []
         for c in block.columns:
-            out.extend(bars.add((c.venue, c.symbol), c.asset, c.ts, c.price, c.usd, c.taker_sold))
-        out.sort(key=lambda b: b["ts"])
+            out.extend(bars.add_rows((c.venue, c.symbol), c.asset, c.ts, c.price, c.usd, c.taker_sold))
+        out.sort()  # by time (rows are tuples: dicts only as they are handed on, see VectorBars)
         st.bars += len(out)
-        yield from out
-    out = bars.flush()
+        yield from map(bars.as_dict, out)
+    out = bars.flush_rows()
     st.bars += len(out)
-    yield from out
+    yield from map(bars.as_dict, out)
     st.late_trades = bars.late_trades
 
 

@@ -99,9 +99,9 @@ def normalize_lines(venue_name: str, lines: Iterable[str | bytes], *, stats: Nor
             add_rows, add_line, add_lines = block.rows.extend, block.lines.append, block.lines.extend
             raws = block.raws
     yield from _flush(block, bars, venue, st, now_ms)
-    for bar in bars.flush():
+    for row in bars.flush_rows():
         st.bars += 1
-        yield bar
+        yield bars.as_dict(row)
     st.late_trades = bars.late_trades
 
 
@@ -144,12 +144,14 @@ def _flush(block: TradeBlock, bars: VectorBars, venue: Venue, st: NormalizeStats
     st.messages += fast_lines
     columns, handed_back, kept = block.columns()
     st.trades += kept
-    out: list[dict] = []
+    out: list[tuple] = []
     for key, asset, ts, price, usd, sold in columns:
-        out.extend(bars.add(key, asset, ts, price, usd, sold))
-    out.sort(key=lambda b: b["ts"])
+        out.extend(bars.add_rows(key, asset, ts, price, usd, sold))
+    out.sort()
     st.bars += len(out)
-    yield from out
+    as_dict = bars.as_dict
+    for row in out:
+        yield as_dict(row)
     if handed_back:  # lines the block's checks refused: Venue.parse reports them as it would alone
         again = TradeBlock(venue)
         for line_no in sorted(handed_back):

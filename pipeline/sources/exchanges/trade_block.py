@@ -13,6 +13,7 @@ block, already converted, so each symbol's trades reach the bars in input order.
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -22,45 +23,56 @@ from .base import ParseError, _day_ms
 if TYPE_CHECKING:
     from .base import Instrument, Trade, Venue
 
-# tardis.dev raw lines: '<ISO-8601 receipt time> <message>'; only stamps that `iso_ms` surely
-# accepts take the fast path (anything else goes through `split_line`, which reports it)
-_STAMP = re.compile(rb"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)(?:\.\d+)?Z?")
+# tardis.dev raw lines: '<ISO-8601 receipt time> <message>'. Only stamps that `iso_ms` surely
+# accepts take the fast path (anything else goes through `split_line`, which reports it). A stamp is
+# checked to the second once (a set of the seconds seen valid: a busy market has many lines a
+# second), and its fraction on every line.
+_SECOND = re.compile(rb"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)")
 _EPOCH = re.compile(rb"\d{9,11}(?:\.\d+)?")
 _MAX_MS = 10**14
 _IDENTITY = (1.0, 0.0)  # usd = qty * a + (qty * b) * price; rows already converted carry usd as qty
 
 
-class _Days:
-    """Dates already seen valid (a recording spans few days): one dict look-up per line."""
+class _Seconds:
+    """'YYYY-MM-DDTHH:MM:SS' prefixes seen valid, the date included (Feb 30 is not)."""
 
     def __init__(self) -> None:
         self.ok: set[bytes] = set()
 
-    def valid(self, day: bytes) -> bool:
-        if day in self.ok:
-            return True
+    def valid(self, second: bytes) -> bool:
+        if not _SECOND.fullmatch(second):
+            return False
         try:
-            _day_ms(day.decode("ascii"))
+            _day_ms(second[:10].decode("ascii"))
         except (ValueError, UnicodeDecodeError):
             return False
-        self.ok.add(day)
+        if len(self.ok) > 100_000:  # a long file: start over rather than grow
+            self.ok.clear()
+        self.ok.add(second)
         return True
 
 
-_days = _Days()
+_seconds = _Seconds()
 
 
 def message_body(line: bytes) -> bytes | None:
     """The JSON part of a recording line whose prefix is surely valid (bare message, tardis.dev
     receipt time, cryptofeed epoch); None for anything `split_line` has to judge."""
-    head = line[:1]
-    if head == b"{":
+    if line[:1] == b"{":
         return line
-    if line[4:5] == b"-" and line[10:11] == b"T":
+    if line[10:11] == b"T":
         i = line.find(b" ", 19, 40)
-        if i > 0 and _STAMP.fullmatch(line, 0, i) and _days.valid(line[:10]):
-            return line[i + 1:]
-        return None
+        if i < 0:
+            return None
+        second = line[:19]
+        if second not in _seconds.ok and not _seconds.valid(second):
+            return None
+        frac = line[19:i]  # '', 'Z', '.1234567' or '.1234567Z'
+        if frac and frac != b"Z":
+            digits = frac[1:-1] if frac[-1:] == b"Z" else frac[1:]
+            if frac[:1] != b"." or not digits.isdigit():
+                return None
+        return line[i + 1:]
     i = line.find(b": ", 9, 24)
     if i > 0 and _EPOCH.fullmatch(line, 0, i):
         return line[i + 2:]
@@ -99,7 +111,9 @@ class TradeBlock:
         if not rows:
             return [], set(), 0
         n = len(rows)
-        syms, ts_l, price_l, qty_l, sold_l = zip(*rows)
+        # column by column: zip(*rows) would hold an iterator per row at once, tracked objects
+        # enough to set off full garbage collections
+        syms, ts_l, price_l, qty_l, sold_l = (list(map(itemgetter(k), rows)) for k in range(5))
         symbols = list(dict.fromkeys(syms))
         codes = {s: i for i, s in enumerate(symbols)}
         key = np.fromiter(map(codes.__getitem__, syms), np.int64, n)

@@ -6,6 +6,7 @@ Whole days of trades go through numpy instead of a Python object per trade."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import repeat
 
 import numpy as np
 
@@ -28,7 +29,10 @@ class _Open:
 
 class VectorBars:
     """Feed `add(key, asset, ts, price, usd, taker_sold)` arrays in input order; bars come back as
-    TradeFlow dicts (the `model_dump(mode="json")` shape)."""
+    TradeFlow dicts (the `model_dump(mode="json")` shape). `add_rows`/`flush_rows` give them as
+    tuples `(ts, venue, symbol, asset, open, high, low, close, buy_usd, sell_usd, trades)` instead,
+    which sort by time and become dicts (`as_dict`) only as they are handed on: thousands of dicts
+    held at once would outlive the young garbage-collector generations and set off full collections."""
 
     def __init__(self, interval_ms: int = BAR_INTERVAL_MS):
         self.interval_ms = interval_ms
@@ -37,6 +41,10 @@ class VectorBars:
 
     def add(self, key: tuple[str, str], asset: str, ts: np.ndarray, price: np.ndarray, usd: np.ndarray,
             taker_sold: np.ndarray) -> list[dict]:
+        return [self.as_dict(r) for r in self.add_rows(key, asset, ts, price, usd, taker_sold)]
+
+    def add_rows(self, key: tuple[str, str], asset: str, ts: np.ndarray, price: np.ndarray, usd: np.ndarray,
+                 taker_sold: np.ndarray) -> list[tuple]:
         if len(ts) == 0:
             return []
         start = ts - ts % self.interval_ms
@@ -62,7 +70,7 @@ class VectorBars:
         buy_sums = np.add.reduceat(buys, firsts).tolist()
         sell_sums = np.add.reduceat(sells, firsts).tolist()
         counts = (lasts - firsts + 1).tolist()
-        out: list[dict] = []
+        out: list[tuple] = []
         i0 = 0
         if held is not None:
             bar = held[1]
@@ -75,25 +83,31 @@ class VectorBars:
                 i0 = 1
                 if len(starts) == 1:
                     return out
-            out.append(self._dump(key, held[0], bar))
-        for i in range(i0, len(starts) - 1):
-            out.append(self._dict(key, asset, starts[i], opens[i], highs[i], lows[i], closes[i], buy_sums[i],
-                                  sell_sums[i], counts[i]))
+            out.append(_row(key, held[0], bar))
         j = len(starts) - 1
+        if j > i0:
+            n = j - i0
+            out.extend(zip(starts[i0:j], repeat(key[0], n), repeat(key[1], n), repeat(asset, n), opens[i0:j],
+                           highs[i0:j], lows[i0:j], closes[i0:j], buy_sums[i0:j], sell_sums[i0:j], counts[i0:j]))
         if j >= i0:
             self._open[key] = (asset, _Open(starts[j], opens[j], highs[j], lows[j], closes[j], buy_sums[j],
                                             sell_sums[j], counts[j]))
         return out
 
     def flush(self) -> list[dict]:
-        out = [self._dump(k, asset, bar) for k, (asset, bar) in self._open.items()]
+        return [self.as_dict(r) for r in self.flush_rows()]
+
+    def flush_rows(self) -> list[tuple]:
+        out = sorted(_row(k, asset, bar) for k, (asset, bar) in self._open.items())
         self._open.clear()
-        return sorted(out, key=lambda b: (b["ts"], b["venue"], b["symbol"]))
+        return out
 
-    def _dump(self, key, asset, bar: _Open) -> dict:
-        return self._dict(key, asset, bar.start, bar.open, bar.high, bar.low, bar.close, bar.buy, bar.sell, bar.count)
-
-    def _dict(self, key, asset, start, o, h, lo, c, buy, sell, count) -> dict:
-        return {"schema_version": SCHEMA_VERSION, "type": "trade_flow", "venue": key[0], "symbol": key[1], "asset": asset,
+    def as_dict(self, row: tuple) -> dict:
+        start, venue, symbol, asset, o, h, lo, c, buy, sell, count = row
+        return {"schema_version": SCHEMA_VERSION, "type": "trade_flow", "venue": venue, "symbol": symbol, "asset": asset,
                 "ts": start, "interval_ms": self.interval_ms, "buy_volume_usd": buy, "sell_volume_usd": sell,
                 "open": o, "high": h, "low": lo, "close": c, "trade_count": count}
+
+
+def _row(key: tuple[str, str], asset: str, bar: _Open) -> tuple:
+    return (bar.start, key[0], key[1], asset, bar.open, bar.high, bar.low, bar.close, bar.buy, bar.sell, bar.count)

@@ -176,9 +176,14 @@ def test_receipt_times_the_fast_path_cannot_vouch_for_go_to_the_line_splitter():
     msg = orjson.dumps(HYPERLIQUID_TRADES)
     lines = [b"2021-02-30T00:00:00.0000000Z " + msg,  # no such day
              b"2021-02-03T24:00:00.0000000Z " + msg,  # no such hour
+             b"2021-02-03T23:59:59.Z " + msg,  # a point without digits
+             b"2021-02-03T23:59:59.12a4Z " + msg,
              b"2021-02-03T23:59:59.1234567Z " + msg,
+             b"2021-02-03T23:59:59Z " + msg,
+             b"2021-02-03T23:59:59 " + msg,
+             b"2021-02-03T23:59:59.5+00:00 " + msg,  # an offset: judged by split_line
              b"1626912000.123: " + msg]
     out = assert_same("hyperliquid", lines)
-    assert sorted(e["line"] for e in out if e["type"] == "error") == [1, 2]
+    assert sorted(e["line"] for e in out if e["type"] == "error") == [1, 2, 3, 4]
     assert get_venue("hyperliquid").trade_rows(HYPERLIQUID_TRADES) == [("BTC", 1787259217020, "72581.0", "0.00017",
                                                                          False)]
