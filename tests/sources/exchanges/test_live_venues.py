@@ -21,6 +21,7 @@ import pytest
 
 from pipeline.sources.exchanges import get_venue
 from pipeline.sources.exchanges.health import LIQUIDATIONS_LOST
+from pipeline.sources.exchanges.hyperliquid import LIQUIDATOR_VAULTS
 from pipeline.sources.exchanges.live import LiveConfig, LiveFeed, SubscribeError
 
 from .conftest import validate_event
@@ -218,12 +219,19 @@ def hyperliquid_case() -> Case:
         rows = [{"coin": coin, "side": "B" if j % 2 else "A", "px": px, "sz": f"0.{i + 1}{j}", "hash": f"0x{i:02x}{j}",
                  "time": t0 + 120 * i, "tid": 500 + 10 * i + j, "users": ["0xaa", "0xbb"]} for j in range(1 + i % 3)]
         msgs.append({"channel": "trades", "data": rows})
+    # backstop liquidations: trades in which the liquidator vault is the buyer (a long taken over),
+    # then the seller (a short)
+    vault = next(iter(LIQUIDATOR_VAULTS))
+    liqs = [{"channel": "trades", "data": [{"coin": "BTC", "side": "A", "px": "64100.0", "sz": "1.5", "hash": "0xl1",
+                                            "time": t0 + 480, "tid": 900, "users": [vault, "0xcc"]}]},
+            {"channel": "trades", "data": [{"coin": "ETH", "side": "B", "px": "3130.0", "sz": "20", "hash": "0xl2",
+                                            "time": t0 + 1200, "tid": 901, "users": ["0xdd", vault]}]}]
     symbols = ["BTC", "ETH"]
     subscribe = [{"method": "subscribe", "subscription": {"type": "trades", "coin": s}} for s in symbols]
     ping = '{"method":"ping"}'
     return Case("hyperliquid", symbols, subscribe,
                 lambda sub: dumps([{"channel": "subscriptionResponse", "data": sub}]),
-                dumps(msgs), [], [], answer_pings(ping, '{"channel":"pong"}'), ping=ping)
+                dumps(msgs), dumps(liqs), ["long", "short"], answer_pings(ping, '{"channel":"pong"}'), ping=ping)
 
 
 CASES = {"okx": okx_case, "bitmex": bitmex_case, "deribit": deribit_case, "hyperliquid": hyperliquid_case}
