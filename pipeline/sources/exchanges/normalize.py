@@ -54,9 +54,9 @@ BLOCK_ROWS = 200_000
 
 def normalize_lines(venue_name: str, lines: Iterable[str | bytes], *, stats: NormalizeStats | None = None,
                     now_ms: int | None = None, fast: bool = True) -> Iterator[dict[str, Any]]:
-    """Yield event dicts (`model_dump(mode="json")`) and error dicts; liquidations and errors in
-    input order, bars a block of trades at a time (sorted by time within the block) and the open
-    ones at the end of the input.
+    """Yield event dicts (`model_dump(mode="json")`) and error dicts: errors as their lines are
+    read; liquidations and bars a block of lines at a time, in time order within the block (the
+    last bar of each symbol goes out with a later block, or at the end of the input).
 
     Every message goes through `Venue.parse` (as in the live feed), except plain trade messages
     the venue's `trade_rows` can lift field by field: those are converted and checked in numpy a
@@ -91,13 +91,16 @@ def normalize_lines(venue_name: str, lines: Iterable[str | bytes], *, stats: Nor
             else:
                 add_lines([line_no] * len(rows))
             raws[line_no] = raw
+            if len(raws) < BLOCK_MESSAGES and len(block.rows) < BLOCK_ROWS:
+                continue
         else:
             yield from _one(venue, line_no, line, st, now_ms, block)
-        if len(raws) >= BLOCK_MESSAGES or len(block.rows) >= BLOCK_ROWS:
-            yield from _flush(block, bars, venue, st, now_ms)
-            block = TradeBlock(venue)
-            add_rows, add_line, add_lines = block.rows.extend, block.lines.append, block.lines.extend
-            raws = block.raws
+            if len(block.rows) + len(block.events) < BLOCK_ROWS:
+                continue
+        yield from _flush(block, bars, venue, st, now_ms)  # the block is full
+        block = TradeBlock(venue)
+        add_rows, add_line, add_lines = block.rows.extend, block.lines.append, block.lines.extend
+        raws = block.raws
     yield from _flush(block, bars, venue, st, now_ms)
     for row in bars.flush_rows():
         st.bars += 1
@@ -107,7 +110,7 @@ def normalize_lines(venue_name: str, lines: Iterable[str | bytes], *, stats: Nor
 
 def _one(venue: Venue, line_no: int, line: str | bytes, st: NormalizeStats, now_ms: int | None,
          block: TradeBlock) -> Iterator[dict[str, Any]]:
-    """One line through `split_line` and `Venue.parse`: liquidations and errors out, trades into the block."""
+    """One line through `split_line` and `Venue.parse`: errors out, liquidations and trades into the block."""
     st.lines += 1
     try:
         received, msg = split_line(line)
@@ -131,10 +134,26 @@ def _one(venue: Venue, line_no: int, line: str | bytes, st: NormalizeStats, now_
         st.skipped[result.skipped] += 1
     for liq in result.liquidations:
         st.liquidations += 1
-        yield liq.model_dump(mode="json")
+        block.events.append(liq.model_dump(mode="json"))
     for trade in result.trades:
         st.trades += 1
         block.add_trade(trade)
+
+
+def _ts(event: dict) -> int:
+    return event["ts"]
+
+
+def _by_time(rows: list[tuple], as_dict, events: list[dict]) -> Iterator[dict[str, Any]]:
+    """Bar rows (sorted, time first) and event dicts (sorted by ts) merged in time order; a bar
+    before an event of the same millisecond."""
+    i = 0
+    for row in rows:
+        while i < len(events) and events[i]["ts"] < row[0]:
+            yield events[i]
+            i += 1
+        yield as_dict(row)
+    yield from events[i:]
 
 
 def _flush(block: TradeBlock, bars: VectorBars, venue: Venue, st: NormalizeStats,
@@ -149,9 +168,7 @@ def _flush(block: TradeBlock, bars: VectorBars, venue: Venue, st: NormalizeStats
         out.extend(bars.add_rows(key, asset, ts, price, usd, sold))
     out.sort()
     st.bars += len(out)
-    as_dict = bars.as_dict
-    for row in out:
-        yield as_dict(row)
+    yield from _by_time(out, bars.as_dict, sorted(block.events, key=_ts))
     if handed_back:  # lines the block's checks refused: Venue.parse reports them as it would alone
         again = TradeBlock(venue)
         for line_no in sorted(handed_back):

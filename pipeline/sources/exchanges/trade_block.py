@@ -91,6 +91,7 @@ class TradeBlock:
         self.rows: list[tuple] = []
         self.lines: list[int] = []
         self.raws: dict[int, bytes] = {}
+        self.events: list[dict] = []  # the block's liquidations, to go out in time order with its bars
         self._parsed_assets: dict[str, str] = {}
 
     def __len__(self) -> int:

@@ -187,3 +187,22 @@ def test_receipt_times_the_fast_path_cannot_vouch_for_go_to_the_line_splitter():
     assert sorted(e["line"] for e in out if e["type"] == "error") == [1, 2, 3, 4]
     assert get_venue("hyperliquid").trade_rows(HYPERLIQUID_TRADES) == [("BTC", 1787259217020, "72581.0", "0.00017",
                                                                          False)]
+
+
+def test_liquidations_and_bars_come_out_in_time_order():
+    """Within a block events go out by time, so a normalized file can be published as it is; only
+    each symbol's open bar waits (for that symbol's next trade, or the end of the input)."""
+    lines = [x for x in cryptofeed_lines("BINANCE_FUTURES.ws.1.0") if not x.startswith(b"wss://")]
+    trade_ts = [orjson.loads(x.partition(b": ")[2])["data"].get("T") for x in lines]
+    liq = doc_example("binance_usdm_forceOrder_docs_example.json")
+    mixed = []
+    for i, (line, t) in enumerate(zip(lines, trade_ts)):  # a liquidation beside every tenth trade, at its time
+        mixed.append(line)
+        if t and i % 10 == 0:
+            mixed.append(orjson.dumps({**liq, "E": t, "o": {**liq["o"], "T": t, "q": str(1 + i)}}))
+    out = [e for e in run("binance-usdm", mixed, True)[0] if e["type"] != "error"]
+    symbols = {e["symbol"] for e in out if e["type"] == "trade_flow"}
+    assert sum(e["type"] == "liquidation" for e in out) == sum(1 for i, t in enumerate(trade_ts) if t and i % 10 == 0)
+    body, tail = out[:-len(symbols)], out[-len(symbols):]  # the tail: each symbol's open bar at the end
+    assert [e["ts"] for e in body] == sorted(e["ts"] for e in body)
+    assert {e["symbol"] for e in tail} == symbols and all(e["type"] == "trade_flow" for e in tail)
