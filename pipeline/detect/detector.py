@@ -27,7 +27,6 @@ from pipeline.detect.state import UNEXPLAINED, AssetState
 from pipeline.detect.whale import REF_LOOKBACK_MS
 
 
-_Liq, _Bar = Liq, Bar
 _SOURCES = {"whale_transfer": CHAIN, "liquidation": LIQ, "trade_flow": FLOW}
 
 
@@ -124,7 +123,7 @@ class CascadeDetector:
         if source is LIQ:
             usd = event.notional_usd
             eid = event.event_id
-            row = _Liq(ts, eid, event.side, usd, event.venue, event.completeness, round(usd * 100))
+            row = Liq(ts, eid, event.side, event.venue, event.completeness, round(usd * 100))
             rows = st.liqs
             if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= eid)):
                 fresh = insert(rows, row)
@@ -132,7 +131,7 @@ class CascadeDetector:
                 rows.append(row)
                 fresh = True
         elif source is FLOW:
-            row = _Bar(ts, f"{event.venue}/{event.symbol}", ts + event.interval_ms, event.buy_volume_usd,
+            row = Bar(ts, f"{event.venue}/{event.symbol}", ts + event.interval_ms, event.buy_volume_usd,
                        event.sell_volume_usd, event.open, event.low, event.close)
             rows = st.bars
             if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= row[1])):
@@ -158,7 +157,7 @@ class CascadeDetector:
             st.market.add(row[1], ts, row[3] + row[4], row[7])
         elif source is LIQ:
             if row[2] == "long":
-                st.longs.add_cents(ts, row[6])
+                st.longs.add_cents(ts, row[5])
             if late:
                 cascades.amend_late(self.cfg, st, ts, out.alerts)
         else:

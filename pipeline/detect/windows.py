@@ -33,7 +33,7 @@ class RollingWindow:
         # Runs once per liquidation and window, the detector's hottest loop: written out in full.
         rows = self.rows
         rows.append(liq)
-        ts, _, side, _, venue, completeness, cents = liq
+        ts, _, side, venue, completeness, cents = liq
         if side == "long":
             self.long_c += cents
             self.long_n += 1
@@ -46,7 +46,7 @@ class RollingWindow:
             sampled[venue] = sampled.get(venue, 0) + 1
         edge = ts - self.width
         while rows[0][0] <= edge:
-            _, _, side, _, venue, completeness, cents = rows.popleft()
+            _, _, side, venue, completeness, cents = rows.popleft()
             if side == "long":
                 self.long_c -= cents
                 self.long_n -= 1

@@ -64,9 +64,9 @@ def test_snapshot_is_a_copy():
     evs = story()
     drive(det, evs[:50])
     snap = det.snapshot("BTC")
-    before = (len(snap["bars"]), dict(snap["clock"]["frontier"]))
+    before = (len(snap["bars"]["ts"]), dict(snap["clock"]["frontier"]))
     drive(det, evs[50:100])
-    assert (len(snap["bars"]), snap["clock"]["frontier"]) == before
+    assert (len(snap["bars"]["ts"]), snap["clock"]["frontier"]) == before
 
 
 def test_state_stays_bounded():
