@@ -2,14 +2,19 @@
 
 The buffers hold up to an hour of rows, most of a state snapshot. Rows are written as columns:
 times as differences from the row before, the strings that repeat (venue, side, completeness,
-market) as indexes into a small table, and each liquidation id as the length of the prefix it
-shares with the previous id of the same venue plus the rest ("17|1278:1#5"). Decoding gives back
-the very same rows. Snapshots written as lists of rows (the earlier format) are still read.
+market) as indexes into a small table, and the liquidation ids, the largest column, as one
+deflated JSON list in base64 (ids share most of their text; zlib finds that at C speed, a third
+of the size). Decoding gives back the very same rows. Snapshots written as lists of rows (the
+earlier format) are still read.
 """
 
 from __future__ import annotations
 
+import base64
+import zlib
 from itertools import accumulate
+
+import orjson
 
 from pipeline.detect.buffers import Bar, Liq
 
@@ -22,40 +27,20 @@ def _deltas(values: list[int]) -> list[int]:
     return out
 
 
-def _shared(a: str, b: str) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
-
-
 def encode_liqs(rows: list) -> dict:
     kinds: dict[tuple, int] = {}
-    kind_col, ids, last_id = [], [], {}
-    for _, eid, side, venue, completeness, _ in rows:
-        k = kinds.setdefault((side, venue, completeness), len(kinds))
-        kind_col.append(k)
-        prev = last_id.get(venue, "")
-        n = _shared(prev, eid)
-        ids.append(f"{n}|{eid[n:]}")
-        last_id[venue] = eid
-    return {"ts": _deltas([r[0] for r in rows]), "kind": kind_col, "kinds": [list(k) for k in kinds],
-            "id": ids, "cents": [r[5] for r in rows]}
+    kind = [kinds.setdefault((r[2], r[3], r[4]), len(kinds)) for r in rows]
+    ids = zlib.compress(orjson.dumps([r[1] for r in rows]), 1)
+    return {"ts": _deltas([r[0] for r in rows]), "kind": kind, "kinds": [list(k) for k in kinds],
+            "ids_z": base64.b64encode(ids).decode("ascii"), "cents": [r[5] for r in rows]}
 
 
 def decode_liqs(d: dict | list) -> list:
     if isinstance(d, list):  # rows [ts, event_id, side, usd, venue, completeness, cents]
         return [Liq(r[0], r[1], r[2], r[4], r[5], r[6]) for r in d]
     kinds = [tuple(k) for k in d["kinds"]]
-    out, last_id = [], {}
-    for ts, k, code, cents in zip(accumulate(d["ts"]), d["kind"], d["id"], d["cents"]):
-        side, venue, completeness = kinds[k]
-        n, _, rest = code.partition("|")
-        eid = last_id.get(venue, "")[:int(n)] + rest
-        last_id[venue] = eid
-        out.append(Liq(ts, eid, side, venue, completeness, cents))
-    return out
+    ids = orjson.loads(zlib.decompress(base64.b64decode(d["ids_z"])))
+    return [Liq(ts, eid, *kinds[k], cents) for ts, eid, k, cents in zip(accumulate(d["ts"]), ids, d["kind"], d["cents"])]
 
 
 def encode_bars(rows: list) -> dict:
