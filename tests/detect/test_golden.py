@@ -38,6 +38,8 @@ def in_batches(dicts, size: int = 500) -> list:
 
 
 RUNS = {"models": reference_run, "records": one_record_at_a_time, "batches": in_batches}
+# records one at a time differ from batches only in the call: once is enough
+COMBOS = [(order, run) for order in ORDERS for run in sorted(RUNS) if run != "records" or order == "arrival"]
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -46,8 +48,7 @@ def test_the_simulator_input_is_the_one_the_golden_was_made_from(golden, name):
         "the simulator's output changed: regenerate the golden (python -m tests.detect.golden) from the reference detector"
 
 
-@pytest.mark.parametrize("run", sorted(RUNS))
-@pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.parametrize(("order", "run"), COMBOS)
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_alerts_equal_the_golden_field_for_field(golden, name, order, run):
     want = golden[name][order]
