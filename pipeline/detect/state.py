@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from pipeline.detect.clock import EventClock
-from pipeline.detect.codec import decode_bars, decode_liqs, encode_bars, encode_liqs
+from pipeline.detect.codec import decode_bars, decode_liqs, encode_bars, encode_liqs, pack, unpack
 from pipeline.detect.etf import EtfLedger
 from pipeline.detect.floors import FloorSketch
 from pipeline.detect.market import LongBook, MarketBook
@@ -104,7 +104,7 @@ class AssetState:
             "linked": {k: e.to_dict() for k, e in self.linked.items()},
             "done": {k: e.to_dict() for k, e in self.done.items()}, "closed": self.closed,
             "cascade": self.cascade.to_dict(), "floors": self.floors.to_dict() if self.floors else None,
-            "etf": self.etf.to_dict(), "market": self.market.rows, "longs": self.longs.rows,
+            "etf": self.etf.to_dict(), "market": pack(self.market.rows), "longs": self.longs.rows,
             "upstream": self.upstream, "progress_sent": self.progress_sent, "watermark": self.watermark,
             "late": self.late, "duplicates": self.duplicates,
         }
@@ -115,7 +115,7 @@ class AssetState:
                  liqs=decode_liqs(d["liqs"]), seen=dict(d["seen"]), pending=[list(p) for p in d["pending"]],
                  closed=dict(d["closed"]), cascade=CascadeState(**d["cascade"]),
                  floors=FloorSketch(days, quantile, d["floors"]) if d.get("floors") else None,
-                 etf=EtfLedger.from_dict(d["etf"]), market=MarketBook(d["market"]), longs=LongBook(d["longs"]),
+                 etf=EtfLedger.from_dict(d["etf"]), market=MarketBook(unpack(d["market"])), longs=LongBook(d["longs"]),
                  upstream={k: [v[0], None] for k, v in d["upstream"].items()}, progress_sent=d["progress_sent"],
                  watermark=d["watermark"], late=d["late"], duplicates=d["duplicates"])
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}

@@ -10,6 +10,7 @@ import pytest
 from pipeline.contracts.interchange import read_events
 from pipeline.contracts.models import EtfFlow, Liquidation, TradeFlow, WhaleTransfer
 from pipeline.detect import CascadeDetector, DetectorConfig
+from pipeline.detect.codec import decode_bars
 from pipeline.scenarios import bundled
 from tests.detect.stories import MIN, NO_LINKS, T0, bars, drive, liqs, replay, stages, story
 
@@ -64,9 +65,9 @@ def test_snapshot_is_a_copy():
     evs = story()
     drive(det, evs[:50])
     snap = det.snapshot("BTC")
-    before = (len(snap["bars"]["ts"]), dict(snap["clock"]["frontier"]))
+    before = (len(decode_bars(snap["bars"])), dict(snap["clock"]["frontier"]))
     drive(det, evs[50:100])
-    assert (len(snap["bars"]["ts"]), snap["clock"]["frontier"]) == before
+    assert (len(decode_bars(snap["bars"])), snap["clock"]["frontier"]) == before
 
 
 def test_state_stays_bounded():
