@@ -3,7 +3,9 @@
 `process` applies one event and returns an `Output`: the alerts it caused, the links to deliver
 to other assets (contagion links and progress markers), and the event itself when it arrived
 behind the watermark (the late side output). The Faust agent and `cascadewatch replay` run the
-same loop over it; replay delivers links at once (`feed`), the agent through a topic.
+same loop over it; replay delivers links at once (`feed`), the agent through a topic. An event is
+a pydantic model or a light record of the same fields (pipeline/contracts/light.py, a third
+cheaper to parse); `process_many` / `feed_many` take a batch and decide exactly as one by one.
 
 Decisions depend on event times only, so the same events give the same alerts whatever order
 they arrive in within the allowed lateness; the wall clock (`now`) only decides when a silent

@@ -51,8 +51,8 @@ class MarketBook:
         rows = self.rows.get(market)
         if rows is None:
             rows = self.rows[market] = []
-        m = minute_of(ts)
-        row = _row(rows, m, [m, 0, -1, close])
+        m = ts - ts % MINUTE
+        row = rows[-1] if rows and rows[-1][0] == m else _row(rows, m, [m, 0, -1, close])
         row[1] += round(usd * 100)
         if ts > row[2]:
             row[2], row[3] = ts, close
