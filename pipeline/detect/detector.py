@@ -15,6 +15,7 @@ source stops holding the watermark back.
 from __future__ import annotations
 
 import math
+from sys import intern as _intern
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -125,7 +126,9 @@ class CascadeDetector:
         if source is LIQ:
             usd = event.notional_usd
             eid = event.event_id
-            row = Liq(ts, eid, event.side, event.venue, event.completeness, round(usd * 100))
+            # The strings that repeat are interned: an hour of rows then holds one copy of each.
+            row = Liq(ts, eid, _intern(event.side), _intern(event.venue), _intern(event.completeness),
+                      round(usd * 100))
             rows = st.liqs
             if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= eid)):
                 fresh = insert(rows, row)
@@ -133,7 +136,7 @@ class CascadeDetector:
                 rows.append(row)
                 fresh = True
         elif source is FLOW:
-            row = Bar(ts, f"{event.venue}/{event.symbol}", ts + event.interval_ms, event.buy_volume_usd,
+            row = Bar(ts, _intern(f"{event.venue}/{event.symbol}"), ts + event.interval_ms, event.buy_volume_usd,
                        event.sell_volume_usd, event.open, event.low, event.close)
             rows = st.bars
             if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= row[1])):
