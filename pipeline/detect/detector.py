@@ -30,6 +30,7 @@ from pipeline.detect.state import UNEXPLAINED, AssetState
 from pipeline.detect.whale import REF_LOOKBACK_MS
 
 
+_new = tuple.__new__  # a NamedTuple built without its Python-level __new__
 _SOURCES = {"whale_transfer": CHAIN, "liquidation": LIQ, "trade_flow": FLOW}
 
 
@@ -127,8 +128,8 @@ class CascadeDetector:
             usd = event.notional_usd
             eid = event.event_id
             # The strings that repeat are interned: an hour of rows then holds one copy of each.
-            row = Liq(ts, eid, _intern(event.side), _intern(event.venue), _intern(event.completeness),
-                      round(usd * 100))
+            row = _new(Liq, (ts, eid, _intern(event.side), _intern(event.venue), _intern(event.completeness),
+                             round(usd * 100)))
             rows = st.liqs
             if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= eid)):
                 fresh = insert(rows, row)
@@ -136,8 +137,8 @@ class CascadeDetector:
                 rows.append(row)
                 fresh = True
         elif source is FLOW:
-            row = Bar(ts, _intern(f"{event.venue}/{event.symbol}"), ts + event.interval_ms, event.buy_volume_usd,
-                       event.sell_volume_usd, event.open, event.low, event.close)
+            row = _new(Bar, (ts, _intern(f"{event.venue}/{event.symbol}"), ts + event.interval_ms,
+                             event.buy_volume_usd, event.sell_volume_usd, event.open, event.low, event.close))
             rows = st.bars
             if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= row[1])):
                 fresh = insert(rows, row)
