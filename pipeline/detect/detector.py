@@ -15,9 +15,9 @@ source stops holding the watermark back.
 from __future__ import annotations
 
 import math
-from sys import intern as _intern
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from sys import intern as _intern
 
 import orjson
 
@@ -28,7 +28,6 @@ from pipeline.detect.clock import CHAIN, FLOW, LIQ
 from pipeline.detect.config import MINUTE, DetectorConfig
 from pipeline.detect.state import UNEXPLAINED, AssetState
 from pipeline.detect.whale import REF_LOOKBACK_MS
-
 
 _new = tuple.__new__  # a NamedTuple built without its Python-level __new__
 _SOURCES = {"whale_transfer": CHAIN, "liquidation": LIQ, "trade_flow": FLOW}
