@@ -14,10 +14,14 @@ Measured in one process, each stage timed alone over all events (best of --repea
                            (pipeline/contracts/light.py), what a detector reading records would pay
   CascadeDetector.process  the detector alone over the already-parsed events (event-time clock),
                            in arrival order, and again sorted by event time (as `cascadewatch replay`)
-  parse + detect           the pure per-event work of the agent: 1 / (1/parse + 1/detect)
-Then, untimed: tracemalloc current/peak of a detector fed by parse_event one event at a time (what
+  process_many             the detector over records in batches of --batch (as the agent gets them)
+  parse + detect           the pure per-event work of the agent: 1 / (1/parse + 1/detect), for models
+                           one at a time, and for records in batches; then the latter measured as one
+                           run (parse a batch into records, detect it)
+Then, untimed: tracemalloc current/peak of a detector fed by parse_light one event at a time (what
 stays allocated at the end is its state), and the size of a per-asset state snapshot (what the
 agent writes to its Faust table at most once a second per asset), at the end and the largest seen.
+Every detector run must give the same alerts, field for field; the bench says so or fails.
 
 Run: python bench/core.py [--events N] [--repeat R]
 """
@@ -61,6 +65,10 @@ def timed(fn, repeat: int) -> tuple[float, list[float], object]:
     return min(times), times, result
 
 
+def _rows(alerts) -> list[dict]:
+    return [a.model_dump(mode="json") for a in alerts]
+
+
 def count_stages(alerts) -> dict[str, int]:
     out: dict[str, int] = {}
     for a in alerts:
@@ -72,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=500_000, help="events to run through the core (default 500000)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per stage; the best is reported (default 3)")
+    ap.add_argument("--batch", type=int, default=1000, help="events per process_many batch (default 1000)")
     args = ap.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 110)
     n = args.events
@@ -106,16 +115,35 @@ def main(argv: list[str] | None = None) -> int:
             alerts.extend(det.process(ev).alerts)
         return det, alerts
 
+    def detect_batches(records):
+        det = CascadeDetector(settings.detector)
+        alerts = []
+        for i in range(0, len(records), args.batch):
+            alerts.extend(det.process_many(records[i:i + args.batch]).alerts)
+        return det, alerts
+
+    def parse_and_detect():
+        det = CascadeDetector(settings.detector)
+        alerts = []
+        for i in range(0, len(raws), args.batch):
+            batch = [parse_light(raw, max_bytes=max_bytes, expect=exp) for raw, exp in raws[i:i + args.batch]]
+            alerts.extend(det.process_many(batch).alerts)
+        return alerts
+
     t_loads, all_loads, _ = timed(loads_only, args.repeat)
     t_parse, all_parse, events = timed(parse_all, args.repeat)
     t_full, all_full, _ = timed(parse_all_full, args.repeat)
-    t_light, all_light, _ = timed(lambda: [parse_light(raw, max_bytes=max_bytes, expect=exp) for raw, exp in raws],
-                                  args.repeat)
+    t_light, all_light, records = timed(
+        lambda: [parse_light(raw, max_bytes=max_bytes, expect=exp) for raw, exp in raws], args.repeat)
     n_fast = sum(1 for raw, _ in raws if (f := FAST_PATHS[orjson.loads(raw)["type"]]) and f(orjson.loads(raw)))
     t_detect, all_detect, (det, alerts) = timed(lambda: detect_all(events), args.repeat)
     by_ts = sorted(events, key=lambda e: e.ts)
     t_sorted, all_sorted, (_, alerts_sorted) = timed(lambda: detect_all(by_ts), args.repeat)
     del by_ts
+    t_many, all_many, (_, alerts_many) = timed(lambda: detect_batches(records), args.repeat)
+    t_fused, all_fused, alerts_fused = timed(parse_and_detect, args.repeat)
+    del records
+    same = all(_rows(a) == _rows(alerts) for a in (alerts_sorted, alerts_many, alerts_fused))
 
     stages = count_stages(alerts)
     per_copy = sum(1 for a in alerts if a.stage == "cascade")
@@ -130,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     tracemalloc.reset_peak()
     det_m, n_alerts_m = CascadeDetector(settings.detector), 0
     for raw, exp in raws:
-        n_alerts_m += len(det_m.process(parse_event(raw, max_bytes=max_bytes, expect=exp)).alerts)
+        n_alerts_m += len(det_m.process(parse_light(raw, max_bytes=max_bytes, expect=exp)).alerts)
     gc.collect()
     cur, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -174,8 +202,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"{t_detect / n * 1e6:.2f}", " ".join(f"{t:.2f}" for t in all_detect))
     table.add_row("  same, events in event-time order", f"{t_sorted:.3f}", f"{rate(t_sorted):,.0f}",
                   f"{t_sorted / n * 1e6:.2f}", " ".join(f"{t:.2f}" for t in all_sorted))
-    table.add_row("parse + detect (agent's own work)", f"{t_parse + t_detect:.3f}", f"{combined:,.0f}",
+    table.add_row("CascadeDetector.process_many, records", f"{t_many:.3f}", f"{rate(t_many):,.0f}",
+                  f"{t_many / n * 1e6:.2f}", " ".join(f"{t:.2f}" for t in all_many))
+    table.add_row("parse + detect, models one at a time", f"{t_parse + t_detect:.3f}", f"{combined:,.0f}",
                   f"{(t_parse + t_detect) / n * 1e6:.2f}", "")
+    table.add_row("parse + detect, records in batches", f"{t_light + t_many:.3f}", f"{rate(t_light + t_many):,.0f}",
+                  f"{(t_light + t_many) / n * 1e6:.2f}", "")
+    table.add_row("  same, measured as one run", f"{t_fused:.3f}", f"{rate(t_fused):,.0f}",
+                  f"{t_fused / n * 1e6:.2f}", " ".join(f"{t:.2f}" for t in all_fused))
     console.print(table)
     console.print(f"detect / parse time ratio: [bold]{t_detect / t_parse:.2f}[/] in arrival order, "
                   f"{t_sorted / t_parse:.2f} in event-time order; "
@@ -185,9 +219,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{n_fast / n:.1%} of events took the fast path")
     console.print(f"alerts: {sum(stages.values())} ({', '.join(f'{s} {c}' for s, c in sorted(stages.items()))}); "
                   f"{per_copy} cascades for {n / len(base_events()):.1f} copies of the scenario; "
-                  f"event-time order gives {'the same' if len(alerts_sorted) == sum(stages.values()) else 'a different number of'} alerts")
+                  f"event-time order, records and batches give {'the same alerts, field for field' if same else 'DIFFERENT alerts'}")
+    console.print(f"[bold]parse + detect: {rate(t_fused):,.0f} events/s[/] (records in batches of {args.batch}), "
+                  f"{combined:,.0f} with models one at a time")
 
-    mem = Table(title="Detector memory (tracemalloc; separate untimed run that parses each event before detecting)")
+    mem = Table(title="Detector memory (tracemalloc; separate untimed run that parses each record before detecting)")
     mem.add_column("what")
     mem.add_column("value", justify="right")
     mem.add_row("detector state retained at end of run", f"{state_cur / 1024:,.0f} KiB")
@@ -199,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
                 ", ".join(f"{a}: {b / 1024:,.0f} KiB" for a, b in sorted(snap_max.items())))
     mem.add_row("snapshot() + orjson.dumps, per asset", f"{snap_ms:.2f} ms")
     console.print(mem)
-    return 0
+    console.print("snapshot KiB: " + "; ".join(f"{a} {snap_sizes[a] / 1024:,.0f} at end, {snap_max.get(a, 0) / 1024:,.0f} largest"
+                                            for a in sorted(snap_sizes)))
+    return 0 if same else 1
 
 
 if __name__ == "__main__":

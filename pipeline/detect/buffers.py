@@ -38,14 +38,13 @@ class Liq(NamedTuple):
     ts: int
     event_id: str
     side: str
-    usd: float
     venue: str
     completeness: str
-    cents: int  # usd in integer cents: sums that do not depend on the order of addition
+    cents: int  # notional USD in integer cents: sums that do not depend on the order of addition
 
     @classmethod
     def of(cls, e: Liquidation) -> "Liq":
-        return cls(e.ts, e.event_id, e.side, e.notional_usd, e.venue, e.completeness, round(e.notional_usd * 100))
+        return cls(e.ts, e.event_id, e.side, e.venue, e.completeness, round(e.notional_usd * 100))
 
 
 def insert(rows: list, row: tuple) -> bool:

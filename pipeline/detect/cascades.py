@@ -52,14 +52,17 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
         return
     windows = list(st.windows.values())
     lo, hi = upto(liqs, cs.judged_to), upto(liqs, upto_ts)
-    for i in range(lo, hi):
-        liq = liqs[i]
-        _minutes_before(cfg, st, liq.ts - liq.ts % MINUTE)
+    sk = st.floors
+    for liq in liqs[lo:hi]:
+        ts = liq.ts
+        minute = ts - ts % MINUTE
+        if sk.minute is None or sk.minute < minute:  # else there is no minute to add
+            _minutes_before(cfg, st, minute)
         for w in windows:
             w.push(liq)
-        cs.judged_to = liq.ts
+        cs.judged_to = ts
         if liq.side == "long":
-            _judge_at(cfg, st, liq.ts, alerts)
+            _judge_at(cfg, st, ts, alerts)
     if upto_ts != float("inf"):
         cs.judged_to = upto_ts
         _minutes_before(cfg, st, int(upto_ts) - int(upto_ts) % MINUTE)

@@ -23,11 +23,36 @@ class EventClock:
     frontier: dict = field(default_factory=dict)  # source -> max event ts seen
     arrival: dict = field(default_factory=dict)  # source -> wall-clock ms of the last arrival (not snapshotted)
     born: int | None = None  # clock when this state was created or restored: unseen feeds idle from here
+    # (now, idle timeout, front) of the last `front` call: asked again before anything changed (the next
+    # event's lateness check after an advance, or a batch read at one wall-clock time), it is reused.
+    memo: tuple | None = field(default=None, repr=False, compare=False)
+
+    def start(self, clock: int) -> None:
+        """Born (again) at `clock`: feeds never heard from idle from here."""
+        self.born, self.memo = clock, None
 
     def front(self, now: int | None, idle_timeout_ms: int) -> int | None:
         """Min of the active exchange feeds' max event times (None: hold time still)."""
+        memo = self.memo
+        if memo is not None and memo[0] == now and memo[1] == idle_timeout_ms:
+            return memo[2]
+        front = self._front(now, idle_timeout_ms)
+        self.memo = (now, idle_timeout_ms, front)
+        return front
+
+    def _front(self, now: int | None, idle_timeout_ms: int) -> int | None:
         frontier = self.frontier
         liq, flow = frontier.get(LIQ), frontier.get(FLOW)
+        if liq is not None and flow is not None:  # the usual case, written out for speed
+            clock = now if now is not None else liq if liq > flow else flow
+            arrival, born = self.arrival, self.born
+            if clock - arrival.get(LIQ, born) < idle_timeout_ms:
+                if clock - arrival.get(FLOW, born) < idle_timeout_ms:
+                    return liq if liq < flow else flow
+                return liq
+            if clock - arrival.get(FLOW, born) < idle_timeout_ms:
+                return flow
+            return liq if liq > flow else flow
         if liq is None and flow is None:
             return None
         clock = now if now is not None else (flow if liq is None else liq if flow is None else max(liq, flow))
@@ -45,6 +70,7 @@ class EventClock:
         return flow if liq is None else liq if flow is None else max(liq, flow)
 
     def observe(self, source: str, ts: int, now: int | None) -> None:
+        self.memo = None
         if self.born is None or not self.frontier:
             self.born = now if now is not None else ts
         if ts > self.frontier.get(source, -1):

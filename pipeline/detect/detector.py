@@ -3,7 +3,9 @@
 `process` applies one event and returns an `Output`: the alerts it caused, the links to deliver
 to other assets (contagion links and progress markers), and the event itself when it arrived
 behind the watermark (the late side output). The Faust agent and `cascadewatch replay` run the
-same loop over it; replay delivers links at once (`feed`), the agent through a topic.
+same loop over it; replay delivers links at once (`feed`), the agent through a topic. An event is
+a pydantic model or a light record of the same fields (pipeline/contracts/light.py, a third
+cheaper to parse); `process_many` / `feed_many` take a batch and decide exactly as one by one.
 
 Decisions depend on event times only, so the same events give the same alerts whatever order
 they arrive in within the allowed lateness; the wall clock (`now`) only decides when a silent
@@ -13,18 +15,22 @@ source stops holding the watermark back.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from sys import intern as _intern
 
 import orjson
 
-from pipeline.contracts.models import Alert, EtfFlow, Event, Link, Liquidation, WhaleTransfer
+from pipeline.contracts.models import Alert, Event, Link
 from pipeline.detect import cascades, contagion, whale
 from pipeline.detect.buffers import Bar, Liq, insert, prune
 from pipeline.detect.clock import CHAIN, FLOW, LIQ
 from pipeline.detect.config import MINUTE, DetectorConfig
 from pipeline.detect.state import UNEXPLAINED, AssetState
 from pipeline.detect.whale import REF_LOOKBACK_MS
+
+_new = tuple.__new__  # a NamedTuple built without its Python-level __new__
+_SOURCES = {"whale_transfer": CHAIN, "liquidation": LIQ, "trade_flow": FLOW}
 
 
 @dataclass
@@ -47,6 +53,7 @@ class CascadeDetector:
         self._lateness = {CHAIN: cfg.chain_lateness_ms, LIQ: cfg.exchange_lateness_ms, FLOW: cfg.exchange_lateness_ms}
         # Exchange data is kept this long behind the frontier: a chain event may still arrive that late
         # and needs the market from a little before it.
+        self.idle_timeout_ms = cfg.idle_timeout_ms
         self.longest_ms = max(w for w, _ in cfg.windows())
         self.retention_ms = max(cfg.chain_lateness_ms + REF_LOOKBACK_MS, cfg.exchange_lateness_ms + self.longest_ms)
         self._sources = contagion.sources_of(cfg)
@@ -70,44 +77,80 @@ class CascadeDetector:
 
     # -- input ------------------------------------------------------------------------------
     def process(self, event: Event, now_ms: int | None = None) -> Output:
-        """Apply one event. `now_ms` overrides the time source (None and no source: event time)."""
+        """Apply one event. `now_ms` overrides the time source (None and no source: event time).
+
+        The event is a model or a light record (pipeline/contracts/light.py): the same fields."""
         out = Output()
-        if isinstance(event, Alert):
-            return out
+        self._apply(event, now_ms if now_ms is not None else (self.now() if self.now is not None else None), out)
+        return out
+
+    def process_many(self, events: Iterable[Event], now_ms: int | None = None) -> Output:
+        """Apply a batch of events, in order, as `process` would one by one, with one wall-clock
+        reading for the batch (it arrived at one moment): the same decisions, one Output."""
+        out = Output()
         now = now_ms if now_ms is not None else (self.now() if self.now is not None else None)
-        st = self.state(event.asset)
-        if isinstance(event, EtfFlow):
-            if not st.etf.add(event):
-                st.duplicates += 1
-            return out
-        if isinstance(event, Link):
-            if not contagion.on_link(self.cfg, st, event, now, out.alerts):
-                st.duplicates += 1
-            self._advance(st, now, out)
-            return out
-        source = CHAIN if isinstance(event, WhaleTransfer) else LIQ if isinstance(event, Liquidation) else FLOW
+        apply = self._apply
+        for event in events:
+            apply(event, now, out)
+        return out
+
+    def _apply(self, event: Event, now: int | None, out: Output) -> None:
+        kind = event.type
+        source = _SOURCES.get(kind)
+        if source is None:
+            if kind == "etf_flow":
+                st = self.state(event.asset)
+                if not st.etf.add(event):
+                    st.duplicates += 1
+            elif kind == "link":
+                st = self.state(event.asset)
+                if not contagion.on_link(self.cfg, st, event, now, out.alerts):
+                    st.duplicates += 1
+                self._advance(st, now, out)
+            return  # alerts are outputs, not inputs
+        st = self.assets.get(event.asset)
+        if st is None:
+            st = self.state(event.asset)
         ts = event.ts
         clock = st.clock
         if clock.born is None or not clock.frontier:  # new, or restored from a snapshot
-            clock.born = now if now is not None else ts
-        front = clock.front(now, self.cfg.idle_timeout_ms)
+            clock.start(now if now is not None else ts)
+        front = clock.front(now, self.idle_timeout_ms)
         late = front is not None and ts <= front - self._lateness[source]
-        routine = source != CHAIN and not late  # only a watermark move can make it matter
-        if late and (source == CHAIN or ts < front - self.retention_ms):
+        if late and (source is CHAIN or ts < front - self.retention_ms):
             st.late += 1
             out.late.append(event)
-            return out
-        if source == FLOW:
-            fresh = insert(st.bars, Bar.of(event))
-        elif source == LIQ:
-            fresh = insert(st.liqs, Liq.of(event))
+            return
+        # Rows built and inserted in line: this runs for every event (buffers.Liq.of / Bar.of / insert
+        # say the same thing one call at a time).
+        if source is LIQ:
+            usd = event.notional_usd
+            eid = event.event_id
+            # The strings that repeat are interned: an hour of rows then holds one copy of each.
+            row = _new(Liq, (ts, eid, _intern(event.side), _intern(event.venue), _intern(event.completeness),
+                             round(usd * 100)))
+            rows = st.liqs
+            if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= eid)):
+                fresh = insert(rows, row)
+            else:
+                rows.append(row)
+                fresh = True
+        elif source is FLOW:
+            row = _new(Bar, (ts, _intern(f"{event.venue}/{event.symbol}"), ts + event.interval_ms,
+                             event.buy_volume_usd, event.sell_volume_usd, event.open, event.low, event.close))
+            rows = st.bars
+            if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= row[1])):
+                fresh = insert(rows, row)
+            else:
+                rows.append(row)
+                fresh = True
         else:
             key = event.event_id + (":retracted" if event.retracted else "")
             fresh = key not in st.seen
-            st.seen[key] = event.ts
+            st.seen[key] = ts
         if not fresh:
             st.duplicates += 1
-            return out
+            return
         if late:
             # Behind the watermark but still buffered: it goes to the late side output and is
             # applied, and a decision it changes is published again as an amendment.
@@ -115,17 +158,23 @@ class CascadeDetector:
             out.late.append(event)
         else:
             clock.observe(source, ts, now)
-        if source == FLOW:
-            st.market.add(f"{event.venue}/{event.symbol}", ts, event.buy_volume_usd + event.sell_volume_usd, event.close)
-        elif source == LIQ:
-            if event.side == "long":
-                st.longs.add(ts, event.notional_usd)
+        if source is FLOW:
+            st.market.add(row[1], ts, row[3] + row[4], row[7])
+        elif source is LIQ:
+            if row[2] == "long":
+                st.longs.add_cents(ts, row[5])
             if late:
                 cascades.amend_late(self.cfg, st, ts, out.alerts)
         else:
             whale.on_transfer(self.cfg, st, event, out.alerts)
-        self._advance(st, now, out, routine)
-        return out
+            self._advance(st, now, out)
+            return
+        if not late:
+            # Only a watermark move can make an exchange event on time matter (`_advance`'s first test).
+            front = clock.front(now, self.idle_timeout_ms)
+            if front is not None and front - self.cfg.exchange_lateness_ms == st.moved_to:
+                return
+        self._advance(st, now, out, not late)
 
     def feed(self, event: Event, now_ms: int | None = None) -> list[Alert]:
         """`process`, with links delivered at once: for one detector holding every asset (replay,
@@ -133,6 +182,18 @@ class CascadeDetector:
         out = self.process(event, now_ms)
         alerts = out.alerts
         self._deliver(out.links, now_ms, alerts)
+        return alerts
+
+    def feed_many(self, events: Iterable[Event], now_ms: int | None = None) -> list[Alert]:
+        """`feed` over a batch: each event's links are delivered before the next event."""
+        now = now_ms if now_ms is not None else (self.now() if self.now is not None else None)
+        out = Output()
+        alerts, links, apply = out.alerts, out.links, self._apply
+        for event in events:
+            apply(event, now, out)
+            if links:
+                self._deliver(links[:], now, alerts)
+                links.clear()
         return alerts
 
     def _deliver(self, links: list[Link], now_ms: int | None, alerts: list[Alert]) -> None:
@@ -175,17 +236,20 @@ class CascadeDetector:
 
     # -- time -------------------------------------------------------------------------------
     def _advance(self, st: AssetState, now: int | None, out: Output, routine: bool = False) -> None:
-        front = st.clock.front(now, self.cfg.idle_timeout_ms)
+        front = st.clock.front(now, self.idle_timeout_ms)
         if front is not None:
             watermark = front - self.cfg.exchange_lateness_ms
             if routine and watermark == st.moved_to:
                 return
             st.moved_to = watermark
-            gate = contagion.upstream_gate(self.cfg, st, self._sources.get(st.asset), now)
-            before = len(out.alerts)
-            self._progress(st, watermark, out.alerts, gate)
-            for alert in out.alerts[before:]:
-                out.links.extend(contagion.links_for(self.cfg, alert))
+            sources = self._sources.get(st.asset)
+            gate = contagion.upstream_gate(self.cfg, st, sources, now) if sources else math.inf
+            alerts = out.alerts
+            before = len(alerts)
+            self._progress(st, watermark, alerts, gate)
+            if len(alerts) > before:
+                for alert in alerts[before:]:
+                    out.links.extend(contagion.links_for(self.cfg, alert))
             if watermark >= st.watermark + MINUTE or watermark < st.watermark:
                 self._prune(st, front)
                 st.watermark = watermark
@@ -196,13 +260,17 @@ class CascadeDetector:
         """Apply what the watermark has passed, in event-time order: deposits due, selling, the
         cascade test (no further than the contagion sources have judged), expiries."""
         cfg = self.cfg
-        whale.open_due(cfg, st, watermark, alerts)
-        whale.follow(cfg, st, watermark, alerts)
+        if st.pending:
+            whale.open_due(cfg, st, watermark, alerts)
+        if st.episodes:
+            whale.follow(cfg, st, watermark, alerts)
         judged = min(watermark, gate)
         cascades.judge(cfg, st, judged, alerts)
         if watermark != math.inf:
-            whale.expire_due(cfg, st, watermark, alerts)
-            contagion.expire_due(cfg, st, judged, alerts)
+            if st.episodes:
+                whale.expire_due(cfg, st, watermark, alerts)
+            if st.linked:
+                contagion.expire_due(cfg, st, judged, alerts)
 
     def _prune(self, st: AssetState, front: int) -> None:
         cfg = self.cfg

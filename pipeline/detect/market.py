@@ -51,8 +51,8 @@ class MarketBook:
         rows = self.rows.get(market)
         if rows is None:
             rows = self.rows[market] = []
-        m = minute_of(ts)
-        row = _row(rows, m, [m, 0, -1, close])
+        m = ts - ts % MINUTE
+        row = rows[-1] if rows and rows[-1][0] == m else _row(rows, m, [m, 0, -1, close])
         row[1] += round(usd * 100)
         if ts > row[2]:
             row[2], row[3] = ts, close
@@ -120,8 +120,15 @@ class LongBook:
         self.rows: list = rows if rows is not None else []
 
     def add(self, ts: int, usd: float) -> None:
-        m = minute_of(ts)
-        _row(self.rows, m, [m, 0])[1] += round(usd * 100)
+        self.add_cents(ts, round(usd * 100))
+
+    def add_cents(self, ts: int, cents: int) -> None:
+        m = ts - ts % MINUTE
+        rows = self.rows
+        if rows and rows[-1][0] == m:
+            rows[-1][1] += cents
+        else:
+            _row(rows, m, [m, 0])[1] += cents
 
     def prune(self, before: int) -> None:
         _prune(self.rows, before)

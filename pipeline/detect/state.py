@@ -1,15 +1,16 @@
 """Per-asset detector state and its snapshot: episodes, buffers, clock, learned floors.
 
 A snapshot is a JSON-ready dict; `AssetState.from_dict(s.to_dict())` gives back an equal state
-(the rolling window and the arrival clocks are rebuilt, not stored).
+(the rolling window and the arrival clocks are rebuilt, not stored). The buffers are written as
+compact columns (codec.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from pipeline.detect.buffers import Bar, Liq
 from pipeline.detect.clock import EventClock
+from pipeline.detect.codec import decode_bars, decode_liqs, encode_bars, encode_liqs, pack, unpack
 from pipeline.detect.etf import EtfLedger
 from pipeline.detect.floors import FloorSketch
 from pipeline.detect.market import LongBook, MarketBook
@@ -96,24 +97,25 @@ class AssetState:
 
     def to_dict(self) -> dict:
         return {
-            "asset": self.asset, "clock": self.clock.to_dict(), "bars": self.bars, "liqs": self.liqs,
+            "asset": self.asset, "clock": self.clock.to_dict(), "bars": encode_bars(self.bars),
+            "liqs": encode_liqs(self.liqs),
             "seen": self.seen, "pending": self.pending,
             "episodes": {k: e.to_dict() for k, e in self.episodes.items()},
             "linked": {k: e.to_dict() for k, e in self.linked.items()},
             "done": {k: e.to_dict() for k, e in self.done.items()}, "closed": self.closed,
             "cascade": self.cascade.to_dict(), "floors": self.floors.to_dict() if self.floors else None,
-            "etf": self.etf.to_dict(), "market": self.market.rows, "longs": self.longs.rows,
+            "etf": self.etf.to_dict(), "market": pack(self.market.rows), "longs": self.longs.rows,
             "upstream": self.upstream, "progress_sent": self.progress_sent, "watermark": self.watermark,
             "late": self.late, "duplicates": self.duplicates,
         }
 
     @classmethod
     def from_dict(cls, d: dict, days: int, quantile: float, widths: list[int]) -> "AssetState":
-        st = cls(asset=d["asset"], clock=EventClock.from_dict(d["clock"]), bars=[Bar(*b) for b in d["bars"]],
-                 liqs=[Liq(*x) for x in d["liqs"]], seen=dict(d["seen"]), pending=[list(p) for p in d["pending"]],
+        st = cls(asset=d["asset"], clock=EventClock.from_dict(d["clock"]), bars=decode_bars(d["bars"]),
+                 liqs=decode_liqs(d["liqs"]), seen=dict(d["seen"]), pending=[list(p) for p in d["pending"]],
                  closed=dict(d["closed"]), cascade=CascadeState(**d["cascade"]),
                  floors=FloorSketch(days, quantile, d["floors"]) if d.get("floors") else None,
-                 etf=EtfLedger.from_dict(d["etf"]), market=MarketBook(d["market"]), longs=LongBook(d["longs"]),
+                 etf=EtfLedger.from_dict(d["etf"]), market=MarketBook(unpack(d["market"])), longs=LongBook(d["longs"]),
                  upstream={k: [v[0], None] for k, v in d["upstream"].items()}, progress_sent=d["progress_sent"],
                  watermark=d["watermark"], late=d["late"], duplicates=d["duplicates"])
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}

@@ -30,27 +30,41 @@ class RollingWindow:
         return w
 
     def push(self, liq: Liq) -> None:
-        self.rows.append(liq)
-        self._count(liq, 1)
-        edge = liq.ts - self.width
+        # Runs once per liquidation and window, the detector's hottest loop: written out in full.
         rows = self.rows
-        while rows[0].ts <= edge:
-            self._count(rows.popleft(), -1)
-
-    def _count(self, liq: Liq, sign: int) -> None:
-        cents = liq.cents
-        if liq.side == "long":
-            self.long_c += sign * cents
-            self.long_n += sign
-            self.long_venues[liq.venue] = n = self.long_venues.get(liq.venue, 0) + sign
-            if not n:
-                del self.long_venues[liq.venue]
+        rows.append(liq)
+        ts, _, side, venue, completeness, cents = liq
+        if side == "long":
+            self.long_c += cents
+            self.long_n += 1
+            venues = self.long_venues
+            venues[venue] = venues.get(venue, 0) + 1
         else:
-            self.short_c += sign * cents
-        if liq.completeness != "full" and liq.completeness:
-            self.sampled[liq.venue] = n = self.sampled.get(liq.venue, 0) + sign
-            if not n:
-                del self.sampled[liq.venue]
+            self.short_c += cents
+        if completeness != "full" and completeness:
+            sampled = self.sampled
+            sampled[venue] = sampled.get(venue, 0) + 1
+        edge = ts - self.width
+        while rows[0][0] <= edge:
+            _, _, side, venue, completeness, cents = rows.popleft()
+            if side == "long":
+                self.long_c -= cents
+                self.long_n -= 1
+                venues = self.long_venues
+                n = venues[venue] - 1
+                if n:
+                    venues[venue] = n
+                else:
+                    del venues[venue]
+            else:
+                self.short_c -= cents
+            if completeness != "full" and completeness:
+                sampled = self.sampled
+                n = sampled[venue] - 1
+                if n:
+                    sampled[venue] = n
+                else:
+                    del sampled[venue]
 
     @property
     def long_usd(self) -> float:
