@@ -191,7 +191,7 @@ def produce(
     files: Annotated[list[Path], typer.Argument(help="Interchange files to publish, in file order", exists=True)],
 ) -> None:
     """Publish interchange files to their topics on KAFKA_BOOTSTRAP (keyed by asset)."""
-    from pipeline.runtime.publish import publish
+    from pipeline.wire.producer import publish
 
     settings = Settings()
     if not settings.kafka_bootstrap:

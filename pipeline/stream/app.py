@@ -1,34 +1,31 @@
-"""The Faust app: topics keyed by asset, the detector agent with its state table, and the sink agent.
+"""The Faust app: one agent around the hot path (pipeline/stream/handler.py) and its state table.
 
-Agents are thin: they parse, route bad input to the dead-letter topic, call the pure detection
-core, publish its alerts, and hand valid events to the ClickHouse batch writer.
+The agent takes a few messages at a time (bounded by count and time), hands them to the handler,
+sends what it returns (alerts, links, late events, dead letters), writes the state snapshots and
+stores the rows. Faust commits a take's offsets only after all that is done: a crash replays the
+take, and the detector and the ClickHouse tables absorb the duplicates (at-least-once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
+import weakref
 
 import faust
-import orjson
+from faust.streams import _current_event
 
 from pipeline.config import Settings
-from pipeline.contracts.models import ContractError, Trade, dump_event, parse_event
-from pipeline.detect import CascadeDetector
-from pipeline.sources.exchanges.health import FeedHealth
+from pipeline.contracts.registry import detected_on
 from pipeline.stream import metrics
-from pipeline.stream.deadletter import dead_letter
+from pipeline.stream.handler import Handler, Message, Outputs
 
 log = logging.getLogger("cascadewatch.stream")
 
-SNAPSHOT_EVERY_S = 1.0
-
 
 def topic_types(settings: Settings) -> dict[str, set[str]]:
-    t = settings.topics
-    return {t.whale_transfers: {"whale_transfer"}, t.liquidations: {"liquidation"},
-            t.trade_flow: {"trade_flow"}, t.etf_flows: {"etf_flow"}, t.alerts: {"alert"}, t.links: {"link"}}
+    """Topic -> the event types the detector accepts on it."""
+    return detected_on(settings.topics)
 
 
 def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
@@ -43,7 +40,7 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_session_timeout=settings.rebalance_timeout_s,
         broker_heartbeat_interval=max(0.5, settings.rebalance_timeout_s / 4),
-        consumer_max_fetch_size=1024 * 1024,
+        consumer_max_fetch_size=max(1024 * 1024, 2 * settings.stream.max_message_bytes),
         web_enabled=False,
         producer_max_request_size=8 * 1024 * 1024,  # state-table snapshots can exceed 1 MiB in a cascade
     )
@@ -53,119 +50,63 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         app.conf.producer_linger = 0.0
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                partitions=settings.partitions)
-    inputs = app.topic(*settings.topics.inputs(), settings.topics.links, **raw)
-    links_topic = app.topic(settings.topics.links, **raw)
-    alerts_topic = app.topic(settings.topics.alerts, **raw)
-    dl_topic = app.topic(settings.topics.deadletter, **raw)
-    late_topic = app.topic(settings.topics.late, **raw)
-    expect = topic_types(settings)
     state = app.Table("detector_state", default=None, partitions=settings.partitions)
-    detector = CascadeDetector(settings.detector)
-    saved_at: dict[str, float] = {}
+    handler = Handler(settings, store=store is not None, load_state=state.get)
+    sends = {name: app.topic(getattr(settings.topics, name), **raw) for name in ("alerts", "links", "late", "deadletter")}
 
-    @app.agent(inputs, name="detect")
+    @app.agent(app.topic(*handler.topics(), **raw), name="detect")
     async def detect(stream):
-        async for ev in stream.events():
-            msg = ev.message
+        take = settings.stream
+        async for events in stream.take_events(take.take_messages, within=take.take_within_s):
+            out = handler.handle([Message(e.message.topic, e.value, e.key, e.message.partition, e.message.offset)
+                                  for e in events])
+            await deliver(out, events)
+
+    async def deliver(out: Outputs, events) -> None:
+        """Send, then write state, then store: all before the take's offsets are committed."""
+        futures = []
+        for name, pairs in (("alerts", out.alerts), ("links", out.links), ("late", out.late),
+                            ("deadletter", out.dead)):
+            topic = sends[name]
+            for key, value in pairs:
+                futures.append(await topic.send(key=key, value=value))
+        if futures:
+            await asyncio.gather(*futures)  # acknowledged by the broker
+        by_partition = {e.message.partition: e for e in events}
+        for asset, snap in out.states.items():
+            # A table write goes to the changelog partition of the event being handled: Faust reads it
+            # from the current event, which a take does not set.
+            token = _current_event.set(weakref.ref(by_partition[out.partitions[asset]]))
             try:
-                event = parse_event(ev.value, max_bytes=settings.max_event_bytes, expect=expect[msg.topic])
-            except ContractError as err:
-                metrics.DEADLETTER.labels(msg.topic, err.reason).inc()
-                log.warning("dead-letter %s[%s]@%s: %s", msg.topic, msg.partition, msg.offset, err)
-                await dl_topic.send(key=ev.key, value=dead_letter(err, topic=msg.topic, partition=msg.partition,
-                                                                   offset=msg.offset, key=ev.key, value=ev.value))
-                continue
-            metrics.EVENTS.labels(msg.topic).inc()
-            asset = event.asset
-            if asset not in detector.assets:
-                snap = state.get(asset)
-                if snap:
-                    detector.restore(asset, snap)
-            now = time.time()
-            try:
-                out = detector.process(event, now_ms=int(now * 1000))
-            except Exception as exc:  # noqa: BLE001 - a detector bug must not stop the stream
-                log.exception("detector failed on %s[%s]@%s", msg.topic, msg.partition, msg.offset)
-                err = ContractError("processing_error", f"{type(exc).__name__}: {exc}")
-                metrics.DEADLETTER.labels(msg.topic, err.reason).inc()
-                await dl_topic.send(key=ev.key, value=dead_letter(err, topic=msg.topic, partition=msg.partition,
-                                                                   offset=msg.offset, key=ev.key, value=ev.value))
-                continue
-            alerts = out.alerts
-            for alert in alerts:
-                metrics.ALERTS.labels(asset, alert.stage).inc()
-                await alerts_topic.send(key=asset.encode(), value=dump_event(alert))
-            # Contagion links and progress markers: the target's state may live on another partition.
-            for link in out.links:
-                await links_topic.send(key=link.asset.encode(), value=dump_event(link))
-            if out.late:
-                # Side output: the event as it arrived, for inspection or a later amended replay.
-                metrics.LATE.labels(asset).inc()
-                await late_topic.send(key=ev.key, value=ev.value)
-            # Whole-state snapshots are throttled (and forced when an episode moves), so a restart may
-            # lose up to SNAPSHOT_EVERY_S of buffered market data, never an episode's stage.
-            if alerts or now - saved_at.get(asset, 0.0) >= SNAPSHOT_EVERY_S:
-                state[asset] = detector.snapshot(asset)
-                saved_at[asset] = now
+                state[asset] = snap
+            finally:
+                _current_event.reset(token)
+        if store is not None and out.rows:
+            counts = await _insert_with_retry(store, out.rows)
+            for table, n in counts.items():
+                metrics.STORED.labels(table).inc(n)
 
     @app.on_rebalance_complete.connect
     async def _forget_cached_state(sender, **kwargs):
-        # Partitions may have moved: reload each asset's state from the table on next use.
-        detector.assets.clear()
-        saved_at.clear()
-
-    # topics the sink stores that the detector does not read: validated here, never dead-lettered
-    stored_only = {settings.topics.feed_health: FeedHealth, settings.topics.trades: Trade}
-
-    def storable(topic: str, value: bytes) -> dict | None:
-        """The event dict to store, or None for input the detect agent dead-letters."""
-        if topic == settings.topics.deadletter:
-            return orjson.loads(value)
-        model = stored_only.get(topic)
-        if model is not None:
-            try:
-                return model.model_validate(orjson.loads(value)).model_dump(mode="json")
-            except (ValueError, orjson.JSONDecodeError):
-                log.warning("unreadable %s message on %s skipped", model.__name__, topic)
-                return None
-        try:
-            return parse_event(value, max_bytes=settings.max_event_bytes, expect=expect[topic]).model_dump(mode="json")
-        except ContractError:
-            return None
-
-    if store is not None:
-        sink_topic = app.topic(*settings.topics.inputs(), settings.topics.alerts, settings.topics.deadletter,
-                               *stored_only, **raw)
-
-        # take() bounds each insert batch by size and by time; the insert runs in a thread so the
-        # event loop keeps consuming while ClickHouse writes.
-        @app.agent(sink_topic, name="sink")
-        async def sink(stream):
-            async for events in stream.take_events(settings.sink.batch_size, within=settings.sink.flush_interval_s):
-                batch = [row for row in (storable(e.message.topic, e.value) for e in events) if row is not None]
-                if batch:
-                    counts = await _insert_with_retry(store, batch)
-                    for table, n in counts.items():
-                        metrics.STORED.labels(table).inc(n)
+        handler.forget()
 
     return app
 
 
+async def _insert_with_retry(store, rows: list[dict], max_delay_s: float = 30.0) -> dict[str, int]:
+    """Insert rows, retrying with capped backoff until they are stored.
 
-async def _insert_with_retry(store, batch: list[dict], max_delay_s: float = 30.0) -> dict[str, int]:
-    """Insert a batch, retrying with capped backoff until it is stored.
-
-    It never gives up: Faust acks a take() batch even when the agent raises, so giving up would
-    commit offsets past rows that were never written. Retries are safe: inserts are deduplicated.
+    It never gives up: giving up would commit offsets past rows that were never written. Retries
+    are safe: inserts are deduplicated.
     """
     loop = asyncio.get_running_loop()
     delay, attempt = 0.5, 0
     while True:
         attempt += 1
         try:
-            return await loop.run_in_executor(None, store.insert_events, batch)
+            return await loop.run_in_executor(None, store.insert_events, rows)
         except Exception:  # noqa: BLE001 - the store raises driver-specific errors
-            log.warning("ClickHouse insert of %d events failed (attempt %d), retrying in %.1fs",
-                        len(batch), attempt, delay, exc_info=attempt == 1)
+            log.warning("ClickHouse insert of %d rows failed (attempt %d), retrying in %.1fs",
+                        len(rows), attempt, delay, exc_info=attempt == 1)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay_s)
