@@ -94,7 +94,8 @@ class Result:
 
     @property
     def rate(self) -> float:
-        return self.measured_events / self.seconds
+        """Events per second; NaN when the consumer was done before its first commit (too few events)."""
+        return self.measured_events / self.seconds if self.seconds > 0 and self.measured_events else float("nan")
 
 
 def with_topics(settings: Settings, prefix: str, names: tuple[str, ...], **update) -> Settings:
@@ -269,11 +270,10 @@ def main(argv: list[str] | None = None) -> int:
                                                          timeout=args.timeout, console=console)
                     results.append(res)
                     streamed = [orjson.loads(v) for v in read_all(bootstrap, settings.topics.alerts)]
-                    for p in differences(streamed, reference):
-                        problems.append(f"{backlog.mode}, {label}: {p}")
+                    diff = differences(streamed, reference)
+                    problems.extend(f"{backlog.mode}, {label}: {p}" for p in diff)
                     console.print(f"  {backlog.mode}, {label}: {res.seconds:.1f}s, {len(streamed)} alerts "
-                                  f"({'equal to' if not differences(streamed, reference) else 'DIFFERENT from'} "
-                                  "the reference)")
+                                  f"({'DIFFERENT from' if diff else 'equal to'} the reference)")
                     if sink:
                         sink_runs.append((backlog.mode, chdb_url))
             broker_hwm = proc_status_kib(broker.proc.pid, "VmHWM")

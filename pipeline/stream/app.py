@@ -1,15 +1,18 @@
 """The Faust app: one agent around the hot path (pipeline/stream/handler.py) and its state table.
 
 The agent takes a few messages at a time (bounded by count and time), hands them to the handler,
-sends what it returns (alerts, links, late events, dead letters), writes the state snapshots and
-stores the rows. Faust commits a take's offsets only after all that is done: a crash replays the
-take, and the detector and the ClickHouse tables absorb the duplicates (at-least-once).
+sends what it returns (alerts, links, late events, dead letters) and writes the state snapshots.
+Rows to store gather over takes into inserts of up to CASCADEWATCH_SINK__BATCH_SIZE rows (or
+__FLUSH_INTERVAL_S), written in a thread while the next takes are handled. Messages are acked by
+hand, so Faust commits their offsets only after all of that is done for them: a crash replays
+them, and the detector and the ClickHouse tables absorb the duplicates (at-least-once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import weakref
 
 import faust
@@ -54,16 +57,58 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
     handler = Handler(settings, store=store is not None, load_state=state.get)
     sends = {name: app.topic(getattr(settings.topics, name), **raw) for name in ("alerts", "links", "late", "deadletter")}
 
+    take = Take()
+
     @app.agent(app.topic(*handler.topics(), **raw), name="detect")
     async def detect(stream):
-        take = settings.stream
-        async for events in stream.take_events(take.take_messages, within=take.take_within_s):
+        take.stream = stream.noack()  # acked by hand: after the take's output is sent and stored
+        async for event in take.stream.events():
+            take.add_message(event)
+            if len(take.messages) >= settings.stream.take_messages:
+                await step()
+
+    @app.timer(min(settings.stream.take_within_s, settings.sink.flush_interval_s) / 2)
+    async def _due():
+        # A quiet topic: what waited long enough is handled and stored without a further message.
+        if take.messages and time.monotonic() - take.messages_since >= settings.stream.take_within_s:
+            await step()
+        if take.unstored and time.monotonic() - take.rows_since >= settings.sink.flush_interval_s:
+            await save()
+
+    async def step() -> None:
+        async with take.lock:
+            events, take.messages = take.messages, []
+            if not events:
+                return
             out = handler.handle([Message(e.message.topic, e.value, e.key, e.message.partition, e.message.offset)
                                   for e in events])
             await deliver(out, events)
+            if store is None:
+                await take.ack(events)
+                return
+            take.add_rows(out.rows, events)
+            if len(take.rows) >= settings.sink.batch_size:
+                await save(locked=True)
+
+    async def save(locked: bool = False) -> None:
+        """Start storing the rows so far (one insert at a time, in order); their events are acked once stored."""
+        if not locked:
+            async with take.lock:
+                return await save(locked=True)
+        rows, events = take.take_rows()
+        if take.inflight is not None:
+            await take.inflight
+        take.inflight = asyncio.ensure_future(store_then_ack(rows, events))
+
+    async def store_then_ack(rows: list[dict], events: list) -> None:
+        if rows:
+            counts = await _insert_with_retry(store, rows)
+            for table, n in counts.items():
+                metrics.STORED.labels(table).inc(n)
+        await take.ack(events)
 
     async def deliver(out: Outputs, events) -> None:
-        """Send, then write state, then store: all before the take's offsets are committed."""
+        """Send (and wait for the broker's acknowledgements), then write the state table."""
         futures = []
         for name, pairs in (("alerts", out.alerts), ("links", out.links), ("late", out.late),
                             ("deadletter", out.dead)):
@@ -71,26 +116,57 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
             for key, value in pairs:
                 futures.append(await topic.send(key=key, value=value))
         if futures:
-            await asyncio.gather(*futures)  # acknowledged by the broker
+            await asyncio.gather(*futures)
         by_partition = {e.message.partition: e for e in events}
         for asset, snap in out.states.items():
             # A table write goes to the changelog partition of the event being handled: Faust reads it
-            # from the current event, which a take does not set.
+            # from the current event, which is not the one of this asset here.
             token = _current_event.set(weakref.ref(by_partition[out.partitions[asset]]))
             try:
                 state[asset] = snap
             finally:
                 _current_event.reset(token)
-        if store is not None and out.rows:
-            counts = await _insert_with_retry(store, out.rows)
-            for table, n in counts.items():
-                metrics.STORED.labels(table).inc(n)
 
     @app.on_rebalance_complete.connect
     async def _forget_cached_state(sender, **kwargs):
         handler.forget()
 
     return app
+
+
+class Take:
+    """What the agent holds between messages: those not yet handled, and those handled whose rows are
+    not yet stored (acked only once they are)."""
+
+    def __init__(self) -> None:
+        self.stream = None  # the agent's stream, acked by hand
+        self.lock = asyncio.Lock()
+        self.messages: list = []
+        self.messages_since = 0.0
+        self.rows: list[dict] = []
+        self.unstored: list = []
+        self.rows_since = 0.0
+        self.inflight: asyncio.Future | None = None
+
+    def add_message(self, event) -> None:
+        if not self.messages:
+            self.messages_since = time.monotonic()
+        self.messages.append(event)
+
+    def add_rows(self, rows: list[dict], events: list) -> None:
+        if not self.unstored:
+            self.rows_since = time.monotonic()
+        self.rows.extend(rows)
+        self.unstored.extend(events)
+
+    def take_rows(self) -> tuple[list[dict], list]:
+        rows, events = self.rows, self.unstored
+        self.rows, self.unstored = [], []
+        return rows, events
+
+    async def ack(self, events: list) -> None:
+        for event in events:
+            await self.stream.ack(event)
 
 
 async def _insert_with_retry(store, rows: list[dict], max_delay_s: float = 30.0) -> dict[str, int]:
