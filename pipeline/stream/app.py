@@ -53,7 +53,8 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         app.conf.producer_linger = 0.0
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
                partitions=settings.partitions)
-    state = app.Table("detector_state", default=None, partitions=settings.partitions)
+    # Snapshots are JSON the handler encodes itself (bytes: the raw codec; the changelog holds JSON as before).
+    state = app.Table("detector_state", default=None, partitions=settings.partitions, value_type=bytes)
     handler = Handler(settings, store=store is not None, load_state=state.get)
     sends = {name: app.topic(getattr(settings.topics, name), **raw) for name in ("alerts", "links", "late", "deadletter")}
 
@@ -108,15 +109,13 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         await take.ack(events)
 
     async def deliver(out: Outputs, events) -> None:
-        """Send (and wait for the broker's acknowledgements), then write the state table."""
-        futures = []
+        """Send, then write the state table. Faust flushes its producer before it commits any offset, so
+        what is sent here is on the broker before the messages that caused it count as done."""
         for name, pairs in (("alerts", out.alerts), ("links", out.links), ("late", out.late),
                             ("deadletter", out.dead)):
             topic = sends[name]
             for key, value in pairs:
-                futures.append(await topic.send(key=key, value=value))
-        if futures:
-            await asyncio.gather(*futures)
+                await topic.send(key=key, value=value)
         by_partition = {e.message.partition: e for e in events}
         for asset, snap in out.states.items():
             # A table write goes to the changelog partition of the event being handled: Faust reads it

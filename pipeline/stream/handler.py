@@ -53,7 +53,7 @@ class Outputs:
     late: list[KeyValue] = field(default_factory=list)  # to the late topic: each event as received
     dead: list[KeyValue] = field(default_factory=list)  # to the dead-letter topic
     rows: list[dict] = field(default_factory=list)  # to store (only when storing)
-    states: dict[str, dict] = field(default_factory=dict)  # asset -> snapshot for the state table
+    states: dict[str, bytes] = field(default_factory=dict)  # asset -> state snapshot (JSON) for the state table
     partitions: dict[str, int | None] = field(default_factory=dict)  # asset -> partition its events came on
     events: int = 0  # valid events seen
 
@@ -61,11 +61,13 @@ class Outputs:
 class Handler:
     """The detector of one worker and what it needs around it: topic roles, limits, state loading.
 
-    `load_state(asset)` returns the asset's saved snapshot (or None) the first time an asset is seen
+    `load_state(asset)` returns the asset's saved snapshot (JSON bytes or its dict; None: nothing saved) the
+    first time an asset is seen
     after start or a rebalance; `clock` gives wall-clock seconds (the detector's `now` and the
     snapshot throttle)."""
 
-    def __init__(self, settings: Settings, *, store: bool, load_state: Callable[[str], dict | None] = lambda a: None,
+    def __init__(self, settings: Settings, *, store: bool,
+                 load_state: Callable[[str], bytes | dict | None] = lambda a: None,
                  clock: Callable[[], float] = time.time):
         self.settings = settings
         self.store = store
@@ -99,7 +101,7 @@ class Handler:
         det = self.detector
         for asset in run.touched:
             if asset in run.alerted or now - self.saved_at.get(asset, 0.0) >= self.snapshot_every:
-                out.states[asset] = det.snapshot(asset)
+                out.states[asset] = _dumps(det.state(asset).to_dict(), default=list)  # what restore() reads
                 self.saved_at[asset] = now
         return out
 
@@ -170,7 +172,7 @@ class _Run:
         if asset not in det.assets:
             snap = h.load_state(asset)
             if snap:
-                det.restore(asset, snap)
+                det.restore(asset, _loads(snap) if isinstance(snap, (bytes, bytearray)) else snap)
         try:
             result = det.process(event, now_ms=self.now_ms)
         except Exception as exc:  # noqa: BLE001 - a detector bug must not stop the stream

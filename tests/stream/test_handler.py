@@ -114,7 +114,7 @@ def test_state_is_written_once_per_take_and_asset_and_throttled_between_takes():
             Message(S.topics.liquidations, orjson.dumps(liq(60, asset="ETH", event_id="okx:e")), b"ETH", 3, 0)]
     out = h.handle(take)
     assert set(out.states) == {"BTC", "ETH"} and out.partitions == {"BTC": 1, "ETH": 3}
-    assert out.states["BTC"] == h.detector.snapshot("BTC")
+    assert orjson.loads(out.states["BTC"]) == h.detector.snapshot("BTC")
     clock[0] += S.stream.snapshot_interval_s / 2
     assert h.handle([Message(S.topics.liquidations, orjson.dumps(liq(70)), b"BTC", 1, 1)]).states == {}
     clock[0] += S.stream.snapshot_interval_s
