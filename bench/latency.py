@@ -5,7 +5,7 @@ The load is produced live, stamped with the wall clock as event time (as a venue
 liquidations of both sides, about --rate events/s in all (default 1,000); after --warmup seconds a
 burst of --burst-rate events/s (default 10,000) for --burst seconds (default 60) in which long
 liquidations pile up so that each asset crosses its cold-start cascade floor at a different time
-(BTC first, the others a few seconds apart); then the steady load again for --cooldown seconds.
+(BTC at 1/11 of the burst, the others 1/11 apart); then the steady load again for --cooldown seconds.
 Events go out through the project's Publisher in batch envelopes (--single: one event per message)
 that linger at most CASCADEWATCH_BATCH__LINGER_S (0.25 s).
 
@@ -59,8 +59,10 @@ class Load:
     def __init__(self, floors: dict[str, float], burst_s: float):
         self.seq = itertools.count()
         self.last_bar_s = -1
-        # long USD per second that brings asset i to 1.2x its floor (5-minute window) i*4+6 s into the burst
-        self.burst_usd_s = {a: 1.2 * floors[a] / (6 + 4 * i) for i, a in enumerate(ASSETS)}
+        # long USD per second that brings asset i to 1.3x its cold-start floor (5-minute window) at
+        # (i + 1) / 11 of the burst: the assets' cascades are decided one after the other through it
+        step = burst_s / (len(ASSETS) + 1)
+        self.burst_usd_s = {a: 1.3 * floors[a] / ((i + 1) * step) for i, a in enumerate(ASSETS)}
         self.burst_s = burst_s
 
     def tick(self, now_ms: int, rate: float, burst_at_s: float | None) -> list[dict]:
@@ -81,10 +83,10 @@ class Load:
             k = next(self.seq)
             a = ASSETS[k % len(ASSETS)]
             if burst:
-                side = "long" if k % 10 else "short"
-                usd = self.burst_usd_s[a] / (rate / len(ASSETS)) if side == "long" else 50.0
+                side = "long" if (k // len(ASSETS)) % 10 else "short"
+                usd = self.burst_usd_s[a] / (0.9 * rate / len(ASSETS)) if side == "long" else 50.0
             else:
-                side, usd = ("long" if k % 2 else "short"), 5.0
+                side, usd = ("long" if (k // len(ASSETS)) % 2 else "short"), 5.0
             p = PRICE[a]
             out.append({"type": "liquidation", "event_id": f"bench:{k}", "venue": VENUES[k % 3],
                         "symbol": f"{a}USDT", "asset": a, "side": side, "price": p, "quantity": usd / p,
