@@ -59,14 +59,20 @@ class Load:
     def __init__(self, floors: dict[str, float], burst_s: float):
         self.seq = itertools.count()
         self.last_bar_s = -1
+        self.last_ms = 0
+        self.carry = 0.0
         # long USD per second that brings asset i to 1.3x its cold-start floor (5-minute window) at
         # (i + 1) / 11 of the burst: the assets' cascades are decided one after the other through it
         step = burst_s / (len(ASSETS) + 1)
         self.burst_usd_s = {a: 1.3 * floors[a] / ((i + 1) * step) for i, a in enumerate(ASSETS)}
         self.burst_s = burst_s
 
-    def tick(self, now_ms: int, rate: float, burst_at_s: float | None) -> list[dict]:
+    def tick(self, now_ms: int, rate: float, burst: bool) -> list[dict]:
+        """The events due since the last tick: `rate` per second, and in a burst the long liquidations'
+        USD per second whatever number of events carries it (a slow producer sends fewer, larger ones)."""
         out: list[dict] = []
+        dt = min(1.0, (now_ms - self.last_ms) / 1000) if self.last_ms else TICK_S
+        self.last_ms = now_ms
         second = now_ms // 1000
         if second != self.last_bar_s:
             self.last_bar_s = second
@@ -77,20 +83,24 @@ class Load:
                                 "ts": (second - 1) * 1000, "interval_ms": 1000, "buy_volume_usd": 5e4,
                                 "sell_volume_usd": 5e4, "open": p, "high": p, "low": p, "close": p,
                                 "trade_count": 10})
-        n = int(rate * TICK_S) + (1 if (rate * TICK_S) % 1 > (next(self.seq) % 100) / 100 else 0)
-        burst = burst_at_s is not None
-        for i in range(n):
-            k = next(self.seq)
+        self.carry += rate * dt
+        n, self.carry = int(self.carry), self.carry % 1
+        picks = [(next(self.seq), i) for i in range(n)]
+        longs: dict[str, int] = {}
+        sides = []
+        for k, _ in picks:
             a = ASSETS[k % len(ASSETS)]
-            if burst:
-                side = "long" if (k // len(ASSETS)) % 10 else "short"
-                usd = self.burst_usd_s[a] / (0.9 * rate / len(ASSETS)) if side == "long" else 50.0
-            else:
-                side, usd = ("long" if (k // len(ASSETS)) % 2 else "short"), 5.0
+            long = (k // len(ASSETS)) % 10 != 0 if burst else (k // len(ASSETS)) % 2 == 1
+            sides.append((k, a, long))
+            if long:
+                longs[a] = longs.get(a, 0) + 1
+        for k, a, long in sides:
+            usd = self.burst_usd_s[a] * dt / longs[a] if burst and long else 50.0 if burst else 5.0
             p = PRICE[a]
             out.append({"type": "liquidation", "event_id": f"bench:{k}", "venue": VENUES[k % 3],
-                        "symbol": f"{a}USDT", "asset": a, "side": side, "price": p, "quantity": usd / p,
-                        "notional_usd": usd, "ts": now_ms, "received_ts": now_ms, "completeness": "full"})
+                        "symbol": f"{a}USDT", "asset": a, "side": "long" if long else "short", "price": p,
+                        "quantity": usd / p, "notional_usd": usd, "ts": now_ms, "received_ts": now_ms,
+                        "completeness": "full"})
         return out
 
 
@@ -173,12 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             phases = [("steady", args.warmup, args.rate), ("burst", args.burst, args.burst_rate),
                       ("steady", args.cooldown, args.rate)]
             sent = 0
+            achieved: list[tuple[str, float, float]] = []  # phase, seconds, events/s achieved
             next_lag = start
             for phase, seconds, rate in phases:
                 phase_start = time.time()
                 with console.status(f"{phase} load at {rate:,.0f} events/s for {seconds:.0f}s") as status:
                     while (now := time.time()) < phase_start + seconds:
-                        for e in load.tick(int(now * 1000), rate, now - phase_start if phase == "burst" else None):
+                        for e in load.tick(int(now * 1000), rate, phase == "burst"):
                             pub.send(e)
                             sent += 1
                         if now >= next_lag:
@@ -188,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                             next_lag += 1.0
                         pub.check()
                         time.sleep(max(0.0, TICK_S - (time.time() - now)))
+                achieved.append((phase, seconds, (pub.events - sum(r * t for _, t, r in achieved)) / seconds))
             pub.close()
             with console.status("waiting for the last alerts ..."):
                 time.sleep(lateness_s + 5)
@@ -197,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             broker_rss = proc_status_kib(broker.proc.pid, "VmHWM")
             stop_process(worker)
             worker = None
+        console.print("load achieved: " + ", ".join(f"{p} {t:.0f}s at {r:,.0f} events/s" for p, t, r in achieved))
         report(console, args, tail_thread.got, lag_series, start, lateness_s, sent, rss, broker_rss)
         return 0
     finally:

@@ -15,7 +15,6 @@ from rich.progress import BarColumn, DownloadColumn, Progress, ProgressColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.sources.archives import FORMATS
 
 
 def parse_time(value: str) -> int:
@@ -67,7 +66,7 @@ def backtest(
     from pipeline.backtest import backtest as run_backtest
     from pipeline.config import Settings
     from pipeline.sinks.render import alert_line
-    from pipeline.sources.archives import detect
+    from pipeline.sources.archives import FORMATS, detect
     from pipeline.sources.archives.files import ArchiveError
 
     err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=250)
