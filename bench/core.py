@@ -46,7 +46,7 @@ from pipeline.config import Settings  # noqa: E402
 from pipeline.contracts.light import parse_light  # noqa: E402
 from pipeline.contracts.models import FAST_PATHS, event_from_dict, parse_event  # noqa: E402
 from pipeline.detect import CascadeDetector  # noqa: E402
-from pipeline.runtime.publish import TOPIC_ATTR  # noqa: E402
+from pipeline.contracts.registry import TYPES  # noqa: E402
 
 
 def timed(fn, repeat: int) -> tuple[float, list[float], object]:
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"({n / len(base_events()):.1f} shifted copies of the aug2025 scenario) ...")
     dicts = scenario_events(n)
     mix = type_mix(dicts)
-    expect = {t: {t} for t in TOPIC_ATTR}
+    expect = {t: {t} for t in TYPES}
     raws = [(orjson.dumps(e), expect[e["type"]]) for e in dicts]
     del dicts
     max_bytes = settings.max_event_bytes

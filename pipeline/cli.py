@@ -189,11 +189,16 @@ def topics_create() -> None:
 @app.command()
 def produce(
     files: Annotated[list[Path], typer.Argument(help="Interchange files to publish, in file order", exists=True)],
+    single: Annotated[bool, typer.Option("--single-events", help="One event per Kafka message instead of batch "
+                                         "envelopes (same as CASCADEWATCH_BATCH__ENABLED=false)")] = False,
 ) -> None:
-    """Publish interchange files to their topics on KAFKA_BOOTSTRAP (keyed by asset)."""
-    from pipeline.runtime.publish import publish
+    """Publish interchange files to their topics on KAFKA_BOOTSTRAP (keyed by asset), in batch envelopes of events
+    at most CASCADEWATCH_BATCH__LINGER_S apart in arrival time (schemas/batch.schema.json)."""
+    from pipeline.wire.producer import publish
 
     settings = Settings()
+    if single:
+        settings = settings.model_copy(update={"batch": settings.batch.model_copy(update={"enabled": False})})
     if not settings.kafka_bootstrap:
         _fail("KAFKA_BOOTSTRAP is not set")
     events = [orjson.loads(line) for f in files for line in f.read_bytes().splitlines() if line.strip()]

@@ -37,6 +37,26 @@ class SinkConfig(BaseModel):
     flush_interval_s: float = Field(1.0, gt=0, description="Longest a row waits before its batch is written")
 
 
+class BatchConfig(BaseModel):
+    """How producers pack events into Kafka messages (schemas/batch.schema.json)."""
+
+    enabled: bool = Field(True, description="Send batch envelopes; false: one event per message")
+    max_events: int = Field(200, ge=1, description="Events per envelope at most")
+    max_bytes: int = Field(128 * 1024, ge=1024, description="Bytes per envelope at most (a larger event goes alone)")
+    linger_s: float = Field(0.25, ge=0, description="Longest an event waits for others before its envelope is sent")
+
+
+class StreamConfig(BaseModel):
+    """How the worker takes messages off its topics."""
+
+    take_messages: int = Field(64, ge=1, description="Messages handled (and committed) together at most")
+    take_within_s: float = Field(0.1, gt=0, description="Longest the worker waits to fill a take")
+    max_message_bytes: int = Field(1024 * 1024, ge=1024, description="Larger messages (envelopes) are dead-lettered")
+    snapshot_interval_s: float = Field(
+        1.0, ge=0, description="Least time between two state-table writes of an asset (0: after every take); "
+        "an alert always writes it")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CASCADEWATCH_", env_nested_delimiter="__", extra="ignore")
 
@@ -64,4 +84,6 @@ class Settings(BaseSettings):
     data_dir: str = Field("./var", description="Worker state (Faust tables) lives here")
     topics: TopicNames = TopicNames()
     sink: SinkConfig = SinkConfig()
+    batch: BatchConfig = BatchConfig()
+    stream: StreamConfig = StreamConfig()
     detector: DetectorConfig = DetectorConfig()

@@ -19,7 +19,7 @@ from pipeline.cli import app
 from pipeline.config import Settings
 from pipeline.redact import redact_url, scrub
 from pipeline.runtime.lag import group_lag
-from pipeline.runtime.publish import publish
+from pipeline.wire.producer import publish
 from tests.waiting import interrupt_when
 
 CH_PASSWORD = "chpw-Zq81x"

@@ -16,7 +16,6 @@ from rich.table import Table
 from rich.text import Text
 
 from pipeline.report.book import REPORT_STAGES
-from pipeline.sources.archives import FORMATS
 
 
 def parse_time(value: str) -> int:
@@ -73,7 +72,7 @@ def backtest(
     from pipeline.backtest import backtest as run_backtest
     from pipeline.config import Settings
     from pipeline.sinks.render import alert_line
-    from pipeline.sources.archives import detect
+    from pipeline.sources.archives import FORMATS, detect
     from pipeline.sources.archives.files import ArchiveError
 
     err = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=250)

@@ -48,6 +48,11 @@ def parse_light(raw: bytes | str, *, max_bytes: int | None = None, expect: set[s
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ContractError("malformed_json", str(exc)) from None
+    return light_from_dict(obj, expect=expect)
+
+
+def light_from_dict(obj: object, *, expect: set[str] | None = None):
+    """As `event_from_dict`, into a record: the same checks, the same ContractError for bad input."""
     if type(obj) is dict:
         kind = obj.get("type")
         if type(kind) is str and (expect is None or kind in expect):

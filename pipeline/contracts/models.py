@@ -226,6 +226,7 @@ class DeadLetter(_Event):
     source_topic: str
     partition: Int | None = None
     offset: Int | None = None
+    batch_index: Int | None = Field(default=None, ge=0)  # the event's position in a batch envelope
     key_b64: str | None = None
     original_b64: str
     original_size: Int = Field(ge=0)

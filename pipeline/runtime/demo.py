@@ -23,7 +23,7 @@ from pipeline.config import Settings
 from pipeline.runtime.broker import EmbeddedBroker
 from pipeline.runtime.children import die_with_parent, stop_process
 from pipeline.runtime.lag import group_lag
-from pipeline.runtime.publish import publish
+from pipeline.wire.producer import publish
 from pipeline.runtime.topics import ensure_topics
 from pipeline.sinks.render import alert_line
 from pipeline.sources.etf.scenario import with_imported_history
@@ -131,8 +131,7 @@ def run_demo(settings: Settings, scenario: Path, *, follow: bool = False, consol
                       console=console, transient=True) as bar:
             task = bar.add_task("publish", total=len(live))
             written = publish(live, bootstrap, settings, progress=lambda n: bar.update(task, completed=n))
-        wait_for_worker(worker, bootstrap, settings, [*settings.topics.inputs(), settings.topics.alerts,
-                                                      settings.topics.links],
+        wait_for_worker(worker, bootstrap, settings, [*settings.topics.inputs(), settings.topics.links],
                         deadline, console, logs, written)
         time.sleep(1.0)  # alerts published by the last batch reach the tail
         if follow:

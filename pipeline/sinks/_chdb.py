@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from pipeline.sinks.clickhouse import BaseStore, StoreError
+from pipeline.sinks.base import BaseStore, StoreError
 
 
 class _Shared:

@@ -6,7 +6,7 @@ import threading
 
 from clickhouse_driver import Client, errors
 
-from pipeline.sinks.clickhouse import BaseStore, StoreError
+from pipeline.sinks.base import BaseStore, StoreError
 
 _UNKNOWN_DATABASE = 81
 

@@ -6,16 +6,9 @@ import datetime as dt
 
 import orjson
 
-TABLE_FOR_TYPE: dict[str, str] = {
-    "whale_transfer": "whale_transfers",
-    "liquidation": "liquidations",
-    "trade_flow": "trade_flow",
-    "etf_flow": "etf_flows",
-    "alert": "alerts",
-    "deadletter": "deadletter",
-    "feed_health": "feed_health",
-    "trade": "trades",
-}
+from pipeline.contracts.registry import TABLES
+
+TABLE_FOR_TYPE: dict[str, str] = TABLES  # event type -> table, from the registry
 
 # Insertable columns of each table, in DDL order (inserted_at is filled by the server).
 COLUMNS: dict[str, tuple[str, ...]] = {

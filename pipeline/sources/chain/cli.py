@@ -40,7 +40,7 @@ class _Writer:
         self.fh.flush()
         if self.bootstrap and dicts:
             from pipeline.config import Settings
-            from pipeline.runtime.publish import publish
+            from pipeline.wire.producer import publish
 
             publish(dicts, self.bootstrap, Settings())
         self.count += len(dicts)

@@ -71,7 +71,7 @@ def _fetch(url: str, fmt: str | None, asset: str) -> bytes:
 
 
 def _publish(events: list[dict], settings: Settings) -> None:
-    from pipeline.runtime.publish import publish
+    from pipeline.wire.producer import publish
 
     if not settings.kafka_bootstrap:
         _fail("KAFKA_BOOTSTRAP is not set: set it to publish to the etf.flows topic, or write a file with --out")

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import threading
 from pathlib import Path
 from typing import Annotated, Optional
 
 import orjson
 import typer
 
-from .health import FEED_HEALTH_TOPIC, FEED_HEALTH_TYPE
 from .live import LIVE_VENUES, FeedError, LiveConfig, LiveFeed, SubscribeError
 
 DEFAULT_SYMBOLS = {"binance-usdm": "BTCUSDT", "binance-coinm": "BTCUSD_PERP", "bybit": "BTCUSDT",
@@ -34,48 +32,27 @@ class JsonLinesSink:
 
 
 class KafkaSink:
-    """Events to their topics with pipeline.runtime.publish's producer and topic_for, keyed by asset
-    (feed_health: by venue, on exchange.feed_health). Send errors stop the feed."""
+    """Events to their topics with pipeline.wire.producer's Publisher: keyed by asset (feed_health: by
+    venue, on exchange.feed_health), in batch envelopes sent within CASCADEWATCH_BATCH__LINGER_S.
+    Send errors stop the feed."""
 
     def __init__(self, bootstrap: str, settings):
-        from pipeline.runtime.publish import producer, topic_for
+        from pipeline.wire.producer import Publisher
 
-        self.settings = settings
-        self.topic_for = topic_for
-        self.health_topic = getattr(settings.topics, "feed_health", FEED_HEALTH_TOPIC)
-        self.prod = producer(bootstrap, settings)
-        self.pending: list = []
-        self.lock = threading.Lock()
+        self.publisher = Publisher(bootstrap, settings, background=True)
         self.written = 0
 
     def _send(self, events: list[dict]) -> None:
-        with self.lock:
-            for e in events:
-                if e.get("type") == FEED_HEALTH_TYPE:
-                    topic, key = self.health_topic, str(e.get("venue", "")).encode()
-                else:
-                    topic, key = self.topic_for(self.settings, e), str(e.get("asset", "")).encode()
-                self.pending.append(self.prod.send(topic, key=key, value=orjson.dumps(e)))
-            still = []
-            for fut in self.pending:
-                if fut.is_done:
-                    fut.get(timeout=0)  # raises the send error
-                    self.written += 1
-                else:
-                    still.append(fut)
-            self.pending = still
+        for e in events:
+            self.publisher.send(e)
+        self.written = self.publisher.check()
 
     async def __call__(self, events: list[dict]) -> None:
         await asyncio.to_thread(self._send, events)
 
     def close(self) -> None:
-        try:
-            self.prod.flush(60)
-            for fut in self.pending:
-                fut.get(timeout=0)
-                self.written += 1
-        finally:
-            self.prod.close(10)
+        self.publisher.close()
+        self.written = self.publisher.events
 
 
 def feed(

@@ -7,11 +7,17 @@ import html
 import json
 import threading
 import time
+from collections import namedtuple
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import orjson
 from kafka import KafkaConsumer, TopicPartition
+
+from tests.envelopes import events_of
+
+EventRecord = namedtuple("EventRecord", "key value")  # one event of a topic
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "etf"
 BTC_SPONSORS = {"IBIT": "Blackrock", "FBTC": "Fidelity", "BITB": "Bitwise", "ARKB": "Ark", "BTCO": "Invesco",
@@ -106,7 +112,8 @@ class PageServer:
 
 
 def read_records(bootstrap: str, topic: str, count: int, timeout_s: float = 60.0) -> list:
-    """Read a topic from the start until `count` records arrived (or fail after a generous timeout)."""
+    """Read a topic from the start until `count` events arrived (or fail after a generous timeout): one
+    (key, value) record per event, batch envelopes opened."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                              auto_offset_reset="earliest")
     try:
@@ -117,7 +124,7 @@ def read_records(bootstrap: str, topic: str, count: int, timeout_s: float = 60.0
         deadline = time.monotonic() + timeout_s
         while len(got) < count and time.monotonic() < deadline:
             for recs in consumer.poll(timeout_ms=500).values():
-                got += recs
+                got += [EventRecord(key, orjson.dumps(event)) for key, event in events_of(recs)]
         return got
     finally:
         consumer.close()

@@ -8,7 +8,6 @@ import json
 from collections import Counter
 
 import jsonschema
-import orjson
 import typer
 from typer.testing import CliRunner
 
@@ -17,6 +16,7 @@ from pipeline.contracts.models import Trade
 from pipeline.sources.exchanges import get_venue
 from pipeline.sources.exchanges.feed_cli import feed
 from tests.conftest import read_topic
+from tests.envelopes import events_of
 from tests.waiting import interrupt_when
 
 from .conftest import ROOT, validate_event
@@ -46,8 +46,8 @@ def test_feed_publishes_liquidations_bars_health_and_raw_trades(broker):
     sent = [t for f in frames for t in parser.parse(json.loads(f), 0).trades]
 
     def all_published():
-        return (len(read_topic(broker.bootstrap, topics.trades, idle_ms=200)) == len(sent)
-                and len(read_topic(broker.bootstrap, topics.liquidations, idle_ms=200)) == 2)
+        return (len(events_of(read_topic(broker.bootstrap, topics.trades, idle_ms=200))) == len(sent)
+                and len(events_of(read_topic(broker.bootstrap, topics.liquidations, idle_ms=200))) == 2)
 
     with local_server(Script(serve)) as url:
         stopper = interrupt_when(all_published, "every trade and liquidation on the topics")  # then Ctrl-C
@@ -57,7 +57,7 @@ def test_feed_publishes_liquidations_bars_health_and_raw_trades(broker):
     assert stopper.met and res.exit_code == 0, res.output
     assert '"type":' not in res.stdout  # --kafka alone writes no JSON lines to stdout
 
-    read = {name: [(r.key, orjson.loads(r.value)) for r in read_topic(broker.bootstrap, name)]
+    read = {name: events_of(read_topic(broker.bootstrap, name))
             for name in (topics.liquidations, topics.trade_flow, topics.feed_health, topics.trades)}
 
     liqs = read[topics.liquidations]

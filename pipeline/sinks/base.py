@@ -1,0 +1,165 @@
+"""What both ClickHouse backends share: the Store interface, schema loading, event grouping, dedup tokens.
+
+The backends (pipeline/sinks/_chdb.py, _native.py) import this module; pipeline/sinks/clickhouse.py
+chooses one by URL (`open_store`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import re
+from typing import Protocol
+
+from pipeline.sinks import rows as rowlib
+from pipeline.sinks.cluster import cluster_statements, ttl_for_cluster
+from pipeline.sinks.retention import Retention, ttl_statements
+from pipeline.sinks.rollups import ROLLUPS, refresh_statement, touched
+
+DEFAULT_DATABASE = "cascadewatch"
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StoreError(RuntimeError):
+    """The store refused or lost a write, or could not be opened."""
+
+
+class Store(Protocol):
+    url: str
+    database: str
+
+    def apply_schema(self, retention: Retention | None = None, cluster: str | None = None) -> list[str]: ...
+    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int: ...
+    def insert_events(self, events: list[dict]) -> dict[str, int]: ...
+    def query(self, sql: str) -> tuple[list[str], list[tuple]]: ...
+    def close(self) -> None: ...
+
+
+def schema_dir() -> pathlib.Path:
+    return pathlib.Path(__file__).resolve().parents[2] / "schemas" / "clickhouse"
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements of a DDL file: `--` comments dropped, split on `;` outside quotes."""
+    out, buf, quote = [], [], None
+    i = 0
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            buf.append(ch)
+            if ch == "\\":
+                buf.append(sql[i + 1 : i + 2])
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "'`\"":
+            quote = ch
+            buf.append(ch)
+        elif sql.startswith("--", i):
+            i = sql.find("\n", i)
+            if i < 0:
+                break
+            continue
+        elif ch == ";":
+            out.append("".join(buf).strip())
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    out.append("".join(buf).strip())
+    return [s for s in out if s]
+
+
+def dedup_token(rows: list[dict]) -> str:
+    """Same rows (in any order) -> same token, so a retried batch is dropped by the server.
+
+    Hashes the whole stored event (`raw`), not only its id, so a revised event (same id, new content)
+    in an otherwise identical batch is still written.
+    """
+    h = hashlib.sha256()
+    for raw in sorted(r["raw"] for r in rows):
+        h.update(raw.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def check_identifier(name: str, what: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"invalid {what} name {name!r}: letters, digits and _ only")
+    return name
+
+
+class BaseStore:
+    """What both backends share: schema loading, event grouping and {db} substitution."""
+
+    url: str
+    database: str
+
+    def _execute(self, statement: str) -> None:
+        raise NotImplementedError
+
+    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int:
+        raise NotImplementedError
+
+    def schema_statements(self, cluster: str | None = None) -> list[tuple[str, list[str]]]:
+        """(file name, statements) of every DDL file in order, for one node or rewritten for `cluster`."""
+        out = []
+        for path in sorted(schema_dir().glob("*.sql")):
+            statements = split_statements(path.read_text().replace("{db}", self.database))
+            if cluster:
+                statements = [c for st in statements for c in cluster_statements(st, check_identifier(cluster, "cluster"))]
+            out.append((path.name, statements))
+        return out
+
+    def apply_schema(self, retention: Retention | None = None, cluster: str | None = None) -> list[str]:
+        """Apply every DDL file in order (ON CLUSTER as Replicated + Distributed tables with `cluster`),
+        then set each table's TTL from `retention` (default: the environment) and fill rollups created
+        over existing rows. Existing tables and their rows are kept; returns the files applied."""
+        applied = []
+        for name, statements in self.schema_statements(cluster):
+            for statement in statements:
+                self._execute(statement)
+            applied.append(name)
+        suffix = "_local" if cluster else ""
+        _, rows = self.query(f"SELECT name, engine_full FROM system.tables WHERE database = '{self.database}'")
+        engines = {n[: len(n) - len(suffix)] if suffix else n: e for n, e in rows if n.endswith(suffix)}
+        for statement in ttl_statements(self.database, engines, retention or Retention()):
+            self._execute(ttl_for_cluster(statement, cluster) if cluster else statement)
+        for rollup in ROLLUPS.values():
+            # A rollup created over a store that already holds rows (an upgrade) is filled from them.
+            if not self._count(rollup.table) and self._count(rollup.source):
+                self.refresh_rollup(rollup.source)
+        return applied
+
+    def _count(self, table: str) -> int:
+        return self.query(f"SELECT count() FROM {self._qualified(table)}")[1][0][0]
+
+    def refresh_rollup(self, source: str, asset: str | None = None, start_ms: int | None = None,
+                       end_ms: int | None = None) -> None:
+        """Recompute the per-minute rollup of `source` from its deduplicated rows, for whole minutes in
+        [start_ms, end_ms) of one asset or all (everything when unbounded)."""
+        self._execute(refresh_statement(self.database, source, asset, start_ms, end_ms))
+
+    def insert_events(self, events: list[dict]) -> dict[str, int]:
+        groups: dict[str, list[dict]] = {}
+        for event in events:
+            table, row = rowlib.event_row(event)
+            groups.setdefault(table, []).append(row)
+        written = {table: self.insert_rows(table, rows, dedup_token=dedup_token(rows)) for table, rows in groups.items()}
+        for table, rows in groups.items():
+            for asset, start_ms, end_ms in touched(table, rows):
+                self.refresh_rollup(table, asset, start_ms, end_ms)
+        return written
+
+    def _qualified(self, table: str) -> str:
+        db, _, name = table.rpartition(".")
+        return f"{check_identifier(db or self.database, 'database')}.{check_identifier(name, 'table')}"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Putting events on Kafka: topics and keys from the type registry, batch envelopes, the producer."""

@@ -1,0 +1,140 @@
+"""The worker's hot path as a plain function, without a broker: the same alerts as the offline core, bad
+events of a batch dead-lettered one by one, the events (not the envelopes) stored, state written once
+per take and asset."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+
+from pipeline.config import BatchConfig, Settings, StreamConfig
+from pipeline.contracts.envelope import encode
+from pipeline.contracts.models import dump_event
+from pipeline.detect import CascadeDetector
+from pipeline.replay import ReplayResult, load
+from pipeline.scenarios import bundled
+from pipeline.stream.handler import Handler, Message
+
+from .handler_helpers import Loop, messages
+
+S = Settings()
+LIQ = {"type": "liquidation", "event_id": "okx:1", "venue": "okx", "symbol": "BTC-USDT-SWAP", "asset": "BTC",
+       "side": "long", "price": 114_000.0, "quantity": 0.01, "notional_usd": 1_140.0, "ts": 1_756_065_700_000,
+       "received_ts": 1_756_065_700_100, "completeness": "full"}
+NOW = 1_756_065_800.0  # wall clock of the tests, seconds
+
+
+def liq(i: int, **changes) -> dict:
+    return {**LIQ, "event_id": f"okx:{i}", "ts": LIQ["ts"] + i, **changes}
+
+
+def scenario() -> list[dict]:
+    return [orjson.loads(line) for line in bundled().read_bytes().splitlines()]
+
+
+def offline_alerts() -> set[tuple]:
+    """The core over the scenario in event time, links delivered at once, without the end-of-input decisions."""
+    det = CascadeDetector(S.detector)
+    alerts = [a for e in load([bundled()], ReplayResult()) for a in det.feed(e)]
+    return {(a.alert_id, a.stage, a.revision, dump_event(a)) for a in alerts}
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["envelopes", "single events"])
+def test_scenario_gives_the_offline_alerts_field_for_field(batched):
+    settings = S.model_copy(update={"batch": BatchConfig(enabled=batched)})
+    msgs = messages(scenario(), settings)
+    assert (len(msgs) < len(scenario())) == batched
+    loop = Loop(Handler(settings, store=False, clock=lambda: NOW)).run(msgs)
+    got = {(a["alert_id"], a["stage"], a.get("revision", 0), v)
+           for k, v in loop.all("alerts") for a in [orjson.loads(v)]}
+    assert got == offline_alerts()
+    assert any(orjson.loads(v)["kind"] == "contagion_cascade" for _, v in loop.all("alerts"))
+    assert loop.all("dead") == [] and loop.all("rows") == []
+
+
+def test_one_bad_event_in_a_batch_is_dead_lettered_alone_and_the_rest_processed():
+    bad_type = liq(2, price="114000")
+    not_object = [1, 2]
+    wrong_topic = {**liq(3), "type": "trade_flow"}
+    big = liq(4, pad="x" * S.max_event_bytes)
+    items = [liq(0), bad_type, liq(1), not_object, wrong_topic, big, liq(5)]
+    value = encode([orjson.dumps(i) for i in items])
+    h = Handler(S, store=True, clock=lambda: NOW)
+    out = h.handle([Message(S.topics.liquidations, value, b"BTC", 2, 40)])
+    dead = [orjson.loads(v) for _, v in out.dead]
+    assert [(d["batch_index"], d["reason"]) for d in dead] == [
+        (1, "invalid"), (3, "invalid"), (4, "wrong_topic"), (5, "oversize")]
+    for d in dead:  # each with its own bytes, its message's coordinates and key
+        assert orjson.loads(base64.b64decode(d["original_b64"])) == items[d["batch_index"]]
+        assert (d["source_topic"], d["partition"], d["offset"]) == (S.topics.liquidations, 2, 40)
+        assert base64.b64decode(d["key_b64"]) == b"BTC" and d["error"]
+    assert all(k == b"BTC" for k, _ in out.dead)
+    # stored: the four good events as received, then the dead letters; never the envelope
+    stored = [r for r in out.rows if r["type"] == "liquidation"]
+    assert stored == [items[0], items[2], items[6]]
+    assert [r for r in out.rows if r["type"] == "deadletter"] == dead
+    assert out.events == 3
+    assert h.detector.state("BTC").longs  # the good ones reached the detector
+
+
+@pytest.mark.parametrize("value,reason", [
+    (b'{"batch": [' + orjson.dumps(LIQ), "malformed_json"),
+    (b'{"batch": []}', "invalid"),
+    (b'{"batch": [' + orjson.dumps(LIQ) + b'], "asset": "BTC"}', "invalid"),
+    (b'{"batch": {"a": 1}}', "invalid"),
+])
+def test_a_broken_envelope_is_dead_lettered_whole(value, reason):
+    out = Handler(S, store=True, clock=lambda: NOW).handle([Message(S.topics.liquidations, value, b"BTC", 0, 7)])
+    (dead,) = [orjson.loads(v) for _, v in out.dead]
+    assert dead["reason"] == reason and dead["batch_index"] is None
+    assert base64.b64decode(dead["original_b64"]) == value
+    assert out.events == 0 and [r["type"] for r in out.rows] == ["deadletter"]
+
+
+def test_an_envelope_over_the_message_limit_is_refused_whole():
+    settings = S.model_copy(update={"stream": StreamConfig(max_message_bytes=S.max_event_bytes)})
+    value = encode([orjson.dumps(liq(i, pad="x" * 1000)) for i in range(S.max_event_bytes // 1000 + 5)])
+    out = Handler(settings, store=False, clock=lambda: NOW).handle([Message(S.topics.liquidations, value)])
+    assert [orjson.loads(v)["reason"] for _, v in out.dead] == ["oversize"] and out.events == 0
+
+
+def test_single_event_messages_are_still_accepted_and_stored_as_received():
+    extra = liq(0, open_interest_usd=9.9e9)
+    out = Handler(S, store=True, clock=lambda: NOW).handle(
+        [Message(S.topics.liquidations, orjson.dumps(extra), b"BTC", 0, 0)])
+    assert out.events == 1 and out.dead == [] and out.rows == [extra]
+
+
+def test_state_is_written_once_per_take_and_asset_and_throttled_between_takes():
+    clock = [NOW]
+    h = Handler(S, store=False, clock=lambda: clock[0])
+    take = [Message(S.topics.liquidations, encode([orjson.dumps(liq(i)) for i in range(50)]), b"BTC", 1, 0),
+            Message(S.topics.liquidations, orjson.dumps(liq(60, asset="ETH", event_id="okx:e")), b"ETH", 3, 0)]
+    out = h.handle(take)
+    assert set(out.states) == {"BTC", "ETH"} and out.partitions == {"BTC": 1, "ETH": 3}
+    assert orjson.loads(out.states["BTC"]) == h.detector.snapshot("BTC")
+    clock[0] += S.stream.snapshot_interval_s / 2
+    assert h.handle([Message(S.topics.liquidations, orjson.dumps(liq(70)), b"BTC", 1, 1)]).states == {}
+    clock[0] += S.stream.snapshot_interval_s
+    assert set(h.handle([Message(S.topics.liquidations, orjson.dumps(liq(71)), b"BTC", 1, 2)]).states) == {"BTC"}
+
+
+def test_a_restarted_handler_resumes_from_the_saved_state():
+    first = Handler(S, store=False, clock=lambda: NOW)
+    saved = first.handle([Message(S.topics.liquidations, orjson.dumps(liq(0)), b"BTC", 0, 0)]).states
+    second = Handler(S, store=False, load_state=saved.get, clock=lambda: NOW)
+    out = second.handle([Message(S.topics.liquidations, orjson.dumps(liq(0)), b"BTC", 0, 0)])  # replayed
+    assert second.detector.state("BTC").duplicates == 1 and out.alerts == []
+
+
+def test_stored_only_topics_are_validated_and_stored_never_dead_lettered():
+    trade = {"type": "trade", "event_id": "okx:t:1", "venue": "okx", "symbol": "BTC-USDT-SWAP", "asset": "BTC",
+             "ts": 1, "price": 1.0, "quantity": 1.0, "notional_usd": 1.0, "taker_side": "buy", "received_ts": 2}
+    value = encode([orjson.dumps(trade), b'{"type": "trade"}'])
+    h = Handler(S, store=True, clock=lambda: NOW)
+    assert S.topics.trades in h.topics()
+    out = h.handle([Message(S.topics.trades, value, b"BTC")])
+    assert [r["event_id"] for r in out.rows] == ["okx:t:1"] and out.dead == []
+    assert S.topics.trades not in Handler(S, store=False).topics()  # without the sink nobody reads it
