@@ -10,7 +10,8 @@ from kafka import KafkaProducer, TopicPartition
 from pipeline.config import Settings
 
 TOPIC_ATTR = {"whale_transfer": "whale_transfers", "liquidation": "liquidations", "trade_flow": "trade_flow",
-              "etf_flow": "etf_flows", "alert": "alerts", "feed_health": "feed_health", "trade": "trades"}
+              "etf_flow": "etf_flows", "alert": "alerts", "feed_health": "feed_health", "trade": "trades",
+              "leverage": "leverage"}
 
 
 def topic_for(settings: Settings, event: dict) -> str:

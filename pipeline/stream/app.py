@@ -28,7 +28,8 @@ SNAPSHOT_EVERY_S = 1.0
 def topic_types(settings: Settings) -> dict[str, set[str]]:
     t = settings.topics
     return {t.whale_transfers: {"whale_transfer"}, t.liquidations: {"liquidation"},
-            t.trade_flow: {"trade_flow"}, t.etf_flows: {"etf_flow"}, t.alerts: {"alert"}, t.links: {"link"}}
+            t.trade_flow: {"trade_flow"}, t.etf_flows: {"etf_flow"}, t.alerts: {"alert"}, t.links: {"link"},
+            t.leverage: {"leverage"}}
 
 
 def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
