@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from pipeline.contracts.models import Alert, EtfFlow, Event, Link, Liquidation, WhaleTransfer
+from pipeline.contracts.models import Alert, EtfFlow, Event, Leverage, Link, Liquidation, WhaleTransfer
 from pipeline.detect import cascades, contagion, whale
 from pipeline.detect.buffers import Bar, Liq, insert, prune
 from pipeline.detect.clock import CHAIN, FLOW, LIQ
@@ -78,6 +78,10 @@ class CascadeDetector:
         st = self.state(event.asset)
         if isinstance(event, EtfFlow):
             if not st.etf.add(event):
+                st.duplicates += 1
+            return out
+        if isinstance(event, Leverage):  # context only: it moves no clock and decides nothing
+            if not st.leverage.add(event):
                 st.duplicates += 1
             return out
         if isinstance(event, Link):
