@@ -24,7 +24,7 @@ def render(cfg: DetectorConfig, st: AssetState, ep: Episode, stage: str, ts: int
     if stage == "cascade" and ep.cascade and ep.cascade.get("peak", ep.cascade)["long_notional_usd"] >= \
             cfg.critical_factor * ep.cascade.get("threshold_usd", float("inf")):
         level = 3
-    lev = leverage.for_alert(cfg, st.leverage, ts, ep.cascade if stage == "cascade" else None, ep.evidence)
+    lev = leverage.for_alert(cfg, st.leverage, ts, ep.cascade if stage == "cascade" else None, ep.evidence, ep.start)
     if stage != "expired":
         level = etf_adjusted(cfg, level, etf)
         level = leverage.adjusted(cfg, level, lev)

@@ -165,16 +165,21 @@ def adjusted(cfg: DetectorConfig, level: int, ctx: dict | None) -> int:
     return level
 
 
-def for_alert(cfg: DetectorConfig, book: LeverageBook, ts: int, cascade: dict | None, evidence: dict | None) -> dict | None:
-    """The leverage figures of an alert at ts; for a cascade also the flush over its window."""
-    ctx = book.context(cfg, ts)
+def for_alert(cfg: DetectorConfig, book: LeverageBook, ts: int, cascade: dict | None, evidence: dict | None,
+              start: int | None = None) -> dict | None:
+    """The leverage figures of an alert at ts. For a cascade, the market as it went in (as of the
+    episode's start or the burst's first window, whichever is earlier: by the alert the flush is under
+    way) and the flush from the burst's start to the alert (or to its peak, once amended)."""
+    if not (cascade and "window_end" in cascade):
+        return book.context(cfg, ts)
+    burst = cascade["window_end"] - cascade["window_ms"]
+    ctx = book.context(cfg, min(ts, burst, start if start is not None else ts))
     if ctx is None:
         return None
-    if cascade and "window_end" in cascade:
-        end = max(ts, (cascade.get("peak") or {}).get("window_end", ts))
-        flush = book.flush(cascade["window_end"] - cascade["window_ms"] - MINUTE, end)
-        if flush is not None:
-            feeds_partial = bool(evidence and (evidence.get("sampled_venues") or evidence.get("gapped_markets")))
-            flush["corroborates"] = feeds_partial and flush["drop_pct"] >= cfg.leverage_flush_pct
-            ctx["flush"] = flush
+    end = max(ts, (cascade.get("peak") or {}).get("window_end", ts))
+    flush = book.flush(burst - MINUTE, end)
+    if flush is not None:
+        feeds_partial = bool(evidence and (evidence.get("sampled_venues") or evidence.get("gapped_markets")))
+        flush["corroborates"] = feeds_partial and flush["drop_pct"] >= cfg.leverage_flush_pct
+        ctx["flush"] = flush
     return ctx
