@@ -21,7 +21,7 @@ import orjson
 from pipeline.contracts.models import Alert, EtfFlow, Event, Leverage, Link, Liquidation, WhaleTransfer
 from pipeline.detect import cascades, contagion, whale
 from pipeline.detect.buffers import Bar, Liq, insert, prune
-from pipeline.detect.clock import CHAIN, FLOW, LIQ
+from pipeline.detect.clock import CHAIN, FLOW, LEV, LIQ
 from pipeline.detect.config import MINUTE, DetectorConfig
 from pipeline.detect.state import UNEXPLAINED, AssetState
 from pipeline.detect.whale import REF_LOOKBACK_MS
@@ -80,9 +80,12 @@ class CascadeDetector:
             if not st.etf.add(event):
                 st.duplicates += 1
             return out
-        if isinstance(event, Leverage):  # context only: it moves no clock and decides nothing
+        if isinstance(event, Leverage):  # context only; as an optional feed it may hold the watermark back
             if not st.leverage.add(event):
                 st.duplicates += 1
+            elif st.clock.frontier:
+                st.clock.observe(LEV, event.ts, now)
+                self._advance(st, now, out, routine=True)
             return out
         if isinstance(event, Link):
             if not contagion.on_link(self.cfg, st, event, now, out.alerts):

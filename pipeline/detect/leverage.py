@@ -8,7 +8,9 @@ one per hour for `HOURS_KEEP` hours (the 30-day history). Each row also carries 
 instruments it sums, so a venue joining or leaving is never read as leverage built or flushed:
 changes and percentiles compare only rows over the same instruments.
 
-The context at time t uses rows last written at or before t. Like the ETF context it raises or
+The context at time t reads whole buckets only, those that ended by t (the last whole minute, the
+last whole hours): a bucket still being written would give a figure that depends on how far the
+feed had got when the alert was rendered, and the stream and a replay would differ. Like the ETF context it raises or
 lowers an alert's severity by one level at most and never triggers one. The open-interest fall
 during a cascade (`flush`) is evidence: it corroborates a cascade seen through sampled or gapped
 liquidation feeds, but open interest also falls when traders close on their own, so it is never a
@@ -76,16 +78,17 @@ class LeverageBook:
         return [ts, round(total, 2), _coverage(with_oi), funding, statistics.fmean(marks) if marks else None]
 
     # -- reading ----------------------------------------------------------------------------
-    def at(self, series: list[list], ts: float) -> list | None:
-        """The last row written at or before ts."""
-        i = bisect.bisect_right(series, ts, key=lambda r: r[_AT])
+    @staticmethod
+    def at(series: list[list], ts: float, width: int) -> list | None:
+        """The last bucket of `width` that ended by ts."""
+        i = bisect.bisect_right(series, ts - width, key=lambda r: r[_B])
         return series[i - 1] if i else None
 
     def context(self, cfg: DetectorConfig, ts: int) -> dict | None:
-        now = self.at(self.minutes, ts) or self.at(self.hours, ts)
+        now = self.at(self.minutes, ts, MINUTE) or self.at(self.hours, ts, HOUR)
         if now is None or now[_AT] < ts - STALE_MS:
             return None
-        past = [r for r in self.hours if r[_AT] <= ts and r[_COV] == now[_COV]]
+        past = [r for r in self.hours if r[_B] + HOUR <= ts and r[_COV] == now[_COV]]
         ctx = {"as_of": now[_AT], "open_interest_usd": now[_OI], "instruments": len(now[_COV].split(",")),
                "funding_8h": None if now[_FUND] is None else round(now[_FUND], 8),
                "oi_percentile_30d": None, "oi_change_24h_pct": None, "price_change_24h_pct": None,
@@ -96,7 +99,7 @@ class LeverageBook:
             funds = [r[_FUND] for r in past if r[_FUND] is not None]
             if now[_FUND] is not None and len(funds) >= MIN_HISTORY_HOURS and statistics.pstdev(funds) > 0:
                 ctx["funding_zscore"] = round((now[_FUND] - statistics.fmean(funds)) / statistics.pstdev(funds), 3)
-        day_ago = self.at(self.hours, ts - 24 * HOUR)
+        day_ago = self.at(self.hours, ts - 24 * HOUR, HOUR)
         if day_ago is not None and day_ago[_COV] == now[_COV] and day_ago[_AT] > ts - 26 * HOUR and day_ago[_OI] > 0:
             ctx["oi_change_24h_pct"] = round(100 * (now[_OI] / day_ago[_OI] - 1), 3)
             if now[_PX] and day_ago[_PX]:
@@ -107,7 +110,7 @@ class LeverageBook:
 
     def flush(self, start: int, end: int) -> dict | None:
         """Open interest at the start of a cascade window and at its end, over the same instruments."""
-        before, after = self.at(self.minutes, start), self.at(self.minutes, end)
+        before, after = self.at(self.minutes, start, MINUTE), self.at(self.minutes, end, MINUTE)
         if before is None or after is None or before is after or before[_COV] != after[_COV] or before[_OI] <= 0:
             return None
         if before[_AT] < start - 10 * MINUTE:

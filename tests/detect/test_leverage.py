@@ -33,10 +33,10 @@ def test_calm_month_then_build_up_without_price():
     calm = path(start, T0 - 24 * HOUR, 10 * MIN, calm_oi)
     build = path(T0 - 24 * HOUR, T0 + 1, 10 * MIN, lambda t: 8.4e9 * (1 + 0.12 * (t - T0 + 24 * HOUR) / (24 * HOUR)),
                  funding_fn=lambda t: 0.0001 + 0.0004 * (t - T0 + 24 * HOUR) / (24 * HOUR))
-    ctx = book_of(calm + build).context(CFG, T0)
+    ctx = book_of(calm + build).context(CFG, T0 + MIN)  # the minute of T0 is whole
     assert ctx["open_interest_usd"] == pytest.approx(8.4e9 * 1.12, rel=1e-3)
     assert ctx["instruments"] == 2 and ctx["oi_percentile_30d"] == 1.0
-    day_ago = calm_oi(T0 - 24 * HOUR - 10 * MIN)  # the last figures written at or before 24 h ago
+    day_ago = calm_oi(T0 - 24 * HOUR - 10 * MIN)  # the last whole hour 24 h before: its last figures
     assert ctx["oi_change_24h_pct"] == pytest.approx(100 * (8.4e9 * 1.12 / day_ago - 1), abs=0.01)
     assert ctx["price_change_24h_pct"] == 0.0 and ctx["building"] is True
     assert ctx["funding_8h"] == pytest.approx(0.0005, rel=1e-3) and ctx["funding_zscore"] > 3
@@ -105,7 +105,7 @@ def test_cascade_alert_carries_context_build_up_and_flush():
             return 8e9 * (1 + 0.1 * min(1.0, (t - T0 + 24 * HOUR) / (24 * HOUR)))
         return max(7.5e9, 8.8e9 - 6e7 * (t - T0 - 20 * MIN) / MIN)
 
-    events = story() + path(T0 - 30 * HOUR, T0 + 3 * HOUR, MIN, oi)
+    events = story() + path(T0 - 30 * HOUR, T0 + 3 * HOUR, 10_000, oi)
     alerts = replay(events)
     plain = replay(story())
     cascade = [a for a in alerts if a.stage == "cascade"]
@@ -133,3 +133,16 @@ def test_duplicates_and_older_figures_change_nothing():
     det.process(lev(T0, 8e9))
     det.process(lev(T0, 8e9))
     assert det.state("BTC").duplicates == 1
+
+
+def test_context_is_the_same_however_far_the_feed_has_got():
+    """What the stream has read past an alert's time (beyond the watermark's lateness) differs from a
+    replay; the context reads whole buckets that ended by then, so it does not."""
+    events = path(T0 - 30 * HOUR, T0 + 2 * HOUR, 20_000, lambda t: 8e9 + (t % (7 * MIN)) * 1e3,
+                  funding_fn=lambda t: 0.0001 + (t % HOUR) * 1e-12)
+    at = T0 + 37 * MIN + 12_345
+    cascade = {"window_end": at, "window_ms": 5 * MIN}
+    just_past = book_of([e for e in events if e.ts <= at + 10_000])
+    everything = book_of(events)
+    assert for_alert(CFG, just_past, at, cascade, {}) == for_alert(CFG, everything, at, cascade, {})
+    assert for_alert(CFG, everything, at, cascade, {})["flush"] is not None
