@@ -1,7 +1,7 @@
 """Leverage context for an asset: open interest across venues and funding, as known at a moment.
 
 Every `leverage` event updates the latest figures of its venue instrument; the asset's totals
-(open interest in USD summed over the instruments heard from in the last hour, the funding rate as
+(open interest in USD summed over the instruments heard from in the last two hours, the funding rate as
 an open-interest-weighted mean scaled to 8 hours, the mean mark price) are then written into two
 bounded series: one row per minute for the last `MINUTES_KEEP` minutes (the cascade window) and
 one per hour for `HOURS_KEEP` hours (the 30-day history). Each row also carries the set of
@@ -27,7 +27,8 @@ from pipeline.contracts.models import Leverage
 from pipeline.detect.config import HOUR, MINUTE, DetectorConfig
 
 FUNDING_BASIS_MS = 8 * HOUR
-STALE_MS = HOUR  # an instrument silent this long drops out of the totals
+STALE_MS = 2 * HOUR  # an instrument silent this long drops out of the totals
+KEY_KEEP_MS = 2 * MINUTE  # per instrument, entries this far behind its newest are merged away
 MINUTES_KEEP = 4 * 60
 HOURS_KEEP = 30 * 24
 MIN_HISTORY_HOURS = 24  # fewer comparable hours: no percentile or z-score
@@ -37,45 +38,64 @@ _B, _AT, _OI, _COV, _FUND, _PX = range(6)
 
 
 class LeverageBook:
-    def __init__(self, latest: dict | None = None, minutes: list | None = None, hours: list | None = None) -> None:
-        self.latest: dict[str, list] = latest or {}  # "venue/symbol" -> [ts, oi_usd, funding_8h, mark]
+    def __init__(self, keys: dict | None = None, minutes: list | None = None, hours: list | None = None) -> None:
+        # "venue/symbol" -> its recent entries, sorted by ts: [ts, oi_usd, funding_8h, mark] as the event
+        # gave them, then the same figures merged with the entries before it (a message carries some)
+        self.keys: dict[str, list[list]] = keys or {}
         self.minutes: list[list] = minutes or []
         self.hours: list[list] = hours or []
 
     # -- input ------------------------------------------------------------------------------
     def add(self, e: Leverage) -> bool:
-        """Apply one event; False when it brings nothing new (a re-delivery, or older than what is known)."""
-        key = f"{e.venue}/{e.symbol}"
-        cur = self.latest.get(key)
+        """Apply one event; False when it brings nothing new (a re-delivery, or older than what is kept).
+
+        Each bucket's row is computed from every instrument's figures as of the bucket's end, so the
+        rows do not depend on the order in which events within the feeds' lateness arrived."""
+        entries = self.keys.setdefault(f"{e.venue}/{e.symbol}", [])
         funding = None
         if e.funding_rate is not None and e.funding_interval_ms:
             funding = e.funding_rate * FUNDING_BASIS_MS / e.funding_interval_ms
-        new = [e.ts, e.open_interest_usd, funding, e.mark_price]
-        if cur is not None:
-            if e.ts < cur[0]:
-                return False
-            new = [e.ts, *(n if n is not None else c for n, c in zip(new[1:], cur[1:]))]
-            if new == cur:
-                return False
-        self.latest[key] = new
-        row = self._totals(e.ts)
-        if row is not None:
-            _put(self.minutes, e.ts - e.ts % MINUTE, row, MINUTES_KEEP)
-            _put(self.hours, e.ts - e.ts % HOUR, row, HOURS_KEEP)
+        raw = [e.ts, e.open_interest_usd, funding, e.mark_price]
+        i = bisect.bisect_right(entries, e.ts, key=lambda x: x[0])
+        if (i and entries[i - 1][:4] == raw) or (entries and e.ts < entries[-1][0] - KEY_KEEP_MS):
+            return False  # the same message again, or older than the entries kept
+        entries.insert(i, raw + [None, None, None])
+        for j in range(i, len(entries)):  # merged figures: this entry's, else the last one's before it
+            prev = entries[j - 1][4:] if j else [None, None, None]
+            entries[j][4:] = [v if v is not None else p for v, p in zip(entries[j][1:4], prev)]
+        while len(entries) > 1 and entries[1][0] < entries[-1][0] - KEY_KEEP_MS:
+            del entries[0]
+        bucket = e.ts - e.ts % MINUTE
+        later = self.minutes[bisect.bisect_right(self.minutes, bucket, key=lambda r: r[_B]):]
+        for b in [bucket, *(r[_B] for r in later)]:  # its minute, and those already written after it
+            row = self._totals(b + MINUTE)
+            if row is None:
+                continue
+            _put(self.minutes, b, row, MINUTES_KEEP)
+            hour = b - b % HOUR
+            last = self.at(self.minutes, hour + HOUR, MINUTE)  # the hour's last minute so far
+            if last is not None and last[_B] >= hour:
+                _put(self.hours, hour, last[1:], HOURS_KEEP)
         return True
 
-    def _totals(self, ts: int) -> list | None:
-        fresh = {k: v for k, v in self.latest.items() if v[0] > ts - STALE_MS}
-        with_oi = {k: v for k, v in fresh.items() if v[1] is not None}
+    def _totals(self, end: int) -> list | None:
+        """[last ts, open interest, coverage, funding, mark] from each instrument's figures before `end`."""
+        fresh = {}
+        for key, entries in self.keys.items():
+            i = bisect.bisect_left(entries, end, key=lambda x: x[0])
+            if i and entries[i - 1][0] > end - STALE_MS:
+                fresh[key] = entries[i - 1]
+        with_oi = {k: v for k, v in fresh.items() if v[4] is not None}
         if not with_oi:
             return None
-        total = sum(v[1] for v in with_oi.values())
-        funded = [(v[2], v[1] or 0.0) for v in fresh.values() if v[2] is not None]
+        total = sum(v[4] for v in with_oi.values())
+        funded = [(v[5], v[4] or 0.0) for v in fresh.values() if v[5] is not None]
         weight = sum(w for _, w in funded)
         funding = (sum(f * w for f, w in funded) / weight if weight > 0
                    else statistics.fmean(f for f, _ in funded) if funded else None)
-        marks = [v[3] for v in fresh.values() if v[3] is not None]
-        return [ts, round(total, 2), _coverage(with_oi), funding, statistics.fmean(marks) if marks else None]
+        marks = [v[6] for v in fresh.values() if v[6] is not None]
+        at = max(v[0] for v in fresh.values())
+        return [at, round(total, 2), _coverage(with_oi), funding, statistics.fmean(marks) if marks else None]
 
     # -- reading ----------------------------------------------------------------------------
     @staticmethod
@@ -121,13 +141,13 @@ class LeverageBook:
 
     # -- snapshot ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"latest": self.latest, "minutes": self.minutes, "hours": self.hours}
+        return {"keys": self.keys, "minutes": self.minutes, "hours": self.hours}
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "LeverageBook":
         d = d or {}
-        return cls({k: list(v) for k, v in d.get("latest", {}).items()}, [list(r) for r in d.get("minutes", [])],
-                   [list(r) for r in d.get("hours", [])])
+        return cls({k: [list(x) for x in v] for k, v in d.get("keys", {}).items()},
+                   [list(r) for r in d.get("minutes", [])], [list(r) for r in d.get("hours", [])])
 
 
 def _coverage(instruments: dict) -> str:
@@ -137,11 +157,10 @@ def _coverage(instruments: dict) -> str:
 
 
 def _put(series: list[list], bucket: int, row: list, keep: int) -> None:
-    """Write `row` as the bucket's latest (one row per bucket, buckets in order), keeping `keep` rows."""
+    """Write `row` as the bucket's (one row per bucket, buckets in order), keeping `keep` rows."""
     i = bisect.bisect_left(series, bucket, key=lambda r: r[_B])
     if i < len(series) and series[i][_B] == bucket:
-        if row[0] >= series[i][_AT]:
-            series[i] = [bucket, *row]
+        series[i] = [bucket, *row]
     else:
         series.insert(i, [bucket, *row])
     del series[:-keep]
