@@ -95,7 +95,8 @@ class LeverageBook:
                    else statistics.fmean(f for f, _ in funded) if funded else None)
         marks = [v[6] for v in fresh.values() if v[6] is not None]
         at = max(v[0] for v in fresh.values())
-        return [at, round(total, 2), _coverage(with_oi), funding, statistics.fmean(marks) if marks else None]
+        return [at, round(total), _coverage(with_oi), None if funding is None else round(funding, 10),
+                round(statistics.fmean(marks), 2) if marks else None]
 
     # -- reading ----------------------------------------------------------------------------
     @staticmethod
@@ -109,7 +110,7 @@ class LeverageBook:
         if now is None or now[_AT] < ts - STALE_MS:
             return None
         past = [r for r in self.hours if r[_B] + HOUR <= ts and r[_COV] == now[_COV]]
-        ctx = {"as_of": now[_AT], "open_interest_usd": now[_OI], "instruments": len(now[_COV].split(",")),
+        ctx = {"as_of": now[_AT], "open_interest_usd": now[_OI], "instruments": int(now[_COV].split(":")[0]),
                "funding_8h": None if now[_FUND] is None else round(now[_FUND], 8),
                "oi_percentile_30d": None, "oi_change_24h_pct": None, "price_change_24h_pct": None,
                "funding_zscore": None, "building": False, "history_hours": len(past)}
@@ -151,9 +152,8 @@ class LeverageBook:
 
 
 def _coverage(instruments: dict) -> str:
-    """A short fingerprint of the set of instruments a total sums (rows compare only on equal ones)."""
-    keys = sorted(instruments)
-    return ",".join(hashlib.sha1(k.encode()).hexdigest()[:6] for k in keys)
+    """'{count}:{fingerprint}' of the set of instruments a total sums (rows compare only on equal ones)."""
+    return f"{len(instruments)}:" + hashlib.sha1(",".join(sorted(instruments)).encode()).hexdigest()[:8]
 
 
 def _put(series: list[list], bucket: int, row: list, keep: int) -> None:
