@@ -29,8 +29,11 @@ from pipeline.detect.config import HOUR, MINUTE, DetectorConfig
 FUNDING_BASIS_MS = 8 * HOUR
 STALE_MS = 2 * HOUR  # an instrument silent this long drops out of the totals
 KEY_KEEP_MS = 2 * MINUTE  # per instrument, entries this far behind its newest are merged away
-MINUTES_KEEP = 4 * 60
-HOURS_KEEP = 30 * 24
+HISTORY_MS = 30 * 24 * HOUR  # the trailing window of the percentile and the z-score
+# Kept a few hours longer than read: the leverage topic may be read ahead of the others (a backlog),
+# and rows trimmed by how far ahead it got would make the stream differ from a replay.
+MINUTES_KEEP = 8 * 60
+HOURS_KEEP = 30 * 24 + 8
 MIN_HISTORY_HOURS = 24  # fewer comparable hours: no percentile or z-score
 
 # row: [bucket start, last update ts, open interest USD, coverage, funding 8h or None, mark price or None]
@@ -109,7 +112,7 @@ class LeverageBook:
         now = self.at(self.minutes, ts, MINUTE) or self.at(self.hours, ts, HOUR)
         if now is None or now[_AT] < ts - STALE_MS:
             return None
-        past = [r for r in self.hours if r[_B] + HOUR <= ts and r[_COV] == now[_COV]]
+        past = [r for r in self.hours if ts - HISTORY_MS <= r[_B] <= ts - HOUR and r[_COV] == now[_COV]]
         ctx = {"as_of": now[_AT], "open_interest_usd": now[_OI], "instruments": int(now[_COV].split(":")[0]),
                "funding_8h": None if now[_FUND] is None else round(now[_FUND], 8),
                "oi_percentile_30d": None, "oi_change_24h_pct": None, "price_change_24h_pct": None,

@@ -138,15 +138,18 @@ def test_duplicates_and_older_figures_change_nothing():
 
 def test_context_is_the_same_however_far_the_feed_has_got():
     """What the stream has read past an alert's time (beyond the watermark's lateness) differs from a
-    replay; the context reads whole buckets that ended by then, so it does not."""
-    events = path(T0 - 30 * HOUR, T0 + 2 * HOUR, 20_000, lambda t: 8e9 + (t % (7 * MIN)) * 1e3,
-                  funding_fn=lambda t: 0.0001 + (t % HOUR) * 1e-12)
+    replay (a backlog of the leverage topic may be read hours ahead of the others); the context reads
+    whole buckets that ended by then, and keeps more than it reads, so it does not."""
+    oi, funding = (lambda t: 8e9 + (t % (7 * MIN)) * 1e3), (lambda t: 0.0001 + (t % HOUR) * 1e-12)
+    events = path(T0 - 31 * 24 * HOUR, T0 - 2 * HOUR, HOUR, oi, funding_fn=funding)  # a month, read ahead
+    events += path(T0 - 2 * HOUR, T0 + 6 * HOUR, 20_000, oi, funding_fn=funding)  # by up to six hours
     at = T0 + 37 * MIN + 12_345
     cascade = {"window_end": at, "window_ms": 5 * MIN}
     just_past = book_of([e for e in events if e.ts <= at + 10_000])
     everything = book_of(events)
     assert for_alert(CFG, just_past, at, cascade, {}) == for_alert(CFG, everything, at, cascade, {})
     assert for_alert(CFG, everything, at, cascade, {})["flush"] is not None
+    assert for_alert(CFG, everything, at, cascade, {})["history_hours"] == 30 * 24 - 1  # whole hours in 30 days
 
 
 def test_rows_do_not_depend_on_the_arrival_order_within_the_lateness():
