@@ -84,8 +84,11 @@ class CascadeDetector:
             if not st.leverage.add(event):
                 st.duplicates += 1
             elif st.clock.frontier:
-                st.clock.observe(LEV, event.ts, now)
-                self._advance(st, now, out, routine=True)
+                # History older than the watermark (a backlog read late) must not pull time back.
+                front = st.clock.front(now, self.cfg.idle_timeout_ms)
+                if front is None or event.ts > front - self.cfg.exchange_lateness_ms:
+                    st.clock.observe(LEV, event.ts, now)
+                    self._advance(st, now, out, routine=True)
             return out
         if isinstance(event, Link):
             if not contagion.on_link(self.cfg, st, event, now, out.alerts):

@@ -5,7 +5,8 @@ episodes written on top of it:
 
 - build-up: over the day before a burst, open interest climbs by 4-12% while the price barely moves,
   and funding rises to several times its normal level (a crowded long);
-- flush: during a long burst, open interest falls by 3-12% and funding drops to or below zero;
+- flush: during a long burst, the build-up and 3-12% more are closed, funding drops to or below
+  zero, and open interest comes back over the next days;
 - false alarms: some days build up the same way and nothing happens, and some cascades come out of
   a market with no build-up, so the context separates cascades from look-alikes only in part.
 
@@ -23,6 +24,7 @@ MINUTE = 60_000
 HOUR = 60 * MINUTE
 FUNDING_NORMAL = 0.0001  # 0.01% per 8 h: the venues' base rate
 BUILD_MINUTES = 24 * 60
+RECOVERY_MINUTES = 2 * 24 * 60  # flushed leverage comes back over a few days
 
 
 @dataclass
@@ -44,23 +46,24 @@ def path(rng: np.random.Generator, minutes: int, episodes: list[Episode]) -> tup
         x = 0.9995 * x + shocks[i]
         log_oi[i] = x
     funding = FUNDING_NORMAL * (1 + 0.3 * np.tanh(log_oi * 20)) + rng.normal(0, 0.00001, minutes)
-    for ep in episodes:
-        b0 = max(0, ep.at - BUILD_MINUTES)
-        ramp = np.linspace(0, 1, ep.at - b0) if ep.at > b0 else np.zeros(0)
-        if ep.build_pct:
-            log_oi[b0:ep.at] += np.log1p(ep.build_pct / 100) * ramp[: max(0, min(ep.at, minutes) - b0)]
-            log_oi[ep.at:] += np.log1p(ep.build_pct / 100)
-            funding[b0:ep.at] += FUNDING_NORMAL * 4 * ramp[: max(0, min(ep.at, minutes) - b0)]
-        if ep.flush_pct:
+    t = np.arange(minutes)
+    for ep in episodes:  # offsets in log open interest, each back to zero in the days after
+        b0, at = max(0, ep.at - BUILD_MINUTES), min(ep.at, minutes)
+        build = np.log1p(ep.build_pct / 100) if ep.build_pct else 0.0
+        offset = np.zeros(minutes)
+        if build:
+            offset[b0:at] = build * np.linspace(0, 1, ep.at - b0)[: at - b0]
+            funding[b0:at] += FUNDING_NORMAL * 4 * np.linspace(0, 1, ep.at - b0)[: at - b0]
+        if ep.flush_pct:  # the build-up and then some flushed during the burst, rebuilt over days
             f1 = min(minutes, ep.at + ep.minutes)
-            fall = np.log1p(-ep.flush_pct / 100)
-            log_oi[ep.at:f1] += fall * np.linspace(0, 1, ep.minutes)[: f1 - ep.at]
-            log_oi[f1:] += fall
-            funding[ep.at:f1 + 6 * 60] = np.minimum(funding[ep.at:f1 + 6 * 60], FUNDING_NORMAL * -0.5)
-        elif ep.build_pct:  # a false alarm: the leverage unwinds slowly over the next day
+            low = np.log1p(-ep.flush_pct / 100)
+            offset[at:f1] = build + (low - build) * np.linspace(0, 1, ep.minutes)[: f1 - at]
+            offset[f1:] = low * np.exp(-(t[f1:] - f1) / RECOVERY_MINUTES)
+            funding[at:f1 + 6 * 60] = np.minimum(funding[at:f1 + 6 * 60], FUNDING_NORMAL * -0.5)
+        elif build:  # a false alarm: the leverage unwinds slowly over the next day
             u1 = min(minutes, ep.at + BUILD_MINUTES)
-            log_oi[ep.at:u1] -= np.log1p(ep.build_pct / 100) * np.linspace(0, 1, BUILD_MINUTES)[: u1 - ep.at]
-            log_oi[u1:] -= np.log1p(ep.build_pct / 100)
+            offset[at:u1] = build * np.linspace(1, 0, BUILD_MINUTES)[: u1 - at]
+        log_oi += offset
     return np.exp(log_oi), funding
 
 

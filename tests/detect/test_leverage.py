@@ -159,3 +159,15 @@ def test_rows_do_not_depend_on_the_arrival_order_within_the_lateness():
     shuffled = sorted(events, key=lambda e: e.ts + random.Random(e.ts).randint(0, 9_000))  # up to 9 s late
     a, b = book_of(events), book_of(shuffled)
     assert a.minutes == b.minutes and a.hours == b.hours
+
+
+def test_a_leverage_backlog_read_late_changes_no_decision():
+    """The month of open interest read after the exchange feeds have started (a backlog on its topic)
+    must not pull the watermark back: the same stages, ids and revisions as without it."""
+    history = path(T0 - 30 * HOUR, T0 - 20 * MIN, 10 * MIN, lambda t: 8e9)
+    live = path(T0 - 20 * MIN, T0 + 3 * HOUR, MIN, lambda t: 8e9)
+    events = story()
+    det = CascadeDetector(NO_LINKS)
+    alerts = [a for e in events[:200] + history + events[200:] + live for a in det.feed(e)] + det.finish()
+    plain = replay(story())
+    assert [(a.stage, a.alert_id, a.revision) for a in alerts] == [(a.stage, a.alert_id, a.revision) for a in plain]
