@@ -167,7 +167,11 @@ def test_a_leverage_backlog_read_late_changes_no_decision():
     history = path(T0 - 30 * HOUR, T0 - 20 * MIN, 10 * MIN, lambda t: 8e9)
     live = path(T0 - 20 * MIN, T0 + 3 * HOUR, MIN, lambda t: 8e9)
     events = story()
-    det = CascadeDetector(NO_LINKS)
-    alerts = [a for e in events[:200] + history + events[200:] + live for a in det.feed(e)] + det.finish()
+    det, wall = CascadeDetector(NO_LINKS), 1_900_000_000_000  # a stream: everything arrives "now"
+    alerts = [a for e in events[:200] for a in det.feed(e, wall)]
+    before = det.state("BTC").clock.front(wall, NO_LINKS.idle_timeout_ms)
+    alerts += [a for e in history for a in det.feed(e, wall)]
+    assert det.state("BTC").clock.front(wall, NO_LINKS.idle_timeout_ms) == before  # time was not pulled back
+    alerts += [a for e in events[200:] + live for a in det.feed(e, wall)] + det.finish()
     plain = replay(story())
     assert [(a.stage, a.alert_id, a.revision) for a in alerts] == [(a.stage, a.alert_id, a.revision) for a in plain]
