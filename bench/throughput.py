@@ -54,7 +54,7 @@ from _probe import LagProbe, die_with_parent, proc_status_kib, read_all, stop_pr
 from _reference import differences, reference_alerts  # noqa: E402
 from _scenario import base_events, scenario_events, type_mix  # noqa: E402
 from pipeline.config import BatchConfig, Settings, TopicNames  # noqa: E402
-from pipeline.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
+from pipeline.runtime.broker import EmbeddedBroker  # noqa: E402
 from pipeline.runtime.topics import ensure_topics  # noqa: E402
 from pipeline.wire.producer import publish  # noqa: E402
 

@@ -24,9 +24,10 @@ class TopicNames(BaseModel):
     feed_health: str = "exchange.feed_health"
     links: str = "detect.links"  # contagion links, keyed by the target asset (read by the detector)
     trades: str = "exchange.trades"  # raw normalized trades, only from `cascadewatch feed --raw-trades`
+    leverage: str = "exchange.leverage"  # open interest and funding, keyed by asset (context for the detector)
 
     def inputs(self) -> list[str]:
-        return [self.whale_transfers, self.liquidations, self.trade_flow, self.etf_flows]
+        return [self.whale_transfers, self.liquidations, self.trade_flow, self.etf_flows, self.leverage]
 
     def all(self) -> list[str]:
         return [*self.inputs(), self.alerts, self.deadletter, self.late, self.feed_health, self.links, self.trades]

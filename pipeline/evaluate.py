@@ -178,9 +178,12 @@ def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | No
                 "false_alerts_per_calm_day": 0.0 if calm else None,
                 "median_latency_s": None, "p90_latency_s": None, "watermark_s": None,
                 "wall_median_latency_s": None, "wall_p90_latency_s": None, "median_lead_vs_peak_s": None}
+    from pipeline.evaluate_leverage import separation
+
     return {"days": round(days, 2), "calm_days": len(calm), "watermark_s": wall_s,
             "rows": [s.as_dict(days, len(calm), wall_s) for s in rows.values()] + [baseline],
-            "negatives": negatives, "episodes_by_kind": _count(labels)}
+            "negatives": negatives, "episodes_by_kind": _count(labels),
+            "leverage": separation({calls[i].alert_id for i in used}, {c.alert_id for c in false_calls}, alerts, cfg)}
 
 
 def _count(labels: list[dict]) -> dict[str, int]:

@@ -6,6 +6,7 @@ from pipeline.contracts.models import (
     DeadLetter,
     EtfFlow,
     Event,
+    Leverage,
     Liquidation,
     Trade,
     TradeFlow,
@@ -16,6 +17,6 @@ from pipeline.contracts.models import (
 )
 
 __all__ = [
-    "Alert", "ContractError", "DeadLetter", "EtfFlow", "Event", "Liquidation", "Trade", "TradeFlow",
+    "Alert", "ContractError", "DeadLetter", "EtfFlow", "Event", "Leverage", "Liquidation", "Trade", "TradeFlow",
     "WhaleTransfer", "dump_event", "event_key", "parse_event",
 ]

@@ -151,6 +151,28 @@ class EtfFlow(_Event):
         return self.published_ts
 
 
+class Leverage(_Event):
+    """Open interest, funding and mark price of one perpetual or future on one venue at `ts` (topic
+    exchange.leverage). A venue message carries some of the figures (a funding stream has no open
+    interest, an open-interest poll no funding); the others are null. Context for the detector, never
+    a trigger."""
+
+    type: Literal["leverage"] = "leverage"
+    event_id: str = Field(min_length=1)
+    venue: str = Field(min_length=1)
+    symbol: str = Field(min_length=1)
+    asset: Asset = _ASSET
+    ts: Int = _MS
+    open_interest: float | None = Field(None, ge=0)
+    open_interest_usd: float | None = Field(None, ge=0)
+    funding_rate: float | None = None
+    funding_interval_ms: Int | None = Field(None, gt=0)
+    next_funding_ts: Int | None = Field(None, ge=0)
+    mark_price: float | None = Field(None, gt=0)
+    source: str = Field(min_length=1)
+    received_ts: Int = _MS
+
+
 class _Evidence(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -233,7 +255,7 @@ class DeadLetter(_Event):
     received_ts: Int = _MS
 
 
-Event = Union[WhaleTransfer, Liquidation, TradeFlow, EtfFlow, Alert, Link]
+Event = Union[WhaleTransfer, Liquidation, TradeFlow, EtfFlow, Alert, Link, Leverage]
 INPUT_TYPES: dict[str, type[_Event]] = {
     "whale_transfer": WhaleTransfer,
     "liquidation": Liquidation,
@@ -241,6 +263,7 @@ INPUT_TYPES: dict[str, type[_Event]] = {
     "etf_flow": EtfFlow,
     "alert": Alert,
     "link": Link,
+    "leverage": Leverage,
 }
 _VALIDATE = {name: model.model_validate for name, model in INPUT_TYPES.items()}
 # The generated fast paths (pipeline/contracts/fastpath.py); None for a type that has none (alert).

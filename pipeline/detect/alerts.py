@@ -1,10 +1,11 @@
-"""Alerts out of episodes: ids, severity, ETF context, and the Alert model itself."""
+"""Alerts out of episodes: ids, severity, ETF and leverage context, and the Alert model itself."""
 
 from __future__ import annotations
 
 import hashlib
 
 from pipeline.contracts.models import Alert
+from pipeline.detect import leverage
 from pipeline.detect.config import DetectorConfig
 from pipeline.detect.state import AssetState, Episode
 
@@ -23,11 +24,14 @@ def render(cfg: DetectorConfig, st: AssetState, ep: Episode, stage: str, ts: int
     if stage == "cascade" and ep.cascade and ep.cascade.get("peak", ep.cascade)["long_notional_usd"] >= \
             cfg.critical_factor * ep.cascade.get("threshold_usd", float("inf")):
         level = 3
+    lev = leverage.for_alert(cfg, st.leverage, ts, ep.cascade if stage == "cascade" else None, ep.evidence, ep.start)
     if stage != "expired":
         level = etf_adjusted(cfg, level, etf)
+        level = leverage.adjusted(cfg, level, lev)
+    evidence = ep.evidence if lev is None else {**(ep.evidence or {}), "leverage": lev}
     return Alert(alert_id=ep.alert_id, kind=ep.kind, asset=st.asset, stage=stage, reached=ep.stage, ts=ts,
                  deposit=ep.deposit, sell=ep.sell, cascade=ep.cascade, etf_context=etf,
-                 severity=SEVERITY[max(0, min(level, 3))], revision=ep.revision, evidence=ep.evidence,
+                 severity=SEVERITY[max(0, min(level, 3))], revision=ep.revision, evidence=evidence,
                  linked_to=ep.linked_to, **extra)
 
 

@@ -7,6 +7,10 @@ back from when the clock was born (a worker catching up on one topic must not ru
 other). Chain transfers are too sparse to hold time back: they are accepted up to the chain
 lateness behind the frontier instead.
 
+Open interest and funding (`leverage`) is an optional feed: it holds the watermark back only once
+heard from and while not idle, so that an alert's leverage context, taken as of its time, is the
+same in the stream as in a replay; a deployment without it runs as before.
+
 Wall-clock time comes from the caller (`now`); offline the event time itself is the clock.
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-CHAIN, LIQ, FLOW = "chain", "liquidations", "trade_flow"
+CHAIN, LIQ, FLOW, LEV = "chain", "liquidations", "trade_flow", "leverage"
 EXCHANGE = (LIQ, FLOW)
 
 
@@ -37,6 +41,11 @@ class EventClock:
         if memo is not None and memo[0] == now and memo[1] == idle_timeout_ms:
             return memo[2]
         front = self._front(now, idle_timeout_ms)
+        lev = self.frontier.get(LEV)
+        if front is not None and lev is not None:
+            clock = now if now is not None else max(self.frontier.get(LIQ, -1), self.frontier.get(FLOW, -1))
+            if clock - self.arrival.get(LEV, self.born) < idle_timeout_ms:
+                front = min(front, lev)
         self.memo = (now, idle_timeout_ms, front)
         return front
 

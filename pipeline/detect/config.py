@@ -101,6 +101,18 @@ class DetectorConfig(BaseModel):
     etf_sum5_raise_usd: float = Field(-500e6, description="5-day net flow at or below this raises severity")
     etf_sum5_lower_usd: float = Field(500e6, description="5-day net flow at or above this lowers severity")
 
+    # -- leverage context (pipeline/detect/leverage.py) -------------------------------------
+    leverage_high_percentile: float = Field(0.9, description="Open interest at or above this percentile of its "
+                                            "30 days counts as loaded")
+    leverage_low_percentile: float = Field(0.25, description="...at or below this (with funding at or below "
+                                           "normal) lowers severity")
+    leverage_build_oi_pct: float = Field(5.0, description="Open interest up at least this much in 24 h...")
+    leverage_build_max_price_pct: float = Field(2.0, description="...while the price moved less than this: "
+                                                "leverage building without price")
+    leverage_funding_z: float = Field(2.0, description="Funding z-score (against its 30 days) that counts as crowded")
+    leverage_flush_pct: float = Field(3.0, description="Open-interest fall over a cascade window (percent) that "
+                                      "corroborates a cascade seen through sampled or gapped liquidation feeds")
+
     def venues_of(self, entity: str | None) -> tuple[str, ...]:
         return tuple(self.entity_venues.get(entity, ())) if entity else ()
 

@@ -24,7 +24,7 @@ import orjson
 from pipeline.contracts.models import Alert, Event, Link
 from pipeline.detect import cascades, contagion, whale
 from pipeline.detect.buffers import Bar, Liq, insert, prune
-from pipeline.detect.clock import CHAIN, FLOW, LIQ
+from pipeline.detect.clock import CHAIN, FLOW, LEV, LIQ
 from pipeline.detect.config import MINUTE, DetectorConfig
 from pipeline.detect.state import UNEXPLAINED, AssetState
 from pipeline.detect.whale import REF_LOOKBACK_MS
@@ -102,6 +102,16 @@ class CascadeDetector:
                 st = self.state(event.asset)
                 if not st.etf.add(event):
                     st.duplicates += 1
+            elif kind == "leverage":  # context only; as an optional feed it may hold the watermark back
+                st = self.state(event.asset)
+                if not st.leverage.add(event):
+                    st.duplicates += 1
+                elif st.clock.frontier:
+                    # History older than the watermark (a backlog read late) must not pull time back.
+                    front = st.clock.front(now, self.cfg.idle_timeout_ms)
+                    if front is None or event.ts > front - self.cfg.exchange_lateness_ms:
+                        st.clock.observe(LEV, event.ts, now)
+                        self._advance(st, now, out, routine=True)
             elif kind == "link":
                 st = self.state(event.asset)
                 if not contagion.on_link(self.cfg, st, event, now, out.alerts):

@@ -13,6 +13,7 @@ from pipeline.detect.clock import EventClock
 from pipeline.detect.codec import decode_bars, decode_liqs, encode_bars, encode_liqs, pack, unpack
 from pipeline.detect.etf import EtfLedger
 from pipeline.detect.floors import FloorSketch
+from pipeline.detect.leverage import LeverageBook
 from pipeline.detect.market import LongBook, MarketBook
 from pipeline.detect.windows import RollingWindow
 
@@ -85,6 +86,7 @@ class AssetState:
     cascade: CascadeState = field(default_factory=CascadeState)
     floors: FloorSketch | None = None  # the asset's history of long-window sums
     etf: EtfLedger = field(default_factory=EtfLedger)
+    leverage: LeverageBook = field(default_factory=LeverageBook)
     market: MarketBook = field(default_factory=MarketBook)
     longs: LongBook = field(default_factory=LongBook)
     upstream: dict = field(default_factory=dict)  # source asset -> [decided up to, clock at arrival]
@@ -104,7 +106,8 @@ class AssetState:
             "linked": {k: e.to_dict() for k, e in self.linked.items()},
             "done": {k: e.to_dict() for k, e in self.done.items()}, "closed": self.closed,
             "cascade": self.cascade.to_dict(), "floors": self.floors.to_dict() if self.floors else None,
-            "etf": self.etf.to_dict(), "market": pack(self.market.rows), "longs": self.longs.rows,
+            "etf": self.etf.to_dict(), "leverage": self.leverage.to_dict(), "market": pack(self.market.rows),
+            "longs": self.longs.rows,
             "upstream": self.upstream, "progress_sent": self.progress_sent, "watermark": self.watermark,
             "late": self.late, "duplicates": self.duplicates,
         }
@@ -118,6 +121,7 @@ class AssetState:
                  etf=EtfLedger.from_dict(d["etf"]), market=MarketBook(unpack(d["market"])), longs=LongBook(d["longs"]),
                  upstream={k: [v[0], None] for k, v in d["upstream"].items()}, progress_sent=d["progress_sent"],
                  watermark=d["watermark"], late=d["late"], duplicates=d["duplicates"])
+        st.leverage = LeverageBook.from_dict(d.get("leverage"))
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}
         st.linked = {k: Episode.from_dict(e) for k, e in d["linked"].items()}
         st.done = {k: Episode.from_dict(e) for k, e in d["done"].items()}

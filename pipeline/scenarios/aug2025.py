@@ -19,10 +19,13 @@ from pathlib import Path
 
 import orjson
 
+from pipeline.scenarios.leverage import scripted
+
 START = int(datetime(2025, 8, 24, 20, 0, tzinfo=timezone.utc).timestamp() * 1000)
 MIN = 60_000
 BAR_MS = 10_000
 DURATION = 180 * MIN
+DAY = 24 * 60 * MIN
 WHALE_DEPOSIT_AT = START + 60 * MIN
 SELL_FROM, SELL_TO = WHALE_DEPOSIT_AT + 3 * MIN, WHALE_DEPOSIT_AT + 23 * MIN
 CASCADE_FROM, CASCADE_TO = WHALE_DEPOSIT_AT + 22 * MIN, WHALE_DEPOSIT_AT + 55 * MIN
@@ -75,6 +78,45 @@ def _hawkes_times(rng: random.Random, t0: int, t1: int, base_rate: float, branch
         if rng.random() * lam_bar <= base_rate + excite:
             out.append(int(t))
             excite += alpha
+
+
+def _oi(base: float, build_pct: float, flush_pct: float):
+    """Open interest (USD) of the scenario: a month drifting around `base`, built up by `build_pct` over
+    the day before the deposit with the price flat, flushed by `flush_pct` during the cascade."""
+    built = base * (1 + build_pct / 100)
+
+    def oi(t: int) -> float:
+        if t < WHALE_DEPOSIT_AT - DAY:
+            return base * (1 + 0.015 * math.sin((t - START) / (2.7 * DAY)))
+        if t < CASCADE_FROM:
+            return base + (built - base) * min(1.0, (t - WHALE_DEPOSIT_AT + DAY) / DAY)
+        x = min(1.0, (t - CASCADE_FROM) / (CASCADE_TO - CASCADE_FROM))
+        return built * (1 - flush_pct / 100 * x ** (1 / 3))  # most of it goes with the first liquidations
+    return oi
+
+
+def _funding(t: int) -> float:
+    """Per 8 h: the base 0.01% for a month, crowding to 0.045% the day before, about zero after the flush."""
+    if t < WHALE_DEPOSIT_AT - DAY:
+        return 0.0001 + 0.00002 * math.sin((t - START) / (1.3 * DAY))
+    if t < CASCADE_FROM:
+        return 0.0001 + 0.00035 * min(1.0, (t - WHALE_DEPOSIT_AT + DAY) / DAY)
+    return 0.00002
+
+
+def leverage_events(seed: int = 20250824) -> list[dict]:
+    """Open interest and funding on the three venues: hourly for the month before, every 10 minutes in the
+    last day, every minute in the scenario (an rng of their own: the other events are unchanged)."""
+    rng = random.Random(seed + 14)
+    times = list(range(START - 30 * DAY, START - DAY, 60 * MIN)) + list(range(START - DAY, START, 10 * MIN)) + \
+        list(range(START, START + DURATION, MIN))
+    out = []
+    for asset, price_fn, oi in (("BTC", btc_price, _oi(28e9, 9.0, 8.0)), ("ETH", eth_price, _oi(14e9, 6.0, 7.0))):
+        venues = [(v, syms[0] if asset == "BTC" else syms[1]) for v, syms in VENUES.items()]
+        history_px = (lambda t, f=price_fn: f(START) * (1 + 0.03 * math.sin((t - START) / (4 * DAY)))
+                      if t < START - DAY else f(max(t, START)))
+        out += scripted(rng, asset, venues, times, oi, _funding, history_px, (0.45, 0.3, 0.25))
+    return out
 
 
 def generate(seed: int = 20250824) -> list[dict]:
@@ -159,6 +201,8 @@ def generate(seed: int = 20250824) -> list[dict]:
         ts = START + rng.randint(0, DURATION - MIN)
         transfer("bitcoin", "BTC", ts, round(rng.uniform(20, 200), 4), btc_price(ts), "bc1q" + f"{k}" * 38,
                  BINANCE_BTC, None, "binance", "exchange_inflow")
+
+    events += leverage_events(seed)
 
     def arrival(e: dict) -> int:
         return e.get("observed_ts") or e.get("received_ts") or e.get("published_ts") or e["ts"] + e["interval_ms"]

@@ -153,6 +153,7 @@ def evaluate(
                   f"`replay`?")
         _show(_rows_table(f"{result['days']} simulated days, {result['calm_days']} calm", result["rows"]))
         _show(_negatives_line(result))
+        _show(_leverage_table(result["leverage"]))
         if json_out:
             json_out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
         return
@@ -192,9 +193,26 @@ def evaluate(
     negatives = {k: {"episodes": sum(s["negatives"][k]["episodes"] for s in per_seed),
                      "alerted": sum(s["negatives"][k]["alerted"] for s in per_seed)} for k in per_seed[0]["negatives"]}
     _show(_negatives_line({"negatives": negatives}) + " (all seeds)")
+    _show(_leverage_table([{**r, "seed": s["seed"]} for s in per_seed for r in s["leverage"]], seed=True))
     if json_out:
         json_out.write_bytes(orjson.dumps({"seeds": seed_list, "summary": summary, "negatives": negatives,
                                            "per_seed": per_seed}, option=orjson.OPT_INDENT_2))
+
+
+def _leverage_table(rows: list[dict], seed: bool = False):
+    """Leverage context of the true cascade alerts against the false ones (pipeline/evaluate_leverage.py)."""
+    from rich.table import Table
+
+    table = Table(*(["seed"] if seed else []), "alerts", "n", "with context", "loaded", "unloaded", "building",
+                  "OI pct (median)", "funding z (median)", "OI 24h % (median)", "flush % (median)",
+                  title="leverage context: does it separate cascades from look-alikes?", title_justify="left")
+    fmt = (lambda v: "-" if v is None else f"{v:g}")
+    for r in rows:
+        table.add_row(*([str(r["seed"])] if seed else []), r["group"], str(r["alerts"]), str(r["with_context"]),
+                      fmt(r["loaded_share"]), fmt(r["unloaded_share"]), fmt(r["building_share"]),
+                      fmt(r["median_oi_percentile"]), fmt(r["median_funding_z"]), fmt(r["median_oi_change_24h_pct"]),
+                      fmt(r["median_flush_pct"]))
+    return table
 
 
 def _negatives_line(result: dict) -> str:

@@ -17,6 +17,9 @@ episode with its ground truth. Episode kinds:
   often smaller than an ETH cascade of its own would need
 - calm_day: a whole day with noise and no episode on any asset (asset "*", one label per day)
 
+Open interest and funding (`leverage` events, pipeline/scenarios/leverage.py) build up before most
+cascades and fall during them; some look-alikes and quiet days build up too.
+
 Cascade bursts are 10-90 minutes long, log-uniform in size per hour from about ten times a calm day's
 hourly p99 to over a billion USD for BTC (scaled down per asset), shaped front-loaded, back-loaded, in waves
 or as a plateau. Arrival order is perturbed (exchange events by up to a few seconds, chain events by
@@ -30,9 +33,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from pipeline.scenarios import feeds, noise
+import heapq
+
+from pipeline.scenarios import feeds, leverage, noise
 from pipeline.scenarios.episodes import KINDS, CapacityError, Placement, calm_days, place
-from pipeline.scenarios.market import ASSETS, CASCADE_USD, DAY, FLURRY_USD, MINUTE
+from pipeline.scenarios.market import ASSETS, CASCADE_USD, DAY, FLURRY_USD, MINUTE, VENUES
 from pipeline.scenarios.shapes import SHAPES, burst, profile
 
 __all__ = ["KINDS", "CapacityError", "Label", "SimConfig", "label_dicts", "simulate"]
@@ -48,6 +53,8 @@ class SimConfig:
     duplicate_rate: float = 0.003
     gap_rate_per_day: float = 2.0  # venue outages (5-15 min, one venue) per day per asset
     jitter_ms: int = 3_000  # how late an exchange event may arrive
+    leverage: bool = True  # open interest and funding paths (leverage events)
+    open_interest_usd: float = 30e9  # BTC's open interest across the venues; other assets by their scale
 
     @property
     def calm(self) -> int:
@@ -112,7 +119,7 @@ class _Builder:
         lab.peak_ts = b0 + int(np.argmax(w)) * MINUTE + MINUTE // 2
 
     def episode(self, n: int, p: Placement) -> Label:
-        rng, cfg, spec = self.rng, self.cfg, ASSETS[p.asset]
+        rng, spec = self.rng, ASSETS[p.asset]
         lab = Label(episode_id=f"ep{n:04d}", kind=p.kind, asset=p.asset, start_ts=p.start_ms, end_ts=p.start_ms)
         path = self.paths[p.asset]
         end = p.start_ms + 60 * MINUTE
@@ -181,10 +188,17 @@ def simulate(cfg: SimConfig) -> tuple[list[dict], list[Label]]:
     events: list[dict] = []
     delivered: dict[str, list[float]] = {}  # episode tag -> [long usd, short usd]
     hours = cfg.days * 24
+    lev_rng = np.random.default_rng([cfg.seed, 14])  # its own stream: the other events stay as they were
+    lev_events: list[dict] = []
     for asset in ASSETS:
         activity = noise.regime(rng, hours)
         bars, close = feeds.bars(rng, asset, b.paths[asset], cfg.start_ms, activity, gaps)
         events.extend(bars)
+        if cfg.leverage:
+            spec = ASSETS[asset]
+            lev_events += leverage.for_asset(lev_rng, asset, labels, close, cfg.start_ms,
+                                             [(v, spec.symbol(asset, v)) for v in VENUES[:2]],
+                                             cfg.open_interest_usd * spec.scale)
         raw = noise.background(rng, asset, cfg.start_ms, hours, activity)
         liqs = feeds.liquidations(rng, asset, raw, close, cfg.start_ms, gaps, "n")
         for tag, burst_raw in b.bursts[asset]:
@@ -203,7 +217,15 @@ def simulate(cfg: SimConfig) -> tuple[list[dict], list[Label]]:
     events.extend(b.transfers)
     events.extend(feeds.etf_flows(rng, cfg.start_ms, cfg.days))
     labels.sort(key=lambda lab: (lab.start_ts, lab.episode_id))
-    return feeds.deliver(rng, events, cfg.duplicate_rate, cfg.jitter_ms), labels
+    delivered_events = feeds.deliver(rng, events, cfg.duplicate_rate, cfg.jitter_ms)
+    if lev_events:
+        lev_events.sort(key=lambda e: e["received_ts"])
+        delivered_events = list(heapq.merge(delivered_events, lev_events, key=_arrival))
+    return delivered_events, labels
+
+
+def _arrival(e: dict) -> int:
+    return e.get("observed_ts") or e.get("published_ts") or e.get("received_ts") or e["ts"] + e.get("interval_ms", 0)
 
 
 def label_dicts(labels: list[Label]) -> list[dict]:

@@ -30,6 +30,27 @@ def usd(x: float | None, missing: str = "?") -> str:
     return f"${x:,.0f}"
 
 
+def leverage_text(lev: dict) -> str:
+    """'OI $30.52B (p100 30d, +9.5% 24h, price +0.0%: building), funding z 8.6; OI flushed $1.20B (-3.9%)'"""
+    parts = [f"OI {usd(lev['open_interest_usd'])}"]
+    inner = []
+    if lev.get("oi_percentile_30d") is not None:
+        inner.append(f"p{100 * lev['oi_percentile_30d']:.0f} 30d")
+    if lev.get("oi_change_24h_pct") is not None:
+        inner.append(f"{lev['oi_change_24h_pct']:+.1f}% 24h")
+        if lev.get("price_change_24h_pct") is not None:
+            inner.append(f"price {lev['price_change_24h_pct']:+.1f}%" + (": building" if lev.get("building") else ""))
+    if inner:
+        parts[0] += f" ({', '.join(inner)})"
+    if lev.get("funding_zscore") is not None:
+        parts.append(f"funding z {lev['funding_zscore']:.1f}")
+    text = ", ".join(parts)
+    flush = lev.get("flush")
+    if flush:
+        text += f"; OI flushed {usd(flush['drop_usd'])} ({-flush['drop_pct']:+.1f}%)"
+    return text
+
+
 def alert_line(a: dict) -> str:
     when = datetime.fromtimestamp(a["ts"] / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     stage = a["stage"]
@@ -67,4 +88,7 @@ def alert_line(a: dict) -> str:
     etf = a.get("etf_context")
     if etf and stage != "expired":
         body += f"; ETF {etf['outflow_streak_days']}d outflow streak, 5d {usd(etf['sum_5d_usd'])}"
+    lev = (a.get("evidence") or {}).get("leverage")
+    if lev and stage != "expired":
+        body += f"; {leverage_text(lev)}"
     return f"{head} {body}  [dim]{a['alert_id']}[/]"

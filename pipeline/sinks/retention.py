@@ -25,6 +25,7 @@ TTL_COLUMN: dict[str, str] = {
     "alerts": "ts",
     "deadletter": "received_ts",
     "feed_health": "ts",
+    "leverage": "ts",
     "liquidations_1m_rollup": "minute",
     "trade_flow_1m_rollup": "minute",
 }
@@ -44,6 +45,7 @@ class Retention(BaseSettings):
     alerts_days: int = Field(0, ge=0, le=MAX_DAYS)
     deadletter_days: int = Field(0, ge=0, le=MAX_DAYS)
     feed_health_days: int = Field(0, ge=0, le=MAX_DAYS)
+    leverage_days: int = Field(0, ge=0, le=MAX_DAYS, description="open interest and funding")
 
     def days(self, table: str) -> int:
         return getattr(self, f"{RETENTION_OF.get(table, table)}_days")

@@ -33,6 +33,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "event_id", "venue", "symbol", "asset", "ts", "price", "quantity", "notional_usd", "taker_side", "trade_id",
         "received_ts", "schema_version", "raw",
     ),
+    "leverage": (
+        "event_id", "venue", "symbol", "asset", "ts", "open_interest", "open_interest_usd", "funding_rate",
+        "funding_interval_ms", "next_funding_ts", "mark_price", "source", "received_ts", "schema_version", "raw",
+    ),
     "etf_flows": ("event_id", "date", "fund", "asset", "net_flow_usd", "published_ts", "source", "schema_version", "raw"),
     "alerts": (
         "alert_id", "kind", "asset", "stage", "reached", "ts", "deposit", "sell", "cascade", "etf_context", "severity",
@@ -44,10 +48,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-MS_COLUMNS = frozenset({"block_time", "observed_ts", "ts", "received_ts", "published_ts"})
+MS_COLUMNS = frozenset({"block_time", "observed_ts", "ts", "received_ts", "published_ts", "next_funding_ts"})
 JSON_COLUMNS = frozenset({"deposit", "sell", "cascade", "etf_context", "evidence", "linked_to"})
 NULLABLE = frozenset({"from_entity", "to_entity", "block_number", "reached", "sell", "cascade", "etf_context", "key_b64",
-                      "evidence", "linked_to", "trade_id"})
+                      "evidence", "linked_to", "trade_id", "open_interest", "open_interest_usd", "funding_rate",
+                      "funding_interval_ms", "next_funding_ts", "mark_price"})
 DEFAULTS: dict[str, object] = {
     "retracted": False, "schema_version": 1, "kind": "whale_cascade", "partition": -1, "offset": -1,
     "deposit": "null",  # liquidation and contagion cascades have no whale deposit

@@ -122,6 +122,11 @@ EXAMPLES["alert"] = {
 }
 EXAMPLES["link"] = {"type": "link", "asset": "ETH", "source_alert_id": "a1", "source_asset": "BTC",
                     "source_kind": "liquidation_cascade", "source_ts": 5, "source_long_usd": 6e7}
+EXAMPLES["leverage"] = {"type": "leverage", "event_id": "bybit:BTCUSDT:tickers:1755226800000", "venue": "bybit",
+                        "symbol": "BTCUSDT", "asset": "BTC", "ts": 1_755_226_800_000, "open_interest": 52_000.5,
+                        "open_interest_usd": 6.0e9, "funding_rate": 0.0001, "funding_interval_ms": 28_800_000,
+                        "next_funding_ts": 1_755_244_800_000, "mark_price": 115_400.2, "source": "tickers",
+                        "received_ts": 1_755_226_800_040}
 
 # The edges where validators tend to differ, of every JSON kind.
 EDGE_VALUES = [

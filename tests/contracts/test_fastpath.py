@@ -10,7 +10,7 @@ from pipeline.contracts import fastpath, models
 from pipeline.contracts.models import FAST_PATHS, INPUT_TYPES
 from tests.contracts.oracle import EXAMPLES, outcome, same_model, schema
 
-FLAT = ["etf_flow", "link", "liquidation", "trade_flow", "whale_transfer"]
+FLAT = ["etf_flow", "leverage", "link", "liquidation", "trade_flow", "whale_transfer"]
 
 
 def test_flat_types_have_a_fast_path_and_nested_ones_none():
@@ -31,11 +31,11 @@ def test_fast_path_checks_what_the_schema_file_says(name):
 
 @pytest.mark.parametrize("name", FLAT)
 def test_extras_optional_fields_and_field_order(name):
-    doc = {"zeta": [1, {"a": None}], **EXAMPLES[name], "schema_version": 3, "open_interest_usd": 1.5e9}
+    doc = {"zeta": [1, {"a": None}], **EXAMPLES[name], "schema_version": 3, "basis_usd": 1.5e9}
     fast = FAST_PATHS[name](doc)
     assert fast is not None
     assert same_model(fast, outcome(doc, fast=False)[1])
-    assert fast.__pydantic_extra__ == {"zeta": [1, {"a": None}], "open_interest_usd": 1.5e9}
+    assert fast.__pydantic_extra__ == {"zeta": [1, {"a": None}], "basis_usd": 1.5e9}
     assert list(fast.model_dump())[:2] == ["schema_version", "type"] and fast.schema_version == 3
 
 

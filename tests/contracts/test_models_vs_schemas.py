@@ -15,7 +15,7 @@ from tests.contracts.oracle import EDGE_VALUES, EXAMPLES, mutated, outcome, same
 
 MODELS = {"whale_transfer": models.WhaleTransfer, "liquidation": models.Liquidation, "trade_flow": models.TradeFlow,
           "etf_flow": models.EtfFlow, "alert": models.Alert, "deadletter": models.DeadLetter,
-          "link": models.Link, "trade": models.Trade}
+          "link": models.Link, "trade": models.Trade, "leverage": models.Leverage}
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -26,7 +26,7 @@ def doc_queries() -> dict[str, str]:
 
 QUERIES = doc_queries()
 CHECKED = {"most_intense_hour", "long_share_of_crash", "venue_bore_most", "whale_inflows_before_crash",
-           "etf_outflow_streaks", "alert_timeline", "feed_gaps_during_crash", "missing_bars"}
+           "etf_outflow_streaks", "alert_timeline", "feed_gaps_during_crash", "missing_bars", "open_interest_flushed"}
 
 
 def run(store, name: str) -> list[dict]:
@@ -171,3 +171,25 @@ def test_missing_bars_find_the_same_gap(scenario):
     got = run(store, "missing_bars")
     assert [(r["asset"], r["venue"], ms(r["gap_start"]), ms(r["gap_end"])) for r in got] == [
         (asset, GAP_VENUE, GAP_START_MS, GAP_START_MS + GAP_MS) for asset in ("BTC", "ETH")]
+
+
+def test_open_interest_flushed(scenario):
+    store, events, alerts = scenario
+    at = crash_at(alerts)
+    last = {}  # (asset, minute, venue) -> last open interest of the minute
+    for e in sorted(of(events, "leverage"), key=lambda e: e["ts"]):
+        last[(e["asset"], e["ts"] // MINUTE * MINUTE, e["venue"])] = e["open_interest_usd"]
+    totals = defaultdict(float)
+    for (asset, minute, _), oi in last.items():
+        totals[(asset, minute)] += oi
+    got = run(store, "open_interest_flushed")
+    assert [r["asset"] for r in got] == ["BTC", "ETH"]
+    for row in got:
+        a, t = row["asset"], at[row["asset"]]
+        window = {m: v for (asset, m), v in totals.items() if asset == a and t - HOUR <= m < t + HOUR}
+        before = window[max(m for m in window if m <= t - 10 * MINUTE)]
+        low = min(v for m, v in window.items() if m > t - 10 * MINUTE)
+        assert row["before_usd_b"] == pytest.approx(before / 1e9, abs=0.0006)
+        assert row["low_usd_b"] == pytest.approx(low / 1e9, abs=0.0006)
+        assert row["flushed_pct"] > 5  # the scenario flushes 8% (BTC) and 7% (ETH) in the cascade
+        assert row["funding_8h_before"] > 0.0003  # crowded longs paid up going in

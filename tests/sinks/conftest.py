@@ -99,6 +99,16 @@ class Events:
             original_size=len(value), received_ts=self.T0,
         ))
 
+    def leverage(self, *, ts=T0, venue="binance-usdm", symbol="BTCUSDT", oi=None, oi_usd=None, funding=None,
+                 mark=None, source="markPrice") -> dict:
+        return self._dump(models.Leverage(
+            event_id=f"{venue}:{symbol}:{source}:{ts}", venue=venue, symbol=symbol, asset="BTC", ts=ts,
+            open_interest=oi, open_interest_usd=oi_usd, funding_rate=funding,
+            funding_interval_ms=None if funding is None else 28_800_000,
+            next_funding_ts=None if funding is None else ts + 3_600_000, mark_price=mark, source=source,
+            received_ts=ts + 40,
+        ))
+
     def one_of_each(self) -> list[dict]:
         return [self.whale_transfer(), self.liquidation(), self.trade_flow(), self.etf_flow(), self.alert(),
                 self.deadletter()]

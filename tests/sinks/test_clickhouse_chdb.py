@@ -11,7 +11,7 @@ from pipeline.sinks.clickhouse import StoreError, open_store, schema_dir
 
 UTC = dt.timezone.utc
 TABLES = ["alert_stages", "alerts", "deadletter", "etf_flows", "etf_flows_daily", "etf_flows_latest",
-          "exchange_netflow_1h", "feed_health", "liquidations", "liquidations_1m", "liquidations_1m_rollup",
+          "exchange_netflow_1h", "feed_health", "leverage", "leverage_1m", "liquidations", "liquidations_1m", "liquidations_1m_rollup",
           "trade_flow", "trade_flow_1m", "trade_flow_1m_rollup", "trades", "whale_inflows_1d", "whale_transfers"]
 
 
@@ -177,3 +177,31 @@ def test_exchange_netflow_view_counts_retractions_out(store, ev):
     _, rows = store.query("SELECT entity, inflow_usd, outflow_usd, netflow_usd, netflow_amount, transfers "
                           "FROM exchange_netflow_1h WHERE asset = 'BTC'")
     assert rows == [("binance", 2.7e8, 1e8, 1.7e8, 1400.0, 2)]
+
+
+def test_leverage_events_are_stored_with_their_missing_figures_null(store, ev):
+    funding = ev.leverage(funding=0.0001, mark=115_000.0)
+    oi = ev.leverage(ts=ev.T0 + 5_000, oi=52_000.0, oi_usd=5.98e9, source="openInterest")
+    assert store.insert_events([funding, oi, oi]) == {"leverage": 3}
+    _, rows = store.query("SELECT source, open_interest, open_interest_usd, funding_rate, funding_interval_ms, "
+                          "toUnixTimestamp64Milli(next_funding_ts), mark_price FROM leverage FINAL ORDER BY ts")
+    assert rows == [("markPrice", None, None, 0.0001, 28_800_000, ev.T0 + 3_600_000, 115_000.0),
+                    ("openInterest", 52_000.0, 5.98e9, None, None, None, None)]
+
+
+def test_leverage_1m_carries_figures_forward_and_weights_funding(store, ev):
+    m0 = ev.T0 - ev.T0 % 60_000
+    batch = [
+        ev.leverage(ts=m0 + 1_000, oi=1.0, oi_usd=1e9, source="openInterest"),
+        ev.leverage(ts=m0 + 2_000, funding=0.0001, mark=100_000.0),  # same instrument: funding, no OI
+        ev.leverage(ts=m0 + 3_000, venue="bybit", oi=3.0, oi_usd=3e9, funding=0.0003, mark=100_010.0,
+                    source="tickers"),
+        ev.leverage(ts=m0 + 61_000, funding=0.0002, mark=99_000.0),  # next minute: binance without OI
+        ev.leverage(ts=m0 + 62_000, venue="bybit", oi=2.0, oi_usd=2e9, source="tickers"),
+    ]
+    store.insert_events(batch + batch[:2])  # a re-delivery counts once
+    _, rows = store.query("SELECT toUnixTimestamp64Milli(toDateTime64(minute, 3)), open_interest_usd, funding_8h, "
+                          "instruments FROM leverage_1m WHERE asset = 'BTC' ORDER BY minute")
+    assert [(r[0], r[1], r[3]) for r in rows] == [(m0, 4e9, 2), (m0 + 60_000, 3e9, 2)]
+    assert rows[0][2] == pytest.approx((0.0001 * 1e9 + 0.0003 * 3e9) / 4e9)  # weighted by open interest
+    assert rows[1][2] == pytest.approx((0.0002 * 1e9 + 0.0003 * 2e9) / 3e9)  # bybit's funding carried forward

@@ -33,3 +33,18 @@ def test_alert_lines_do_not_wrap_when_piped():
     assert len(line) > 160 and "\x1b[" not in line
     assert line.startswith("CASCADE  BTC  2025-08-24 21:24:24Z [critical] long liquidations $50.03M in 5 min")
     assert line.endswith("BTC:bitcoin:" + "ab" * 32 + ":0")
+
+
+def test_alert_line_shows_the_leverage_build_up_and_flush():
+    from pipeline.sinks.render import alert_line
+
+    lev = {"open_interest_usd": 30.52e9, "oi_percentile_30d": 1.0, "oi_change_24h_pct": 9.5,
+           "price_change_24h_pct": 0.0, "building": True, "funding_zscore": 8.6,
+           "flush": {"drop_usd": 963.93e6, "drop_pct": 3.2}}
+    a = {"alert_id": "x", "asset": "BTC", "stage": "cascade", "ts": 1_756_069_330_000, "severity": "critical",
+         "kind": "whale_cascade", "cascade": {"long_notional_usd": 5.4e6, "window_ms": 300_000, "long_share": 0.93,
+                                              "venues": ["bybit"], "completeness": "full"},
+         "evidence": {"leverage": lev}}
+    line = alert_line(a)
+    assert "OI $30.52B (p100 30d, +9.5% 24h, price +0.0%: building), funding z 8.6; OI flushed $963.93M (-3.2%)" in line
+    assert "OI" not in alert_line({**a, "evidence": None})

@@ -16,7 +16,7 @@ UTC = dt.timezone.utc
 EXPECTED_TABLES = {
     "whale_transfer": "whale_transfers", "liquidation": "liquidations", "trade_flow": "trade_flow",
     "etf_flow": "etf_flows", "alert": "alerts", "deadletter": "deadletter", "feed_health": "feed_health",
-    "trade": "trades",
+    "trade": "trades", "leverage": "leverage",
 }
 
 

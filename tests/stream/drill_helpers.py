@@ -69,3 +69,13 @@ def figures(drill: str, **numbers) -> str:
     line = f"[drill] {drill}: " + ", ".join(f"{k} {v}" for k, v in numbers.items())
     print(line)
     return line
+
+
+def context_first(events: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(context history, the rest): ETF flows and the open interest from before the exchange feeds
+    start, which a worker reading these topics' history has before the feeds. Published and consumed
+    first, a stream then sees what the offline replay sees (leverage then holds the watermark as the
+    other feeds do)."""
+    start = min(e["ts"] for e in events if e["type"] in ("trade_flow", "liquidation"))
+    early = [e["type"] == "etf_flow" or (e["type"] == "leverage" and e["ts"] < start) for e in events]
+    return [e for e, x in zip(events, early) if x], [e for e, x in zip(events, early) if not x]

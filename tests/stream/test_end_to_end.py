@@ -15,6 +15,8 @@ from pipeline.wire.producer import publish
 from pipeline.scenarios import bundled
 from tests.conftest import read_topic
 
+from .drill_helpers import context_first
+
 S = Settings(single_record_batches=True)  # as the demo runs the embedded broker
 LIQ = {"type": "liquidation", "event_id": "okx:bad-neighbour", "venue": "okx", "symbol": "BTC-USDT-SWAP",
        "asset": "BTC", "side": "short", "price": 114_000.0, "quantity": 0.01, "notional_usd": 1_140.0,
@@ -51,9 +53,10 @@ def metric(port: int, name: str) -> float:
 def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     events = scenario()
     worker = worker_factory()
-    etf = [e for e in events if e["type"] == "etf_flow"]
-    live = [e for e in events if e["type"] != "etf_flow"]
-    worker.wait_caught_up([S.topics.etf_flows], publish(etf, broker.bootstrap, S))
+    # Context first, as a worker reading these topics' history would have it: ETF flows and the month of
+    # open interest before the scenario (then leverage holds the watermark like the other feeds).
+    etf, live = context_first(events)
+    worker.wait_caught_up([S.topics.etf_flows, S.topics.leverage], publish(etf, broker.bootstrap, S))
     half = len(live) // 2
     # Bad input lands in the middle of the stream: the agent must keep going and lose nothing after it.
     written = publish(live[:half] + [(t, b"BTC", raw) for t, raw, _ in BAD] + [EXTRA] + TRADES + live[half:],

@@ -22,7 +22,8 @@ from pipeline.wire.producer import publish, topic_for
 from pipeline.stream.app import topic_types
 from tests.conftest import read_topic
 
-from .drill_helpers import alert_key, alerts_when_complete, figures, interleave, metric, offline_alerts, scenario
+from .drill_helpers import (alert_key, alerts_when_complete, context_first, figures, interleave, metric,
+                            offline_alerts, scenario)
 from .fuzz_messages import bad_messages
 
 S = Settings()
@@ -48,10 +49,9 @@ def test_fuzzed_messages_are_dead_lettered_and_change_no_alert(broker, worker_fa
     as_sent = {t: [(m.topic, m.key, m.value) for m in msgs] for t, msgs in bad.items()}
 
     worker = worker_factory()
-    etf = [e for e in events if e["type"] == "etf_flow"]
-    live = [e for e in events if e["type"] != "etf_flow"]
-    worker.wait_caught_up([S.topics.etf_flows], publish(interleave(etf, as_sent[S.topics.etf_flows], 1),
-                                                        broker.bootstrap, BATCHED))
+    etf, live = context_first(events)
+    worker.wait_caught_up([S.topics.etf_flows, S.topics.leverage],
+                          publish(interleave(etf, as_sent[S.topics.etf_flows], 1), broker.bootstrap, BATCHED))
     others = [m for t in S.topics.inputs() if t != S.topics.etf_flows for m in as_sent[t]]
     t_pub = time.monotonic()
     written = publish(interleave(live, others, 2), broker.bootstrap, BATCHED)

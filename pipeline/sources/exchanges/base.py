@@ -3,8 +3,9 @@ metadata (contract sizes), the event_id rule and the recording line splitter (th
 lives in bars.py and is re-exported here).
 
 A venue parser takes one decoded websocket message (a dict) and returns a ParseResult:
-normalized `Liquidation` models, `Trade` records, error strings, or a reason the message was
-skipped (a channel we know and do not use: books, tickers, subscription acks). `Venue.parse`
+normalized `Liquidation` models, `Trade` records, `Leverage` models (open interest, funding, mark
+price), error strings, or a reason the message was skipped (a channel we know and do not use:
+books, subscription acks). `Venue.parse`
 never raises: any exception inside a venue's `_parse` becomes an error in the result.
 """
 
@@ -22,7 +23,7 @@ from typing import Any, Literal
 
 import orjson
 
-from pipeline.contracts.models import Liquidation
+from pipeline.contracts.models import Leverage, Liquidation
 from pipeline.contracts.models import Trade as TradeEvent
 
 from .bars import BAR_INTERVAL_MS, BarAggregator  # noqa: F401  (part of this module's interface)
@@ -59,6 +60,7 @@ class Trade:
 class ParseResult:
     liquidations: list[Liquidation] = field(default_factory=list)
     trades: list[Trade] = field(default_factory=list)
+    leverage: list[Leverage] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     skipped: str | None = None  # set when the message is a known kind we deliberately do not use
 
@@ -289,7 +291,7 @@ class Venue:
             return ParseResult(errors=[str(exc)])
         except Exception as exc:  # malformed input of any shape must not stop a feed
             return ParseResult(errors=[f"{type(exc).__name__}: {str(exc)[:200]}"])
-        if not (out.liquidations or out.trades or out.errors or out.skipped):
+        if not (out.liquidations or out.trades or out.leverage or out.errors or out.skipped):
             out.skipped = "empty"
         return out
 
@@ -315,6 +317,22 @@ class Venue:
             inst(symbol)
 
     # helpers for subclasses
+    def leverage_event(self, *, symbol: str, asset: str, ts: int, source: str, received_ts: int,
+                       open_interest: float | None = None, open_interest_usd: float | None = None,
+                       funding_rate: float | None = None, funding_interval_ms: int | None = None,
+                       next_funding_ts: int | None = None, mark_price: float | None = None) -> Leverage:
+        """One `leverage` event; figures the message does not carry stay None."""
+        if mark_price is not None and mark_price <= 0:
+            raise ParseError(f"{symbol}: mark price {mark_price!r}")
+        for what, v in (("open interest", open_interest), ("open interest USD", open_interest_usd)):
+            if v is not None and v < 0:
+                raise ParseError(f"{symbol}: {what} {v!r} < 0")
+        return Leverage(event_id=f"{self.name}:{symbol}:{source}:{int(ts)}", venue=self.name, symbol=symbol,
+                        asset=asset, ts=int(ts), open_interest=open_interest, open_interest_usd=open_interest_usd,
+                        funding_rate=funding_rate, funding_interval_ms=funding_interval_ms,
+                        next_funding_ts=next_funding_ts or None, mark_price=mark_price, source=source,
+                        received_ts=int(received_ts))
+
     def liquidation(self, *, eid: str, symbol: str, asset: str, side: str, price: float, qty_base: float,
                     notional_usd: float, ts: int, received_ts: int) -> Liquidation:
         return Liquidation(event_id=eid, venue=self.name, symbol=symbol, asset=asset, side=side,

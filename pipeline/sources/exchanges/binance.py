@@ -8,6 +8,11 @@
 - Binance pushes at most the latest liquidation per symbol per 1000 ms: completeness "sampled".
 - aggTrade/trade `m` = true means the buyer is the maker, so the taker SOLD.
 - Accepts the raw payload and the combined-stream wrapper {"stream": ..., "data": {...}}.
+- Leverage: `<symbol>@markPrice@1s` (mark price, funding rate `r`, next funding time `T`; `r` is ""
+  and `T` 0 on delivery contracts) and open interest by REST polling (`/fapi/v1/openInterest`,
+  `/dapi/v1/openInterest`: no stream carries it). The REST `openInterest` is in contracts: base
+  units on USDⓈ-M (USD at the last mark price seen), USD contracts on COIN-M. Funding is taken as
+  paid every 8 h (the default; `fundingInfo` lists the symbols on 4 h).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+import orjson
 
 from .base import (
     Instrument,
@@ -33,6 +40,8 @@ from .base import (
     text,
 )
 from .spec import VenueSpec
+
+FUNDING_8H_MS = 8 * 3_600_000
 
 _SKIP_EVENTS = {
     "depthUpdate", "bookTicker", "kline", "continuous_kline", "markPriceUpdate", "24hrTicker",
@@ -62,6 +71,9 @@ class _Binance(Venue):
     completeness = "sampled"
     coin_margined = False
 
+    def __init__(self) -> None:
+        self._marks: dict[str, float] = {}  # symbol -> last mark price: prices the polled open interest
+
     def instrument(self, symbol: str, pair: str | None = None) -> Instrument:
         return _instrument(self.coin_margined, symbol, pair)
 
@@ -73,6 +85,10 @@ class _Binance(Venue):
         if "result" in msg and "id" in msg:
             return ParseResult(skipped="ack")
         kind = msg.get("e")
+        if kind == "markPriceUpdate":
+            return ParseResult(leverage=[self._mark_price(msg, received_ts)])
+        if kind is None and "openInterest" in msg and "symbol" in msg:
+            return ParseResult(leverage=[self._open_interest(msg, received_ts)])
         if kind == "forceOrder":
             return ParseResult(liquidations=[self._liquidation(msg, received_ts)])
         if kind in ("aggTrade", "trade"):
@@ -111,6 +127,35 @@ class _Binance(Venue):
         eid = event_id(self.name, symbol, ts=ts, parts=(side_raw, o.get("q"), o.get("p"), o.get("ap"), o.get("z")))
         return self.liquidation(eid=eid, symbol=symbol, asset=inst.asset, side=side, price=price, qty_base=base,
                                 notional_usd=usd, ts=ts, received_ts=received_ts)
+
+    def _mark_price(self, msg: dict, received_ts: int):
+        symbol = text(msg.get("s"), "s")
+        inst = self.instrument(symbol)
+        mark = pos(msg.get("p"), "p")
+        self._marks[symbol] = mark
+        rate = msg.get("r")
+        perpetual = rate not in ("", None)
+        return self.leverage_event(symbol=symbol, asset=inst.asset, ts=ms(msg.get("E"), "E"), source="markPrice",
+                                   received_ts=received_ts, mark_price=mark,
+                                   funding_rate=num(rate, "r") if perpetual else None,
+                                   funding_interval_ms=FUNDING_8H_MS if perpetual else None,
+                                   next_funding_ts=ms(msg.get("T"), "T") if perpetual else None)
+
+    def _open_interest(self, msg: dict, received_ts: int):
+        """The REST answer: ``{"openInterest": "10659.509", "symbol": "BTCUSDT", "time": 1589437530011}``
+        (COIN-M adds "pair" and "contractType")."""
+        symbol = text(msg.get("symbol"), "symbol")
+        inst = self.instrument(symbol, msg.get("pair") if isinstance(msg.get("pair"), str) else None)
+        oi = num(msg.get("openInterest"), "openInterest")
+        mark = self._marks.get(symbol)
+        usd = None
+        if inst.unit == "usd":
+            usd = oi * inst.contract_size
+        elif mark is not None:
+            usd = inst.convert(oi, mark)[1]
+        return self.leverage_event(symbol=symbol, asset=inst.asset, ts=ms(msg.get("time"), "time"),
+                                   source="openInterest", received_ts=received_ts, open_interest=oi,
+                                   open_interest_usd=usd)
 
     def _trade(self, msg: dict):
         symbol = text(msg.get("s"), "s")
@@ -151,6 +196,10 @@ class BinanceSpec(VenueSpec):
         host = (base or self.host).rstrip("/")
         return f"{host}/stream?streams={'/'.join(streams)}"
 
+    def leverage_subscribe(self, symbols: list[str]) -> list[str]:
+        params = [f"{s.lower()}@markPrice@1s" for s in symbols]
+        return [orjson.dumps({"method": "SUBSCRIBE", "params": params, "id": 1}).decode()]
+
     def refused(self, msg: Any, symbols: list[str]) -> str | None:
         if isinstance(msg, dict) and isinstance(msg.get("error"), dict):
             e = msg["error"]
@@ -158,5 +207,7 @@ class BinanceSpec(VenueSpec):
         return None
 
 
-BinanceUsdm.live = BinanceSpec("binance-usdm", host="wss://fstream.binance.com", max_connection_s=23.5 * 3600)
-BinanceCoinm.live = BinanceSpec("binance-coinm", host="wss://dstream.binance.com", max_connection_s=23.5 * 3600)
+BinanceUsdm.live = BinanceSpec("binance-usdm", host="wss://fstream.binance.com", max_connection_s=23.5 * 3600,
+                               oi_poll=("https://fapi.binance.com", "/fapi/v1/openInterest?symbol={symbol}"))
+BinanceCoinm.live = BinanceSpec("binance-coinm", host="wss://dstream.binance.com", max_connection_s=23.5 * 3600,
+                                oi_poll=("https://dapi.binance.com", "/dapi/v1/openInterest?symbol={symbol}"))

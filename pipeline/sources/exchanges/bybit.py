@@ -12,6 +12,11 @@
 - publicTrade `S` is the taker side, `T` the trade time, `v` the size.
 - Units: linear (USDT/USDC/PERP) sizes are base units; inverse (BTCUSD, BTCUSDH25, ...) sizes are
   USD contracts (1 USD each).
+- Leverage: v5 `tickers.{symbol}` (linear and inverse) carries openInterest (contracts: base units
+  on linear, USD on inverse), openInterestValue (USD), fundingRate, nextFundingTime and markPrice.
+  The first message is a `snapshot`, then `delta`s carry only the fields that changed: the parser
+  keeps each symbol's merged ticker and emits the whole of it (a delta before any snapshot is
+  skipped). Funding every `fundingIntervalHour` hours where given, else 8.
 - Also reads the legacy v2 `trade.{symbol}` messages (inverse, as in the cryptofeed recording, and
   USDT perpetual): side = taker side, size in contracts, `trade_time_ms` or else the ISO `timestamp`.
 """
@@ -35,6 +40,7 @@ from .base import (
     iso_ms,
     load_instruments,
     ms,
+    num,
     pos,
     position_side,
     text,
@@ -45,7 +51,7 @@ from .spec import SubscribeError, VenueSpec
 _INVERSE_RE = re.compile(r"^([A-Z0-9]+?)USD(?:[FGHJKMNQUVXZ]\d{2})?$")
 _LINEAR_RE = re.compile(r"^([A-Z0-9]+?)(USDT|USDC|PERP)(?:-\d{2}[A-Z]{3}\d{2})?$")
 _DATED_USDC_RE = re.compile(r"^([A-Z0-9]+)-\d{2}[A-Z]{3}\d{2}$")
-_SKIP_TOPICS = ("orderbook", "orderBook", "tickers", "kline", "instrument_info", "insurance", "adl", "lt")
+_SKIP_TOPICS = ("orderbook", "orderBook", "kline", "instrument_info", "insurance", "adl", "lt")
 _SIDES = {"Buy": "buy", "Sell": "sell"}
 
 
@@ -65,6 +71,9 @@ class Bybit(Venue):
     name = "bybit"
     completeness = "full"
 
+    def __init__(self) -> None:
+        self._tickers: dict[str, dict] = {}  # symbol -> merged ticker (snapshot + deltas)
+
     def instrument(self, symbol: str) -> Instrument:
         return _instrument(symbol)
 
@@ -82,6 +91,8 @@ class Bybit(Venue):
             return ParseResult(liquidations=[self._liquidation_retired(d, received_ts) for d in rows])
         if channel == "publicTrade":
             return ParseResult(trades=[self._trade_v5(d) for d in unwrap_items(msg.get("data"))])
+        if channel == "tickers":
+            return self._ticker(msg, received_ts)
         if channel == "trade":  # legacy v2 (cryptofeed recording 2021)
             return ParseResult(trades=[self._trade_v2(d) for d in unwrap_items(msg.get("data"))])
         if channel.startswith(_SKIP_TOPICS):
@@ -151,6 +162,38 @@ class Bybit(Venue):
                                notional_usd=usd, ts=ts, received_ts=received_ts)
         return liq.model_copy(update={"completeness": "sampled"})
 
+    def _ticker(self, msg: dict, received_ts: int) -> ParseResult:
+        data = msg.get("data")
+        if not isinstance(data, dict):
+            raise ParseError("tickers: data is not an object")
+        symbol = text(data.get("symbol"), "symbol")
+        if msg.get("type") == "snapshot":
+            self._tickers[symbol] = dict(data)
+        elif msg.get("type") == "delta":
+            if symbol not in self._tickers:
+                return ParseResult(skipped="tickers_delta_before_snapshot")
+            self._tickers[symbol].update(data)
+        else:
+            raise ParseError(f"tickers: type {msg.get('type')!r}")
+        t = self._tickers[symbol]
+        try:
+            inst = self.instrument(symbol)
+        except ParseError:
+            return ParseResult(skipped="tickers_spot_or_option")  # no open interest or funding
+        if t.get("openInterest") in (None, "") and t.get("fundingRate") in (None, ""):
+            return ParseResult(skipped="tickers_without_leverage")
+
+        def figure(key: str) -> float | None:
+            return None if t.get(key) in (None, "") else num(t[key], key)
+
+        hours = figure("fundingIntervalHour") or 8
+        return ParseResult(leverage=[self.leverage_event(
+            symbol=symbol, asset=inst.asset, ts=ms(msg.get("ts"), "ts"), source="tickers", received_ts=received_ts,
+            open_interest=figure("openInterest"), open_interest_usd=figure("openInterestValue"),
+            funding_rate=figure("fundingRate"), funding_interval_ms=int(hours * 3_600_000),
+            next_funding_ts=ms(t["nextFundingTime"], "nextFundingTime") if t.get("nextFundingTime") else None,
+            mark_price=figure("markPrice"))])
+
     def _trade_v5(self, d: dict):
         symbol = text(d.get("s"), "s")
         inst = self.instrument(symbol)
@@ -194,6 +237,10 @@ class BybitSpec(VenueSpec):
     def subscribe(self, symbols: list[str]) -> list[str]:
         args = [a for s in symbols for a in (f"publicTrade.{s}", f"allLiquidation.{s}")]
         # Bybit accepts at most 10 args per request
+        return [orjson.dumps({"op": "subscribe", "args": args[i:i + 10]}).decode() for i in range(0, len(args), 10)]
+
+    def leverage_subscribe(self, symbols: list[str]) -> list[str]:
+        args = [f"tickers.{s}" for s in symbols]
         return [orjson.dumps({"op": "subscribe", "args": args[i:i + 10]}).decode() for i in range(0, len(args), 10)]
 
     def refused(self, msg: Any, symbols: list[str]) -> str | None:

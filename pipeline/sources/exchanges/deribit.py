@@ -12,6 +12,9 @@
     M  + buy  -> long (maker sold),   M + sell -> short (maker bought),
     MT -> two events, one per side (ids end in ":T" and ":M").
   Every liquidation trade is public, so completeness is "full".
+- Leverage: `ticker.{instrument}.100ms` of perpetuals and futures: `open_interest` (USD on
+  perpetuals and inverse futures, base coin on linear ones), `funding_8h` (the funding over the
+  last 8 h, perpetuals only), `mark_price`, `timestamp`. Option tickers are skipped.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from .base import (
     event_id,
     load_instruments,
     ms,
+    num,
     pos,
     text,
     unwrap_items,
@@ -71,6 +75,14 @@ class Deribit(Venue):
         if not isinstance(channel, str):
             raise ParseError("subscription without channel")
         head = channel.split(".", 1)[0]
+        if head == "ticker":
+            data = params.get("data")
+            if not isinstance(data, dict):
+                raise ParseError("ticker: data is not an object")
+            name = text(data.get("instrument_name"), "instrument_name")
+            if _OPTION_RE.search(name):
+                return ParseResult(skipped="option_ticker")
+            return ParseResult(leverage=[self._ticker(name, data, received_ts)])
         if head == "trades":
             out = ParseResult()
             for t in unwrap_items(params.get("data")):
@@ -108,6 +120,17 @@ class Deribit(Venue):
         asset = asset_of(symbol.split("-", 1)[0].split("_", 1)[0])
         linear = any(mark in symbol for mark in load_instruments("deribit")["linear_markers"])
         return Instrument(symbol, asset, "base" if linear else "usd", 1.0)
+    def _ticker(self, name: str, d: dict, received_ts: int):
+        linear = any(mark in name for mark in load_instruments("deribit")["linear_markers"])
+        asset = asset_of(name.split("-", 1)[0].split("_", 1)[0])
+        mark = pos(d.get("mark_price"), "mark_price")
+        oi = num(d.get("open_interest"), "open_interest")
+        perpetual = d.get("funding_8h") is not None
+        return self.leverage_event(symbol=name, asset=asset, ts=ms(d.get("timestamp"), "timestamp"), source="ticker",
+                                   received_ts=received_ts, open_interest=oi,
+                                   open_interest_usd=oi * mark if linear else oi, mark_price=mark,
+                                   funding_rate=num(d["funding_8h"], "funding_8h") if perpetual else None,
+                                   funding_interval_ms=8 * 3_600_000 if perpetual else None)
 
     def _trade(self, t: dict, received_ts: int, out: ParseResult) -> None:
         name = text(t.get("instrument_name"), "instrument_name")
@@ -169,6 +192,9 @@ class DeribitSpec(VenueSpec):
     def subscribe(self, symbols: list[str]) -> list[str]:
         return [_rpc(_DERIBIT_HEARTBEAT_ID, "public/set_heartbeat", {"interval": self.heartbeat_s}),
                 _rpc(_DERIBIT_SUBSCRIBE_ID, "public/subscribe", {"channels": self.channels(symbols)})]
+
+    def leverage_subscribe(self, symbols: list[str]) -> list[str]:
+        return [_rpc(_DERIBIT_SUBSCRIBE_ID, "public/subscribe", {"channels": [f"ticker.{s}.100ms" for s in symbols]})]
 
     def refused(self, msg: Any, symbols: list[str]) -> str | None:
         if not isinstance(msg, dict) or msg.get("id") != _DERIBIT_SUBSCRIBE_ID:

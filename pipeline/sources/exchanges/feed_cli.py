@@ -89,6 +89,12 @@ def feed(
     raw_trades: Annotated[bool, typer.Option(
         "--raw-trades", help="Also write every normalized trade (a `trade` event; with --kafka on exchange.trades, "
         "keyed by asset), besides the 1-s bars")] = False,
+    leverage: Annotated[bool, typer.Option(
+        "--leverage/--no-leverage", help="Also stream open interest, funding and mark price (`leverage` events; with "
+        "--kafka on exchange.leverage, keyed by asset): the venue's channels on the same connection, Binance's open "
+        "interest polled over REST")] = True,
+    oi_poll_s: Annotated[float, typer.Option(
+        "--oi-poll", help="Seconds between REST polls of open interest (Binance)", min=5)] = 60.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-message error lines on stderr")] = False,
     node_fills: Annotated[Optional[Path], typer.Option(
         "--node-fills", help="hyperliquid only: follow this non-validator node's fills directory (written with "
@@ -96,7 +102,8 @@ def feed(
         "Without it, hyperliquid's public trades give bars and backstop liquidations only (completeness partial)",
         file_okay=False)] = None,
 ) -> None:
-    """Stream a venue live: liquidations and 1-second trade_flow bars, plus feed_health events (connects,
+    """Stream a venue live: liquidations, 1-second trade_flow bars, open interest and funding (leverage
+    events, unless --no-leverage), plus feed_health events (connects,
     disconnects, gaps, message rates). Reconnects with exponential backoff and jitter; a gap on a liquidation
     feed is reported because the liquidations of that time are lost. Bad messages are counted, not fatal.
     Exit code 2: refused subscription or bad symbol; 1: gave up reconnecting or the output failed."""
@@ -104,7 +111,8 @@ def feed(
         cfg = LiveConfig(venue=venue, symbols=symbols or [DEFAULT_SYMBOLS.get(venue, "")], url=url,
                          max_reconnects=max_reconnects, duration_s=duration_s, backoff_max_s=backoff_max_s,
                          rates_interval_s=rates_interval_s, bar_grace_ms=bar_grace_ms,
-                         all_liquidations=all_liquidations, raw_trades=raw_trades)
+                         all_liquidations=all_liquidations, raw_trades=raw_trades, leverage=leverage,
+                         oi_poll_s=oi_poll_s)
     except FeedError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -166,7 +174,8 @@ def feed(
     if s is not None:
         typer.echo(f"{venue}: {s.messages} messages, {s.liquidations} liquidations, {s.trades} trades -> {s.bars} "
                    f"bars, {s.late_trades} late trades dropped, {s.errors} errors, {s.reconnects} reconnects, "
-                   f"{s.gaps} gaps ({s.gap_ms_total} ms)", err=True)
+                   f"{s.gaps} gaps ({s.gap_ms_total} ms), {live.leverage.passed if live else 0} leverage events",
+                   err=True)
     if code:
         raise typer.Exit(code)
 

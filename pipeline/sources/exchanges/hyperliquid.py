@@ -17,6 +17,10 @@ so the same liquidation imported later from a node replaces the partial one.
 - `side` "B" = the aggressor bought (taker buy), "A" = the aggressor sold; `sz` is in coin units;
   `time` is ms. Perps are USDC-margined: notional = px * sz, USDC taken as USD.
 - Spot pairs ('@107', 'PURR/USDC') and builder-deployed perps ('dex:COIN') are skipped.
+- Leverage: `activeAssetCtx` per coin (WsActiveAssetCtx {coin, ctx}): `openInterest` in coins
+  (USD at `markPx`), `funding` per HOUR (Hyperliquid pays funding hourly), `markPx`. The message
+  has no time of its own: it is stamped with its receive time. The REST `metaAndAssetCtxs` answer
+  ([{universe: [{name}, ...]}, [ctx, ...]], contexts in universe order) gives the same figures.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from typing import Any
 
 import orjson
 
-from .base import ASSET_RE, Instrument, ParseError, ParseResult, Venue, ms, pos, text, unwrap_items
+from .base import ASSET_RE, Instrument, ParseError, ParseResult, Venue, ms, num, pos, text, unwrap_items
 from .spec import VenueSpec
 
-_SKIP_CHANNELS = {"subscriptionResponse", "pong", "l2Book", "allMids", "candle", "bbo", "activeAssetCtx",
+_SKIP_CHANNELS = {"subscriptionResponse", "pong", "l2Book", "allMids", "candle", "bbo",
                   "notification", "webData2", "post", "error"}
 _PER_USER = {"userFills", "userEvents", "userFundings", "userNonFundingLedgerUpdates", "orderUpdates",
              "userTwapSliceFills", "userTwapHistory", "activeAssetData"}
@@ -59,6 +63,12 @@ class Hyperliquid(Venue):
                 if vault_bought is not None:
                     out.liquidations.append(self._backstop(t, vault_bought, received_ts))
             return out
+        if channel == "activeAssetCtx":
+            data = msg.get("data")
+            if not isinstance(data, dict) or not isinstance(data.get("ctx"), dict):
+                raise ParseError("activeAssetCtx: expected data {coin, ctx}")
+            ev = self._asset_ctx(text(data.get("coin"), "coin"), data["ctx"], received_ts, "activeAssetCtx")
+            return ParseResult(leverage=[ev]) if ev is not None else ParseResult(skipped="non_perp_coin")
         if channel in _PER_USER:
             return ParseResult(skipped="per_user_feed")
         if channel in _SKIP_CHANNELS:
@@ -93,6 +103,34 @@ class Hyperliquid(Venue):
         return self.liquidation(eid=f"{self.name}:{t.symbol}:{t.trade_id}", symbol=t.symbol, asset=t.asset,
                                 side="long" if vault_bought else "short", price=t.price, qty_base=t.qty_base,
                                 notional_usd=t.notional_usd, ts=t.ts, received_ts=received_ts)
+    def asset_contexts(self, answer: Any, received_ts: int) -> ParseResult:
+        """The REST `{"type": "metaAndAssetCtxs"}` answer: one leverage event per perp coin."""
+        if not (isinstance(answer, list) and len(answer) == 2 and isinstance(answer[0], dict)
+                and isinstance(answer[1], list)):
+            return ParseResult(errors=["metaAndAssetCtxs: expected [meta, [ctx, ...]]"])
+        universe = answer[0].get("universe")
+        if not isinstance(universe, list) or len(universe) != len(answer[1]):
+            return ParseResult(errors=["metaAndAssetCtxs: universe and contexts differ in length"])
+        out = ParseResult()
+        for coin, ctx in zip(universe, answer[1]):
+            try:
+                ev = self._asset_ctx(text(coin.get("name"), "name"), ctx, received_ts, "metaAndAssetCtxs")
+            except (ParseError, AttributeError) as exc:
+                out.errors.append(str(exc))
+                continue
+            if ev is not None:
+                out.leverage.append(ev)
+        return out
+
+    def _asset_ctx(self, coin: str, ctx: dict, received_ts: int, source: str):
+        asset = coin.upper()
+        if not ASSET_RE.match(asset):
+            return None  # spot pairs and builder-deployed perps
+        mark = pos(ctx.get("markPx"), "markPx")
+        oi = num(ctx.get("openInterest"), "openInterest")
+        return self.leverage_event(symbol=coin, asset=asset, ts=received_ts, source=source, received_ts=received_ts,
+                                   open_interest=oi, open_interest_usd=oi * mark, mark_price=mark,
+                                   funding_rate=num(ctx.get("funding"), "funding"), funding_interval_ms=3_600_000)
 
     def _trade(self, d: dict):
         coin = text(d.get("coin"), "coin")
@@ -132,6 +170,10 @@ class HyperliquidSpec(VenueSpec):
 
     def subscribe(self, symbols: list[str]) -> list[str]:
         return [orjson.dumps({"method": "subscribe", "subscription": {"type": "trades", "coin": s}}).decode()
+                for s in symbols]
+
+    def leverage_subscribe(self, symbols: list[str]) -> list[str]:
+        return [orjson.dumps({"method": "subscribe", "subscription": {"type": "activeAssetCtx", "coin": s}}).decode()
                 for s in symbols]
 
     def refused(self, msg: Any, symbols: list[str]) -> str | None:

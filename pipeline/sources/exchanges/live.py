@@ -22,6 +22,11 @@ bars and feed_health events, handed in order to an async sink.
   spell (BitMEX); a server message that asks for an answer (Deribit's test_request) gets the
   frame `VenueSpec.reply` gives.
 - feed_health: connected / disconnected / gap_start / gap_end / rates (see health.py).
+- Leverage (unless `leverage=False`): the venue's open-interest / funding / mark-price channels
+  are subscribed on the same connection (`VenueSpec.leverage_subscribe`), so they share its
+  reconnects and health events; venues that serve open interest only over REST (Binance) are
+  polled every `oi_poll_s`. At most one `leverage` event per symbol and channel goes out every
+  `leverage_every_s` of venue time (Bybit pushes tickers every 100 ms).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 from . import VENUES, get_venue
 from .base import BarAggregator, ParseError, Venue, trade_event
 from .health import FeedStats, HealthReporter
+from .leverage import LeverageGate, poll_open_interest
 from .spec import FeedError, SubscribeError, VenueSpec
 
 log = logging.getLogger(__name__)
@@ -76,6 +82,10 @@ class LiveConfig:
     open_timeout_s: float = 10.0
     proxy: str | bool | None = True  # websockets' proxy setting (True = from the environment)
     sink_queue: int = 10_000
+    leverage: bool = True  # also open interest, funding and mark price (`leverage` events)
+    leverage_every_s: float = 5.0  # at most one leverage event per symbol and channel this often
+    oi_poll_s: float = 60.0  # REST polling interval of open interest where the venue has no stream
+    rest_url: str | None = None  # override the REST base URL of the open-interest poll (tests, relays)
 
     def __post_init__(self) -> None:
         if self.venue not in SPECS:
@@ -153,6 +163,7 @@ class LiveFeed:
         self._symbol_set = set(self.symbols)
         self.sent: list[str] = []  # outbound frames of the current connection (for inspection)
         self.replies: list[str] = []  # frames `handle` wants sent back to the venue
+        self.leverage = LeverageGate(config.leverage_every_s)
 
     # ---- public
 
@@ -162,6 +173,12 @@ class LiveFeed:
         sink_task = asyncio.create_task(self._sink_loop(), name="feed-sink")
         timers = [asyncio.create_task(self._flush_loop(), name="feed-bars"),
                   asyncio.create_task(self._rates_loop(), name="feed-rates")]
+        if self.config.leverage and self.spec.oi_poll is not None:
+            base, path = self.spec.oi_poll
+            poll = poll_open_interest((self.config.rest_url or base).rstrip("/") + path, self.symbols, self.parser,
+                                      self.config.oi_poll_s, self._emit_leverage, self._error,
+                                      trust_env=self.config.proxy is not None)
+            timers.append(asyncio.create_task(poll, name="feed-oi-poll"))
         main = asyncio.create_task(self._connect_loop(), name="feed-connect")
         try:
             waiters = {main, sink_task}
@@ -260,10 +277,10 @@ class LiveFeed:
             for e in result.errors:
                 self._error(f"{e}: {text[:120]!r}")
             return []  # as in normalize: a message with any bad part is reported whole
-        if result.skipped and not (result.liquidations or result.trades):
+        if result.skipped and not (result.liquidations or result.trades or result.leverage):
             st.skipped += 1
             return []
-        out: list[dict] = []
+        out: list[dict] = self.leverage.admit(result.leverage) if self.config.leverage else []
         for liq in result.liquidations:
             if not self.config.all_liquidations and liq.symbol not in self._symbol_set:
                 continue
@@ -287,6 +304,10 @@ class LiveFeed:
             st.trade_notional_usd += trade.notional_usd
             out.extend(self._bars_out(bars))
         return out
+
+    async def _emit_leverage(self, events) -> None:
+        if self.config.leverage:
+            await self._emit(self.leverage.admit(events))
 
     # ---- connections
 
@@ -343,7 +364,10 @@ class LiveFeed:
                            ping_interval=20, ping_timeout=20, close_timeout=2) as ws:
             conn = _Conn(ws, last_rx=time.monotonic())
             self.sent, self.replies = [], []
-            for frame in self.spec.subscribe(self.symbols):
+            frames = self.spec.subscribe(self.symbols)
+            if cfg.leverage:
+                frames = [*frames, *self.spec.leverage_subscribe(self.symbols)]
+            for frame in frames:
                 await ws.send(frame)
                 self.sent.append(frame)
             self.stats.connections += 1

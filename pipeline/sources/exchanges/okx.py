@@ -7,6 +7,9 @@
 - OKX says this channel "doesn't represent the total number of liquidations": completeness
   "sampled". MARGIN and OPTION liquidations are skipped.
 - trades: `side` is the taker side, `sz` is contracts for SWAP/FUTURES and base units for SPOT.
+- Leverage: `open-interest` (`oi` contracts, `oiUsd`) and `funding-rate` (`fundingRate` for the
+  coming settlement at `fundingTime`; `nextFundingTime - fundingTime` is the interval) per swap or
+  future (funding: swaps only). Pushed every few seconds and every 30-90 s.
 - instrument kind from instId: BTC-USDT (spot), BTC-USDT-SWAP, BTC-USD-220527 (futures).
 - Older shapes, for recordings and archives: the v5 REST `public/liquidation-orders` response
   (`{"code": "0", "data": [...]}`, rows as in the channel), and OKEx v3 (until 2021/22) tables
@@ -35,6 +38,7 @@ from .base import (
     iso_ms,
     load_instruments,
     ms,
+    num,
     pos,
     position_side,
     text,
@@ -105,6 +109,10 @@ class Okx(Venue):
                 for det in unwrap_items(row.get("details"), "details"):
                     out.liquidations.append(self._liquidation(inst_id, det, received_ts))
             return out
+        if channel == "open-interest":
+            return ParseResult(leverage=[self._open_interest(row, received_ts) for row in unwrap_items(msg.get("data"))])
+        if channel == "funding-rate":
+            return ParseResult(leverage=[self._funding(row, received_ts) for row in unwrap_items(msg.get("data"))])
         if channel in ("trades", "trades-all"):
             return ParseResult(trades=[self._trade(d) for d in unwrap_items(msg.get("data"))])
         if isinstance(channel, str) and channel.startswith(_SKIP_CHANNELS):
@@ -131,6 +139,25 @@ class Okx(Venue):
                 return None
             rows.append((inst_id, t, p, sz, side == "sell"))
         return rows
+    def _open_interest(self, row: dict, received_ts: int):
+        """`open-interest` rows: `oi` in contracts, `oiCcy` in the base currency, `oiUsd` in USD."""
+        inst_id = text(row.get("instId"), "instId")
+        inst = self.instrument(inst_id)
+        return self.leverage_event(symbol=inst_id, asset=inst.asset, ts=ms(row.get("ts"), "ts"), source="open-interest",
+                                   received_ts=received_ts, open_interest=num(row.get("oi"), "oi"),
+                                   open_interest_usd=num(row.get("oiUsd"), "oiUsd") if row.get("oiUsd") else None)
+
+    def _funding(self, row: dict, received_ts: int):
+        """`funding-rate` rows: `fundingTime` is the coming settlement, `nextFundingTime` the one after, so
+        their difference is the funding interval (8 h, shorter on some volatile swaps)."""
+        inst_id = text(row.get("instId"), "instId")
+        inst = self.instrument(inst_id)
+        settle = ms(row.get("fundingTime"), "fundingTime")
+        after = ms(row.get("nextFundingTime"), "nextFundingTime") if row.get("nextFundingTime") else None
+        return self.leverage_event(symbol=inst_id, asset=inst.asset, ts=ms(row.get("ts"), "ts"), source="funding-rate",
+                                   received_ts=received_ts, funding_rate=num(row.get("fundingRate"), "fundingRate"),
+                                   funding_interval_ms=after - settle if after and after > settle else None,
+                                   next_funding_ts=settle)
 
     def _parse_v3(self, table: str, msg: dict, received_ts: int) -> ParseResult:
         """OKEx v3 tables. A `swap/liquidation` row, shaped as the v3 REST liquidation endpoint returned it::
@@ -215,6 +242,12 @@ class OkxSpec(VenueSpec):
         kinds = sorted({"SWAP" if s.endswith("-SWAP") else "FUTURES" for s in symbols if s.count("-") >= 2})
         args += [{"channel": "liquidation-orders", "instType": k} for k in kinds]
         return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+
+    def leverage_subscribe(self, symbols: list[str]) -> list[str]:
+        derivs = [s for s in symbols if s.count("-") >= 2]  # swaps and futures; spot has neither
+        args = [{"channel": c, "instId": s} for s in derivs for c in ("open-interest", "funding-rate")
+                if c == "open-interest" or s.endswith("-SWAP")]
+        return [orjson.dumps({"op": "subscribe", "args": args}).decode()] if args else []
 
     def refused(self, msg: Any, symbols: list[str]) -> str | None:
         if isinstance(msg, dict) and msg.get("event") == "error":

@@ -36,6 +36,13 @@ class VenueSpec:
     def subscribe(self, symbols: list[str]) -> list[str]:
         return []
 
+    def leverage_subscribe(self, symbols: list[str]) -> list[str]:
+        """Frames that subscribe open interest, funding and mark price (sent unless `feed --no-leverage`)."""
+        return []
+
+    #: open interest the venue only serves over REST: (base URL, path with {symbol}); polled by the feed
+    oi_poll: tuple[str, str] | None = None
+
     def refused(self, msg: Any, symbols: list[str]) -> str | None:
         """The venue's reason when `msg` is a refused subscription, else None."""
         return None

@@ -19,7 +19,9 @@ from pipeline.sources.exchanges.live import LiveConfig, LiveFeed
 
 from .conftest import SESSIONS
 
-FAST = dict(backoff_base_s=0.05, backoff_max_s=0.2, flush_tick_s=0.05, open_timeout_s=2.0, proxy=None)
+# Leverage channels are off here: these sessions check the exact liquidation and trade subscriptions
+# (test_leverage_live.py turns them on).
+FAST = dict(backoff_base_s=0.05, backoff_max_s=0.2, flush_tick_s=0.05, open_timeout_s=2.0, proxy=None, leverage=False)
 
 
 # --------------------------------------------------------------------------------------------

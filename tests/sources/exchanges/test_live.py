@@ -255,7 +255,7 @@ def test_cli_writes_json_lines_and_exits_2_on_refusal(tmp_path):
         # Ctrl-C once the bar is written: it follows the garbage frame, so both were handled
         stopper = interrupt_when(lambda: out.exists() and b'"trade_flow"' in out.read_bytes(),
                                  "the bar in the output file")
-        res = CliRunner().invoke(app, ["feed", "bybit", "-s", "btcusdt", "--url", url, "--bar-grace-ms", "0",
+        res = CliRunner().invoke(app, ["feed", "bybit", "-s", "btcusdt", "--url", url, "--bar-grace-ms", "0", "--no-leverage",
                                        "--out", str(out)])
         stopper.join(10)
     assert stopper.met and res.exit_code == 0, res.output
@@ -270,7 +270,7 @@ def test_cli_writes_json_lines_and_exits_2_on_refusal(tmp_path):
         hold(ws, 120)
 
     with local_server(Script(refuse)) as url:
-        res = CliRunner().invoke(app, ["feed", "bybit", "-s", "FOOUSDT", "--url", url, "--out", str(out)])
+        res = CliRunner().invoke(app, ["feed", "bybit", "-s", "FOOUSDT", "--url", url, "--no-leverage", "--out", str(out)])
     assert res.exit_code == 2 and "refused the subscription: Invalid symbol" in res.output
     res = CliRunner().invoke(app, ["feed", "kraken"])
     assert res.exit_code == 2 and "no live connector" in res.output

@@ -8,7 +8,6 @@ from collections import defaultdict
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.sources.exchanges import get_venue
 from pipeline.sources.exchanges.base import MetaLine, split_line
 from pipeline.sources.exchanges.cli import normalize, normalize_app
 from pipeline.sources.exchanges.normalize import NormalizeStats, normalize_lines

@@ -1,0 +1,210 @@
+"""Leverage context for an asset: open interest across venues and funding, as known at a moment.
+
+Every `leverage` event updates the latest figures of its venue instrument; the asset's totals
+(open interest in USD summed over the instruments heard from in the last two hours, the funding rate as
+an open-interest-weighted mean scaled to 8 hours, the mean mark price) are then written into two
+bounded series: one row per minute for the last `MINUTES_KEEP` minutes (the cascade window) and
+one per hour for `HOURS_KEEP` hours (the 30-day history). Each row also carries the set of
+instruments it sums, so a venue joining or leaving is never read as leverage built or flushed:
+changes and percentiles compare only rows over the same instruments.
+
+The context at time t reads whole buckets only, those that ended by t (the last whole minute, the
+last whole hours): a bucket still being written would give a figure that depends on how far the
+feed had got when the alert was rendered, and the stream and a replay would differ. Like the ETF context it raises or
+lowers an alert's severity by one level at most and never triggers one. The open-interest fall
+during a cascade (`flush`) is evidence: it corroborates a cascade seen through sampled or gapped
+liquidation feeds, but open interest also falls when traders close on their own, so it is never a
+trigger on its own.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import statistics
+
+from pipeline.contracts.models import Leverage
+from pipeline.detect.config import HOUR, MINUTE, DetectorConfig
+
+FUNDING_BASIS_MS = 8 * HOUR
+STALE_MS = 2 * HOUR  # an instrument silent this long drops out of the totals
+KEY_KEEP_MS = 2 * MINUTE  # per instrument, entries this far behind its newest are merged away
+HISTORY_MS = 30 * 24 * HOUR  # the trailing window of the percentile and the z-score
+# Kept a few hours longer than read: the leverage topic may be read ahead of the others (a backlog),
+# and rows trimmed by how far ahead it got would make the stream differ from a replay.
+MINUTES_KEEP = 8 * 60
+HOURS_KEEP = 30 * 24 + 8
+MIN_HISTORY_HOURS = 24  # fewer comparable hours: no percentile or z-score
+
+# row: [bucket start, last update ts, open interest USD, coverage, funding 8h or None, mark price or None]
+_B, _AT, _OI, _COV, _FUND, _PX = range(6)
+
+
+class LeverageBook:
+    def __init__(self, keys: dict | None = None, minutes: list | None = None, hours: list | None = None) -> None:
+        # "venue/symbol" -> its recent entries, sorted by ts: [ts, oi_usd, funding_8h, mark] as the event
+        # gave them, then the same figures merged with the entries before it (a message carries some)
+        self.keys: dict[str, list[list]] = keys or {}
+        self.minutes: list[list] = minutes or []
+        self.hours: list[list] = hours or []
+
+    # -- input ------------------------------------------------------------------------------
+    def add(self, e: Leverage) -> bool:
+        """Apply one event; False when it brings nothing new (a re-delivery, or older than what is kept).
+
+        Each bucket's row is computed from every instrument's figures as of the bucket's end, so the
+        rows do not depend on the order in which events within the feeds' lateness arrived."""
+        entries = self.keys.setdefault(f"{e.venue}/{e.symbol}", [])
+        funding = None
+        if e.funding_rate is not None and e.funding_interval_ms:
+            funding = e.funding_rate * FUNDING_BASIS_MS / e.funding_interval_ms
+        raw = [e.ts, e.open_interest_usd, funding, e.mark_price]
+        i = bisect.bisect_right(entries, e.ts, key=lambda x: x[0])
+        if (i and entries[i - 1][:4] == raw) or (entries and e.ts < entries[-1][0] - KEY_KEEP_MS):
+            return False  # the same message again, or older than the entries kept
+        entries.insert(i, raw + [None, None, None])
+        for j in range(i, len(entries)):  # merged figures: this entry's, else the last one's before it
+            prev = entries[j - 1][4:] if j else [None, None, None]
+            entries[j][4:] = [v if v is not None else p for v, p in zip(entries[j][1:4], prev)]
+        while len(entries) > 1 and entries[1][0] < entries[-1][0] - KEY_KEEP_MS:
+            del entries[0]
+        bucket = e.ts - e.ts % MINUTE
+        later = self.minutes[bisect.bisect_right(self.minutes, bucket, key=lambda r: r[_B]):]
+        for b in [bucket, *(r[_B] for r in later)]:  # its minute, and those already written after it
+            row = self._totals(b + MINUTE)
+            if row is None:
+                continue
+            _put(self.minutes, b, row, MINUTES_KEEP)
+            hour = b - b % HOUR
+            last = self.at(self.minutes, hour + HOUR, MINUTE)  # the hour's last minute so far
+            if last is not None and last[_B] >= hour:
+                _put(self.hours, hour, last[1:], HOURS_KEEP)
+        return True
+
+    def _totals(self, end: int) -> list | None:
+        """[last ts, open interest, coverage, funding, mark] from each instrument's figures before `end`."""
+        fresh = {}
+        for key, entries in self.keys.items():
+            i = bisect.bisect_left(entries, end, key=lambda x: x[0])
+            if i and entries[i - 1][0] > end - STALE_MS:
+                fresh[key] = entries[i - 1]
+        with_oi = {k: v for k, v in fresh.items() if v[4] is not None}
+        if not with_oi:
+            return None
+        total = sum(v[4] for v in with_oi.values())
+        funded = [(v[5], v[4] or 0.0) for v in fresh.values() if v[5] is not None]
+        weight = sum(w for _, w in funded)
+        funding = (sum(f * w for f, w in funded) / weight if weight > 0
+                   else statistics.fmean(f for f, _ in funded) if funded else None)
+        marks = [v[6] for v in fresh.values() if v[6] is not None]
+        at = max(v[0] for v in fresh.values())
+        return [at, round(total), _coverage(with_oi), None if funding is None else round(funding, 10),
+                round(statistics.fmean(marks), 2) if marks else None]
+
+    # -- reading ----------------------------------------------------------------------------
+    @staticmethod
+    def at(series: list[list], ts: float, width: int) -> list | None:
+        """The last bucket of `width` that ended by ts."""
+        i = bisect.bisect_right(series, ts - width, key=lambda r: r[_B])
+        return series[i - 1] if i else None
+
+    def context(self, cfg: DetectorConfig, ts: int) -> dict | None:
+        now = self.at(self.minutes, ts, MINUTE) or self.at(self.hours, ts, HOUR)
+        if now is None or now[_AT] < ts - STALE_MS:
+            return None
+        past = [r for r in self.hours if ts - HISTORY_MS <= r[_B] <= ts - HOUR and r[_COV] == now[_COV]]
+        ctx = {"as_of": now[_AT], "open_interest_usd": now[_OI], "instruments": int(now[_COV].split(":")[0]),
+               "funding_8h": None if now[_FUND] is None else round(now[_FUND], 8),
+               "oi_percentile_30d": None, "oi_change_24h_pct": None, "price_change_24h_pct": None,
+               "funding_zscore": None, "building": False, "history_hours": len(past)}
+        if len(past) >= MIN_HISTORY_HOURS:
+            ois = [r[_OI] for r in past]
+            ctx["oi_percentile_30d"] = round(sum(v <= now[_OI] for v in ois) / len(ois), 3)
+            funds = [r[_FUND] for r in past if r[_FUND] is not None]
+            if now[_FUND] is not None and len(funds) >= MIN_HISTORY_HOURS and statistics.pstdev(funds) > 0:
+                ctx["funding_zscore"] = round((now[_FUND] - statistics.fmean(funds)) / statistics.pstdev(funds), 3)
+        day_ago = self.at(self.hours, ts - 24 * HOUR, HOUR)
+        if day_ago is not None and day_ago[_COV] == now[_COV] and day_ago[_AT] > ts - 26 * HOUR and day_ago[_OI] > 0:
+            ctx["oi_change_24h_pct"] = round(100 * (now[_OI] / day_ago[_OI] - 1), 3)
+            if now[_PX] and day_ago[_PX]:
+                ctx["price_change_24h_pct"] = round(100 * (now[_PX] / day_ago[_PX] - 1), 3)
+                ctx["building"] = (ctx["oi_change_24h_pct"] >= cfg.leverage_build_oi_pct
+                                   and abs(ctx["price_change_24h_pct"]) < cfg.leverage_build_max_price_pct)
+        return ctx
+
+    def flush(self, start: int, end: int) -> dict | None:
+        """Open interest at the start of a cascade window and at its end, over the same instruments."""
+        before, after = self.at(self.minutes, start, MINUTE), self.at(self.minutes, end, MINUTE)
+        if before is None or after is None or before is after or before[_COV] != after[_COV] or before[_OI] <= 0:
+            return None
+        if before[_AT] < start - 10 * MINUTE:
+            return None  # nothing heard near the start: no honest "before"
+        drop = before[_OI] - after[_OI]
+        return {"from_ts": before[_AT], "to_ts": after[_AT], "oi_before_usd": before[_OI], "oi_after_usd": after[_OI],
+                "drop_usd": round(drop, 2), "drop_pct": round(100 * drop / before[_OI], 3)}
+
+    # -- snapshot ---------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"keys": self.keys, "minutes": self.minutes, "hours": self.hours}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "LeverageBook":
+        d = d or {}
+        return cls({k: [list(x) for x in v] for k, v in d.get("keys", {}).items()},
+                   [list(r) for r in d.get("minutes", [])], [list(r) for r in d.get("hours", [])])
+
+
+def _coverage(instruments: dict) -> str:
+    """'{count}:{fingerprint}' of the set of instruments a total sums (rows compare only on equal ones)."""
+    return f"{len(instruments)}:" + hashlib.sha1(",".join(sorted(instruments)).encode()).hexdigest()[:8]
+
+
+def _put(series: list[list], bucket: int, row: list, keep: int) -> None:
+    """Write `row` as the bucket's (one row per bucket, buckets in order), keeping `keep` rows."""
+    i = bisect.bisect_left(series, bucket, key=lambda r: r[_B])
+    if i < len(series) and series[i][_B] == bucket:
+        series[i] = [bucket, *row]
+    else:
+        series.insert(i, [bucket, *row])
+    del series[:-keep]
+
+
+# -- severity and evidence -------------------------------------------------------------------
+
+
+def adjusted(cfg: DetectorConfig, level: int, ctx: dict | None) -> int:
+    """One level up when the market was loaded with leverage (two of: open interest high for its 30
+    days, built up over 24 h without the price following, funding far above its own normal) or a
+    cascade flushed a large share of it while the liquidation feeds were sampled or gapped; one down
+    when open interest was low and funding at or below normal. Never a trigger."""
+    if ctx is None:
+        return level
+    pct, z = ctx.get("oi_percentile_30d"), ctx.get("funding_zscore")
+    signs = [pct is not None and pct >= cfg.leverage_high_percentile, bool(ctx.get("building")),
+             z is not None and z >= cfg.leverage_funding_z]
+    flush = ctx.get("flush") or {}
+    if sum(signs) >= 2 or flush.get("corroborates"):
+        return min(level + 1, 3)
+    if pct is not None and pct <= cfg.leverage_low_percentile and z is not None and z <= 0 and not ctx.get("building"):
+        return max(level - 1, 0)
+    return level
+
+
+def for_alert(cfg: DetectorConfig, book: LeverageBook, ts: int, cascade: dict | None, evidence: dict | None,
+              start: int | None = None) -> dict | None:
+    """The leverage figures of an alert at ts. For a cascade, the market as it went in (as of the
+    episode's start or the burst's first window, whichever is earlier: by the alert the flush is under
+    way) and the flush from the burst's start to the alert (or to its peak, once amended)."""
+    if not (cascade and "window_end" in cascade):
+        return book.context(cfg, ts)
+    burst = cascade["window_end"] - cascade["window_ms"]
+    ctx = book.context(cfg, min(ts, burst, start if start is not None else ts))
+    if ctx is None:
+        return None
+    end = max(ts, (cascade.get("peak") or {}).get("window_end", ts))
+    flush = book.flush(burst - MINUTE, end)
+    if flush is not None:
+        feeds_partial = bool(evidence and (evidence.get("sampled_venues") or evidence.get("gapped_markets")))
+        flush["corroborates"] = feeds_partial and flush["drop_pct"] >= cfg.leverage_flush_pct
+        ctx["flush"] = flush
+    return ctx

@@ -1,0 +1,177 @@
+"""Leverage context: open interest across venues, its 30-day percentile, its 24 h change against the
+price, the funding z-score, the flush during a cascade, severity moved by one level at most, never a
+trigger, bounded memory and the snapshot."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from pipeline.detect import CascadeDetector
+from pipeline.detect.config import DetectorConfig
+from pipeline.detect.leverage import HOURS_KEEP, MINUTES_KEEP, LeverageBook, adjusted, for_alert
+
+from .leverage_paths import HOUR, lev, path
+from .stories import NO_LINKS, T0, replay, story
+
+CFG = DetectorConfig()
+MIN = 60_000
+
+
+def book_of(events):
+    book = LeverageBook()
+    for e in events:
+        book.add(e)
+    return book
+
+
+def test_calm_month_then_build_up_without_price():
+    start = T0 - 30 * 24 * HOUR
+    def calm_oi(t):
+        return 8e9 + 2e8 * ((t // HOUR) % 5)
+
+    calm = path(start, T0 - 24 * HOUR, 10 * MIN, calm_oi)
+    build = path(T0 - 24 * HOUR, T0 + 1, 10 * MIN, lambda t: 8.4e9 * (1 + 0.12 * (t - T0 + 24 * HOUR) / (24 * HOUR)),
+                 funding_fn=lambda t: 0.0001 + 0.0004 * (t - T0 + 24 * HOUR) / (24 * HOUR))
+    ctx = book_of(calm + build).context(CFG, T0 + MIN)  # the minute of T0 is whole
+    assert ctx["open_interest_usd"] == pytest.approx(8.4e9 * 1.12, rel=1e-3)
+    assert ctx["instruments"] == 2 and ctx["oi_percentile_30d"] == 1.0
+    day_ago = calm_oi(T0 - 24 * HOUR - 10 * MIN)  # the last whole hour 24 h before: its last figures
+    assert ctx["oi_change_24h_pct"] == pytest.approx(100 * (8.4e9 * 1.12 / day_ago - 1), abs=0.01)
+    assert ctx["price_change_24h_pct"] == 0.0 and ctx["building"] is True
+    assert ctx["funding_8h"] == pytest.approx(0.0005, rel=1e-3) and ctx["funding_zscore"] > 3
+    assert adjusted(CFG, 1, ctx) == 2
+
+
+def test_leverage_rising_with_the_price_is_not_building():
+    up = path(T0 - 26 * HOUR, T0 + 1, 10 * MIN, lambda t: 8e9 * (1 + 0.1 * (t - T0 + 26 * HOUR) / (26 * HOUR)),
+              mark_fn=lambda t: 100_000.0 * (1 + 0.1 * (t - T0 + 26 * HOUR) / (26 * HOUR)))
+    ctx = book_of(up).context(CFG, T0)
+    assert ctx["oi_change_24h_pct"] > 5 and ctx["price_change_24h_pct"] > 5 and ctx["building"] is False
+
+
+def test_a_venue_joining_is_not_leverage_built():
+    one = path(T0 - 26 * HOUR, T0 - 2 * HOUR, 10 * MIN, lambda t: 4e9, venues=(("binance-usdm", "BTCUSDT"),))
+    both = path(T0 - 2 * HOUR, T0 + 1, 10 * MIN, lambda t: 8e9)
+    ctx = book_of(one + both).context(CFG, T0)
+    assert ctx["open_interest_usd"] == pytest.approx(8e9)
+    assert ctx["oi_change_24h_pct"] is None and ctx["building"] is False and ctx["oi_percentile_30d"] is None
+
+
+def test_context_uses_nothing_after_the_moment():
+    events = path(T0 - 3 * HOUR, T0 + 3 * HOUR, 5 * MIN, lambda t: 8e9 if t < T0 else 5e9)
+    book = book_of(events)
+    assert book.context(CFG, T0 - MIN)["open_interest_usd"] == pytest.approx(8e9)
+    assert book.context(CFG, T0 + 2 * HOUR)["open_interest_usd"] == pytest.approx(5e9)
+    assert LeverageBook().context(CFG, T0) is None
+    assert book_of(events[:10]).context(CFG, T0 + 3 * HOUR) is None  # silent for hours: no figures
+
+
+def test_flush_over_a_cascade_window_and_when_it_corroborates():
+    events = path(T0 - 2 * HOUR, T0 + HOUR, MIN, lambda t: 9e9 if t < T0 else max(8e9, 9e9 - 1e8 * (t - T0) / MIN))
+    book = book_of(events)
+    cascade = {"window_end": T0 + 5 * MIN, "window_ms": 5 * MIN}  # the burst from T0; alerted at T0+15 min
+    full = for_alert(CFG, book, T0 + 15 * MIN, cascade, {"sampled_venues": [], "gapped_markets": []})
+    flush = full["flush"]
+    assert flush["oi_before_usd"] == pytest.approx(9e9) and flush["oi_after_usd"] == pytest.approx(8e9)
+    assert flush["drop_usd"] == pytest.approx(1e9) and flush["drop_pct"] == pytest.approx(11.111, abs=0.01)
+    assert flush["corroborates"] is False  # full feeds need no corroboration
+    sampled = for_alert(CFG, book, T0 + 15 * MIN, cascade, {"sampled_venues": ["binance-usdm"], "gapped_markets": []})
+    assert sampled["flush"]["corroborates"] is True and adjusted(CFG, 2, sampled) == 3
+    small = book_of(path(T0 - 2 * HOUR, T0 + HOUR, MIN, lambda t: 9e9 if t < T0 else 8.9e9))
+    assert for_alert(CFG, small, T0 + 15 * MIN, cascade, {"sampled_venues": ["x"]})["flush"]["corroborates"] is False
+
+
+def test_low_open_interest_and_normal_funding_lower_severity():
+    high_then_low = path(T0 - 10 * 24 * HOUR, T0 + 1, 30 * MIN, lambda t: 9e9 if t < T0 - 2 * 24 * HOUR else 6e9,
+                         funding_fn=lambda t: 0.0002 if t < T0 - 2 * 24 * HOUR else 0.00005)
+    ctx = book_of(high_then_low).context(CFG, T0)
+    assert ctx["oi_percentile_30d"] <= 0.25 and ctx["funding_zscore"] < 0
+    assert adjusted(CFG, 2, ctx) == 1 and adjusted(CFG, 0, ctx) == 0 and adjusted(CFG, 2, None) == 2
+
+
+def test_leverage_alone_never_triggers_an_alert():
+    crash = path(T0 - 30 * HOUR, T0 + 2 * HOUR, MIN, lambda t: 9e9 if t < T0 else 4e9,
+                 funding_fn=lambda t: 0.003 if t < T0 else -0.001)
+    det = CascadeDetector(NO_LINKS)
+    assert [a for e in crash for a in det.feed(e)] == [] and det.finish() == []
+
+
+def test_cascade_alert_carries_context_build_up_and_flush():
+    def oi(t):  # built up over the day before, flushed during the burst (T0+20..40 min)
+        if t < T0 - 24 * HOUR:
+            return 8e9
+        if t < T0 + 20 * MIN:
+            return 8e9 * (1 + 0.1 * min(1.0, (t - T0 + 24 * HOUR) / (24 * HOUR)))
+        return max(7.5e9, 8.8e9 - 6e7 * (t - T0 - 20 * MIN) / MIN)
+
+    events = story() + path(T0 - 30 * HOUR, T0 + 3 * HOUR, 10_000, oi)
+    alerts = replay(events)
+    plain = replay(story())
+    cascade = [a for a in alerts if a.stage == "cascade"]
+    assert cascade and all("leverage" in (a.evidence or {}) for a in alerts)
+    ctx = cascade[-1].evidence["leverage"]
+    assert ctx["building"] is True and ctx["oi_change_24h_pct"] > 5
+    assert ctx["flush"]["drop_usd"] > 0 and ctx["flush"]["drop_pct"] > 0
+    # the same episode and stages as without leverage data: context never changes what is decided
+    assert [(a.stage, a.alert_id, a.revision) for a in alerts] == [(a.stage, a.alert_id, a.revision) for a in plain]
+
+
+def test_memory_is_bounded_and_the_snapshot_round_trips():
+    book = book_of(path(T0 - 60 * 24 * HOUR, T0, 20 * MIN, lambda t: 8e9 + (t % HOUR) * 10))
+    assert len(book.minutes) <= MINUTES_KEEP and len(book.hours) == HOURS_KEEP
+    again = LeverageBook.from_dict(orjson.loads(orjson.dumps(book.to_dict())))
+    assert again.context(CFG, T0) == book.context(CFG, T0)
+    assert len(orjson.dumps(book.to_dict())) < 150_000
+
+
+def test_duplicates_and_older_figures_change_nothing():
+    book = LeverageBook()
+    assert book.add(lev(T0, 8e9)) is True
+    assert book.add(lev(T0, 8e9)) is False and book.add(lev(T0 - 10 * MIN, 1e9)) is False
+    assert book.add(lev(T0 - 30_000, 1e9)) is True  # out of order within the lateness: taken in its place
+    det = CascadeDetector(NO_LINKS)
+    det.process(lev(T0, 8e9))
+    det.process(lev(T0, 8e9))
+    assert det.state("BTC").duplicates == 1
+
+
+def test_context_is_the_same_however_far_the_feed_has_got():
+    """What the stream has read past an alert's time (beyond the watermark's lateness) differs from a
+    replay (a backlog of the leverage topic may be read hours ahead of the others); the context reads
+    whole buckets that ended by then, and keeps more than it reads, so it does not."""
+    oi, funding = (lambda t: 8e9 + (t % (7 * MIN)) * 1e3), (lambda t: 0.0001 + (t % HOUR) * 1e-12)
+    events = path(T0 - 31 * 24 * HOUR, T0 - 2 * HOUR, HOUR, oi, funding_fn=funding)  # a month, read ahead
+    events += path(T0 - 2 * HOUR, T0 + 6 * HOUR, 20_000, oi, funding_fn=funding)  # by up to six hours
+    at = T0 + 37 * MIN + 12_345
+    cascade = {"window_end": at, "window_ms": 5 * MIN}
+    just_past = book_of([e for e in events if e.ts <= at + 10_000])
+    everything = book_of(events)
+    assert for_alert(CFG, just_past, at, cascade, {}) == for_alert(CFG, everything, at, cascade, {})
+    assert for_alert(CFG, everything, at, cascade, {})["flush"] is not None
+    assert for_alert(CFG, everything, at, cascade, {})["history_hours"] == 30 * 24 - 1  # whole hours in 30 days
+
+
+def test_rows_do_not_depend_on_the_arrival_order_within_the_lateness():
+    import random
+
+    events = path(T0 - 30 * HOUR, T0 + HOUR, 20_000, lambda t: 8e9 + (t % (7 * MIN)) * 1e3)
+    shuffled = sorted(events, key=lambda e: e.ts + random.Random(e.ts).randint(0, 9_000))  # up to 9 s late
+    a, b = book_of(events), book_of(shuffled)
+    assert a.minutes == b.minutes and a.hours == b.hours
+
+
+def test_a_leverage_backlog_read_late_changes_no_decision():
+    """The month of open interest read after the exchange feeds have started (a backlog on its topic)
+    must not pull the watermark back: the same stages, ids and revisions as without it."""
+    history = path(T0 - 30 * HOUR, T0 - 20 * MIN, 10 * MIN, lambda t: 8e9)
+    live = path(T0 - 20 * MIN, T0 + 3 * HOUR, MIN, lambda t: 8e9)
+    events = story()
+    det, wall = CascadeDetector(NO_LINKS), 1_900_000_000_000  # a stream: everything arrives "now"
+    alerts = [a for e in events[:200] for a in det.feed(e, wall)]
+    before = det.state("BTC").clock.front(wall, NO_LINKS.idle_timeout_ms)
+    alerts += [a for e in history for a in det.feed(e, wall)]
+    assert det.state("BTC").clock.front(wall, NO_LINKS.idle_timeout_ms) == before  # time was not pulled back
+    alerts += [a for e in events[200:] + live for a in det.feed(e, wall)] + det.finish()
+    plain = replay(story())
+    assert [(a.stage, a.alert_id, a.revision) for a in alerts] == [(a.stage, a.alert_id, a.revision) for a in plain]
