@@ -114,14 +114,16 @@ class MarketBook:
 
 
 class LongBook:
-    """Sorted rows [minute, long liquidation notional in cents] of one asset."""
+    """Sorted rows [minute, long liquidation notional in cents, how many] of one asset."""
 
     def __init__(self, rows: list | None = None):
         self.rows: list = rows if rows is not None else []
 
     def add(self, ts: int, usd: float) -> None:
         m = minute_of(ts)
-        _row(self.rows, m, [m, 0])[1] += round(usd * 100)
+        row = _row(self.rows, m, [m, 0, 0])
+        row[1] += round(usd * 100)
+        row[2] += 1
 
     def prune(self, before: int) -> None:
         _prune(self.rows, before)
@@ -131,6 +133,13 @@ class LongBook:
         lo = bisect.bisect_left(self.rows, start, key=lambda r: r[0])
         hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
         return sum(r[1] for r in self.rows[lo:hi]) / 100
+
+    def window(self, start: int, end: int) -> tuple[float, int]:
+        """Long notional (USD) and how many long liquidations in the minutes of [start, end)."""
+        lo = bisect.bisect_left(self.rows, start, key=lambda r: r[0])
+        hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
+        rows = self.rows[lo:hi]
+        return sum(r[1] for r in rows) / 100, sum(r[2] for r in rows)
 
     def next_minute(self, m: int) -> int | None:
         """The first minute at or after `m` with long liquidations."""
