@@ -76,8 +76,9 @@ def test_a_cold_start_uses_the_fallback_floor_and_says_so():
     assert alerts[0].cascade["floor_source"] == "cold_start"
     assert alerts[0].cascade["threshold_usd"] == NO_LINKS.cold_floor("BTC")
     assert alerts[0].evidence["floor_source"] == "cold_start"
-    small = replay(burst("DOGE", T0, 10, 0.9 * 12 * NO_LINKS.cold_floor("DOGE") / 5 / 12))
-    assert small == []  # below the small-asset cold floor
+    # Ten minutes holding 90% of the middle window's small-asset cold floor: below every window's.
+    small = replay(burst("DOGE", T0, 10, 0.9 * NO_LINKS.cold_floor("DOGE", 15 * MIN) / 10))
+    assert small == []
 
 
 def test_a_cascade_must_stand_out_from_the_recent_baseline():
@@ -85,7 +86,10 @@ def test_a_cascade_must_stand_out_from_the_recent_baseline():
     evs += liqs(T0 + 20 * MIN, T0 + 40 * MIN, 2_000, 600_000)
     assert [a.stage for a in replay(evs)][-1] == "cascade"
     heavy_hour = liqs(T0 - 60 * MIN, T0 + 15 * MIN, 2_000, 300_000, tag="pre")  # $45M per 5 min for an hour
-    cfg = NO_LINKS.model_copy(update={"cold_floor_usd": {"BTC": 60e6}, "cascade_long_window_ms": 0})
+    # The five-minute window alone: its cold floor is above the heavy hour's five minutes, so only the
+    # baseline can reject the burst that follows.
+    cfg = NO_LINKS.model_copy(update={"cold_floor_usd": {"BTC": 60e6}, "cascade_mid_window_ms": 0,
+                                      "cascade_long_window_ms": 0})
     assert [a.stage for a in replay(evs, cfg)][-1] == "cascade"
     assert [a for a in replay(evs + heavy_hour, cfg) if a.stage == "cascade"] == []
 
