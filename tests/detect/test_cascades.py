@@ -6,6 +6,7 @@ import random
 
 from pipeline.contracts.models import Liquidation, WhaleTransfer
 from pipeline.detect import CascadeDetector, DetectorConfig
+from pipeline.detect.cascades import threshold
 from tests.detect.stories import MIN, NO_LINKS, T0, bars, drive, liqs, replay, story
 
 DAY = 24 * 60 * MIN
@@ -159,3 +160,33 @@ def test_every_asset_can_cascade():
                                                            asset=asset))
         assert {(a.asset, a.kind, a.alert_id) for a in alerts} == {(asset, "liquidation_cascade", alerts[0].alert_id)}
     assert DetectorConfig().cold_floor("SOL") < DetectorConfig().cold_floor("BTC")
+
+
+def _learned_sol(probe):
+    """Two days of quiet SOL history, then `probe(need, count)` -> the liquidations to judge; their alerts."""
+    start = T0 - 2 * DAY
+    history = noise("SOL", start, T0, 2_000, seed=3)
+    det = CascadeDetector(NO_LINKS)
+    drive(det, history)
+    need, info = threshold(NO_LINKS, det.state("SOL"), 5 * MIN, NO_LINKS.floor_factor, T0)
+    assert info["floor_source"] == "learned" and info["count_needed"] > 6
+    tail = noise("SOL", T0 + 10 * MIN, T0 + 60 * MIN, 2_000, seed=4)
+    return [a for a in drive(det, probe(need, info["count_needed"]) + tail) + det.finish() if a.stage == "cascade"]
+
+
+def test_a_few_large_prints_are_not_a_cascade_but_as_much_from_many_liquidations_is():
+    def prints(n):
+        return lambda need, count: [e.model_copy(update={"asset": "SOL", "symbol": "SOLUSDT", "event_id": f"p{n}:{i}"})
+                                    for i, e in enumerate(liqs(T0 + MIN, T0 + 2 * MIN, 60_000 // n, 1.5 * need / n))]
+    assert _learned_sol(prints(3)) == []  # a heavy tail: one and a half times the USD, from three prints
+    many = _learned_sol(prints(60))
+    assert len(many) == 1 and many[0].cascade["liquidation_count"] >= many[0].cascade["count_needed"]
+
+
+def test_the_tail_of_a_finished_burst_in_the_long_window_is_not_a_new_one():
+    """A front-loaded crash, quiet for longer than cascade_quiet_ms, then ordinary noise: the hour
+    window still holds the crash, which was alerted once."""
+    crash = liqs(T0 + 20 * MIN, T0 + 23 * MIN, 2_000, 600_000)
+    later = liqs(T0 + 60 * MIN, T0 + 75 * MIN, 60_000, 5_000, tag="late")
+    cascades = [a for a in replay(no_whale(cascade=False) + crash + later) if a.stage == "cascade"]
+    assert len({a.alert_id for a in cascades}) == 1
