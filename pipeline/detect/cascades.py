@@ -111,8 +111,8 @@ def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
             sk.add(m, None)  # the burst, or a window still holding its tail
             continue
         values = {}
-        for w in widths:
-            values[key("usd", w)], values[key("n", w)] = longs.window(m + MINUTE - w, m + MINUTE)
+        for w, (usd, n) in zip(widths, longs.windows(m + MINUTE, widths)):
+            values[key("usd", w)], values[key("n", w)] = usd, n
         if cold:
             # Until there is a level, a minute above the fallback floor is not history, unless most
             # are: an asset whose ordinary is above the fallback is simply busier than it.

@@ -134,12 +134,20 @@ class LongBook:
         hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
         return sum(r[1] for r in self.rows[lo:hi]) / 100
 
-    def window(self, start: int, end: int) -> tuple[float, int]:
-        """Long notional (USD) and how many long liquidations in the minutes of [start, end)."""
-        lo = bisect.bisect_left(self.rows, start, key=lambda r: r[0])
-        hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
-        rows = self.rows[lo:hi]
-        return sum(r[1] for r in rows) / 100, sum(r[2] for r in rows)
+    def windows(self, end: int, widths: list[int]) -> list[tuple[float, int]]:
+        """Long notional (USD) and how many long liquidations in the minutes of [end - width, end), for
+        each width (ascending), in one pass back from `end`."""
+        rows = self.rows
+        i = bisect.bisect_left(rows, end, key=lambda r: r[0]) - 1
+        out, cents, n = [], 0, 0
+        for width in widths:
+            start = end - width
+            while i >= 0 and rows[i][0] >= start:
+                cents += rows[i][1]
+                n += rows[i][2]
+                i -= 1
+            out.append((cents / 100, n))
+        return out
 
     def next_minute(self, m: int) -> int | None:
         """The first minute at or after `m` with long liquidations."""
