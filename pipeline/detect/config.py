@@ -60,8 +60,8 @@ class DetectorConfig(BaseModel):
         "window sums (0.999: the second largest minute); the level is the median of the daily figures, so bursts on "
         "fewer than half of the days cannot move it")
     floor_factor: float = Field(10.0, gt=0, description="The short window is extreme at this multiple of its level")
-    floor_factor_mid: float = Field(6.0, gt=0, description="The middle window is extreme at this multiple of its level")
-    floor_factor_long: float = Field(5.0, gt=0, description="The long window is extreme at this multiple of its level")
+    floor_factor_mid: float = Field(7.0, gt=0, description="The middle window is extreme at this multiple of its level")
+    floor_factor_long: float = Field(5.5, gt=0, description="The long window is extreme at this multiple of its level")
     floor_count_factor: float = Field(
         1.5, ge=0, description="...and the window must hold at least this multiple of the level of its liquidation "
         "COUNT (learned the same way): a few large prints, the heavy tail of a small asset, are not a cascade")
