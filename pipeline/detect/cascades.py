@@ -2,15 +2,17 @@
 watermark, published at once, and handed to whichever story explains it.
 
 Each long liquidation the watermark passes ends a short window (`cascade_window_ms`, an intense
-burst) and a long one (`cascade_long_window_ms`, a slow sustained one). A window is a cascade
-when its long notional reaches the asset's threshold for that width (`floor_factor` times the
-learned level of its own history, floors.py, or the cold-start fallback; and the optional USD
-floor; scaled down inside a contagion watch), is at least `cascade_baseline_multiple` times the
-last hour's mean, and longs dominate. The first such window of a burst is published at once: as
-the cascade of a whale episode in its sell stage, as the cascade of a contagion watch, or as a
-`liquidation_cascade`. Later windows of the same burst publish nothing, except once when it grows
-to `critical_factor` times its threshold; the burst is over once no window reaches half its
-threshold for `cascade_quiet_ms`.
+burst), a middle one (`cascade_mid_window_ms`, a burst building over a quarter of an hour) and a
+long one (`cascade_long_window_ms`, a slow sustained one). A window is a cascade when its long
+notional reaches the asset's threshold for that width (its factor times the learned level of
+that width, floors.py, or the cold-start fallback; and the optional USD floor; scaled down inside
+a contagion watch), it holds enough long liquidations (the learned count, scaled down as the USD
+goes past the threshold), it is at least `cascade_baseline_multiple` times the last hour's mean,
+longs dominate, and it does not reach back into the last burst. The first such window of a burst
+is published at once: as the cascade of a whale episode in its sell stage, as the cascade of a
+contagion watch, or as a `liquidation_cascade`. Later windows of the same burst publish nothing,
+except once when it grows to `critical_factor` times its threshold; the burst is over once no
+window reaches half its threshold for `cascade_quiet_ms`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.detect.floors import DAY_MIN, MINUTE, FloorSketch, bin_top, bin_of, key
+from pipeline.detect.floors import DAY_MIN, MINUTE, FloorSketch, bin_of, bin_top, key
 
 USD5 = key("usd", 5 * MINUTE)
 DAY_MS = DAY_MIN * MINUTE
