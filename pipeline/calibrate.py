@@ -19,6 +19,7 @@ from pipeline.config import Settings
 from pipeline.detect import CascadeDetector, DetectorConfig
 from pipeline.detect.cascades import threshold
 from pipeline.detect.config import MINUTE
+from pipeline.detect.floors import key
 
 
 def calibrate(events: list, config: DetectorConfig | None = None) -> list[dict]:
@@ -37,12 +38,15 @@ def calibrate(events: list, config: DetectorConfig | None = None) -> list[dict]:
         if st.floors is None or st.floors.minute is None:
             continue
         at = st.floors.minute
-        level, minutes = st.floors.level_at(at)
-        row = {"asset": asset, "history_minutes": minutes, "level_usd": level, "cascades": cascades.get(asset, 0),
-               "as_of_ts": at}
+        levels, minutes = st.floors.level_at(at)
+        row = {"asset": asset, "history_minutes": minutes, "level_usd": levels.get(key("usd", cfg.level_window_ms)),
+               "cascades": cascades.get(asset, 0), "as_of_ts": at}
         for width, factor in cfg.windows():
             need, info = threshold(cfg, st, width, factor, at)
-            row[f"threshold_{width // MINUTE}m_usd"] = round(need, 2)
+            w = width // MINUTE
+            row[f"level_{w}m_usd"] = info["floor_level_usd"]
+            row[f"threshold_{w}m_usd"] = round(need, 2)
+            row[f"count_{w}m"] = info["count_needed"]
             row["floor_source"] = info["floor_source"]
         rows.append(row)
     return rows
@@ -54,9 +58,10 @@ def calibrate_command(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per asset on stdout instead of a table")] = False,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the rows as JSON here")] = None,
 ) -> None:
-    """Print, per asset, the cascade levels learned from history: the level (a quantile of the asset's own
-    hourly long liquidations), the threshold of the short and the long window, and whether they are learned
-    or still the cold-start fallback. A window of long liquidations at or above its threshold is a cascade."""
+    """Print, per asset, the cascade levels learned from history: for each window (5, 15 and 60 minutes)
+    the level (the median over days of each day's extreme window sum of the asset's own long liquidations),
+    the threshold (a multiple of it), how many liquidations the window must hold, and whether they are
+    learned or still the cold-start fallback. A window at or above its threshold is a cascade."""
     from rich.progress import Progress
 
     from pipeline.replay import ReplayResult, load
@@ -76,15 +81,13 @@ def calibrate_command(
             sys.stdout.buffer.write(orjson.dumps(row) + b"\n")
         return
     console = Console() if sys.stdout.isatty() else Console(width=200)  # whole lines when piped
-    table = Table("asset", "history (h)", "level (USD/h)", "short window", "long window", "source", "cascades seen",
-                  title="What the detector considers a cascade, per asset")
+    widths = [k.split("_")[1] for k in (rows[0] if rows else {}) if k.startswith("threshold_")]
+    table = Table("asset", "history (h)", *[f"{w} window" for w in widths], "source", "cascades seen",
+                  title="What the detector considers a cascade, per asset: threshold (level x factor), liquidations")
     m = lambda v: "-" if v is None else f"${v / 1e6:,.2f}M"  # noqa: E731
     for r in rows:
-        windows = [k for k in r if k.startswith("threshold_")]
-        table.add_row(r["asset"], f"{r['history_minutes'] / 60:,.1f}", m(r["level_usd"]),
-                      f"{m(r[windows[0]])} in {windows[0].split('_')[1]}",
-                      f"{m(r[windows[1]])} in {windows[1].split('_')[1]}" if len(windows) > 1 else "-",
-                      r["floor_source"], str(r["cascades"]))
+        cells = [f"{m(r[f'threshold_{w}_usd'])} ({m(r[f'level_{w}_usd'])} x), {r[f'count_{w}']}+ liqs" for w in widths]
+        table.add_row(r["asset"], f"{r['history_minutes'] / 60:,.1f}", *cells, r["floor_source"], str(r["cascades"]))
     console.print(table)
     for bad in loaded.bad[:20]:
         err.print(f"[yellow]skipped[/] {bad.path}:{bad.line_no}: {bad.error}")

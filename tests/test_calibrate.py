@@ -37,8 +37,12 @@ def test_levels_are_learned_per_asset_from_their_own_history():
     assert 15 < rows["BTC"]["level_usd"] / rows["SOL"]["level_usd"] < 100
     cfg = DetectorConfig()
     for r in rows.values():
-        assert r["threshold_5m_usd"] == round(cfg.floor_factor * r["level_usd"], 2)
-        assert r["threshold_60m_usd"] == round(cfg.floor_factor_long * r["level_usd"], 2)
+        assert r["level_60m_usd"] == round(r["level_usd"], 2)
+        for w, factor in (("5m", cfg.floor_factor), ("15m", cfg.floor_factor_mid), ("60m", cfg.floor_factor_long)):
+            assert abs(r[f"threshold_{w}_usd"] - factor * r[f"level_{w}_usd"]) < 1  # the level is shown rounded
+            assert r[f"count_{w}"] >= cfg.cascade_min_count
+        # Each window has its own level: an hour holds more than five minutes.
+        assert r["level_5m_usd"] < r["level_15m_usd"] < r["level_60m_usd"]
 
 
 def test_short_history_is_a_cold_start():
@@ -53,6 +57,7 @@ def test_the_command_prints_whole_rows_when_piped(tmp_path):
     result = CliRunner().invoke(app, ["calibrate", str(path)])
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if "XRP" in x)
-    assert "learned" in line and "in 5m" in line and "in 60m" in line
+    assert "learned" in line and line.count("liqs") == 3
+    assert "5m window" in result.output and "60m window" in result.output
     as_json = CliRunner().invoke(app, ["calibrate", "--json", str(path)])
     assert orjson.loads(as_json.stdout.splitlines()[0])["asset"] == "XRP"

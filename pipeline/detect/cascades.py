@@ -2,41 +2,55 @@
 watermark, published at once, and handed to whichever story explains it.
 
 Each long liquidation the watermark passes ends a short window (`cascade_window_ms`, an intense
-burst) and a long one (`cascade_long_window_ms`, a slow sustained one). A window is a cascade
-when its long notional reaches the asset's threshold for that width (`floor_factor` times the
-learned level of its own history, floors.py, or the cold-start fallback; and the optional USD
-floor; scaled down inside a contagion watch), is at least `cascade_baseline_multiple` times the
-last hour's mean, and longs dominate. The first such window of a burst is published at once: as
-the cascade of a whale episode in its sell stage, as the cascade of a contagion watch, or as a
-`liquidation_cascade`. Later windows of the same burst publish nothing, except once when it grows
-to `critical_factor` times its threshold; the burst is over once no window reaches half its
-threshold for `cascade_quiet_ms`.
+burst), a middle one (`cascade_mid_window_ms`, a burst building over a quarter of an hour) and a
+long one (`cascade_long_window_ms`, a slow sustained one). A window is a cascade when its long
+notional reaches the asset's threshold for that width (its factor times the learned level of
+that width, floors.py, or the cold-start fallback; and the optional USD floor; scaled down inside
+a contagion watch), it holds enough long liquidations (the learned count, scaled down as the USD
+goes past the threshold), it is at least `cascade_baseline_multiple` times the last hour's mean,
+longs dominate, and it does not reach back into the last burst. The first such window of a burst
+is published at once: as the cascade of a whale episode in its sell stage, as the cascade of a
+contagion watch, or as a `liquidation_cascade`. Later windows of the same burst publish nothing,
+except once when it grows to `critical_factor` times its threshold; the burst is over once no
+window reaches half its threshold for `cascade_quiet_ms`.
 """
 
 from __future__ import annotations
+
+import math
 
 from pipeline.detect import contagion, whale
 from pipeline.detect.alerts import alert_id_for, publish
 from pipeline.detect.buffers import since, upto
 from pipeline.detect.config import MINUTE, DetectorConfig
-from pipeline.detect.floors import FloorSketch
+from pipeline.detect.floors import FloorSketch, key
 from pipeline.detect.state import UNEXPLAINED, AssetState, Episode
 from pipeline.detect.windows import RollingWindow
 
 
 def threshold(cfg: DetectorConfig, st: AssetState, width: int, factor: float, ts: int) -> tuple[float, dict]:
-    """The asset's cascade threshold for windows of `width` at `ts`, and how it was set."""
-    level, minutes = st.floors.level_at(ts)
+    """The asset's cascade threshold for windows of `width` at `ts`, and how it was set (`info` also
+    holds `count_needed`, the long liquidations the window must hold)."""
+    levels, minutes = st.floors.level_at(ts)
+    level, level_n = levels.get(key("usd", width)), levels.get(key("n", width))
     if level is None or minutes * MINUTE < cfg.floor_min_history_ms:
-        usd, source = cfg.cold_floor(st.asset, width), "cold_start"
+        usd, source, count = cfg.cold_floor(st.asset, width), "cold_start", cfg.cascade_min_count
     else:
         usd, source = factor * level, "learned"
+        count = max(cfg.cascade_min_count, math.ceil(cfg.floor_count_factor * (level_n or 0)))
     floor = cfg.usd_floor(st.asset)
     info = {"floor_source": source, "history_minutes": minutes,
-            "floor_level_usd": round(level, 2) if level is not None else None}
+            "floor_level_usd": round(level, 2) if level is not None else None, "count_needed": count}
     if floor > usd:
         usd, info["floor_source"] = floor, f"{source}+usd_floor"
     return usd, info
+
+
+def enough_count(cfg: DetectorConfig, n: int, count: int, usd: float, need: float) -> bool:
+    """Enough long liquidations in a window whose USD passed its threshold: `count`, scaled down as the
+    USD goes past `need` (a window twice over its threshold needs half as many), and never fewer than
+    `cascade_min_count`. A few large prints just over the threshold fail; a crash of large ones does not."""
+    return n >= cfg.cascade_min_count and n * usd >= count * need
 
 
 def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> None:
@@ -69,15 +83,16 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
 
 
 def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
-    """Add to the history every whole minute before `minute` not added yet: the long window's sum
-    ending with it.
+    """Add to the history every whole minute before `minute` not added yet: each window's long sum
+    and count ending with it.
 
-    A minute inside a burst under way, or whose window is well above the level learned so far
-    (`floor_history_cutoff` times it: the ramp of a burst not yet called, or one never called), is
-    not history: the level learns what ordinary looks like, so a crash, or a dense run of them,
-    does not raise it for the next one.
+    A minute inside a burst under way, or whose long window still holds a past burst, is not
+    history: the level learns what ordinary looks like. Bursts that were never called stay in, and
+    the level (a median over days, floors.py) is robust to them.
     """
     longs, sk, width = st.longs, st.floors, cfg.level_window_ms
+    widths = [w for w, _ in cfg.windows()]
+    keys = [key(m, w) for w in widths for m in ("usd", "n")]
     if sk.minute is None:
         sk.minute = minute  # history starts where the data does
         return
@@ -90,28 +105,29 @@ def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
             if st.cascade.active is not None or m < st.cascade.shadow_until:
                 sk.add(m, None)
             else:
-                sk.add_zeros(m, ((minute if nxt is None else min(minute, nxt)) - m) // MINUTE)
+                sk.add_zeros(m, ((minute if nxt is None else min(minute, nxt)) - m) // MINUTE, keys)
             continue
-        level, minutes = sk.level_at(m)
-        cold = level is None or minutes * MINUTE < cfg.floor_min_history_ms
+        levels, minutes = sk.level_at(m)
+        cold = key("usd", width) not in levels or minutes * MINUTE < cfg.floor_min_history_ms
         active = st.cascade.active
         # On a cold start a "burst" that goes on past one long window is more likely the asset's
         # ordinary (busier than the fallback floor): it is history after that, so the asset learns.
         if (active is not None and not (cold and m >= active["start"] + width)) or m < st.cascade.shadow_until:
             sk.add(m, None)  # the burst, or a window still holding its tail
             continue
-        usd = longs.between(m + MINUTE - width, m + MINUTE)
+        values = {}
+        for w, (usd, n) in zip(widths, longs.windows(m + MINUTE, widths)):
+            values[key("usd", w)], values[key("n", w)] = usd, n
         if cold:
-            # Until there is a level, the fallback floor is the cutoff; an asset whose ordinary is
-            # above it (most minutes are) is simply busier than the fallback: it all counts then.
+            # Until there is a level, a minute above the fallback floor is not history, unless most
+            # are: an asset whose ordinary is above the fallback is simply busier than it.
+            usd = values[key("usd", width)]
             cutoff = cfg.cold_floor(st.asset)
             sk.cold[0] += 1
             sk.cold[1] += usd >= cutoff
-            if sk.cold[0] >= 60 and 2 * sk.cold[1] > sk.cold[0]:
-                cutoff = float("inf")
-        else:
-            cutoff = cfg.floor_history_cutoff * level
-        sk.add(m, usd if usd < cutoff else None)
+            if usd >= cutoff and not (sk.cold[0] >= 60 and 2 * sk.cold[1] > sk.cold[0]):
+                values = None
+        sk.add(m, values)
 
 
 def _end_if_quiet(cfg: DetectorConfig, st: AssetState, at: int) -> None:
@@ -146,9 +162,11 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
                     long_usd >= cfg.critical_factor * active["threshold"]:
                 _escalate(cfg, st, active, alerts)
             continue
-        if (long_usd < need or w.long_n < cfg.cascade_min_count or w.long_share() < cfg.cascade_min_long_share
-                or len(w.long_venues) < cfg.cascade_min_venues):
+        if (long_usd < need or not enough_count(cfg, w.long_n, info["count_needed"], long_usd, need)
+                or w.long_share() < cfg.cascade_min_long_share or len(w.long_venues) < cfg.cascade_min_venues):
             continue
+        if ts - width < st.cascade.shadow_until - cfg.level_window_ms:
+            continue  # the window still holds the last burst: that one is over, this is not a new one
         base = st.longs.per_window(ts - width, cfg.market_lookback_ms, width)
         if long_usd < cfg.cascade_baseline_multiple * base:
             continue
@@ -168,7 +186,8 @@ def judge_again_for(cfg: DetectorConfig, st: AssetState, watch: Episode, alerts:
     lo_ts = watch.start - cfg.contagion_lookback_ms
     if st.cascade.active is not None or judged < lo_ts or not st.windows:
         return
-    needs = [need * cfg.contagion_threshold_factor for need, _ in _thresholds(cfg, st, int(judged))]
+    needs = [(need * cfg.contagion_threshold_factor, info["count_needed"])
+             for need, info in _thresholds(cfg, st, int(judged))]
     wins = {w: RollingWindow.rebuild(st.liqs, lo_ts - 1, w) for w, _ in cfg.windows()}
     liqs = st.liqs
     for i in range(since(liqs, lo_ts), upto(liqs, judged)):
@@ -177,16 +196,16 @@ def judge_again_for(cfg: DetectorConfig, st: AssetState, watch: Episode, alerts:
             w.push(liq)
         if liq.side != "long":
             continue
-        for (width, _), need in zip(cfg.windows(), needs):
+        for (width, _), (need, count) in zip(cfg.windows(), needs):
             w = wins[width]
-            if (w.long_usd >= need and w.long_n >= cfg.cascade_min_count
+            if (w.long_usd >= need and enough_count(cfg, w.long_n, count, w.long_usd, need)
                     and w.long_share() >= cfg.cascade_min_long_share and len(w.long_venues) >= cfg.cascade_min_venues):
                 info = _thresholds(cfg, st, int(judged))[0][1]
                 figures = w.figures()
                 figures.update(threshold_usd=round(need, 2), judged_again=True, **info)
                 del st.linked[watch.alert_id]
                 watch.start = min(watch.start, liq.ts)
-                _start(cfg, st, liq.ts, figures, watch, needs[0], alerts)
+                _start(cfg, st, liq.ts, figures, watch, needs[0][0], alerts)
                 return
 
 

@@ -45,6 +45,8 @@ class DetectorConfig(BaseModel):
     # -- cascades ---------------------------------------------------------------------------
     cascade_window_ms: int = Field(5 * MINUTE, description="Short rolling window of long liquidations: catches "
                                    "an intense burst within a minute or two")
+    cascade_mid_window_ms: int = Field(15 * MINUTE, description="Middle rolling window: catches a burst building "
+                                       "over a quarter of an hour, well before its hour stands out (0: off)")
     cascade_long_window_ms: int = Field(60 * MINUTE, description="Long rolling window: catches a slow, sustained "
                                         "burst that no five minutes of it would single out (0: off)")
     cascade_min_long_share: float = Field(0.7, description="Longs' share of liquidated notional in the window")
@@ -54,12 +56,15 @@ class DetectorConfig(BaseModel):
         3.0, ge=0, description="Long notional in the window at least this multiple of the mean per window over "
         "market_lookback_ms before it (the short-term baseline)")
     floor_quantile: float = Field(
-        0.95, gt=0.5, lt=1, description="The asset's level: this quantile of its own history of long-window sums (a "
-        "high-but-not-extreme quantile, so a few crashes in the history cannot move it)")
-    floor_factor: float = Field(10.0, gt=0, description="The short window is extreme at this multiple of the level")
-    floor_factor_long: float = Field(12.0, gt=0, description="The long window is extreme at this multiple of the level")
-    floor_history_cutoff: float = Field(3.0, gt=1, description="A minute whose long window exceeds this multiple of "
-                                        "the level is not added to the history")
+        0.999, gt=0.5, lt=1, description="Each day's figure of the asset's history is this quantile of that day's "
+        "window sums (0.999: the second largest minute); the level is the median of the daily figures, so bursts on "
+        "fewer than half of the days cannot move it")
+    floor_factor: float = Field(10.0, gt=0, description="The short window is extreme at this multiple of its level")
+    floor_factor_mid: float = Field(7.0, gt=0, description="The middle window is extreme at this multiple of its level")
+    floor_factor_long: float = Field(5.5, gt=0, description="The long window is extreme at this multiple of its level")
+    floor_count_factor: float = Field(
+        1.5, ge=0, description="...and the window must hold at least this multiple of the level of its liquidation "
+        "COUNT (learned the same way): a few large prints, the heavy tail of a small asset, are not a cascade")
     floor_history_days: int = Field(14, ge=1, description="Days of history the learned floor is taken over")
     floor_min_history_ms: int = Field(DAY, description="Less history than this is a cold start: the fallback floor applies")
     cascade_floor_usd: dict[str, float] = Field(
@@ -88,8 +93,8 @@ class DetectorConfig(BaseModel):
         "majors, e.g. SOL, XRP, DOGE, to watch them too)")
     contagion_window_ms: int = Field(120 * MINUTE, description="How long after the source cascade the watch lasts")
     contagion_lookback_ms: int = Field(
-        10 * MINUTE, description="A target cascade up to this long before the source's is re-classified as linked "
-        "(an amended alert): they often fall together")
+        30 * MINUTE, description="A target cascade up to this long before the source's is re-classified as linked "
+        "(an amended alert): they often fall together, and a slow source burst is called later than a sharp target")
     link_idle_timeout_ms: int = Field(
         5 * MINUTE, description="A source asset whose progress markers stop this long no longer holds a target's "
         "cascade decisions back")
@@ -130,12 +135,15 @@ class DetectorConfig(BaseModel):
 
     def windows(self) -> tuple[tuple[int, float], ...]:
         """(width, floor factor) of each cascade window, shortest first."""
-        key = (self.cascade_window_ms, self.floor_factor, self.cascade_long_window_ms, self.floor_factor_long)
+        key = (self.cascade_window_ms, self.floor_factor, self.cascade_mid_window_ms, self.floor_factor_mid,
+               self.cascade_long_window_ms, self.floor_factor_long)
         cached = self.__dict__.get("_windows")  # settings are read per liquidation: worth keeping
         if cached is None or cached[0] != key:
             out = [(self.cascade_window_ms, self.floor_factor)]
-            if self.cascade_long_window_ms > self.cascade_window_ms:
-                out.append((self.cascade_long_window_ms, self.floor_factor_long))
+            for width, factor in ((self.cascade_mid_window_ms, self.floor_factor_mid),
+                                  (self.cascade_long_window_ms, self.floor_factor_long)):
+                if width > out[-1][0]:
+                    out.append((width, factor))
             cached = (key, tuple(out))
             object.__setattr__(self, "_windows", cached)
         return cached[1]

@@ -114,7 +114,7 @@ class MarketBook:
 
 
 class LongBook:
-    """Sorted rows [minute, long liquidation notional in cents] of one asset."""
+    """Sorted rows [minute, long liquidation notional in cents, how many] of one asset."""
 
     def __init__(self, rows: list | None = None):
         self.rows: list = rows if rows is not None else []
@@ -126,9 +126,11 @@ class LongBook:
         m = ts - ts % MINUTE
         rows = self.rows
         if rows and rows[-1][0] == m:
-            rows[-1][1] += cents
+            row = rows[-1]
         else:
-            _row(rows, m, [m, 0])[1] += cents
+            row = _row(rows, m, [m, 0, 0])
+        row[1] += cents
+        row[2] += 1
 
     def prune(self, before: int) -> None:
         _prune(self.rows, before)
@@ -138,6 +140,21 @@ class LongBook:
         lo = bisect.bisect_left(self.rows, start, key=lambda r: r[0])
         hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
         return sum(r[1] for r in self.rows[lo:hi]) / 100
+
+    def windows(self, end: int, widths: list[int]) -> list[tuple[float, int]]:
+        """Long notional (USD) and how many long liquidations in the minutes of [end - width, end), for
+        each width (ascending), in one pass back from `end`."""
+        rows = self.rows
+        i = bisect.bisect_left(rows, end, key=lambda r: r[0]) - 1
+        out, cents, n = [], 0, 0
+        for width in widths:
+            start = end - width
+            while i >= 0 and rows[i][0] >= start:
+                cents += rows[i][1]
+                n += rows[i][2]
+                i -= 1
+            out.append((cents / 100, n))
+        return out
 
     def next_minute(self, m: int) -> int | None:
         """The first minute at or after `m` with long liquidations."""

@@ -6,6 +6,7 @@ import random
 
 from pipeline.contracts.models import Liquidation, WhaleTransfer
 from pipeline.detect import CascadeDetector, DetectorConfig
+from pipeline.detect.cascades import threshold
 from tests.detect.stories import MIN, NO_LINKS, T0, bars, drive, liqs, replay, story
 
 DAY = 24 * 60 * MIN
@@ -76,8 +77,9 @@ def test_a_cold_start_uses_the_fallback_floor_and_says_so():
     assert alerts[0].cascade["floor_source"] == "cold_start"
     assert alerts[0].cascade["threshold_usd"] == NO_LINKS.cold_floor("BTC")
     assert alerts[0].evidence["floor_source"] == "cold_start"
-    small = replay(burst("DOGE", T0, 10, 0.9 * 12 * NO_LINKS.cold_floor("DOGE") / 5 / 12))
-    assert small == []  # below the small-asset cold floor
+    # Ten minutes holding 90% of the middle window's small-asset cold floor: below every window's.
+    small = replay(burst("DOGE", T0, 10, 0.9 * NO_LINKS.cold_floor("DOGE", 15 * MIN) / 10))
+    assert small == []
 
 
 def test_a_cascade_must_stand_out_from_the_recent_baseline():
@@ -85,7 +87,10 @@ def test_a_cascade_must_stand_out_from_the_recent_baseline():
     evs += liqs(T0 + 20 * MIN, T0 + 40 * MIN, 2_000, 600_000)
     assert [a.stage for a in replay(evs)][-1] == "cascade"
     heavy_hour = liqs(T0 - 60 * MIN, T0 + 15 * MIN, 2_000, 300_000, tag="pre")  # $45M per 5 min for an hour
-    cfg = NO_LINKS.model_copy(update={"cold_floor_usd": {"BTC": 60e6}, "cascade_long_window_ms": 0})
+    # The five-minute window alone: its cold floor is above the heavy hour's five minutes, so only the
+    # baseline can reject the burst that follows.
+    cfg = NO_LINKS.model_copy(update={"cold_floor_usd": {"BTC": 60e6}, "cascade_mid_window_ms": 0,
+                                      "cascade_long_window_ms": 0})
     assert [a.stage for a in replay(evs, cfg)][-1] == "cascade"
     assert [a for a in replay(evs + heavy_hour, cfg) if a.stage == "cascade"] == []
 
@@ -155,3 +160,33 @@ def test_every_asset_can_cascade():
                                                            asset=asset))
         assert {(a.asset, a.kind, a.alert_id) for a in alerts} == {(asset, "liquidation_cascade", alerts[0].alert_id)}
     assert DetectorConfig().cold_floor("SOL") < DetectorConfig().cold_floor("BTC")
+
+
+def _learned_sol(probe):
+    """Two days of quiet SOL history, then `probe(need, count)` -> the liquidations to judge; their alerts."""
+    start = T0 - 2 * DAY
+    history = noise("SOL", start, T0, 2_000, seed=3)
+    det = CascadeDetector(NO_LINKS)
+    drive(det, history)
+    need, info = threshold(NO_LINKS, det.state("SOL"), 5 * MIN, NO_LINKS.floor_factor, T0)
+    assert info["floor_source"] == "learned" and info["count_needed"] > 6
+    tail = noise("SOL", T0 + 10 * MIN, T0 + 60 * MIN, 2_000, seed=4)
+    return [a for a in drive(det, probe(need, info["count_needed"]) + tail) + det.finish() if a.stage == "cascade"]
+
+
+def test_a_few_large_prints_are_not_a_cascade_but_as_much_from_many_liquidations_is():
+    def prints(n):
+        return lambda need, count: [e.model_copy(update={"asset": "SOL", "symbol": "SOLUSDT", "event_id": f"p{n}:{i}"})
+                                    for i, e in enumerate(liqs(T0 + MIN, T0 + 2 * MIN, 60_000 // n, 1.5 * need / n))]
+    assert _learned_sol(prints(3)) == []  # a heavy tail: one and a half times the USD, from three prints
+    many = _learned_sol(prints(60))
+    assert len(many) == 1 and many[0].cascade["liquidation_count"] >= many[0].cascade["count_needed"]
+
+
+def test_the_tail_of_a_finished_burst_in_the_long_window_is_not_a_new_one():
+    """A front-loaded crash, quiet for longer than cascade_quiet_ms, then ordinary noise: the hour
+    window still holds the crash, which was alerted once."""
+    crash = liqs(T0 + 20 * MIN, T0 + 23 * MIN, 2_000, 600_000)
+    later = liqs(T0 + 60 * MIN, T0 + 75 * MIN, 60_000, 5_000, tag="late")
+    cascades = [a for a in replay(no_whale(cascade=False) + crash + later) if a.stage == "cascade"]
+    assert len({a.alert_id for a in cascades}) == 1
