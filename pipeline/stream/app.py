@@ -19,6 +19,7 @@ from pipeline.detect import CascadeDetector
 from pipeline.sources.exchanges.health import FeedHealth
 from pipeline.stream import metrics
 from pipeline.stream.deadletter import dead_letter
+from pipeline.stream.handoff import StateCheckpoint
 
 log = logging.getLogger("cascadewatch.stream")
 
@@ -62,6 +63,8 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
     state = app.Table("detector_state", default=None, partitions=settings.partitions)
     detector = CascadeDetector(settings.detector)
     saved_at: dict[str, float] = {}
+    checkpoint = StateCheckpoint(state, detector)  # the state table is written before every offset commit
+    app.sensors.add(checkpoint)
 
     @app.agent(inputs, name="detect")
     async def detect(stream):
@@ -91,13 +94,19 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                 await dl_topic.send(key=ev.key, value=dead_letter(err, topic=msg.topic, partition=msg.partition,
                                                                    offset=msg.offset, key=ev.key, value=ev.value))
                 continue
+            checkpoint.touched(asset, msg.partition)
             alerts = out.alerts
+            sent = []
             for alert in alerts:
                 metrics.ALERTS.labels(asset, alert.stage).inc()
-                await alerts_topic.send(key=asset.encode(), value=dump_event(alert))
+                sent.append(await alerts_topic.send(key=asset.encode(), value=dump_event(alert)))
             # Contagion links and progress markers: the target's state may live on another partition.
             for link in out.links:
-                await links_topic.send(key=link.asset.encode(), value=dump_event(link))
+                sent.append(await links_topic.send(key=link.asset.encode(), value=dump_event(link)))
+            if sent:
+                # Delivered before any state that records them is written: a crash in between must
+                # leave them to be sent again, never a state saying they were.
+                await asyncio.gather(*sent)
             if out.late:
                 # Side output: the event as it arrived, for inspection or a later amended replay.
                 metrics.LATE.labels(asset).inc()
@@ -113,6 +122,7 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         # Partitions may have moved: reload each asset's state from the table on next use.
         detector.assets.clear()
         saved_at.clear()
+        checkpoint.forget()
 
     # topics the sink stores that the detector does not read: validated here, never dead-lettered
     stored_only = {settings.topics.feed_health: FeedHealth, settings.topics.trades: Trade}
