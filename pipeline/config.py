@@ -35,6 +35,9 @@ class TopicNames(BaseModel):
 class SinkConfig(BaseModel):
     batch_size: int = Field(5000, ge=1, description="Rows per ClickHouse insert at most")
     flush_interval_s: float = Field(1.0, gt=0, description="Longest a row waits before its batch is written")
+    retry_max_delay_s: float = Field(30.0, gt=0, description="Longest wait between retries of a failed insert")
+    max_backlog: int = Field(200_000, ge=1, description="Events waiting to be stored (e.g. in a store outage) "
+                             "beyond which the worker stops reading, detection included")
 
 
 class Settings(BaseSettings):

@@ -17,6 +17,7 @@ from pipeline.config import Settings
 from pipeline.contracts.models import ContractError, Trade, dump_event, parse_event
 from pipeline.detect import CascadeDetector
 from pipeline.sources.exchanges.health import FeedHealth
+from pipeline.sinks.writer import BackgroundWriter
 from pipeline.stream import metrics
 from pipeline.stream.deadletter import dead_letter
 from pipeline.stream.handoff import StateCheckpoint
@@ -147,35 +148,22 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         sink_topic = app.topic(*settings.topics.inputs(), settings.topics.alerts, settings.topics.deadletter,
                                *stored_only, **raw)
 
-        # take() bounds each insert batch by size and by time; the insert runs in a thread so the
-        # event loop keeps consuming while ClickHouse writes.
+        # The writer stores in the background, so a store outage does not stop detection (see
+        # pipeline/sinks/writer.py); an event is acknowledged only once stored.
         @app.agent(sink_topic, name="sink")
         async def sink(stream):
-            async for events in stream.take_events(settings.sink.batch_size, within=settings.sink.flush_interval_s):
-                batch = [row for row in (storable(e.message.topic, e.value) for e in events) if row is not None]
-                if batch:
-                    counts = await _insert_with_retry(store, batch)
-                    for table, n in counts.items():
-                        metrics.STORED.labels(table).inc(n)
+            stream.enable_acks = False
+            writer = BackgroundWriter(store, ack=stream.ack, batch_size=settings.sink.batch_size,
+                                      flush_interval_s=settings.sink.flush_interval_s,
+                                      max_backlog=settings.sink.max_backlog,
+                                      retry_max_delay_s=settings.sink.retry_max_delay_s, on_stored=_count_stored)
+            async with writer.running():
+                async for ev in stream.events():
+                    await writer.put(storable(ev.message.topic, ev.value), ev)
 
     return app
 
 
-
-async def _insert_with_retry(store, batch: list[dict], max_delay_s: float = 30.0) -> dict[str, int]:
-    """Insert a batch, retrying with capped backoff until it is stored.
-
-    It never gives up: Faust acks a take() batch even when the agent raises, so giving up would
-    commit offsets past rows that were never written. Retries are safe: inserts are deduplicated.
-    """
-    loop = asyncio.get_running_loop()
-    delay, attempt = 0.5, 0
-    while True:
-        attempt += 1
-        try:
-            return await loop.run_in_executor(None, store.insert_events, batch)
-        except Exception:  # noqa: BLE001 - the store raises driver-specific errors
-            log.warning("ClickHouse insert of %d events failed (attempt %d), retrying in %.1fs",
-                        len(batch), attempt, delay, exc_info=attempt == 1)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_delay_s)
+def _count_stored(counts: dict[str, int]) -> None:
+    for table, n in counts.items():
+        metrics.STORED.labels(table).inc(n)
