@@ -63,6 +63,9 @@ class Settings(BaseSettings):
         "`demo` turns it on for the embedded broker. Leave off on a real Kafka cluster.")
     rebalance_timeout_s: float = Field(
         10.0, gt=0, description="Consumer-group rebalance timeout; a fresh worker waits this long on its first join")
+    broker_wait_s: float | None = Field(
+        None, ge=0, description="How long the worker waits for the broker at startup, retrying with backoff "
+        "(unset: as long as it takes)")
     metrics_addr: str = Field("127.0.0.1", description="Address the worker's Prometheus endpoint binds to")
     data_dir: str = Field("./var", description="Worker state (Faust tables) lives here")
     topics: TopicNames = TopicNames()
