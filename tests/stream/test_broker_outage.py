@@ -74,7 +74,7 @@ def test_worker_started_before_its_broker_waits_for_it(tmp_path):
         got = alerts_when_complete(broker.bootstrap, S.topics.alerts, {alert_key(a) for a in offline})
         figures("broker down at start", events=len(events), refused_attempts=n_refused, alerts=len(got),
                 expected=len(offline), lost=len(set(map(alert_key, offline)) - set(map(alert_key, got))),
-                doubled=sum(repeated(got).values()), started_after_up_s=round(time.monotonic() - t_up, 1),
+                doubled=sum(repeated(got).values()), alerted_after_up_s=round(time.monotonic() - t_up, 1),
                 total_s=round(time.monotonic() - t0, 1))
         assert worker.alive()
         assert_replays(got, offline)
