@@ -5,10 +5,12 @@
 - The broker hung mid-episode (SIGSTOP, then SIGCONT: every request times out, the connections stay
   open, the broker keeps its data, as in a network partition or a stalled broker): once it is back,
   no alert is lost, none is repeated.
-
-What these cannot show: the embedded broker keeps topics only in memory, so a broker that restarts
-loses every message and committed offset; recovery of data across a broker restart needs a broker
-that persists it (a Kafka cluster)."""
+- The broker restarted mid-episode: the embedded broker keeps topics only in memory, so it comes back
+  empty (messages, committed offsets, the state changelog: gone). The worker reconnects, keeps the
+  state it holds and detects the rest of the episode from the events published after the restart;
+  the alerts published before it (read by whoever followed the topic then) and after it are together
+  `replay`'s. What it cannot show: recovery of messages the broker lost (that needs a broker that
+  persists them, a Kafka cluster), or a worker restarted while the broker is empty."""
 
 from __future__ import annotations
 
@@ -110,4 +112,36 @@ def test_broker_hung_mid_episode_loses_no_alert(broker, worker_factory):
             doubled=sum(repeated(got).values()), total_s=round(time.monotonic() - t0, 1))
     assert worker.alive()
     assert_replays(got, offline)
+    assert not repeated(got)
+
+
+def test_broker_restarted_empty_mid_episode(broker, worker_factory):
+    t0 = time.monotonic()
+    worker = worker_factory(args=("--no-sink",))
+    events = scenario()
+    worker.wait_caught_up([S.topics.etf_flows], publish([e for e in events if e["type"] == "etf_flow"],
+                                                         broker.bootstrap, S))
+    first, rest = split_mid_episode([e for e in events if e["type"] != "etf_flow"])
+    worker.wait_caught_up(S.topics.inputs(), publish(first, broker.bootstrap, S))
+    before = alerts_on_topic(broker.bootstrap, S.topics.alerts)  # as a follower of the topic saw them
+    assert [a["stage"] for a in before if a["asset"] == "BTC"] == ["watch", "sell"]
+    broker.stop()
+    t_down = time.monotonic()
+    wait_for(lambda: "Connect call failed" in worker.log.read_text() or "Connection refused" in worker.log.read_text()
+             or "Unable connect" in worker.log.read_text(), "the worker to lose the broker", timeout=120)
+    assert worker.alive()
+    broker.start()  # same port, empty
+    t_up = time.monotonic()
+    ensure_topics(S, broker.bootstrap)
+    publish(rest, broker.bootstrap, S)
+    offline = offline_alerts()
+    after_keys = {alert_key(a) for a in offline} - {alert_key(a) for a in before}
+    after = alerts_when_complete(broker.bootstrap, S.topics.alerts, after_keys, timeout=180)
+    got = before + after
+    figures("broker restarted empty", events=len(events), alerts_before=len(before), alerts_after=len(after),
+            expected=len(offline), lost=len(set(map(alert_key, offline)) - set(map(alert_key, got))),
+            doubled=sum(repeated(got).values()), down_s=round(t_up - t_down, 1),
+            total_s=round(time.monotonic() - t0, 1))
+    assert worker.alive()
+    assert_replays(got, offline)  # the episode went on from the state the worker held: same alerts, same fields
     assert not repeated(got)
