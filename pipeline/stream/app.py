@@ -24,8 +24,6 @@ from pipeline.stream.handoff import StateCheckpoint
 
 log = logging.getLogger("cascadewatch.stream")
 
-SNAPSHOT_EVERY_S = 1.0
-
 
 def topic_types(settings: Settings) -> dict[str, set[str]]:
     t = settings.topics
@@ -63,7 +61,6 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
     expect = topic_types(settings)
     state = app.Table("detector_state", default=None, partitions=settings.partitions)
     detector = CascadeDetector(settings.detector)
-    saved_at: dict[str, float] = {}
     checkpoint = StateCheckpoint(state, detector)  # the state table is written before every offset commit
     app.sensors.add(checkpoint)
 
@@ -112,17 +109,12 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                 # Side output: the event as it arrived, for inspection or a later amended replay.
                 metrics.LATE.labels(asset).inc()
                 await late_topic.send(key=ev.key, value=ev.value)
-            # Whole-state snapshots are throttled (and forced when an episode moves), so a restart may
-            # lose up to SNAPSHOT_EVERY_S of buffered market data, never an episode's stage.
-            if alerts or now - saved_at.get(asset, 0.0) >= SNAPSHOT_EVERY_S:
-                state[asset] = detector.snapshot(asset)
-                saved_at[asset] = now
+            # The state reaches the table before the offsets commit (StateCheckpoint), not here.
 
     @app.on_rebalance_complete.connect
     async def _forget_cached_state(sender, **kwargs):
         # Partitions may have moved: reload each asset's state from the table on next use.
         detector.assets.clear()
-        saved_at.clear()
         checkpoint.forget()
 
     # topics the sink stores that the detector does not read: validated here, never dead-lettered
