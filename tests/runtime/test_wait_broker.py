@@ -30,8 +30,8 @@ def test_retries_with_capped_backoff_until_the_broker_is_up():
                         max_delay_s=8.0, report=lines.append)
     assert n == 9
     assert down.sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0]
-    assert lines[0] == ("Kafka broker 127.0.0.1:9 unreachable (ConnectionRefusedError: [Errno 111] Connection refused); "
-                        "attempt 1, next in 0.5s")
+    assert lines[0] == ("Kafka broker 127.0.0.1:9 unreachable (ConnectionRefusedError: [Errno 111] Connection "
+                        "refused); attempt 1, next in 0.5s")
     assert lines[-1] == "Kafka broker 127.0.0.1:9 is up after 9 attempts (40s); starting"
 
 

@@ -26,26 +26,13 @@ from pipeline.runtime.topics import ensure_topics
 from tests.waiting import wait_for
 
 from .conftest import Worker
-from .drill_helpers import alert_key, alerts_when_complete, figures, offline_alerts, scenario
+from .drill_helpers import (alert_key, alerts_when_complete, assert_replays, figures, offline_alerts, scenario,
+                            split_mid_episode)
 from .group_helpers import alerts_on_topic, repeated
 
 S = Settings(single_record_batches=True)
 HUNG_S = 20.0  # longer than the group's session timeout (5 s in tests): the group must recover too
 DOWN_S = 10.0
-
-
-def split_mid_episode(live: list[dict]) -> tuple[list[dict], list[dict]]:
-    deposit = next(e for e in live if e["type"] == "whale_transfer" and e["amount"] == 24_000.0)
-    cut = deposit["block_time"] + 15 * 60_000
-    first = [e for e in live if (e.get("observed_ts") or e.get("received_ts") or e["ts"]) < cut]
-    return first, live[len(first):]
-
-
-def assert_replays(got: list[dict], offline: list[dict]) -> None:
-    by_key = {alert_key(a): a for a in got}
-    assert sorted(by_key) == sorted(map(alert_key, offline))
-    for a in offline:
-        assert by_key[alert_key(a)] == a
 
 
 @pytest.mark.broker  # starts its own, later than the worker
@@ -96,7 +83,8 @@ def test_broker_hung_mid_episode_loses_no_alert(broker, worker_factory):
     first, rest = split_mid_episode([e for e in events if e["type"] != "etf_flow"])
     publish(first, broker.bootstrap, S)
     wait_for(lambda: any(a["asset"] == "BTC" and a["stage"] == "sell"
-                         for a in alerts_on_topic(broker.bootstrap, S.topics.alerts)), "the BTC sell alert", timeout=180)
+                         for a in alerts_on_topic(broker.bootstrap, S.topics.alerts)),
+             "the BTC sell alert", timeout=180)
     broker.proc.send_signal(signal.SIGSTOP)  # hung mid-episode, likely while the worker is still consuming
     t_hung = time.monotonic()
     try:
@@ -130,7 +118,8 @@ def test_broker_restarted_empty_mid_episode(broker, worker_factory):
     broker.stop()
     t_down = time.monotonic()
     # down for a while (by the clock), and until the worker has failed to reconnect a few times
-    wait_for(lambda: time.monotonic() - t_down >= DOWN_S and worker.log.read_text()[mark:].count("Connect call failed") >= 5,
+    wait_for(lambda: time.monotonic() - t_down >= DOWN_S
+             and worker.log.read_text()[mark:].count("Connect call failed") >= 5,
              "the worker to fail reconnecting", timeout=120, step=0.2)
     assert worker.alive()
     broker.start()  # same port, empty

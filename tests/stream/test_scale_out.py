@@ -19,7 +19,8 @@ from pipeline.runtime.publish import publish
 from pipeline.runtime.topics import ensure_topics
 from tests.waiting import wait_for
 
-from .drill_helpers import alert_key, alerts_when_complete, figures, offline_alerts, scenario
+from .drill_helpers import (alert_key, alerts_when_complete, assert_replays, figures, offline_alerts, scenario,
+                            split_mid_episode)
 from .group_helpers import alerts_by_asset, alerts_on_topic, assigned, partition_of, repeated
 
 PARTS = 2
@@ -36,8 +37,8 @@ def broker(tmp_path):
 
 def start_pair(worker_factory, tmp_path) -> dict[str, object]:
     """Two workers without the sink; returns the one owning each asset once each holds one partition."""
-    workers = [worker_factory(name, args=("--no-sink",),
-                              env={"CASCADEWATCH_PARTITIONS": str(PARTS), "CASCADEWATCH_DATA_DIR": str(tmp_path / name)})
+    workers = [worker_factory(name, args=("--no-sink",), env={"CASCADEWATCH_PARTITIONS": str(PARTS),
+                                                              "CASCADEWATCH_DATA_DIR": str(tmp_path / name)})
                for name in ("a", "b")]
 
     def settled():
@@ -58,23 +59,12 @@ def feed_etf(worker, bootstrap: str, events: list[dict]) -> list[dict]:
     return [e for e in events if e["type"] != "etf_flow"]
 
 
-def split_mid_episode(live: list[dict]) -> tuple[list[dict], list[dict]]:
-    """The live events up to 15 min after the BTC deposit (its selling seen, the cascade not yet) and the rest."""
-    deposit = next(e for e in live if e["type"] == "whale_transfer" and e["amount"] == 24_000.0)
-    cut = deposit["block_time"] + 15 * 60_000
-    first = [e for e in live if (e.get("observed_ts") or e.get("received_ts") or e["ts"]) < cut]
-    return first, live[len(first):]
-
-
 def scrape(worker) -> str:
     return urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=30).read().decode()
 
 
 def assert_alerts_are_replays(got: list[dict], offline: list[dict]) -> None:
-    by_key = {alert_key(a): a for a in got}
-    assert sorted(by_key) == sorted(map(alert_key, offline)), (sorted(set(by_key) ^ set(map(alert_key, offline))))
-    for a in offline:  # field for field
-        assert by_key[alert_key(a)] == a
+    assert_replays(got, offline)
     stages = {(a["asset"], a["kind"], a["stage"]) for a in got}
     assert {("BTC", "whale_cascade", s) for s in ("watch", "sell", "cascade")} <= stages
     assert {("ETH", "contagion_cascade", s) for s in ("watch", "cascade")} <= stages

@@ -25,7 +25,8 @@ def test_store_outage_loses_and_doubles_nothing(broker, worker_factory, tmp_path
     t0 = time.monotonic()
     down, refused = tmp_path / "store-down", tmp_path / "store-refused"
     worker = worker_factory(launcher="tests.stream.outage_worker",
-                            env={"CASCADEWATCH_DRILL_STORE_DOWN": str(down), "CASCADEWATCH_DRILL_STORE_REFUSED": str(refused),
+                            env={"CASCADEWATCH_DRILL_STORE_DOWN": str(down),
+                                 "CASCADEWATCH_DRILL_STORE_REFUSED": str(refused),
                                  "CASCADEWATCH_SINK__RETRY_MAX_DELAY_S": "2"})
     events = scenario()
     etf = [e for e in events if e["type"] == "etf_flow"]
