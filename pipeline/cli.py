@@ -98,7 +98,8 @@ def worker(
     sink: Annotated[bool, typer.Option(help="Also write events and alerts to ClickHouse")] = True,
     log_level: Annotated[str, typer.Option(help="debug | info | warning | error")] = "warning",
 ) -> None:
-    """Run the Faust worker: detector agent and ClickHouse sink. Needs KAFKA_BOOTSTRAP."""
+    """Run the Faust worker: detector agent and ClickHouse sink. Needs KAFKA_BOOTSTRAP; a broker that is not up
+    yet is waited for, retrying with backoff (CASCADEWATCH_BROKER_WAIT_S bounds the wait)."""
     import faust
     import prometheus_client
 
@@ -107,6 +108,13 @@ def worker(
     settings = Settings()
     if not settings.kafka_bootstrap:
         _fail("KAFKA_BOOTSTRAP is not set (host:port of a Kafka-API broker); `cascadewatch demo` starts one for you")
+    from pipeline.runtime.wait_broker import BrokerUnavailable, wait_for_broker
+
+    try:  # a broker that is not up yet is waited for (CASCADEWATCH_BROKER_WAIT_S bounds the wait)
+        wait_for_broker(settings.kafka_bootstrap, timeout_s=settings.broker_wait_s,
+                        report=lambda line: err.print(line, style="yellow", soft_wrap=True))
+    except BrokerUnavailable as exc:
+        _fail(str(exc))
     store = None
     if sink:
         from pipeline.sinks.clickhouse import open_store

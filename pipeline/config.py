@@ -36,6 +36,9 @@ class TopicNames(BaseModel):
 class SinkConfig(BaseModel):
     batch_size: int = Field(5000, ge=1, description="Rows per ClickHouse insert at most")
     flush_interval_s: float = Field(1.0, gt=0, description="Longest a row waits before its batch is written")
+    retry_max_delay_s: float = Field(30.0, gt=0, description="Longest wait between retries of a failed insert")
+    max_backlog: int = Field(200_000, ge=1, description="Events waiting to be stored (e.g. in a store outage) "
+                             "beyond which the worker stops reading, detection included")
 
 
 class BatchConfig(BaseModel):
@@ -53,9 +56,6 @@ class StreamConfig(BaseModel):
     take_messages: int = Field(64, ge=1, description="Messages handled (and committed) together at most")
     take_within_s: float = Field(0.1, gt=0, description="Longest the worker waits to fill a take")
     max_message_bytes: int = Field(1024 * 1024, ge=1024, description="Larger messages (envelopes) are dead-lettered")
-    snapshot_interval_s: float = Field(
-        1.0, ge=0, description="Least time between two state-table writes of an asset (0: after every take); "
-        "an alert always writes it")
 
 
 class Settings(BaseSettings):
@@ -81,6 +81,9 @@ class Settings(BaseSettings):
         "`demo` turns it on for the embedded broker. Leave off on a real Kafka cluster.")
     rebalance_timeout_s: float = Field(
         10.0, gt=0, description="Consumer-group rebalance timeout; a fresh worker waits this long on its first join")
+    broker_wait_s: float | None = Field(
+        None, ge=0, description="How long the worker waits for the broker at startup, retrying with backoff "
+        "(unset: as long as it takes)")
     metrics_addr: str = Field("127.0.0.1", description="Address the worker's Prometheus endpoint binds to")
     data_dir: str = Field("./var", description="Worker state (Faust tables) lives here")
     topics: TopicNames = TopicNames()

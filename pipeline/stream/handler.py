@@ -69,7 +69,7 @@ class Handler:
 
     def __init__(self, settings: Settings, *, store: bool,
                  load_state: Callable[[str], bytes | dict | None] = lambda a: None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, snapshot_every_s: float | None = 1.0):
         self.settings = settings
         self.store = store
         self.load_state = load_state
@@ -79,7 +79,9 @@ class Handler:
         self.stored_only = stored_only_on(settings.topics) if store else {}
         self.max_event = settings.max_event_bytes
         self.max_message = max(settings.stream.max_message_bytes, settings.max_event_bytes)
-        self.snapshot_every = settings.stream.snapshot_interval_s
+        # Least time between two snapshots of an asset in the outputs (an alert always gives one); None:
+        # none (the caller writes the state itself, as the worker does before each commit).
+        self.snapshot_every = snapshot_every_s
         self.saved_at: dict[str, float] = {}
 
     def topics(self) -> list[str]:
@@ -99,12 +101,16 @@ class Handler:
         for msg in messages:
             run.message(msg)
         run.count()
-        det = self.detector
-        for asset in run.touched:
-            if asset in run.alerted or now - self.saved_at.get(asset, 0.0) >= self.snapshot_every:
-                out.states[asset] = _dumps(det.state(asset).to_dict(), default=list)  # what restore() reads
-                self.saved_at[asset] = now
+        if self.snapshot_every is not None:
+            for asset in run.touched:
+                if asset in run.alerted or now - self.saved_at.get(asset, 0.0) >= self.snapshot_every:
+                    out.states[asset] = self.encode_state(asset)
+                    self.saved_at[asset] = now
         return out
+
+    def encode_state(self, asset: str) -> bytes:
+        """The asset's snapshot as the state table holds it (what `load_state` gives back)."""
+        return _dumps(self.detector.state(asset).to_dict(), default=list)
 
 
 class _Run:

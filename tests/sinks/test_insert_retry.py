@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pipeline.stream.app import _insert_with_retry
+from pipeline.sinks.writer import insert_with_retry as _insert_with_retry
 
 
 class Flaky:

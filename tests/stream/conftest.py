@@ -19,8 +19,10 @@ from pipeline.runtime.lag import group_lag
 
 
 class Worker:
-    def __init__(self, bootstrap: str, tmp: Path, name: str = "worker"):
+    def __init__(self, bootstrap: str, tmp: Path, name: str = "worker", args: tuple[str, ...] = (),
+                 env: dict | None = None, launcher: str = "pipeline"):
         self.bootstrap, self.tmp, self.name = bootstrap, tmp, name
+        self.args, self.extra_env, self.launcher = args, env or {}, launcher
         self.metrics_port = free_port()
         self.clickhouse_url = f"chdb://{tmp / 'chdb'}"
         self.log = tmp / f"{name}.log"
@@ -29,12 +31,13 @@ class Worker:
     def env(self) -> dict:
         return {**os.environ, "KAFKA_BOOTSTRAP": self.bootstrap, "CLICKHOUSE_URL": self.clickhouse_url,
                 "CASCADEWATCH_DATA_DIR": str(self.tmp / "var"), "CASCADEWATCH_REBALANCE_TIMEOUT_S": "5",
-                "CASCADEWATCH_SINGLE_RECORD_BATCHES": "true"}
+                "CASCADEWATCH_SINGLE_RECORD_BATCHES": "true", **self.extra_env}
 
     def start(self) -> "Worker":
-        self.proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker", "--metrics-port",
-                                      str(self.metrics_port), "--log-level", "info"], env=self.env(), stdout=open(self.log, "ab"),
-                                     stderr=subprocess.STDOUT)
+        # `launcher` is the module run with -m: the CLI itself, or a test wrapper around it
+        self.proc = subprocess.Popen([sys.executable, "-m", self.launcher, "worker", "--metrics-port",
+                                      str(self.metrics_port), "--log-level", "info", *self.args], env=self.env(),
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
         return self
 
     def stop(self) -> None:
@@ -76,8 +79,8 @@ class Worker:
 def worker_factory(broker, tmp_path):
     workers: list[Worker] = []
 
-    def make(name: str = "worker") -> Worker:
-        w = Worker(broker.bootstrap, tmp_path, name)
+    def make(name: str = "worker", **kwargs) -> Worker:
+        w = Worker(broker.bootstrap, tmp_path, name, **kwargs)
         workers.append(w)
         return w.start()
 

@@ -19,6 +19,14 @@ def scenario() -> list[dict]:
     return [orjson.loads(line) for line in bundled().read_bytes().splitlines()]
 
 
+def split_mid_episode(live: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The live events up to 15 min after the BTC deposit (its selling seen, the cascade not yet) and the rest."""
+    deposit = next(e for e in live if e["type"] == "whale_transfer" and e["amount"] == 24_000.0)
+    cut = deposit["block_time"] + 15 * 60_000
+    first = [e for e in live if (e.get("observed_ts") or e.get("received_ts") or e["ts"]) < cut]
+    return first, live[len(first):]
+
+
 def alert_key(a: dict) -> tuple:
     return a["alert_id"], a["stage"], a.get("revision", 0)
 
@@ -32,6 +40,14 @@ def offline_alerts(without: set[str] = frozenset(), tmp=None) -> list[dict]:
     path.write_bytes(b"".join(line + b"\n" for line in bundled().read_bytes().splitlines()
                               if orjson.loads(line).get("event_id") not in without))
     return [orjson.loads(dump_event(a)) for a in replay_files([path]).alerts]
+
+
+def assert_replays(got: list[dict], offline: list[dict]) -> None:
+    """`got` holds `offline`'s alerts and no other, field for field (repeats of one are allowed)."""
+    by_key = {alert_key(a): a for a in got}
+    assert sorted(by_key) == sorted(map(alert_key, offline)), sorted(set(by_key) ^ set(map(alert_key, offline)))
+    for a in offline:
+        assert by_key[alert_key(a)] == a
 
 
 def alerts_when_complete(bootstrap: str, topic: str, expected: set, timeout: float = 120.0) -> list[dict]:

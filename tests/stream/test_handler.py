@@ -115,9 +115,9 @@ def test_state_is_written_once_per_take_and_asset_and_throttled_between_takes():
     out = h.handle(take)
     assert set(out.states) == {"BTC", "ETH"} and out.partitions == {"BTC": 1, "ETH": 3}
     assert orjson.loads(out.states["BTC"]) == h.detector.snapshot("BTC")
-    clock[0] += S.stream.snapshot_interval_s / 2
+    clock[0] += h.snapshot_every / 2
     assert h.handle([Message(S.topics.liquidations, orjson.dumps(liq(70)), b"BTC", 1, 1)]).states == {}
-    clock[0] += S.stream.snapshot_interval_s
+    clock[0] += h.snapshot_every
     assert set(h.handle([Message(S.topics.liquidations, orjson.dumps(liq(71)), b"BTC", 1, 2)]).states) == {"BTC"}
 
 
@@ -138,3 +138,10 @@ def test_stored_only_topics_are_validated_and_stored_never_dead_lettered():
     out = h.handle([Message(S.topics.trades, value, b"BTC")])
     assert [r["event_id"] for r in out.rows] == ["okx:t:1"] and out.dead == []
     assert S.topics.trades not in Handler(S, store=False).topics()  # without the sink nobody reads it
+
+
+def test_a_handler_whose_caller_writes_the_state_gives_no_snapshots_but_encodes_them_on_demand():
+    h = Handler(S, store=False, clock=lambda: NOW, snapshot_every_s=None)
+    out = h.handle([Message(S.topics.liquidations, orjson.dumps(liq(0)), b"BTC", 2, 0)])
+    assert out.states == {} and out.partitions == {"BTC": 2}
+    assert orjson.loads(h.encode_state("BTC")) == h.detector.snapshot("BTC")

@@ -1,0 +1,118 @@
+"""The sink's writer: rows are batched and inserted in the background, with retries, and each input is
+acknowledged only once its row is stored, so reading goes on through a store outage.
+
+Why in the background: the worker's agents share one consumer, and in Faust an agent that stops
+taking messages fills its buffer, which pauses those partitions for every agent. A sink that waited
+on a store outage would stop detection with it. Here the reader only waits when `max_backlog`
+inputs are pending (memory is bounded); until then detection and alerting go on, and the offsets of
+unstored inputs are not committed (an input is acknowledged after its batch is written; the
+consumer commits only up to the first unacknowledged offset), so a crash during an outage replays
+them, and the insert deduplication absorbs what was written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+log = logging.getLogger("cascadewatch.sink")
+
+
+async def insert_with_retry(store, batch: list[dict], max_delay_s: float = 30.0) -> dict[str, int]:
+    """Insert a batch, retrying with capped backoff until it is stored.
+
+    It never gives up: giving up would let offsets commit past rows that were never written.
+    Retries are safe: inserts are deduplicated (token and ReplacingMergeTree on event_id).
+    """
+    loop = asyncio.get_running_loop()
+    delay, attempt = 0.5, 0
+    while True:
+        attempt += 1
+        try:
+            return await loop.run_in_executor(None, store.insert_events, batch)
+        except Exception as exc:  # noqa: BLE001 - the store raises driver-specific errors
+            log.warning("ClickHouse insert of %d events failed (attempt %d: %s), retrying in %.1fs",
+                        len(batch), attempt, exc, delay, exc_info=attempt == 1)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay_s)
+
+
+class BackgroundWriter:
+    """`put(row, token)` queues a row (None: nothing to store) and returns at once unless `max_backlog`
+    are pending; `ack(token)` is awaited once the row is stored, in the order they were put."""
+
+    def __init__(self, store, *, ack: Callable[[Any], Awaitable[Any]], batch_size: int, flush_interval_s: float,
+                 max_backlog: int, retry_max_delay_s: float = 30.0,
+                 on_stored: Callable[[dict[str, int]], None] | None = None):
+        self.store, self.ack, self.on_stored = store, ack, on_stored
+        self.batch_size, self.flush_interval_s = batch_size, flush_interval_s
+        self.max_backlog, self.retry_max_delay_s = max(max_backlog, batch_size), retry_max_delay_s
+        self._pending: list[tuple[dict | None, Any]] = []
+        self._in_flight = 0
+        self._full = asyncio.Event()  # a batch is ready
+        self._room = asyncio.Event()  # the backlog is below its bound
+        self._room.set()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._pending) + self._in_flight
+
+    async def put(self, row: dict | None, token: Any) -> None:
+        while self.backlog >= self.max_backlog:
+            self._room.clear()
+            await self._room.wait()
+        self._pending.append((row, token))
+        if len(self._pending) >= self.batch_size:
+            self._full.set()
+
+    async def put_many(self, rows: list[dict], tokens: list) -> None:
+        """Rows that several inputs gave together (a batch envelope, a take): stored before any of
+        `tokens` is acknowledged."""
+        if not tokens:
+            return
+        for row in rows:
+            await self.put(row, None)
+        for token in tokens:
+            await self.put(None, token)
+
+    async def run(self) -> None:
+        """Write batches until cancelled: when `batch_size` rows are pending or `flush_interval_s` passed."""
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Write everything pending now (one batch after another)."""
+        while self._pending:
+            batch, self._pending = self._pending[: self.batch_size], self._pending[self.batch_size:]
+            if len(self._pending) < self.batch_size:
+                self._full.clear()
+            self._in_flight = len(batch)
+            try:
+                rows = [row for row, _ in batch if row is not None]
+                if rows:
+                    counts = await insert_with_retry(self.store, rows, self.retry_max_delay_s)
+                    if self.on_stored is not None:
+                        self.on_stored(counts)
+                for _, token in batch:
+                    if token is not None:
+                        await self.ack(token)
+            finally:
+                self._in_flight = 0
+                self._room.set()
+
+    @contextlib.asynccontextmanager
+    async def running(self):
+        """The writer task for the lifetime of the block; on leaving it, what is pending is left
+        unacknowledged (read again by the next owner), not written in a hurry."""
+        task = asyncio.ensure_future(self.run())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,146 @@
+"""Two workers in one consumer group, run as the CLI runs them, on topics of two partitions (BTC and
+ETH land on different ones, so on different workers): together they publish `replay`'s alerts,
+contagion links crossing between them included; a worker stopped gracefully hands its partitions and
+state to the other with no alert lost or repeated; a worker killed with SIGKILL mid-episode is
+replaced by the other, and the alerts, deduplicated by (alert_id, stage, revision), are `replay`'s."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+import urllib.request
+
+import pytest
+
+from pipeline.config import Settings
+from pipeline.runtime.broker import EmbeddedBroker
+from pipeline.runtime.publish import publish
+from pipeline.runtime.topics import ensure_topics
+from tests.waiting import wait_for
+
+from .drill_helpers import (alert_key, alerts_when_complete, assert_replays, figures, offline_alerts, scenario,
+                            split_mid_episode)
+from .group_helpers import alerts_by_asset, alerts_on_topic, assigned, partition_of, repeated
+
+PARTS = 2
+S = Settings(partitions=PARTS, single_record_batches=True)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """The embedded broker with the pipeline's topics at two partitions."""
+    with EmbeddedBroker(log_path=tmp_path / "broker.log") as b:
+        ensure_topics(S, b.bootstrap)
+        yield b
+
+
+def start_pair(worker_factory, tmp_path) -> dict[str, object]:
+    """Two workers without the sink; returns the one owning each asset once each holds one partition."""
+    workers = [worker_factory(name, args=("--no-sink",), env={"CASCADEWATCH_PARTITIONS": str(PARTS),
+                                                              "CASCADEWATCH_DATA_DIR": str(tmp_path / name)})
+               for name in ("a", "b")]
+
+    def settled():
+        for w in workers:
+            assert w.alive(), f"worker {w.name} died:\n{w.log.read_text()[-3000:]}"
+        parts = [assigned(w.log.read_text(), S.topics.liquidations) for w in workers]
+        return all(parts) and parts[0] | parts[1] == set(range(PARTS)) and not parts[0] & parts[1] and parts
+
+    parts = wait_for(settled, "both workers to hold one partition each", timeout=120)
+    owner = {asset: workers[0] if partition_of(asset, PARTS) in parts[0] else workers[1] for asset in ("BTC", "ETH")}
+    assert owner["BTC"] is not owner["ETH"]  # the episode's contagion link must cross between the workers
+    return owner
+
+
+def feed_etf(worker, bootstrap: str, events: list[dict]) -> list[dict]:
+    """Publish the ETF history first (context read on every alert); return the live events."""
+    worker.wait_caught_up([S.topics.etf_flows], publish([e for e in events if e["type"] == "etf_flow"], bootstrap, S))
+    return [e for e in events if e["type"] != "etf_flow"]
+
+
+def scrape(worker) -> str:
+    return urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=30).read().decode()
+
+
+def assert_alerts_are_replays(got: list[dict], offline: list[dict]) -> None:
+    assert_replays(got, offline)
+    stages = {(a["asset"], a["kind"], a["stage"]) for a in got}
+    assert {("BTC", "whale_cascade", s) for s in ("watch", "sell", "cascade")} <= stages
+    assert {("ETH", "contagion_cascade", s) for s in ("watch", "cascade")} <= stages
+
+
+def test_two_workers_share_the_partitions_and_publish_replays_alerts(broker, worker_factory, tmp_path):
+    t0 = time.monotonic()
+    owner = start_pair(worker_factory, tmp_path)
+    events = scenario()
+    live = feed_etf(owner["BTC"], broker.bootstrap, events)
+    written = publish(live, broker.bootstrap, S)
+    owner["BTC"].wait_caught_up([*S.topics.inputs(), S.topics.links], written)
+    offline = offline_alerts()
+    got = alerts_when_complete(broker.bootstrap, S.topics.alerts, {alert_key(a) for a in offline})
+    per_worker = {asset: alerts_by_asset(scrape(w)) for asset, w in owner.items()}
+    figures("two workers", events=len(events), alerts=len(got), expected=len(offline),
+            lost=len(set(map(alert_key, offline)) - set(map(alert_key, got))), doubled=sum(repeated(got).values()),
+            btc_worker=dict(per_worker["BTC"]), eth_worker=dict(per_worker["ETH"]),
+            total_s=round(time.monotonic() - t0, 1))
+    assert_alerts_are_replays(got, offline)
+    assert not repeated(got)
+    # each asset's alerts came from the worker holding its partition: the ETH contagion cascade was
+    # raised by one worker from a link the other published
+    assert per_worker["BTC"]["BTC"] > 0 and per_worker["BTC"]["ETH"] == 0
+    assert per_worker["ETH"]["ETH"] > 0 and per_worker["ETH"]["BTC"] == 0
+
+
+def test_a_stopped_worker_hands_its_partitions_and_state_to_the_other(broker, worker_factory, tmp_path):
+    t0 = time.monotonic()
+    owner = start_pair(worker_factory, tmp_path)
+    events = scenario()
+    live = feed_etf(owner["BTC"], broker.bootstrap, events)
+    first, rest = split_mid_episode(live)
+    owner["BTC"].wait_caught_up(S.topics.inputs(), publish(first, broker.bootstrap, S))
+    before = alerts_on_topic(broker.bootstrap, S.topics.alerts)
+    btc = [a["stage"] for a in before if a["asset"] == "BTC"]
+    assert btc == ["watch", "sell"]  # mid-episode: the cascade is still to come
+
+    owner["BTC"].stop()  # SIGTERM: Faust leaves the group after committing
+    survivor = owner["ETH"]
+    wait_for(lambda: assigned(survivor.log.read_text(), S.topics.liquidations) == set(range(PARTS)),
+             "the survivor to take every partition", timeout=120)
+    publish(rest, broker.bootstrap, S)
+    offline = offline_alerts()
+    got = alerts_when_complete(broker.bootstrap, S.topics.alerts, {alert_key(a) for a in offline}, timeout=180)
+    figures("graceful handoff", events=len(events), alerts=len(got), expected=len(offline),
+            before_stop=len(before), lost=len(set(map(alert_key, offline)) - set(map(alert_key, got))),
+            doubled=sum(repeated(got).values()), total_s=round(time.monotonic() - t0, 1))
+    assert survivor.alive()
+    assert_alerts_are_replays(got, offline)
+    assert not repeated(got)  # nothing published twice across the handoff
+
+
+def test_a_killed_worker_is_replaced_mid_episode(broker, worker_factory, tmp_path):
+    t0 = time.monotonic()
+    owner = start_pair(worker_factory, tmp_path)
+    events = scenario()
+    live = feed_etf(owner["BTC"], broker.bootstrap, events)
+    first, rest = split_mid_episode(live)
+    publish(first, broker.bootstrap, S)
+    # SIGKILL the moment the episode's selling is published, while the worker is still consuming
+    wait_for(lambda: any(a["asset"] == "BTC" and a["stage"] == "sell"
+                         for a in alerts_on_topic(broker.bootstrap, S.topics.alerts)),
+             "the BTC sell alert", timeout=180)
+    os.kill(owner["BTC"].proc.pid, signal.SIGKILL)
+    owner["BTC"].proc.wait()
+    before = alerts_on_topic(broker.bootstrap, S.topics.alerts)
+    survivor = owner["ETH"]
+    wait_for(lambda: assigned(survivor.log.read_text(), S.topics.liquidations) == set(range(PARTS)),
+             "the survivor to take every partition", timeout=120)
+    publish(rest, broker.bootstrap, S)
+    offline = offline_alerts()
+    got = alerts_when_complete(broker.bootstrap, S.topics.alerts, {alert_key(a) for a in offline}, timeout=180)
+    figures("kill -9", events=len(events), alerts=len(got), unique=len(set(map(alert_key, got))),
+            expected=len(offline), before_kill=len(before),
+            lost=len(set(map(alert_key, offline)) - set(map(alert_key, got))),
+            doubled=sum(repeated(got).values()), total_s=round(time.monotonic() - t0, 1))
+    assert survivor.alive()
+    assert_alerts_are_replays(got, offline)
