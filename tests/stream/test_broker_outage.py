@@ -21,7 +21,7 @@ import pytest
 
 from pipeline.config import Settings
 from pipeline.runtime.broker import EmbeddedBroker, free_port
-from pipeline.runtime.publish import publish
+from pipeline.wire.producer import publish
 from pipeline.runtime.topics import ensure_topics
 from tests.waiting import wait_for
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from pipeline.config import Settings
-from pipeline.runtime.publish import publish
+from pipeline.wire.producer import publish
 
 from tests.waiting import wait_for
 
