@@ -9,7 +9,8 @@ lateness behind the frontier instead.
 
 Open interest and funding (`leverage`) is an optional feed: it holds the watermark back only once
 heard from and while not idle, so that an alert's leverage context, taken as of its time, is the
-same in the stream as in a replay; a deployment without it runs as before.
+same in the stream as in a replay; a deployment without it runs as before. Its backlog, read behind
+the exchange feeds, holds the watermark where it is until caught up: it never pulls it back.
 
 Wall-clock time comes from the caller (`now`); offline the event time itself is the clock.
 """

@@ -107,10 +107,11 @@ class CascadeDetector:
                 if not st.leverage.add(event):
                     st.duplicates += 1
                 elif (front := self._exchange_front(st, now)) is not None:
-                    # History older than the watermark (a backlog read late) must not pull time back.
-                    if event.ts > front - self.cfg.exchange_lateness_ms:
-                        st.clock.observe(LEV, event.ts, now)
-                        self._advance(st, now, out, routine=True)
+                    # History older than the watermark (a backlog read late) must not pull time back:
+                    # it holds time where it is until the feed has caught up.
+                    late = event.ts <= front - self.cfg.exchange_lateness_ms
+                    st.clock.observe(LEV, front if late else event.ts, now)
+                    self._advance(st, now, out, routine=True)
             elif kind == "link":
                 st = self.state(event.asset)
                 if not contagion.on_link(self.cfg, st, event, now, out.alerts):
