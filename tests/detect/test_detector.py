@@ -60,6 +60,19 @@ def test_snapshot_restore_midway_gives_the_same_alerts():
         assert again == [] and first + rest == whole
 
 
+def test_a_snapshot_taken_before_any_liquidation_restores_and_decides_the_same():
+    """A worker writes an asset's state once it has seen anything (ETF days loaded first); restored
+    after a rebalance, that state must take the liquidations that follow."""
+    evs = story()
+    det = CascadeDetector(NO_LINKS)
+    det.process(etf("2025-08-22", -2.0e8, T0 - 86_400_000))
+    snap = orjson.loads(orjson.dumps(det.snapshot("BTC")))
+    det2 = CascadeDetector(NO_LINKS)
+    det2.restore("BTC", snap)
+    got = drive(det2, evs) + det2.flush().alerts
+    assert stages(got) == stages(replay(evs)) and any(a.stage == "cascade" for a in got)
+
+
 def test_snapshot_is_a_copy():
     det = CascadeDetector(NO_LINKS)
     evs = story()
