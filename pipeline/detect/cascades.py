@@ -59,8 +59,8 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
     if not st.windows:
         for width, _ in cfg.windows():
             st.windows[width] = RollingWindow(width)
-        if st.floors is None:
-            st.floors = FloorSketch(cfg.floor_history_days, cfg.floor_quantile)
+    if st.floors is None:  # also after a restore from a snapshot taken before any judging
+        st.floors = FloorSketch(cfg.floor_history_days, cfg.floor_quantile)
     cs, liqs = st.cascade, st.liqs
     if upto_ts <= cs.judged_to:
         return

@@ -9,7 +9,8 @@ lateness behind the frontier instead.
 
 Open interest and funding (`leverage`) is an optional feed: it holds the watermark back only once
 heard from and while not idle, so that an alert's leverage context, taken as of its time, is the
-same in the stream as in a replay; a deployment without it runs as before.
+same in the stream as in a replay; a deployment without it runs as before. Its backlog, read behind
+the exchange feeds, holds the watermark where it is until caught up: it never pulls it back.
 
 Wall-clock time comes from the caller (`now`); offline the event time itself is the clock.
 """
@@ -44,7 +45,7 @@ class EventClock:
         lev = self.frontier.get(LEV)
         if front is not None and lev is not None:
             clock = now if now is not None else max(self.frontier.get(LIQ, -1), self.frontier.get(FLOW, -1))
-            if clock - self.arrival.get(LEV, self.born) < idle_timeout_ms:
+            if clock - self.arrival.get(LEV, clock if self.born is None else self.born) < idle_timeout_ms:
                 front = min(front, lev)
         self.memo = (now, idle_timeout_ms, front)
         return front
@@ -54,7 +55,7 @@ class EventClock:
         liq, flow = frontier.get(LIQ), frontier.get(FLOW)
         if liq is not None and flow is not None:  # the usual case, written out for speed
             clock = now if now is not None else liq if liq > flow else flow
-            arrival, born = self.arrival, self.born
+            arrival, born = self.arrival, clock if self.born is None else self.born
             if clock - arrival.get(LIQ, born) < idle_timeout_ms:
                 if clock - arrival.get(FLOW, born) < idle_timeout_ms:
                     return liq if liq < flow else flow
@@ -65,7 +66,7 @@ class EventClock:
         if liq is None and flow is None:
             return None
         clock = now if now is not None else (flow if liq is None else liq if flow is None else max(liq, flow))
-        born = self.born
+        born = clock if self.born is None else self.born  # restored, not started yet: born now
         liq_on = clock - self.arrival.get(LIQ, born) < idle_timeout_ms
         flow_on = clock - self.arrival.get(FLOW, born) < idle_timeout_ms
         if (liq_on and liq is None) or (flow_on and flow is None):

@@ -106,12 +106,12 @@ class CascadeDetector:
                 st = self.state(event.asset)
                 if not st.leverage.add(event):
                     st.duplicates += 1
-                elif st.clock.frontier:
-                    # History older than the watermark (a backlog read late) must not pull time back.
-                    front = st.clock.front(now, self.cfg.idle_timeout_ms)
-                    if front is None or event.ts > front - self.cfg.exchange_lateness_ms:
-                        st.clock.observe(LEV, event.ts, now)
-                        self._advance(st, now, out, routine=True)
+                elif (front := self._exchange_front(st, now)) is not None:
+                    # History older than the watermark (a backlog read late) must not pull time back:
+                    # it holds time where it is until the feed has caught up.
+                    late = event.ts <= front - self.cfg.exchange_lateness_ms
+                    st.clock.observe(LEV, front if late else event.ts, now)
+                    self._advance(st, now, out, routine=True)
             elif kind == "link":
                 st = self.state(event.asset)
                 if not contagion.on_link(self.cfg, st, event, now, out.alerts):
@@ -245,6 +245,18 @@ class CascadeDetector:
         return contagion.links_for(self.cfg, alert)
 
     # -- time -------------------------------------------------------------------------------
+    def _exchange_front(self, st: AssetState, now: int | None) -> int | None:
+        """How far the exchange feeds have got, to tell a leverage backlog from current figures: the
+        clock's front, or while a feed has not spoken yet the latest of those that have (None: none
+        has; a chain transfer alone says nothing of where the exchange feeds are)."""
+        clock = st.clock
+        # A clock restored from a snapshot is not started until its next exchange event.
+        front = clock.front(now, self.idle_timeout_ms) if clock.frontier and clock.born is not None else None
+        if front is None:
+            seen = [clock.frontier[s] for s in (LIQ, FLOW) if s in clock.frontier]
+            front = max(seen) if seen else None
+        return front
+
     def _advance(self, st: AssetState, now: int | None, out: Output, routine: bool = False) -> None:
         front = st.clock.front(now, self.idle_timeout_ms)
         if front is not None:

@@ -8,10 +8,11 @@ import orjson
 import pytest
 
 from pipeline.contracts.interchange import read_events
-from pipeline.contracts.models import EtfFlow, Liquidation, TradeFlow, WhaleTransfer
+from pipeline.contracts.models import EtfFlow, Link, Liquidation, TradeFlow, WhaleTransfer
 from pipeline.detect import CascadeDetector, DetectorConfig
 from pipeline.detect.codec import decode_bars
 from pipeline.scenarios import bundled
+from tests.detect.leverage_paths import lev
 from tests.detect.stories import MIN, NO_LINKS, T0, bars, drive, liqs, replay, stages, story
 
 
@@ -58,6 +59,19 @@ def test_snapshot_restore_midway_gives_the_same_alerts():
         again = drive(det2, evs[cut - 50: cut])  # redelivered after the restore
         rest = drive(det2, evs[cut:]) + det2.flush().alerts
         assert again == [] and first + rest == whole
+
+
+def test_a_snapshot_taken_before_any_liquidation_restores_and_decides_the_same():
+    """A worker writes an asset's state once it has seen anything (ETF days loaded first); restored
+    after a rebalance, that state must take the liquidations that follow."""
+    evs = story()
+    det = CascadeDetector(NO_LINKS)
+    det.process(etf("2025-08-22", -2.0e8, T0 - 86_400_000))
+    snap = orjson.loads(orjson.dumps(det.snapshot("BTC")))
+    det2 = CascadeDetector(NO_LINKS)
+    det2.restore("BTC", snap)
+    got = drive(det2, evs) + det2.flush().alerts
+    assert stages(got) == stages(replay(evs)) and any(a.stage == "cascade" for a in got)
 
 
 def test_snapshot_is_a_copy():
@@ -116,6 +130,24 @@ def test_restored_state_after_downtime_does_not_drop_the_backlog():
     backlog = [e for e in rest if isinstance(e, Liquidation)] + [e for e in rest if not isinstance(e, Liquidation)]
     got = first + drive(restored, backlog, wall) + restored.flush().alerts
     assert restored.state("BTC").late == 0
+    assert {(a.alert_id, a.stage) for a in got} == {(a.alert_id, a.stage) for a in replay(evs)}
+
+
+@pytest.mark.parametrize("first", ["progress", "leverage"])
+def test_a_restored_state_takes_a_link_or_a_leverage_figure_first(first):
+    """After a restore the clock starts again at the next event; that may be a contagion progress marker
+    or an open-interest figure instead of an exchange event."""
+    evs = story()
+    cut = next(i for i, e in enumerate(evs) if e.ts > T0 + 3 * MIN)
+    wall = 1_800_000_000_000
+    det = CascadeDetector(NO_LINKS)
+    before = drive(det, evs[:cut], wall)
+    restored = CascadeDetector(NO_LINKS)
+    restored.restore("BTC", orjson.loads(orjson.dumps(det.snapshot("BTC"))))
+    event = (Link(asset="BTC", source_alert_id="progress", source_asset="ETH", source_kind="progress",
+                  source_ts=evs[cut].ts) if first == "progress" else lev(evs[cut].ts, 8e9))
+    out = restored.process(event, wall + MIN)
+    got = before + out.alerts + drive(restored, evs[cut:], wall + MIN) + restored.flush().alerts
     assert {(a.alert_id, a.stage) for a in got} == {(a.alert_id, a.stage) for a in replay(evs)}
 
 

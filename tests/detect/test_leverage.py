@@ -175,3 +175,24 @@ def test_a_leverage_backlog_read_late_changes_no_decision():
     alerts += [a for e in events[200:] + live for a in det.feed(e, wall)] + det.finish()
     plain = replay(story())
     assert [(a.stage, a.alert_id, a.revision) for a in alerts] == [(a.stage, a.alert_id, a.revision) for a in plain]
+
+
+@pytest.mark.parametrize("heard", [("whale_transfer",), ("whale_transfer", "liquidation")],
+                         ids=["after the chain only", "before the trade flow"])
+def test_a_leverage_backlog_read_before_every_exchange_feed_spoke_changes_no_decision(heard):
+    """A worker reads its topics interleaved: the open-interest backlog may come in after a transfer or
+    the first liquidations but before any trade flow, while the clock has no front yet. It must not
+    pull the watermark back a month either (else the minutes of that month are judged first and the
+    whale episode and the cascade floor are decided against empty buffers)."""
+    history = path(T0 - 30 * 24 * HOUR, T0 - 20 * MIN, HOUR, lambda t: 8e9)
+    events = story()
+    first = [next(e for e in events if e.type == kind) for kind in heard]
+    det, wall = CascadeDetector(NO_LINKS), 1_900_000_000_000  # a stream: everything arrives "now"
+    alerts = [a for e in first + history[:1] for a in det.feed(e, wall)]  # the backlog's first figures
+    rest, backlog = [e for e in events if e not in first], history[1:]
+    for i in range(0, max(len(rest), 2 * len(backlog)), 100):  # then each topic in chunks, side by side
+        alerts += [a for e in backlog[i // 2: i // 2 + 50] + rest[i: i + 100] for a in det.feed(e, wall)]
+    alerts += det.finish()
+    plain = replay(story())
+    assert [(a.stage, a.alert_id, a.revision) for a in alerts] == [(a.stage, a.alert_id, a.revision) for a in plain]
+    assert any(a.stage == "cascade" for a in alerts)

@@ -51,3 +51,17 @@ class Loop:
 
     def all(self, field: str) -> list:
         return [x for out in self.outputs for x in getattr(out, field)]
+
+
+def interleaved(msgs: list[Message], first: list[str], chunk: int) -> list[Message]:
+    """The messages as a worker reading several topics may take them: `chunk` of each topic's backlog in
+    turn, the topics in `first` before the others, each topic in its own order."""
+    by_topic: dict[str, list[Message]] = {}
+    for m in msgs:
+        by_topic.setdefault(m.topic, []).append(m)
+    topics = sorted(by_topic, key=lambda t: first.index(t) if t in first else len(first))
+    out: list[Message] = []
+    for start in range(0, max(len(v) for v in by_topic.values()), chunk):
+        for t in topics:
+            out.extend(by_topic[t][start: start + chunk])
+    return out

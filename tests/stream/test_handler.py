@@ -17,7 +17,7 @@ from pipeline.replay import ReplayResult, load
 from pipeline.scenarios import bundled
 from pipeline.stream.handler import Handler, Message
 
-from .handler_helpers import Loop, messages
+from .handler_helpers import Loop, interleaved, messages
 
 S = Settings()
 LIQ = {"type": "liquidation", "event_id": "okx:1", "venue": "okx", "symbol": "BTC-USDT-SWAP", "asset": "BTC",
@@ -52,6 +52,21 @@ def test_scenario_gives_the_offline_alerts_field_for_field(batched):
     assert got == offline_alerts()
     assert any(orjson.loads(v)["kind"] == "contagion_cascade" for _, v in loop.all("alerts"))
     assert loop.all("dead") == [] and loop.all("rows") == []
+
+
+@pytest.mark.parametrize("batched", [True, False], ids=["envelopes", "single events"])
+def test_topics_read_side_by_side_give_the_offline_alerts(batched):
+    """A worker reads its topics side by side, not in event time: the month of open interest on the
+    leverage topic comes in beside the first liquidations, before any trade flow."""
+    settings = S.model_copy(update={"batch": BatchConfig(enabled=batched)})
+    topics = settings.topics
+    msgs = interleaved(messages(scenario(), settings), [topics.liquidations, topics.leverage, topics.trade_flow],
+                       chunk=50 if batched else 200)
+    loop = Loop(Handler(settings, store=False, clock=lambda: NOW)).run(msgs)
+    got = {(a["alert_id"], a["stage"], a.get("revision", 0), v)
+           for k, v in loop.all("alerts") for a in [orjson.loads(v)]}
+    assert got == offline_alerts()
+    assert loop.all("dead") == []
 
 
 def test_one_bad_event_in_a_batch_is_dead_lettered_alone_and_the_rest_processed():
