@@ -9,6 +9,14 @@
 - trade: `insert` rows only (the `partial` on subscribe replays old trades). `side` is the taker
   side; base units and quote value come from the venue's homeNotional / foreignNotional. Rows for
   instruments quoted in XBT are skipped (no USD value without a BTC price).
+- Leverage: `instrument:{symbol}`. A `partial` brings each symbol's whole row; `update` rows carry
+  only the fields that changed, so the parser keeps each symbol's merged row (an update before any
+  partial is skipped; a reconnect gets a fresh partial). An event goes out only when a message
+  changes openInterest, openValue, fundingRate, fundingTimestamp, fundingInterval or markPrice.
+  openInterest is in contracts: USD on XBTUSD (inverse, 1 contract = 1 USD; its openValue is the
+  same in satoshis), so open_interest_usd is set only for symbols with a USD contract size in
+  instruments/bitmex.json. fundingInterval is a span written as a time after 2000-01-01T00:00Z
+  ("2000-01-01T08:00:00.000Z" = 8 h); fundingTimestamp is the next funding.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from .base import (
     event_id,
     iso_ms,
     load_instruments,
+    num,
     pos,
     position_side,
     text,
@@ -34,13 +43,20 @@ from .base import (
 )
 from .spec import VenueSpec
 
-_SKIP_TABLES = ("orderBook", "quote", "instrument", "funding", "settlement", "insurance", "announcement",
+_SKIP_TABLES = ("orderBook", "quote", "funding", "settlement", "insurance", "announcement",
                 "connected", "chat", "publicNotifications", "tradeBin")
 _SIDES = {"Buy": "buy", "Sell": "sell"}
 _USD_QUOTES = ("USD", "USDT", "USDC")
+_LEVERAGE_FIELDS = ("openInterest", "openValue", "fundingRate", "fundingTimestamp", "fundingInterval", "markPrice")
+_SPAN_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, the zero of BitMEX's fundingInterval
+
+
 class Bitmex(Venue):
     name = "bitmex"
     completeness = "sampled"
+
+    def __init__(self) -> None:
+        self._instruments: dict[str, dict] = {}  # symbol -> merged instrument row (partial + updates)
 
     def quote_and_asset(self, symbol: str) -> tuple[str, str]:
         row = load_instruments("bitmex")["symbols"].get(symbol)
@@ -81,9 +97,53 @@ class Bitmex(Venue):
                 else:
                     out.trades.append(t)
             return out
+        if table == "instrument":
+            return self._instrument(action, unwrap_items(msg.get("data")), received_ts)
         if table.startswith(_SKIP_TABLES):
             return ParseResult(skipped=table)
         raise ParseError(f"unknown table {table[:60]!r}")
+
+    def _instrument(self, action: Any, rows: list[dict], received_ts: int) -> ParseResult:
+        if action not in ("partial", "update", "insert", "delete"):
+            raise ParseError(f"instrument: action {action!r}")
+        out = ParseResult()
+        for row in rows:
+            symbol = text(row.get("symbol"), "symbol")
+            if action == "delete":
+                self._instruments.pop(symbol, None)
+                continue
+            if action == "update":
+                if symbol not in self._instruments:
+                    out.skipped = "instrument_update_before_partial"
+                    continue
+                self._instruments[symbol].update(row)
+            else:
+                self._instruments[symbol] = dict(row)
+            if not any(k in row for k in _LEVERAGE_FIELDS):
+                out.skipped = "instrument_without_leverage_change"
+                continue
+            out.leverage.append(self._leverage(symbol, self._instruments[symbol], received_ts))
+        if action == "delete":
+            out.skipped = "instrument:delete"
+        return out
+
+    def _leverage(self, symbol: str, r: dict, received_ts: int):
+        _, asset = self.quote_and_asset(symbol)
+
+        def figure(key: str) -> float | None:
+            return None if r.get(key) is None else num(r[key], key)
+
+        oi = figure("openInterest")
+        row = load_instruments("bitmex")["symbols"].get(symbol, {})
+        usd_contract = row.get("unit") == "usd" and "contract_size" in row
+        interval = r.get("fundingInterval")
+        return self.leverage_event(
+            symbol=symbol, asset=asset, ts=iso_ms(r.get("timestamp")), source="instrument", received_ts=received_ts,
+            open_interest=oi, open_interest_usd=oi * float(row["contract_size"]) if usd_contract and oi is not None
+            else None, funding_rate=figure("fundingRate"),
+            funding_interval_ms=iso_ms(interval, "fundingInterval") - _SPAN_EPOCH_MS if interval else None,
+            next_funding_ts=iso_ms(r["fundingTimestamp"], "fundingTimestamp") if r.get("fundingTimestamp") else None,
+            mark_price=figure("markPrice"))
 
     def _liquidation(self, row: dict, received_ts: int):
         symbol = text(row.get("symbol"), "symbol")
@@ -135,6 +195,9 @@ class BitmexSpec(VenueSpec):
         # market-wide table would bring rows the parser cannot size, each one an error.
         args = [f"trade:{s}" for s in symbols] + [f"liquidation:{s}" for s in symbols if liquidation_size_known(s)]
         return [orjson.dumps({"op": "subscribe", "args": args}).decode()]
+
+    def leverage_subscribe(self, symbols: list[str]) -> list[str]:
+        return [orjson.dumps({"op": "subscribe", "args": [f"instrument:{s}" for s in symbols]}).decode()]
 
     def refused(self, msg: Any, symbols: list[str]) -> str | None:
         if isinstance(msg, dict) and "error" in msg and "table" not in msg:

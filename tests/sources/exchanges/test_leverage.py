@@ -133,6 +133,54 @@ def test_hyperliquid_asset_contexts_rest_and_websocket():
     assert (eth.asset, eth.source, eth.mark_price, eth.open_interest) == ("ETH", "activeAssetCtx", 6.0436, 1882.55)
 
 
+def bitmex_partial():
+    row = doc_example("bitmex_instrument_xbtusd_nautilus_fixture.json")
+    return {"table": "instrument", "action": "partial", "keys": ["symbol"], "data": [row],
+            "filter": {"symbol": "XBTUSD"}}
+
+
+def test_bitmex_instrument_partial_then_updates_are_merged():
+    bitmex = get_venue("bitmex")
+    [first] = leverage("bitmex", bitmex_partial(), bitmex)
+    assert (first.symbol, first.asset, first.source) == ("XBTUSD", "BTC", "instrument")
+    assert first.ts == 1732491199034  # 2024-11-24T23:33:19.034Z
+    assert first.open_interest == 411647400 and first.open_interest_usd == 411647400  # 1 contract = 1 USD
+    assert first.funding_rate == 0.00011 and first.funding_interval_ms == 8 * H
+    assert first.next_funding_ts == 1732507200000 and first.mark_price == 97849.76  # 2024-11-25T04:00Z
+    # openValue (satoshis) agrees: the USD open interest is openValue / 1e8 BTC at the mark price
+    assert first.open_interest_usd == pytest.approx(420691293378 / 1e8 * 97849.76, rel=1e-3)
+    # an update carries only what changed: the rest is the partial's
+    update = {"table": "instrument", "action": "update", "data": [
+        {"symbol": "XBTUSD", "openInterest": 411700000, "openValue": 420700000000,
+         "timestamp": "2024-11-24T23:33:20.000Z"}]}
+    [second] = leverage("bitmex", update, bitmex)
+    assert second.open_interest == 411700000 and second.ts == 1732491200000
+    assert second.funding_rate == 0.00011 and second.mark_price == 97849.76
+    mark = {"table": "instrument", "action": "update", "data": [
+        {"symbol": "XBTUSD", "fairPrice": 97900.1, "markPrice": 97900.1, "timestamp": "2024-11-24T23:33:25.000Z"}]}
+    [third] = leverage("bitmex", mark, bitmex)
+    assert third.mark_price == 97900.1 and third.open_interest == 411700000
+    # a price tick without a leverage figure changes nothing worth an event
+    tick = {"table": "instrument", "action": "update", "data": [
+        {"symbol": "XBTUSD", "lastPrice": 97901.0, "timestamp": "2024-11-24T23:33:26.000Z"}]}
+    r = bitmex.parse(tick, RECV)
+    assert not r.errors and not r.leverage and r.skipped == "instrument_without_leverage_change"
+
+
+def test_bitmex_instrument_update_before_a_partial_is_skipped_not_guessed():
+    update = {"table": "instrument", "action": "update", "data": [
+        {"symbol": "XBTUSD", "openInterest": 411700000, "timestamp": "2024-11-24T23:33:20.000Z"}]}
+    r = get_venue("bitmex").parse(update, RECV)
+    assert r.leverage == [] and not r.errors and r.skipped == "instrument_update_before_partial"
+
+
+def test_bitmex_linear_open_interest_has_no_usd_without_a_contract_size():
+    msg = bitmex_partial()
+    msg["data"][0] = {**msg["data"][0], "symbol": "XBTUSDT"}
+    [ev] = leverage("bitmex", msg)
+    assert ev.asset == "BTC" and ev.open_interest == 411647400 and ev.open_interest_usd is None
+
+
 @pytest.mark.parametrize("venue, msg", [
     ("bybit", {"topic": "tickers.BTCUSDT", "type": "snapshot", "ts": 1, "data": {"symbol": "BTCUSDT",
                                                                                 "openInterest": "-5"}}),
@@ -141,6 +189,10 @@ def test_hyperliquid_asset_contexts_rest_and_websocket():
                                                       "data": {"instrument_name": "BTC-PERPETUAL", "timestamp": 1}}}),
     ("hyperliquid", {"channel": "activeAssetCtx", "data": {"coin": "BTC"}}),
     ("binance-usdm", {"e": "markPriceUpdate", "E": 1, "s": "BTCUSDT", "p": "0", "r": "0.0001", "T": 2}),
+    ("bitmex", {"table": "instrument", "action": "partial", "data": [{"symbol": "XBTUSD", "openInterest": 5,
+                                                                      "timestamp": "yesterday"}]}),
+    ("bitmex", {"table": "instrument", "action": "partial", "data": [{"symbol": "XBTUSD", "fundingRate": "x",
+                                                                      "timestamp": "2024-11-24T23:33:20.000Z"}]}),
 ])
 def test_bad_leverage_messages_are_errors_with_a_reason(venue, msg):
     r = get_venue(venue).parse(msg, RECV)
