@@ -81,6 +81,33 @@ def test_throttle_lets_one_event_per_symbol_and_channel_through_per_interval():
     assert got[-1]["open_interest"] == 68020.0
 
 
+def test_bitmex_instrument_partial_and_update_through_a_live_feed():
+    row = doc_example("bitmex_instrument_xbtusd_nautilus_fixture.json")
+    partial = {"table": "instrument", "action": "partial", "keys": ["symbol"], "data": [row]}
+    update = {"table": "instrument", "action": "update",
+              "data": [{"symbol": "XBTUSD", "fundingRate": 0.0002, "timestamp": "2024-11-24T23:33:24.000Z"}]}
+
+    def serve(ws, script):
+        script.recv(ws)  # trade + liquidation
+        script.recv(ws)  # instrument
+        ws.send(json.dumps({"success": True, "subscribe": "instrument:XBTUSD",
+                            "request": {"op": "subscribe", "args": ["instrument:XBTUSD"]}}))
+        ws.send(json.dumps(partial))
+        ws.send(json.dumps(update))
+        hold(ws, 120)
+
+    script = Script(serve)
+    with local_server(script) as url:
+        cfg = LiveConfig(venue="bitmex", symbols=["XBTUSD"], url=url, **LEV)
+        _, stats, events, _, _ = run_feed_until(cfg, lambda f, ev: len(lev(ev)) >= 2, "two leverage events")
+    assert json.loads(script.received[1]) == {"op": "subscribe", "args": ["instrument:XBTUSD"]}
+    got = lev(events)
+    assert [e["funding_rate"] for e in got] == [0.00011, 0.0002]
+    assert [e["open_interest_usd"] for e in got] == [411647400, 411647400]
+    assert all(e["venue"] == "bitmex" and e["asset"] == "BTC" and e["mark_price"] == 97849.76 for e in got)
+    assert stats.errors == 0
+
+
 @contextmanager
 def rest_server(answers):
     """Serves Binance's documented openInterest answer for each symbol; `answers` may hold an HTTP error."""
