@@ -52,7 +52,7 @@ def test_feed_publishes_liquidations_bars_health_and_raw_trades(broker):
     with local_server(Script(serve)) as url:
         stopper = interrupt_when(all_published, "every trade and liquidation on the topics")  # then Ctrl-C
         res = CliRunner().invoke(app, ["feed", "bitmex", "-s", ",".join(case.symbols), "--url", url,
-                                       "--kafka", "--raw-trades"], env=env)
+                                       "--kafka", "--raw-trades", "--no-leverage"], env=env)
         stopper.join(10)
     assert stopper.met and res.exit_code == 0, res.output
     assert '"type":' not in res.stdout  # --kafka alone writes no JSON lines to stdout
