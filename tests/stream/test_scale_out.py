@@ -19,7 +19,7 @@ from pipeline.wire.producer import publish
 from pipeline.runtime.topics import ensure_topics
 from tests.waiting import wait_for
 
-from .drill_helpers import (alert_key, alerts_when_complete, assert_replays, figures, offline_alerts, scenario,
+from .drill_helpers import (alert_key, alerts_when_complete, figures, offline_alerts, scenario,
                             split_mid_episode)
 from .group_helpers import alerts_by_asset, alerts_on_topic, assigned, partition_of, repeated
 
