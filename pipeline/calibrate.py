@@ -48,6 +48,7 @@ def calibrate(events: list, config: DetectorConfig | None = None) -> list[dict]:
             row[f"threshold_{w}m_usd"] = round(need, 2)
             row[f"count_{w}m"] = info["count_needed"]
             row["floor_source"] = info["floor_source"]
+            row["young_factor"] = info.get("young_factor", 1.0)
         rows.append(row)
     return rows
 
@@ -87,7 +88,8 @@ def calibrate_command(
     m = lambda v: "-" if v is None else f"${v / 1e6:,.2f}M"  # noqa: E731
     for r in rows:
         cells = [f"{m(r[f'threshold_{w}_usd'])} ({m(r[f'level_{w}_usd'])} x), {r[f'count_{w}']}+ liqs" for w in widths]
-        table.add_row(r["asset"], f"{r['history_minutes'] / 60:,.1f}", *cells, r["floor_source"], str(r["cascades"]))
+        source = r["floor_source"] + (f", young x{r['young_factor']}" if r["young_factor"] > 1 else "")
+        table.add_row(r["asset"], f"{r['history_minutes'] / 60:,.1f}", *cells, source, str(r["cascades"]))
     console.print(table)
     for bad in loaded.bad[:20]:
         err.print(f"[yellow]skipped[/] {bad.path}:{bad.line_no}: {bad.error}")

@@ -33,17 +33,31 @@ def threshold(cfg: DetectorConfig, st: AssetState, width: int, factor: float, ts
     holds `count_needed`, the long liquidations the window must hold)."""
     levels, minutes = st.floors.level_at(ts)
     level, level_n = levels.get(key("usd", width)), levels.get(key("n", width))
+    young = 1.0
     if level is None or minutes * MINUTE < cfg.floor_min_history_ms:
         usd, source, count = cfg.cold_floor(st.asset, width), "cold_start", cfg.cascade_min_count
     else:
-        usd, source = factor * level, "learned"
+        young = cfg.young_factor(minutes * MINUTE)
+        usd, source = factor * young * level, "learned"
         count = max(cfg.cascade_min_count, math.ceil(cfg.floor_count_factor * (level_n or 0)))
     floor = cfg.usd_floor(st.asset)
     info = {"floor_source": source, "history_minutes": minutes,
             "floor_level_usd": round(level, 2) if level is not None else None, "count_needed": count}
+    if source == "learned" and young > 1.0:
+        info["young_factor"] = round(young, 3)
     if floor > usd:
         usd, info["floor_source"] = floor, f"{source}+usd_floor"
     return usd, info
+
+
+def watch_need(cfg: DetectorConfig, need: float, info: dict) -> float:
+    """A threshold inside a contagion watch: scaled by `contagion_threshold_factor`, without the raise
+    for a young history (the source's cascade is reason enough to look closer). A cold-start floor is
+    a guess at the asset's ordinary: it is scaled by the square root of the factor only (half, not a
+    quarter), as a quarter of a guess is noise."""
+    if info["floor_source"] != "learned":
+        return need * math.sqrt(cfg.contagion_threshold_factor)
+    return need * cfg.contagion_threshold_factor / cfg.young_factor(info["history_minutes"] * MINUTE)
 
 
 def enough_count(cfg: DetectorConfig, n: int, count: int, usd: float, need: float) -> bool:
@@ -150,10 +164,10 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
     _end_if_quiet(cfg, st, ts)
     active = st.cascade.active
     link = contagion.watch_covering(st, ts) if active is None and st.linked else None
-    scale = cfg.contagion_threshold_factor if link is not None else 1.0
     for (width, _), (need, info) in zip(cfg.windows(), _thresholds(cfg, st, ts)):
         w = st.windows[width]
-        need *= scale
+        if link is not None:
+            need = watch_need(cfg, need, info)
         long_usd = w.long_usd
         if active is not None:
             if long_usd >= 0.5 * need:
@@ -172,8 +186,12 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
             continue
         figures = w.figures()
         figures.update(baseline_long_usd=round(base, 2), threshold_usd=round(need, 2), **info)
-        short_need = need if width == cfg.cascade_window_ms else \
-            threshold(cfg, st, cfg.cascade_window_ms, cfg.floor_factor, ts)[0] * scale
+        if width == cfg.cascade_window_ms:
+            short_need = need
+        else:
+            short_need, short_info = threshold(cfg, st, cfg.cascade_window_ms, cfg.floor_factor, ts)
+            if link is not None:
+                short_need = watch_need(cfg, short_need, short_info)
         _start(cfg, st, ts, figures, link, short_need, alerts)
         return
 
@@ -183,10 +201,10 @@ def judge_again_for(cfg: DetectorConfig, st: AssetState, watch: Episode, alerts:
     cascade are judged again at the watch's threshold (the target's burst often starts a few
     minutes before the source's alert reaches it)."""
     judged = st.cascade.judged_to
-    lo_ts = watch.start - cfg.contagion_lookback_ms
+    lo_ts = watch.start - cfg.contagion_rejudge_ms
     if st.cascade.active is not None or judged < lo_ts or not st.windows:
         return
-    needs = [(need * cfg.contagion_threshold_factor, info["count_needed"])
+    needs = [(watch_need(cfg, need, info), info["count_needed"])
              for need, info in _thresholds(cfg, st, int(judged))]
     wins = {w: RollingWindow.rebuild(st.liqs, lo_ts - 1, w) for w, _ in cfg.windows()}
     liqs = st.liqs

@@ -66,6 +66,10 @@ class DetectorConfig(BaseModel):
         1.5, ge=0, description="...and the window must hold at least this multiple of the level of its liquidation "
         "COUNT (learned the same way): a few large prints, the heavy tail of a small asset, are not a cascade")
     floor_history_days: int = Field(14, ge=1, description="Days of history the learned floor is taken over")
+    floor_young_ms: int = Field(4 * DAY, ge=0, description="Learned levels younger than this are read from few days: "
+                                "their factor is raised (see floor_young_boost), falling to none at this age")
+    floor_young_boost: float = Field(1.0, ge=0, description="Factor raise at no history, falling linearly to 0 at "
+                                     "floor_young_ms (1.0: 1.75x the factor after one day of four)")
     floor_min_history_ms: int = Field(DAY, description="Less history than this is a cold start: the fallback floor applies")
     cascade_floor_usd: dict[str, float] = Field(
         {}, description="Optional per-asset USD floor the window must also reach (learned or cold)")
@@ -93,8 +97,11 @@ class DetectorConfig(BaseModel):
         "majors, e.g. SOL, XRP, DOGE, to watch them too)")
     contagion_window_ms: int = Field(120 * MINUTE, description="How long after the source cascade the watch lasts")
     contagion_lookback_ms: int = Field(
-        30 * MINUTE, description="A target cascade up to this long before the source's is re-classified as linked "
+        60 * MINUTE, description="A target cascade up to this long before the source's is re-classified as linked "
         "(an amended alert): they often fall together, and a slow source burst is called later than a sharp target")
+    contagion_rejudge_ms: int = Field(
+        30 * MINUTE, ge=0, description="When a watch opens, windows ending up to this long before the source's cascade "
+        "are judged again at the watch's threshold (a target burst that began first, too small to stand alone)")
     link_idle_timeout_ms: int = Field(
         5 * MINUTE, description="A source asset whose progress markers stop this long no longer holds a target's "
         "cascade decisions back")
@@ -147,6 +154,12 @@ class DetectorConfig(BaseModel):
             cached = (key, tuple(out))
             object.__setattr__(self, "_windows", cached)
         return cached[1]
+
+    def young_factor(self, history_ms: int) -> float:
+        """How much a learned level's factor is raised while its history is young."""
+        if self.floor_young_ms <= 0:
+            return 1.0
+        return 1.0 + self.floor_young_boost * max(0.0, 1.0 - history_ms / self.floor_young_ms)
 
     def usd_floor(self, asset: str) -> float:
         return self.cascade_floor_usd.get(asset, self.cascade_floor_usd_default)

@@ -190,3 +190,21 @@ def test_the_tail_of_a_finished_burst_in_the_long_window_is_not_a_new_one():
     later = liqs(T0 + 60 * MIN, T0 + 75 * MIN, 60_000, 5_000, tag="late")
     cascades = [a for a in replay(no_whale(cascade=False) + crash + later) if a.stage == "cascade"]
     assert len({a.alert_id for a in cascades}) == 1
+
+
+def test_a_young_history_raises_the_threshold_except_inside_a_contagion_watch():
+    """Two days of history are few: the learned threshold is raised by the young factor (1.5 at two of four
+    days), which a contagion watch does not apply; from four days on there is no raise."""
+    from pipeline.detect.cascades import watch_need
+
+    det = CascadeDetector(NO_LINKS)
+    drive(det, noise("SOL", T0 - 2 * DAY, T0, 2_000, seed=3))
+    need, info = threshold(NO_LINKS, det.state("SOL"), 5 * MIN, NO_LINKS.floor_factor, T0)
+    flat_cfg = NO_LINKS.model_copy(update={"floor_young_boost": 0.0})
+    flat, flat_info = threshold(flat_cfg, det.state("SOL"), 5 * MIN, flat_cfg.floor_factor, T0)
+    young = NO_LINKS.young_factor(info["history_minutes"] * MIN)
+    assert info["floor_source"] == "learned" and "young_factor" not in flat_info
+    assert 1.45 < info["young_factor"] == round(young, 3) < 1.6
+    assert abs(need - flat * young) < 1e-6 * need
+    assert abs(watch_need(NO_LINKS, need, info) - flat * NO_LINKS.contagion_threshold_factor) < 1e-6 * need
+    assert NO_LINKS.young_factor(4 * DAY) == NO_LINKS.young_factor(14 * DAY) == 1.0
