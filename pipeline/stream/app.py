@@ -26,7 +26,7 @@ from pipeline.sinks.writer import BackgroundWriter
 from pipeline.stream import metrics
 from pipeline.stream.handler import Handler, Message, Outputs
 from pipeline.stream.handoff import StateCheckpoint
-from pipeline.stream.takes import Takes
+from pipeline.stream.takes import SaveOnCommit, Takes
 
 log = logging.getLogger("cascadewatch.stream")
 
@@ -85,6 +85,7 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
 
     takes = Takes(handler, checkpoint, deliver=lambda out: deliver(out), release=release,
                   message=lambda e: Message(e.message.topic, e.value, e.key, e.message.partition, e.message.offset))
+    app.sensors.add(SaveOnCommit(takes, lambda: app.rebalancing or app.should_stop))
 
     @app.agent(app.topic(*handler.topics(), **raw), name="detect")
     async def detect(stream):

@@ -22,6 +22,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from faust.sensors import Sensor
+
 from pipeline.stream.handler import Handler, Message, Outputs
 from pipeline.stream.handoff import StateCheckpoint
 
@@ -71,8 +73,12 @@ class Takes:
         if self.messages and self.clock() - self.since >= within_s:
             await self.step()
         if self.checkpoint.held and (rebalancing or self.checkpoint.due()):
-            async with self.lock:
-                await self._save()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Save and release everything handled so far."""
+        async with self.lock:
+            await self._save()
 
     async def revoked(self) -> None:
         """Partitions are being given up: save and release everything handled, then handle nothing more
@@ -92,5 +98,22 @@ class Takes:
     async def _save(self) -> None:
         try:
             await self.checkpoint.save()
-        except Exception:  # noqa: BLE001 - logged loudly; what it covers stays unacknowledged and is retried
+        except Exception:  # logged loudly; what it covers stays unacknowledged and is retried
             log.exception("saving the detector state failed; its messages stay unacknowledged")
+
+
+class SaveOnCommit(Sensor):
+    """While Faust waits for every delivered message to be acknowledged (partitions being revoked, the
+    worker stopping) it commits in a loop, and at shutdown the agent's timer no longer runs: each such
+    commit starts a save of what the takes hold, so the wait ends as soon as the broker has the state.
+    `waiting()` says whether Faust is in such a wait (rebalancing or stopping)."""
+
+    def __init__(self, takes: Takes, waiting: Callable[[], bool]) -> None:
+        super().__init__()
+        self.takes, self.waiting = takes, waiting
+        self.task: asyncio.Task | None = None
+
+    def on_commit_initiated(self, consumer):
+        if self.takes.checkpoint.held and self.waiting() and (self.task is None or self.task.done()):
+            self.task = asyncio.ensure_future(self.takes.flush())
+        return super().on_commit_initiated(consumer)

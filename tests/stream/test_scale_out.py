@@ -18,14 +18,13 @@ import pytest
 from pipeline.config import Settings
 from pipeline.contracts.models import dump_event
 from pipeline.replay import replay_files
-from pipeline.scenarios import bundled
 from pipeline.runtime.broker import EmbeddedBroker
-from pipeline.wire.producer import publish
 from pipeline.runtime.topics import ensure_topics
+from pipeline.scenarios import bundled
+from pipeline.wire.producer import publish
 from tests.waiting import wait_for
 
-from .drill_helpers import (alert_key, alerts_when_complete, assert_replays, figures, scenario,
-                            split_mid_episode)
+from .drill_helpers import alert_key, alerts_when_complete, assert_replays, figures, scenario, split_mid_episode
 from .group_helpers import alerts_by_asset, alerts_on_topic, assigned, partition_of, repeated
 
 PARTS = 2

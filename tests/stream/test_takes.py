@@ -18,7 +18,8 @@ from pipeline.replay import ReplayResult, load
 from pipeline.scenarios import bundled
 
 from .drill_helpers import scenario
-from .group_model import Broker, Worker, load as load_logs, partition_of, run_group, unique_alerts
+from .group_model import Broker, Worker, partition_of, run_group, unique_alerts
+from .group_model import load as load_logs
 from .handler_helpers import messages
 
 S = Settings(partitions=2)
@@ -109,7 +110,7 @@ def test_a_take_handled_during_the_rebalance_would_miss_from_the_sums(msgs, offl
     """The order the agent allowed before: the take's events are acknowledged, then the cached state that
     holds them is dropped; the next event reloads the table without them."""
     broker = new_broker(msgs)
-    a, b, handled_during = asyncio.run(rebalance_mid_episode(broker, old_agent=True))
+    _, _, handled_during = asyncio.run(rebalance_mid_episode(broker, old_agent=True))
     assert handled_during
     assert differences(unique_alerts(broker.alerts), offline)
 
