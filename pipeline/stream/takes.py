@@ -3,9 +3,10 @@ a saved state covers them; no take is handled while a rebalance is under way.
 
 The sequence around a rebalance (Faust, eager protocol: every partition is revoked, then the new
 assignment is given):
-- while partitions are being revoked, Faust waits for every message it delivered to be
-  acknowledged; `tick` (called by a timer) handles what waits and saves at once, not at the next
-  interval, so that wait is short;
+- while partitions are being revoked (and when the worker stops), Faust waits for every message it
+  delivered to be acknowledged, committing in a loop; `tick` (the agent's timer) handles what waits
+  and saves at once rather than at the next interval, and `SaveOnCommit` starts a save at each of
+  those commits (at shutdown the timer no longer runs), so that wait is short;
 - `revoked` (once Faust is done waiting): everything handled is saved and released, and from then
   on no take is handled: a take handled now would change a state that is about to be dropped, or
   that belongs to another worker;
