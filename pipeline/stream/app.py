@@ -1,21 +1,22 @@
 """The Faust app: one agent around the hot path (pipeline/stream/handler.py) and its state table.
 
-The agent takes a few messages at a time (bounded by count and time), hands them to the handler and
-sends what it returns (alerts, links, late events, dead letters), waiting for the broker to confirm
-alerts and links. The state of every asset it changed is written to the state table just before
-each offset commit (pipeline/stream/handoff.py), so a worker taking over a partition resumes from
-a state that covers the committed offsets. Rows to store go to a background writer
-(pipeline/sinks/writer.py) that inserts up to CASCADEWATCH_SINK__BATCH_SIZE rows at a time and
-acknowledges a message only once its rows are stored, so a store outage neither stops detection
-nor lets offsets commit past unstored rows. A crash replays the unacknowledged messages, and the
-detector and the ClickHouse tables absorb the duplicates (at-least-once).
+The agent takes a few messages at a time (bounded by count and time) and hands them to the handler
+(pipeline/stream/takes.py); it sends what the handler returns (alerts, links, late events, dead
+letters), waiting for the broker to confirm alerts and links. A take is acknowledged only once the
+state of every asset it changed has been written to the state table's changelog and confirmed
+(pipeline/stream/handoff.py, about once a second and at every alert), so a worker taking over a
+partition resumes from a state that covers the committed offsets; no take is handled while a
+rebalance is under way. Rows to store go to a background writer (pipeline/sinks/writer.py) that
+inserts up to CASCADEWATCH_SINK__BATCH_SIZE rows at a time and acknowledges a message only once its
+rows are stored, so a store outage neither stops detection nor lets offsets commit past unstored
+rows. A crash replays the unacknowledged messages, and the detector and the ClickHouse tables
+absorb the duplicates (at-least-once).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import faust
 
@@ -25,6 +26,7 @@ from pipeline.sinks.writer import BackgroundWriter
 from pipeline.stream import metrics
 from pipeline.stream.handler import Handler, Message, Outputs
 from pipeline.stream.handoff import StateCheckpoint
+from pipeline.stream.takes import SaveOnCommit, Takes
 
 log = logging.getLogger("cascadewatch.stream")
 
@@ -58,56 +60,60 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                partitions=settings.partitions)
     # Snapshots are JSON the handler encodes itself (bytes: the raw codec; the changelog holds JSON as before).
     state = app.Table("detector_state", default=None, partitions=settings.partitions, value_type=bytes)
-    # No throttled snapshots from the handler: the checkpoint writes them before each commit.
+    # No throttled snapshots from the handler: the checkpoint writes them before acknowledging a take.
     handler = Handler(settings, store=store is not None, load_state=state.get, snapshot_every_s=None)
-    checkpoint = StateCheckpoint(state, handler)
-    app.sensors.add(checkpoint)
-    sends = {name: app.topic(getattr(settings.topics, name), **raw) for name in ("alerts", "links", "late", "deadletter")}
 
-    take = Take()
+    async def send_state(asset: str, partition: int | None, snap: bytes):
+        # As Table.__setitem__ does, but outside an event and confirmed: the partition is the asset's input
+        # partition (the topics and the table are co-partitioned by asset).
+        state.data[asset] = snap
+        return await state.changelog_topic.send(key=asset, value=snap, partition=partition,
+                                                key_serializer=state.key_serializer,
+                                                value_serializer=state.value_serializer)
+
+    checkpoint = StateCheckpoint(handler, send_state, every_s=app.conf.broker_commit_interval)
+    sends = {name: app.topic(getattr(settings.topics, name), **raw) for name in ("alerts", "links", "late", "deadletter")}
+    stream_ref: dict = {}  # the agent's stream (acked by hand) and the sink's writer, once the agent runs
+
+    async def release(rows: list[dict], events: list) -> None:
+        writer = stream_ref.get("writer")
+        if writer is not None:
+            await writer.put_many(rows, events)  # acknowledged once stored
+        else:
+            for event in events:
+                await stream_ref["stream"].ack(event)
+
+    takes = Takes(handler, checkpoint, deliver=lambda out: deliver(out), release=release,
+                  message=lambda e: Message(e.message.topic, e.value, e.key, e.message.partition, e.message.offset))
+    app.sensors.add(SaveOnCommit(takes, lambda: app.rebalancing or app.should_stop))
 
     @app.agent(app.topic(*handler.topics(), **raw), name="detect")
     async def detect(stream):
-        take.stream = stream.noack()  # acked by hand: after the take's output is sent and stored
+        stream_ref["stream"] = stream = stream.noack()  # acked by hand: once saved, sent and stored
         if store is None:
-            return await read(take.stream)
-        take.writer = BackgroundWriter(store, ack=take.stream.ack, batch_size=settings.sink.batch_size,
-                                       flush_interval_s=settings.sink.flush_interval_s,
-                                       max_backlog=settings.sink.max_backlog,
-                                       retry_max_delay_s=settings.sink.retry_max_delay_s, on_stored=_count_stored)
-        async with take.writer.running():
-            await read(take.stream)
+            return await read(stream)
+        writer = stream_ref["writer"] = BackgroundWriter(
+            store, ack=stream.ack, batch_size=settings.sink.batch_size,
+            flush_interval_s=settings.sink.flush_interval_s, max_backlog=settings.sink.max_backlog,
+            retry_max_delay_s=settings.sink.retry_max_delay_s, on_stored=_count_stored)
+        async with writer.running():
+            await read(stream)
 
     async def read(stream) -> None:
         async for event in stream.events():
-            take.add_message(event)
-            if len(take.messages) >= settings.stream.take_messages:
-                await step()
+            takes.add(event)
+            if len(takes.messages) >= settings.stream.take_messages:
+                await takes.step()
 
     @app.timer(settings.stream.take_within_s / 2)
     async def _due():
-        # A quiet topic: what waited long enough is handled without a further message.
-        if take.messages and time.monotonic() - take.messages_since >= settings.stream.take_within_s:
-            await step()
-
-    async def step() -> None:
-        async with take.lock:
-            events, take.messages = take.messages, []
-            if not events:
-                return
-            out = handler.handle([Message(e.message.topic, e.value, e.key, e.message.partition, e.message.offset)
-                                  for e in events])
-            for asset, partition in out.partitions.items():
-                checkpoint.touched(asset, partition)
-            await deliver(out)
-            if take.writer is None:
-                await take.ack(events)
-            else:
-                await take.writer.put_many(out.rows, events)
+        # A quiet topic: what waited long enough is handled without a further message; and the state is
+        # saved when due (at once during a rebalance: Faust waits for every delivered message's ack).
+        await takes.tick(settings.stream.take_within_s, rebalancing=app.rebalancing)
 
     async def deliver(out: Outputs) -> None:
-        """Send, and wait until the broker has alerts and links: a state that records them may be written
-        at the next commit, and a crash after that must not leave them unsent."""
+        """Send, and wait until the broker has alerts and links: a state that records them may be saved
+        next, and a crash after that must not leave them unsent."""
         confirm = []
         for name, pairs in (("alerts", out.alerts), ("links", out.links), ("late", out.late),
                             ("deadletter", out.dead)):
@@ -119,33 +125,16 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         if confirm:
             await asyncio.gather(*confirm)
 
+    @app.on_partitions_revoked.connect
+    async def _save_before_giving_up(sender, revoked, **kwargs):
+        await takes.revoked()  # all handled is saved and acknowledged; nothing more until the assignment
+
     @app.on_rebalance_complete.connect
     async def _forget_cached_state(sender, **kwargs):
-        # Partitions may have moved: the state is reloaded from the table (written when they were revoked).
-        handler.forget()
-        checkpoint.forget()
+        # Partitions may have moved: the state is reloaded from the table, which covers the committed offsets.
+        await takes.assigned()
 
     return app
-
-
-class Take:
-    """What the agent holds between messages: those not yet handled, and the writer of their rows."""
-
-    def __init__(self) -> None:
-        self.stream = None  # the agent's stream, acked by hand
-        self.writer: BackgroundWriter | None = None
-        self.lock = asyncio.Lock()
-        self.messages: list = []
-        self.messages_since = 0.0
-
-    def add_message(self, event) -> None:
-        if not self.messages:
-            self.messages_since = time.monotonic()
-        self.messages.append(event)
-
-    async def ack(self, events: list) -> None:
-        for event in events:
-            await self.stream.ack(event)
 
 
 def _count_stored(counts: dict[str, int]) -> None:

@@ -1,0 +1,120 @@
+"""The agent's takes: messages gathered a few at a time, handled together, and acknowledged only once
+a saved state covers them; no take is handled while a rebalance is under way.
+
+The sequence around a rebalance (Faust, eager protocol: every partition is revoked, then the new
+assignment is given):
+- while partitions are being revoked (and when the worker stops), Faust waits for every message it
+  delivered to be acknowledged, committing in a loop; `tick` (the agent's timer) handles what waits
+  and saves at once rather than at the next interval, and `SaveOnCommit` starts a save at each of
+  those commits (at shutdown the timer no longer runs), so that wait is short;
+- `revoked` (once Faust is done waiting): everything handled is saved and released, and from then
+  on no take is handled: a take handled now would change a state that is about to be dropped, or
+  that belongs to another worker;
+- `assigned` (the new assignment is in place, tables restored, before the partitions are resumed):
+  the cached states are dropped (reloaded from the table on the next event of each asset), as is
+  anything still unhandled or unsaved; none of it is acknowledged, so the consumer reads it again
+  from the committed offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from faust.sensors import Sensor
+
+from pipeline.stream.handler import Handler, Message, Outputs
+from pipeline.stream.handoff import StateCheckpoint
+
+log = logging.getLogger("cascadewatch.stream")
+
+Deliver = Callable[[Outputs], Awaitable[None]]
+Release = Callable[[list[dict], list], Awaitable[None]]  # (rows, the take's messages)
+
+
+class Takes:
+    """`deliver(out)` sends a take's output and returns once the broker has its alerts and links;
+    `release(rows, events)` acknowledges the take's messages (or has them acknowledged once their rows
+    are stored); `message(event)` turns what the stream gives into a handler `Message`."""
+
+    def __init__(self, handler: Handler, checkpoint: StateCheckpoint, *, deliver: Deliver, release: Release,
+                 message: Callable[[object], Message], clock: Callable[[], float] = time.monotonic) -> None:
+        self.handler, self.checkpoint = handler, checkpoint
+        self.deliver, self.release, self.message, self.clock = deliver, release, message, clock
+        self.lock = asyncio.Lock()
+        self.messages: list = []
+        self.since = 0.0
+        self.paused = False  # between `revoked` and `assigned`
+
+    def add(self, event) -> None:
+        if not self.messages:
+            self.since = self.clock()
+        self.messages.append(event)
+
+    async def step(self) -> None:
+        """Handle what waits, send its output, and hold its acknowledgement for the next save (at once
+        when it raised an alert, so a takeover never publishes that alert again)."""
+        async with self.lock:
+            if self.paused or not self.messages:
+                return
+            events, self.messages = self.messages, []
+            out = self.handler.handle([self.message(e) for e in events])
+            for asset, partition in out.partitions.items():
+                self.checkpoint.touched(asset, partition)
+            await self.deliver(out)
+            rows, release = out.rows, self.release
+            self.checkpoint.hold(lambda: release(rows, events))
+            if out.alerts or self.checkpoint.due():
+                await self._save()
+
+    async def tick(self, within_s: float, rebalancing: bool = False) -> None:
+        """From a timer: handle what waited `within_s`, and save when due (at once while rebalancing)."""
+        if self.messages and self.clock() - self.since >= within_s:
+            await self.step()
+        if self.checkpoint.held and (rebalancing or self.checkpoint.due()):
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Save and release everything handled so far."""
+        async with self.lock:
+            await self._save()
+
+    async def revoked(self) -> None:
+        """Partitions are being given up: save and release everything handled, then handle nothing more
+        until `assigned`."""
+        async with self.lock:
+            self.paused = True
+            await self._save()
+
+    async def assigned(self) -> None:
+        """The new assignment is in place: start again from the table and the committed offsets."""
+        async with self.lock:
+            self.messages = []
+            self.handler.forget()
+            self.checkpoint.forget()
+            self.paused = False
+
+    async def _save(self) -> None:
+        try:
+            await self.checkpoint.save()
+        except Exception:  # logged loudly; what it covers stays unacknowledged and is retried
+            log.exception("saving the detector state failed; its messages stay unacknowledged")
+
+
+class SaveOnCommit(Sensor):
+    """While Faust waits for every delivered message to be acknowledged (partitions being revoked, the
+    worker stopping) it commits in a loop, and at shutdown the agent's timer no longer runs: each such
+    commit starts a save of what the takes hold, so the wait ends as soon as the broker has the state.
+    `waiting()` says whether Faust is in such a wait (rebalancing or stopping)."""
+
+    def __init__(self, takes: Takes, waiting: Callable[[], bool]) -> None:
+        super().__init__()
+        self.takes, self.waiting = takes, waiting
+        self.task: asyncio.Task | None = None
+
+    def on_commit_initiated(self, consumer):
+        if self.takes.checkpoint.held and self.waiting() and (self.task is None or self.task.done()):
+            self.task = asyncio.ensure_future(self.takes.flush())
+        return super().on_commit_initiated(consumer)
