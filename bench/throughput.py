@@ -62,7 +62,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 POLL_S = 0.2
 CONFIRM_S = 1.0
-INPUT_TOPICS = ("whale_transfers", "liquidations", "trade_flow", "etf_flows", "feed_health", "trades")
+# Every topic a backlog writes or the worker reads as input, prefixed per backlog (a topic left out would be
+# shared by the backlogs and read several times over).
+INPUT_TOPICS = ("whale_transfers", "liquidations", "trade_flow", "etf_flows", "leverage", "feed_health", "trades")
 OUTPUT_TOPICS = ("alerts", "links", "late", "deadletter")
 TARGET_EPS, TARGET_SINK_RATIO, TARGET_RSS_MIB = 20_000, 0.7, 200
 
@@ -214,7 +216,7 @@ def run_worker(label: str, backlog: Backlog, *, sink: bool, workers: int, bootst
 
 def chdb_counts(chdb_url: str) -> dict[str, int]:
     """Rows per table in a sink run's chDB (read after its worker stopped: one process per path)."""
-    tables = ["whale_transfers", "liquidations", "trade_flow", "etf_flows"]
+    tables = ["whale_transfers", "liquidations", "trade_flow", "etf_flows", "leverage"]
     sql = " UNION ALL ".join([*(f"SELECT '{t}' AS t, count() AS n FROM {t} FINAL" for t in tables),
                               "SELECT 'alerts' AS t, count() AS n FROM alerts FINAL",
                               "SELECT 'deadletter' AS t, count() AS n FROM deadletter"])
@@ -287,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode, url in sink_runs:
             counts = chdb_counts(url)
             stored = {k: counts[t] for k, t in (("whale_transfer", "whale_transfers"), ("liquidation", "liquidations"),
-                                                ("trade_flow", "trade_flow"), ("etf_flow", "etf_flows"))}
+                                                ("trade_flow", "trade_flow"), ("etf_flow", "etf_flows"),
+                                                ("leverage", "leverage"))}
             console.print(f"  {mode}, sink: rows under FINAL " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
             if stored != by_kind:
                 problems.append(f"{mode}, sink: stored {stored}, published {by_kind}")
