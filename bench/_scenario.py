@@ -17,7 +17,7 @@ import hashlib
 
 from pipeline.scenarios.aug2025 import generate
 
-SHIFT_DAYS = 14
+SHIFT_DAYS = 32  # longer than one copy (a month of open-interest history, then the crash): copies never overlap
 SHIFT_MS = SHIFT_DAYS * 86_400_000
 _TIME_FIELDS = ("ts", "received_ts", "block_time", "observed_ts", "published_ts", "next_funding_ts")
 _BLOCKS_PER_SHIFT = SHIFT_DAYS * 144  # bitcoin: ~one block per 10 minutes
