@@ -73,10 +73,14 @@ class BackgroundWriter:
         `tokens` is acknowledged."""
         if not tokens:
             return
-        for row in rows:
-            await self.put(row, None)
-        for token in tokens:
-            await self.put(None, token)
+        while self.backlog >= self.max_backlog:  # the bound is checked per take: it may be passed by one take
+            self._room.clear()
+            await self._room.wait()
+        pending = self._pending
+        pending.extend([(row, None) for row in rows])
+        pending.extend([(None, token) for token in tokens])
+        if len(pending) >= self.batch_size:
+            self._full.set()
 
     async def run(self) -> None:
         """Write batches until cancelled: when `batch_size` rows are pending or `flush_interval_s` passed."""
