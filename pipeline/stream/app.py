@@ -73,6 +73,7 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
             return await read(take.stream)
         take.writer = BackgroundWriter(store, ack=take.stream.ack, batch_size=settings.sink.batch_size,
                                        flush_interval_s=settings.sink.flush_interval_s,
+                                       rollup_interval_s=settings.sink.rollup_interval_s,
                                        max_backlog=settings.sink.max_backlog,
                                        retry_max_delay_s=settings.sink.retry_max_delay_s, on_stored=_count_stored)
         async with take.writer.running():
