@@ -119,6 +119,9 @@ class BackgroundWriter:
     async def flush(self) -> None:
         """Write everything pending now (one batch after another), then the rollups if they are due."""
         await self._write_pending()
+        await self._refresh_if_due()
+
+    async def _refresh_if_due(self) -> None:
         if self._unrefreshed and self.clock() - self._refreshed_at >= self.rollup_interval_s:
             await self.refresh()
 
@@ -148,6 +151,7 @@ class BackgroundWriter:
                         self.on_stored(counts)
                 if deferred:
                     self._unrefreshed.extend(token for _, token in batch if token is not None)
+                    await self._refresh_if_due()  # also while catching up, when new rows keep this loop going
                 else:
                     for _, token in batch:
                         if token is not None:
