@@ -1,12 +1,13 @@
 """Benchmark input: the bundled Aug 2025 scenario repeated, each copy shifted in time with fresh ids.
 
-Copy k is the scenario (pipeline.scenarios.aug2025.generate(), ~19k events) moved k * 14 days
-later: every event time (ts, received_ts, block_time, observed_ts, published_ts, next_funding_ts), the ETF trading
-date and the bitcoin block number move, and every id is new (liquidation / whale / ETF / leverage event_id,
-tx_hash; bars are identified by their shifted start time). One copy spans ~11 days (ETF history
-from the 14th, the live crash on the 24th), so copies never overlap and the concatenation is in
-arrival order like the scenario itself. Each copy is a new whale deposit -> sell -> cascade for the
-detector, with ordinary traffic around it: it sees new data all the way through, not duplicates.
+Copy k is the scenario (pipeline.scenarios.aug2025.generate(), ~25k events) moved k * 32 days
+later: every event time (ts, received_ts, block_time, observed_ts, published_ts, next_funding_ts),
+the ETF trading date and the bitcoin block number move, and every id is new (liquidation / whale /
+ETF / leverage event_id, tx_hash; bars are identified by their shifted start time). One copy spans
+~30 days (a month of open-interest history, ETF history from the 20th day, the live crash on the
+30th), so copies never overlap and the concatenation is in arrival order like the scenario
+itself. Each copy is a new whale deposit -> sell -> cascade for the detector, with ordinary
+traffic around it: it sees new data all the way through, not duplicates.
 """
 
 from __future__ import annotations

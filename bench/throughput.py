@@ -3,12 +3,12 @@
 One run, one broker (memory storage, started here on a free port):
 
  1. publish   N events (default 100,000: the bundled Aug 2025 scenario repeated as copies shifted
-              14 days apart with fresh ids, bench/_scenario.py) three times, with the project's
+              32 days apart with fresh ids, bench/_scenario.py) three times, with the project's
               publisher: one event per message (`single.*` topics), and in batch envelopes
               (schemas/batch.schema.json) of at most 200 events / 128 KiB lingering up to --linger
               (10) seconds of the events' own arrival times (`batched.*`), or --full-linger (600)
               seconds (`full.*`: envelopes as full as a feed at crash rates makes them).
- 2. for each of the two backlogs, each consumer in its own process and consumer group, from the
+ 2. for each of the three backlogs, each consumer in its own process and consumer group, from the
     earliest offset:
       - bare:    aiokafka getmany + orjson.loads of every message (bench/_baseline_consumer.py),
                  three processes one after the other, the median reported;
