@@ -37,6 +37,18 @@ def proc_status_kib(pid: int, key: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (all its threads), from /proc/PID/stat."""
+    import os
+
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def scrape_metrics(port: int) -> dict[str, dict[str, float]]:
     """The worker's cascadewatch_* counters: {name: {label value (topic/asset/stage/table): total}}."""
     from prometheus_client.parser import text_string_to_metric_families

@@ -1,12 +1,13 @@
 """Benchmark input: the bundled Aug 2025 scenario repeated, each copy shifted in time with fresh ids.
 
-Copy k is the scenario (pipeline.scenarios.aug2025.generate(), ~19k events) moved k * 14 days
-later: every event time (ts, received_ts, block_time, observed_ts, published_ts), the ETF trading
-date and the bitcoin block number move, and every id is new (liquidation / whale / ETF event_id,
-tx_hash; bars are identified by their shifted start time). One copy spans ~11 days (ETF history
-from the 14th, the live crash on the 24th), so copies never overlap and the concatenation is in
-arrival order like the scenario itself. Each copy is a new whale deposit -> sell -> cascade for the
-detector, with ordinary traffic around it: it sees new data all the way through, not duplicates.
+Copy k is the scenario (pipeline.scenarios.aug2025.generate(), ~25k events) moved k * 32 days
+later: every event time (ts, received_ts, block_time, observed_ts, published_ts, next_funding_ts),
+the ETF trading date and the bitcoin block number move, and every id is new (liquidation / whale /
+ETF / leverage event_id, tx_hash; bars are identified by their shifted start time). One copy spans
+~30 days (a month of open-interest history, ETF history from the 20th day, the live crash on the
+30th), so copies never overlap and the concatenation is in arrival order like the scenario
+itself. Each copy is a new whale deposit -> sell -> cascade for the detector, with ordinary
+traffic around it: it sees new data all the way through, not duplicates.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import hashlib
 
 from pipeline.scenarios.aug2025 import generate
 
-SHIFT_DAYS = 14
+SHIFT_DAYS = 32  # longer than one copy (a month of open-interest history, then the crash): copies never overlap
 SHIFT_MS = SHIFT_DAYS * 86_400_000
-_TIME_FIELDS = ("ts", "received_ts", "block_time", "observed_ts", "published_ts")
+_TIME_FIELDS = ("ts", "received_ts", "block_time", "observed_ts", "published_ts", "next_funding_ts")
 _BLOCKS_PER_SHIFT = SHIFT_DAYS * 144  # bitcoin: ~one block per 10 minutes
 
 
@@ -46,6 +47,8 @@ def _shifted(e: dict, k: int) -> dict:
         day = dt.date.fromisoformat(e["date"]) + dt.timedelta(days=k * SHIFT_DAYS)
         e["date"] = day.isoformat()
         e["event_id"] = f"etf:{e['fund']}:{e['date']}"
+    elif kind == "leverage":
+        e["event_id"] = f"{e['event_id']}#{k}"
     return e
 
 

@@ -3,12 +3,12 @@
 One run, one broker (memory storage, started here on a free port):
 
  1. publish   N events (default 100,000: the bundled Aug 2025 scenario repeated as copies shifted
-              14 days apart with fresh ids, bench/_scenario.py) three times, with the project's
+              32 days apart with fresh ids, bench/_scenario.py) three times, with the project's
               publisher: one event per message (`single.*` topics), and in batch envelopes
               (schemas/batch.schema.json) of at most 200 events / 128 KiB lingering up to --linger
               (10) seconds of the events' own arrival times (`batched.*`), or --full-linger (600)
               seconds (`full.*`: envelopes as full as a feed at crash rates makes them).
- 2. for each of the two backlogs, each consumer in its own process and consumer group, from the
+ 2. for each of the three backlogs, each consumer in its own process and consumer group, from the
     earliest offset:
       - bare:    aiokafka getmany + orjson.loads of every message (bench/_baseline_consumer.py),
                  three processes one after the other, the median reported;
@@ -26,6 +26,9 @@ One run, one broker (memory storage, started here on a free port):
 The backlogs are published before any consumer starts, so nothing competes with the consumers
 for the cores: the figures are catch-up (maximum) throughput. Peak RSS is VmHWM from
 /proc/PID/status, read just before each process stops.
+CPU s is the user + system time the consumer's processes used between the two ends (/proc/PID/stat,
+all threads); events/CPU-s divides the events by it. On a shared machine the wall-clock rate falls with
+the load; the rate per CPU second much less (it still pays for cache misses and the broker's share).
 
 Run: python bench/throughput.py [--events N] [--linger S] [--timeout S] [--keep]
 """
@@ -50,7 +53,7 @@ import orjson  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from _probe import LagProbe, die_with_parent, proc_status_kib, read_all, stop_process, tail  # noqa: E402
+from _probe import LagProbe, cpu_seconds, die_with_parent, proc_status_kib, read_all, stop_process, tail  # noqa: E402
 from _reference import differences, reference_alerts  # noqa: E402
 from _scenario import base_events, scenario_events, type_mix  # noqa: E402
 from pipeline.config import BatchConfig, Settings, TopicNames  # noqa: E402
@@ -62,7 +65,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 POLL_S = 0.2
 CONFIRM_S = 1.0
-INPUT_TOPICS = ("whale_transfers", "liquidations", "trade_flow", "etf_flows", "feed_health", "trades")
+# Every topic a backlog writes or the worker reads as input, prefixed per backlog (a topic left out would be
+# shared by the backlogs and read several times over).
+INPUT_TOPICS = ("whale_transfers", "liquidations", "trade_flow", "etf_flows", "leverage", "feed_health", "trades")
 OUTPUT_TOPICS = ("alerts", "links", "late", "deadletter")
 TARGET_EPS, TARGET_SINK_RATIO, TARGET_RSS_MIB = 20_000, 0.7, 200
 
@@ -92,6 +97,13 @@ class Result:
     measured_events: float
     rss_kib: list[int]
     runs: list[float] = field(default_factory=list)
+    cpu_s: float = float("nan")  # CPU seconds the consumer's processes used between the two ends (all threads)
+
+    @property
+    def per_cpu_s(self) -> float:
+        """Events per CPU second of the consumer's processes (all threads): a figure other processes on a
+        shared machine move less than the wall-clock rate."""
+        return self.measured_events / self.cpu_s if self.cpu_s > 0 else float("nan")
 
     @property
     def rate(self) -> float:
@@ -156,6 +168,7 @@ def measure(label: str, backlog: Backlog, cmds: list[list[str]], env: dict, grou
             procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=log, cwd=REPO, preexec_fn=die_with_parent))
     try:
         t_first = lag_first = t_zero = None
+        cpu_first = cpu_zero = 0.0
         deadline = t_spawn + timeout
         with console.status(f"{backlog.mode}, {label}: starting ...") as status:
             while True:
@@ -169,10 +182,12 @@ def measure(label: str, backlog: Backlog, cmds: list[list[str]], env: dict, grou
                 stamp = time.perf_counter()
                 if committed and t_first is None:
                     t_first, lag_first = stamp, lag
+                    cpu_first = sum(cpu_seconds(p.pid) for p in procs)
                 if t_first is not None:
                     status.update(f"{backlog.mode}, {label}: {lag:,} messages to go ({stamp - t_first:.0f}s)")
                 if committed and lag == 0:
-                    t_zero = t_zero or stamp
+                    if not t_zero:
+                        t_zero, cpu_zero = stamp, sum(cpu_seconds(p.pid) for p in procs)
                     if rest == 0 and stamp - t_zero >= CONFIRM_S:
                         break
                 else:
@@ -187,7 +202,7 @@ def measure(label: str, backlog: Backlog, cmds: list[list[str]], env: dict, grou
     if lag_first < backlog.messages * 0.5:
         console.print(f"[yellow]note:[/] {label} on {backlog.mode}: the first commit came after "
                       f"{backlog.messages - lag_first:,} of {backlog.messages:,} messages: a short interval")
-    return Result(backlog.mode, label, t_first - t_spawn, t_zero - t_first, measured, rss)
+    return Result(backlog.mode, label, t_first - t_spawn, t_zero - t_first, measured, rss, cpu_s=cpu_zero - cpu_first)
 
 
 def run_faust(backlog: Backlog, bootstrap: str, workdir: Path, timeout: float, console: Console) -> Result:
@@ -214,7 +229,7 @@ def run_worker(label: str, backlog: Backlog, *, sink: bool, workers: int, bootst
 
 def chdb_counts(chdb_url: str) -> dict[str, int]:
     """Rows per table in a sink run's chDB (read after its worker stopped: one process per path)."""
-    tables = ["whale_transfers", "liquidations", "trade_flow", "etf_flows"]
+    tables = ["whale_transfers", "liquidations", "trade_flow", "etf_flows", "leverage"]
     sql = " UNION ALL ".join([*(f"SELECT '{t}' AS t, count() AS n FROM {t} FINAL" for t in tables),
                               "SELECT 'alerts' AS t, count() AS n FROM alerts FINAL",
                               "SELECT 'deadletter' AS t, count() AS n FROM deadletter"])
@@ -248,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         with EmbeddedBroker(log_path=tmp / "broker.log") as broker:
             bootstrap = broker.bootstrap
             events = scenario_events(args.events)
-            console.print(f"[bold]broker[/] Tansu on {bootstrap}; cores: {os.cpu_count()}; {len(events):,} events = "
+            console.print(f"[bold]broker[/] Tansu on {bootstrap}; cores: {os.cpu_count()}; load average "
+                          + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f"; {len(events):,} events = "
                           f"{len(events) / len(base_events()):.1f} shifted copies of aug2025 ("
                           + ", ".join(f"{k} {v:,}" for k, v in sorted(type_mix(events).items())) + ")")
             reference = reference_alerts(events, base.detector)
@@ -287,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode, url in sink_runs:
             counts = chdb_counts(url)
             stored = {k: counts[t] for k, t in (("whale_transfer", "whale_transfers"), ("liquidation", "liquidations"),
-                                                ("trade_flow", "trade_flow"), ("etf_flow", "etf_flows"))}
+                                                ("trade_flow", "trade_flow"), ("etf_flow", "etf_flows"),
+                                                ("leverage", "leverage"))}
             console.print(f"  {mode}, sink: rows under FINAL " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
             if stored != by_kind:
                 problems.append(f"{mode}, sink: stored {stored}, published {by_kind}")
@@ -312,14 +329,17 @@ def print_table(console: Console, results: list[Result], backlogs: list[Backlog]
     bare = {r.mode: r for r in results if r.label.startswith("bare")}
     table = Table(title=f"Throughput, {backlogs[0].events:,} events, one embedded Tansu broker, "
                         f"{os.cpu_count()} cores")
-    for col in ("messages", "consumer", "ev/msg", "startup s", "seconds", "events/s", "ratio to bare", "peak RSS MiB"):
+    for col in ("messages", "consumer", "ev/msg", "startup s", "seconds", "events/s", "ratio to bare", "CPU s",
+                "events/CPU-s", "peak RSS MiB"):
         table.add_column(col, justify="left" if col in ("messages", "consumer") else "right")
     for r in results:
         ratio = r.rate / bare[r.mode].rate
         table.add_row(r.mode, r.label, f"{per[r.mode].per_message:.1f}", f"{r.startup_s:.1f}", f"{r.seconds:.2f}",
                       f"{r.rate:,.0f}", "1" if r is bare[r.mode] else f"{ratio:.3f}",
+                      "-" if r.cpu_s != r.cpu_s else f"{r.cpu_s:.2f}", "-" if r.cpu_s != r.cpu_s else f"{r.per_cpu_s:,.0f}",
                       " + ".join(f"{k / 1024:,.0f}" for k in r.rss_kib))
     console.print(table)
+    console.print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     console.print(f"broker (Tansu) peak RSS: {broker_hwm / 1024:,.0f} MiB; bare: the median of "
                   + "; ".join(f"{m}: " + ", ".join(f"{s:.2f}s" for s in r.runs) for m, r in bare.items()))
     find = {(r.mode, r.label): r for r in results}
@@ -328,7 +348,8 @@ def print_table(console: Console, results: list[Result], backlogs: list[Backlog]
         detect, sink = find[(mode, "worker, detect only")], find[(mode, "worker, detect + ClickHouse sink")]
         two = find[(mode, "two workers, detect only")]
         console.print(f"targets ({mode}, {per[mode].per_message:.1f} events/message): detect only "
-                      f"{detect.rate:,.0f} events/s >= {TARGET_EPS:,}: {verdict(detect.rate >= TARGET_EPS)}; "
+                      f"{detect.rate:,.0f} events/s >= {TARGET_EPS:,}: {verdict(detect.rate >= TARGET_EPS)} "
+                      f"({detect.per_cpu_s:,.0f} per CPU second); "
                       f"with sink {sink.rate / detect.rate:.2f} of detect only >= {TARGET_SINK_RATIO}: "
                       f"{verdict(sink.rate >= TARGET_SINK_RATIO * detect.rate)}; worker peak RSS "
                       f"{detect.rss_kib[0] / 1024:,.0f} MiB < {TARGET_RSS_MIB}: "

@@ -34,8 +34,10 @@ class TopicNames(BaseModel):
 
 
 class SinkConfig(BaseModel):
-    batch_size: int = Field(5000, ge=1, description="Rows per ClickHouse insert at most")
+    batch_size: int = Field(20_000, ge=1, description="Rows per ClickHouse insert at most (each insert also recomputes the per-minute rollups it touched: fewer, larger inserts cost less per row)")
     flush_interval_s: float = Field(1.0, gt=0, description="Longest a row waits before its batch is written")
+    rollup_interval_s: float = Field(2.0, ge=0, description="Per-minute rollups of the stored rows are recomputed "
+                                     "at most this often (0: after every insert); inputs are acknowledged after it")
     retry_max_delay_s: float = Field(30.0, gt=0, description="Longest wait between retries of a failed insert")
     max_backlog: int = Field(200_000, ge=1, description="Events waiting to be stored (e.g. in a store outage) "
                              "beyond which the worker stops reading, detection included")

@@ -14,7 +14,10 @@ from typing import Protocol
 from pipeline.sinks import rows as rowlib
 from pipeline.sinks.cluster import cluster_statements, ttl_for_cluster
 from pipeline.sinks.retention import Retention, ttl_statements
-from pipeline.sinks.rollups import ROLLUPS, refresh_statement, touched
+from pipeline.sinks.rollups import ROLLUPS, coalesce, refresh_ranges_statement, refresh_statement, touched
+
+Stale = dict[str, list[tuple[str, int, int]]]  # rollup source -> (asset, start_ms, end_ms) minutes to recompute
+_RANGES_PER_STATEMENT = 400  # keeps a refresh statement far below max_query_size
 
 DEFAULT_DATABASE = "cascadewatch"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -30,7 +33,8 @@ class Store(Protocol):
 
     def apply_schema(self, retention: Retention | None = None, cluster: str | None = None) -> list[str]: ...
     def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int: ...
-    def insert_events(self, events: list[dict]) -> dict[str, int]: ...
+    def insert_events(self, events: list[dict], stale: Stale | None = None) -> dict[str, int]: ...
+    def refresh_rollups(self, stale: Stale) -> None: ...
     def query(self, sql: str) -> tuple[list[str], list[tuple]]: ...
     def close(self) -> None: ...
 
@@ -140,16 +144,29 @@ class BaseStore:
         [start_ms, end_ms) of one asset or all (everything when unbounded)."""
         self._execute(refresh_statement(self.database, source, asset, start_ms, end_ms))
 
-    def insert_events(self, events: list[dict]) -> dict[str, int]:
+    def insert_events(self, events: list[dict], stale: Stale | None = None) -> dict[str, int]:
+        """Store the events (each in its type's table) and recompute the per-minute rollups they touched,
+        or, given `stale`, add those minutes to it for a later `refresh_rollups` (several inserts, one
+        refresh). Returns the rows written per table."""
         groups: dict[str, list[dict]] = {}
         for event in events:
             table, row = rowlib.event_row(event)
             groups.setdefault(table, []).append(row)
         written = {table: self.insert_rows(table, rows, dedup_token=dedup_token(rows)) for table, rows in groups.items()}
-        for table, rows in groups.items():
-            for asset, start_ms, end_ms in touched(table, rows):
-                self.refresh_rollup(table, asset, start_ms, end_ms)
+        touched_now: Stale = {table: touched(table, rows) for table, rows in groups.items() if table in ROLLUPS}
+        if stale is None:
+            self.refresh_rollups(touched_now)
+        else:
+            for table, ranges in touched_now.items():
+                stale.setdefault(table, []).extend(ranges)
         return written
+
+    def refresh_rollups(self, stale: Stale) -> None:
+        """Recompute the rollup minutes in `stale`: one statement per table (per few hundred ranges)."""
+        for table, ranges in stale.items():
+            ranges = coalesce(ranges)
+            for i in range(0, len(ranges), _RANGES_PER_STATEMENT):
+                self._execute(refresh_ranges_statement(self.database, table, ranges[i:i + _RANGES_PER_STATEMENT]))
 
     def _qualified(self, table: str) -> str:
         db, _, name = table.rpartition(".")

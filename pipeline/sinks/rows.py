@@ -67,6 +67,27 @@ def ms_to_datetime(ms: int | float) -> dt.datetime:
     return _EPOCH + dt.timedelta(milliseconds=ms)
 
 
+def _json(value) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _converter(col: str):
+    if col in MS_COLUMNS:
+        return ms_to_datetime
+    if col in JSON_COLUMNS:
+        return _json
+    if col == "date":
+        return dt.date.fromisoformat
+    return None
+
+
+# Per table, each insertable column but `raw` with its conversion (None: stored as it is), worked out once:
+# event_row runs for every stored event.
+_PLANS: dict[str, tuple[tuple[str, object], ...]] = {
+    table: tuple((col, _converter(col)) for col in cols[:-1]) for table, cols in COLUMNS.items()
+}
+
+
 def event_row(event: dict) -> tuple[str, dict]:
     """(table, row) for one event; raises ValueError for an unknown type or a missing required field."""
     kind = event.get("type")
@@ -74,19 +95,16 @@ def event_row(event: dict) -> tuple[str, dict]:
     if table is None:
         raise ValueError(f"cannot store event of type {kind!r}; known: {', '.join(TABLE_FOR_TYPE)}")
     row: dict = {}
-    for col in COLUMNS[table][:-1]:
-        value = event.get(col)
+    get = event.get
+    for col, convert in _PLANS[table]:
+        value = get(col)
         if value is None:
             if col in DEFAULTS:
                 value = DEFAULTS[col]
             elif col not in NULLABLE:
                 raise ValueError(f"{kind} event {_ident(event)} has no {col!r}")
-        elif col in MS_COLUMNS:
-            value = ms_to_datetime(value)
-        elif col in JSON_COLUMNS:
-            value = orjson.dumps(value).decode()
-        elif col == "date":
-            value = dt.date.fromisoformat(value)
+        elif convert is not None:
+            value = convert(value)
         row[col] = value
     row["raw"] = orjson.dumps(event).decode()
     return table, row

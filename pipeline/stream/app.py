@@ -94,8 +94,9 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
             return await read(stream)
         writer = stream_ref["writer"] = BackgroundWriter(
             store, ack=stream.ack, batch_size=settings.sink.batch_size,
-            flush_interval_s=settings.sink.flush_interval_s, max_backlog=settings.sink.max_backlog,
-            retry_max_delay_s=settings.sink.retry_max_delay_s, on_stored=_count_stored)
+            flush_interval_s=settings.sink.flush_interval_s, rollup_interval_s=settings.sink.rollup_interval_s,
+            max_backlog=settings.sink.max_backlog, retry_max_delay_s=settings.sink.retry_max_delay_s,
+            on_stored=_count_stored)
         async with writer.running():
             await read(stream)
 

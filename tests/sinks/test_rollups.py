@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from pipeline.sinks.rollups import touched
+from pipeline.sinks.rollups import coalesce, touched
 
 UTC = dt.timezone.utc
 MIN = 60_000
@@ -17,6 +17,11 @@ def test_touched_minutes_form_runs_per_asset():
     rows = [{"asset": "BTC", "ts": t} for t in (0, 59_999, 60_000, 5 * MIN + 1)] + [{"asset": "ETH", "ts": 3 * MIN}]
     assert touched("liquidations", rows) == [("BTC", 0, 2 * MIN), ("BTC", 5 * MIN, 6 * MIN), ("ETH", 3 * MIN, 4 * MIN)]
     assert touched("alerts", rows) == []
+
+
+def test_overlapping_and_adjacent_ranges_coalesce_per_asset():
+    ranges = [("BTC", 5 * MIN, 6 * MIN), ("ETH", 0, MIN), ("BTC", 0, 2 * MIN), ("BTC", MIN, 3 * MIN), ("BTC", 3 * MIN, 4 * MIN)]
+    assert coalesce(ranges) == [("BTC", 0, 4 * MIN), ("BTC", 5 * MIN, 6 * MIN), ("ETH", 0, MIN)]
 
 
 def totals(store) -> list[tuple]:
@@ -67,3 +72,19 @@ def test_partial_and_sampled_rows_both_mark_a_minute_as_a_lower_bound(store, ev)
     assert rows == [("binance-usdm", 1, 1), ("bybit", 1, 0), ("hyperliquid", 1, 1)]
     _, ((stored,),) = store.query("SELECT completeness FROM {db}.liquidations FINAL WHERE event_id = 'partial'")
     assert stored == "partial"
+
+
+def test_minutes_refreshed_together_after_several_inserts_equal_those_refreshed_by_each(store, ev):
+    rng = random.Random(11)
+    events = [ev.liquidation(f"l{i}", ts=ev.T0 + rng.choice([0, 1, 2, 7, 8, 30]) * MIN + rng.randrange(MIN),
+                             asset=rng.choice(["BTC", "ETH", "SOL"]), side=rng.choice(["long", "short"]),
+                             price=100.0 + i, quantity=0.5) for i in range(200)]
+    stale: dict = {}
+    for i in range(0, len(events), 30):
+        store.insert_events(events[i:i + 30], stale)
+    assert totals(store) == []  # stored, not recomputed yet
+    assert len(stale["liquidations"]) > 3  # runs of minutes of three assets, one statement for them all
+    store.refresh_rollups(stale)
+    together = totals(store)
+    store.refresh_rollup("liquidations")  # everything, from the rows
+    assert together == totals(store) and sum(r[3] for r in together) == 200

@@ -83,3 +83,46 @@ def test_rows_given_together_are_stored_before_any_of_their_inputs_is_acknowledg
 
     asyncio.run(run())
     assert acked == ["m1", "m2"] and stored_at_ack == [10, 10]
+
+
+class Counting:
+    """The real store, counting rollup refreshes."""
+
+    def __init__(self, store):
+        self.store, self.refreshes = store, 0
+
+    def insert_events(self, batch, stale=None):
+        return self.store.insert_events(batch, stale)
+
+    def refresh_rollups(self, stale):
+        self.refreshes += 1
+        return self.store.refresh_rollups(stale)
+
+
+def test_rollups_are_refreshed_together_and_inputs_acknowledged_only_after(store, ev):
+    counting = Counting(store)
+    now = [0.0]
+    acked: list[str] = []
+
+    def rollup_rows() -> int:
+        return store.query("SELECT sum(liquidations) FROM liquidations_1m")[1][0][0] or 0
+
+    async def ack(token):
+        acked.append((token, rollup_rows()))
+
+    async def run():
+        writer = BackgroundWriter(counting, ack=ack, batch_size=5, flush_interval_s=0.02, max_backlog=100,
+                                  rollup_interval_s=10.0, clock=lambda: now[0])
+        async with writer.running():
+            for i in range(4):  # one minute, touched by every insert
+                await writer.put_many([ev.liquidation(f"liq-{i}-{j}", ts=ev.T0 + 1000 * (3 * i + j)) for j in range(3)],
+                                      [f"m{i}"])
+            await _until(lambda: store.query("SELECT count() FROM liquidations")[1][0][0] == 12)
+            await asyncio.sleep(0.1)  # several flushes: stored, not refreshed, nothing acknowledged
+            assert acked == [] and counting.refreshes == 0 and rollup_rows() == 0
+            now[0] = 10.0
+            await _until(lambda: len(acked) == 4)
+
+    asyncio.run(run())
+    assert counting.refreshes == 1
+    assert acked == [(f"m{i}", 12) for i in range(4)]  # in order, each once its minute was recomputed
