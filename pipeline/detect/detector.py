@@ -123,10 +123,10 @@ class CascadeDetector:
         # say the same thing one call at a time).
         if source is LIQ:
             eid = event.event_id
-            # The strings that repeat are interned: an hour of rows then holds one copy of each.
-            side = _intern(event.side)
-            row = _new(Liq, (ts, eid, side, _intern(event.venue), _intern(event.completeness),
-                             round(event.notional_usd * 100)))
+            # The strings that repeat are shared: an hour of rows then holds one copy of each. Side and
+            # completeness already are (parsing hands back the schema's own strings), the venue is interned.
+            side = event.side
+            row = _new(Liq, (ts, eid, side, _intern(event.venue), event.completeness, round(event.notional_usd * 100)))
             rows = st.liqs
             if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= eid)):
                 if not insert(rows, row):

@@ -188,8 +188,8 @@ class LeverageBook:
             ois = [r[_OI] for r in past]
             ctx["oi_percentile_30d"] = round(sum(v <= now[_OI] for v in ois) / len(ois), 3)
             funds = [r[_FUND] for r in past if r[_FUND] is not None]
-            if now[_FUND] is not None and len(funds) >= MIN_HISTORY_HOURS and statistics.pstdev(funds) > 0:
-                ctx["funding_zscore"] = round((now[_FUND] - statistics.fmean(funds)) / statistics.pstdev(funds), 3)
+            if now[_FUND] is not None and len(funds) >= MIN_HISTORY_HOURS and (sd := statistics.pstdev(funds)) > 0:
+                ctx["funding_zscore"] = round((now[_FUND] - statistics.fmean(funds)) / sd, 3)
         day_ago = self.at(self.hours, ts - 24 * HOUR, HOUR)
         if day_ago is not None and day_ago[_COV] == now[_COV] and day_ago[_AT] > ts - 26 * HOUR and day_ago[_OI] > 0:
             ctx["oi_change_24h_pct"] = round(100 * (now[_OI] / day_ago[_OI] - 1), 3)
