@@ -87,6 +87,25 @@ class EventClock:
             frontier[source] = ts
         self.arrival[source] = at
 
+    def observe_front(self, source: str, ts: int, now: int | None, idle_timeout_ms: int) -> int | None:
+        """`observe`, then `front`, in one call (the detector asks both for every exchange event)."""
+        frontier = self.frontier
+        at = now if now is not None else ts
+        old = frontier.get(source, -1)
+        if ts <= old and self.arrival.get(source) == at and self.born is not None:
+            memo = self.memo
+            if memo is not None and memo[0] == now and memo[1] == idle_timeout_ms:
+                return memo[2]
+        else:
+            if self.born is None or not frontier:
+                self.born = at
+            if ts > old:
+                frontier[source] = ts
+            self.arrival[source] = at
+        front = self._front(now, idle_timeout_ms)
+        self.memo = (now, idle_timeout_ms, front)
+        return front
+
     def wall(self, now: int | None) -> int:
         """The wall clock, or offline the latest event time seen."""
         return now if now is not None else max(self.frontier.values(), default=self.born or 0)

@@ -144,7 +144,7 @@ class CascadeDetector:
                 cascades.amend_late(self.cfg, st, ts, out.alerts)
                 self._advance(st, now, out)
                 return
-            clock.observe(LIQ, ts, now)
+            front = clock.observe_front(LIQ, ts, now, self.idle_timeout_ms)
             if side == "long":
                 st.longs.add_cents(ts, row[5])
         elif source is FLOW:
@@ -163,7 +163,7 @@ class CascadeDetector:
                 st.market.add(row[1], ts, row[3] + row[4], row[7])
                 self._advance(st, now, out)
                 return
-            clock.observe(FLOW, ts, now)
+            front = clock.observe_front(FLOW, ts, now, self.idle_timeout_ms)
             st.market.add(row[1], ts, row[3] + row[4], row[7])
         else:
             key = event.event_id + (":retracted" if event.retracted else "")
@@ -178,7 +178,6 @@ class CascadeDetector:
             self._advance(st, now, out)
             return
         # Only a watermark move can make an exchange event on time matter (`_advance`'s first test).
-        front = clock.front(now, self.idle_timeout_ms)
         if front is not None and front - self._exchange_lateness == st.moved_to:
             return
         self._advance(st, now, out, True)

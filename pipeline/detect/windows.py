@@ -19,12 +19,13 @@ class RollingWindow:
     kind is: the venue sets are read from those times when asked (rarely: a window past its
     threshold, an alert), not counted at every push and drop."""
 
-    __slots__ = ("width", "rows", "long_c", "short_c", "long_n", "edge", "_long_last", "_sampled_last")
+    __slots__ = ("width", "rows", "long_c", "short_c", "long_n", "long_usd", "edge", "_long_last", "_sampled_last")
 
     def __init__(self, width_ms: int):
         self.width = width_ms
         self.rows: deque[Liq] = deque()
         self.long_c = self.short_c = self.long_n = 0
+        self.long_usd = 0.0  # long_c / 100, read for every long liquidation judged: kept, not computed
         self.edge: float = float("-inf")
         self._long_last: dict[str, int] = {}  # venue -> time of its latest long liquidation pushed
         self._sampled_last: dict[str, int] = {}  # venue -> time of its latest sampled or partial one
@@ -42,8 +43,9 @@ class RollingWindow:
         rows = self.rows
         rows.append(liq)
         ts, _, side, venue, completeness, cents = liq
+        long_c = self.long_c
         if side == "long":
-            self.long_c += cents
+            long_c += cents
             self.long_n += 1
             self._long_last[venue] = ts
         else:
@@ -54,10 +56,12 @@ class RollingWindow:
         while rows[0][0] <= edge:
             old = rows.popleft()
             if old[2] == "long":
-                self.long_c -= old[5]
+                long_c -= old[5]
                 self.long_n -= 1
             else:
                 self.short_c -= old[5]
+        self.long_c = long_c
+        self.long_usd = long_c / 100
 
     @property
     def long_venues(self) -> list[str]:
@@ -70,10 +74,6 @@ class RollingWindow:
         """Venues with a sampled or partial liquidation in the window."""
         edge = self.edge
         return [v for v, ts in self._sampled_last.items() if ts > edge]
-
-    @property
-    def long_usd(self) -> float:
-        return self.long_c / 100
 
     def long_share(self) -> float:
         total = self.long_c + self.short_c

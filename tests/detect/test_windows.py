@@ -25,13 +25,13 @@ def rows_of(raw) -> list[Liq]:
 
 def expected(inside: list[Liq]) -> dict:
     longs = [r for r in inside if r.side == "long"]
-    return {"long_c": sum(r.cents for r in longs), "short_c": sum(r.cents for r in inside if r.side != "long"),
+    return {"long_c": sum(r.cents for r in longs), "long_usd": sum(r.cents for r in longs) / 100, "short_c": sum(r.cents for r in inside if r.side != "long"),
             "long_n": len(longs), "venues": sorted({r.venue for r in longs}),
             "sampled": sorted({r.venue for r in inside if r.completeness not in ("full", "")})}
 
 
 def seen(w: RollingWindow) -> dict:
-    return {"long_c": w.long_c, "short_c": w.short_c, "long_n": w.long_n, "venues": sorted(w.long_venues),
+    return {"long_c": w.long_c, "long_usd": w.long_usd, "short_c": w.short_c, "long_n": w.long_n, "venues": sorted(w.long_venues),
             "sampled": sorted(w.sampled)}
 
 
