@@ -193,8 +193,9 @@ class CascadeDetector:
                 # History older than the watermark (a backlog read late) must not pull time back:
                 # it holds time where it is until the feed has caught up.
                 late = event.ts <= front - self._exchange_lateness
-                st.clock.observe(LEV, front if late else event.ts, now)
-                self._advance(st, now, out, routine=True)
+                front = st.clock.observe_front(LEV, front if late else event.ts, now, self.idle_timeout_ms)
+                if front is None or front - self._exchange_lateness != st.moved_to:  # `_advance`'s first test
+                    self._advance(st, now, out, routine=True)
         elif kind == "etf_flow":
             st = self.state(event.asset)
             if not st.etf.add(event):
