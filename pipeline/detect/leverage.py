@@ -88,7 +88,7 @@ class LeverageBook:
             if ts < newest[0] - KEY_KEEP_MS:
                 return False  # older than the entries kept
             i = n if newest[0] <= ts else bisect.bisect_right(entries, ts, key=_ts)
-            if i and entries[i - 1][:4] == [ts, oi, funding, mark]:
+            if i and (last := entries[i - 1])[0] == ts and last[1] == oi and last[2] == funding and last[3] == mark:
                 return False  # the same message again
         bucket = ts - ts % MINUTE
         pending = self._pending
@@ -136,7 +136,8 @@ class LeverageBook:
         minutes = self._minutes
         _put(minutes, b, row, MINUTES_KEEP)
         hour = b - b % HOUR
-        last = self.at(minutes, hour + HOUR, MINUTE)  # the hour's last minute so far
+        # the hour's last minute so far (the row just written, when it is the newest)
+        last = minutes[-1] if minutes[-1][_B] == b else self.at(minutes, hour + HOUR, MINUTE)
         if last is not None and last[_B] >= hour:
             _put(self._hours, hour, last[1:], HOURS_KEEP)
 
@@ -241,8 +242,12 @@ def _coverage(instruments) -> str:
 
 def _put(series: list[list], bucket: int, row: list, keep: int) -> None:
     """Write `row` as the bucket's (one row per bucket, buckets in order), keeping `keep` rows."""
-    if not series or series[-1][_B] < bucket:  # the usual case: a new bucket at the end
+    if not series or series[-1][_B] < bucket:  # the usual cases: a new bucket at the end, or the last again
         series.append([bucket, *row])
+        del series[:-keep]
+        return
+    if series[-1][_B] == bucket:
+        series[-1] = [bucket, *row]
         del series[:-keep]
         return
     i = bisect.bisect_left(series, bucket, key=_bucket)
