@@ -189,8 +189,10 @@ class LeverageBook:
             ois = [r[_OI] for r in past]
             ctx["oi_percentile_30d"] = round(sum(v <= now[_OI] for v in ois) / len(ois), 3)
             funds = [r[_FUND] for r in past if r[_FUND] is not None]
-            if now[_FUND] is not None and len(funds) >= MIN_HISTORY_HOURS and (sd := statistics.pstdev(funds)) > 0:
-                ctx["funding_zscore"] = round((now[_FUND] - statistics.fmean(funds)) / sd, 3)
+            if now[_FUND] is not None and len(funds) >= MIN_HISTORY_HOURS:
+                mean, sd = _spread(tuple(funds))
+                if sd > 0:
+                    ctx["funding_zscore"] = round((now[_FUND] - mean) / sd, 3)
         day_ago = self.at(self.hours, ts - 24 * HOUR, HOUR)
         if day_ago is not None and day_ago[_COV] == now[_COV] and day_ago[_AT] > ts - 26 * HOUR and day_ago[_OI] > 0:
             ctx["oi_change_24h_pct"] = round(100 * (now[_OI] / day_ago[_OI] - 1), 3)
@@ -220,6 +222,13 @@ class LeverageBook:
         d = d or {}
         return cls({k: [list(x) for x in v] for k, v in d.get("keys", {}).items()},
                    [list(r) for r in d.get("minutes", [])], [list(r) for r in d.get("hours", [])])
+
+
+@functools.lru_cache(maxsize=32)
+def _spread(values: tuple[float, ...]) -> tuple[float, float]:
+    """Mean and population standard deviation (exact, and slow: the alerts of one episode read the
+    same hours, so they are remembered)."""
+    return statistics.fmean(values), statistics.pstdev(values)
 
 
 def _ts(entry: list) -> int:
