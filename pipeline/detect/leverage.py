@@ -24,6 +24,7 @@ import functools
 import hashlib
 import math
 import statistics
+from operator import itemgetter
 
 from pipeline.contracts.models import Leverage
 from pipeline.detect.config import HOUR, MINUTE, DetectorConfig
@@ -231,12 +232,8 @@ def _spread(values: tuple[float, ...]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.pstdev(values)
 
 
-def _ts(entry: list) -> int:
-    return entry[0]
-
-
-def _bucket(row: list) -> int:
-    return row[_B]
+_ts = itemgetter(0)  # an entry's time, the key of its instrument's searches
+_bucket = itemgetter(_B)  # a row's bucket start, the key of the series' searches
 
 
 @functools.lru_cache(maxsize=256)
