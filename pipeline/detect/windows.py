@@ -19,7 +19,7 @@ class RollingWindow:
     kind is: the venue sets are read from those times when asked (rarely: a window past its
     threshold, an alert), not counted at every push and drop."""
 
-    __slots__ = ("width", "rows", "long_c", "short_c", "long_n", "long_usd", "edge", "_long_last", "_sampled_last")
+    __slots__ = ("_long_last", "_sampled_last", "edge", "long_c", "long_n", "long_usd", "rows", "short_c", "width")
 
     def __init__(self, width_ms: int):
         self.width = width_ms
