@@ -105,7 +105,9 @@ def _conditions(var: str, kind: type, prop: dict, const: Callable[[Any], str]) -
     conds: list[str] = []
     if kind is str:
         if "enum" in prop:
-            conds.append(f"{var} in {const(frozenset(prop['enum']))}")
+            # One look-up checks the value and gives the schema's own string (as validation does):
+            # events then share one copy of each.
+            conds.append(f"({var} := {const({v: v for v in prop['enum']})}.get({var})) is not None")
         if "minLength" in prop:
             n = int(prop["minLength"])
             conds.append(f"{var}" if n == 1 else f"len({var}) >= {n}")  # a non-empty str is true
@@ -134,20 +136,24 @@ def _conditions(var: str, kind: type, prop: dict, const: Callable[[Any], str]) -
     return conds
 
 
-def build_fast_path(model: type[BaseModel], *, into: type[tuple] | None = None) -> Callable[[dict], Any] | None:
+def build_fast_path(model: type[BaseModel], *, into: type[tuple] | None = None,
+                    type_checked: str | None = None) -> Callable[[dict], Any] | None:
     """The generated `fast(obj) -> instance | None` of a flat model, or None when it cannot have one.
 
     The model must be frozen, keep unknown fields (extra="allow") and validate nothing beyond what its JSON
     Schema says, except conversions the fast path leaves to it (see the module docstring). With `into`, a
     tuple class with one item per model field in order, the checked values are returned as one of those
-    instead (unknown fields dropped)."""
+    instead (unknown fields dropped). With `type_checked`, the caller promises that obj["type"] equals it
+    (it dispatched on it), and the model's `type` field must be that constant: it is not read again."""
+    if type_checked is not None and into is None:
+        raise ValueError("type_checked is for records only (a model counts the fields it was given)")
     try:
-        return _build(model, into)
+        return _build(model, into, type_checked)
     except Unsupported:
         return None
 
 
-def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict], Any]:
+def _build(model: type[BaseModel], into: type[tuple] | None, type_checked: str | None) -> Callable[[dict], Any]:
     config = model.model_config
     if (config.get("extra") != "allow" or not config.get("frozen") or model.__pydantic_post_init__
             or model.__private_attributes__):
@@ -181,6 +187,11 @@ def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict],
         except Unsupported as exc:
             raise Unsupported(f"{name}: {exc}") from None
         var = f"v{i}"
+        if type_checked is not None and name == "type":
+            if prop.get("enum") != [type_checked] or nullable:
+                raise Unsupported(f"type is not the constant {type_checked!r}")
+            lines.append(f"{var} = {const(prop['enum'][0])}")  # the caller checked obj["type"]
+            continue
         conds = _conditions(var, kind, prop, const)
         if name in required:
             required_names.append(name)
@@ -200,9 +211,12 @@ def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict],
             raise Unsupported(f"{name}: mutable default")
         # an absent optional field takes its default unchecked, as pydantic does (validate_default off)
         lines.append(f"if {var} is _MISSING: {var} = {const(default)}")
-        lines.append(f"elif {test}: mask |= {1 << len(optional)}")
+        if into is None:
+            lines.append(f"elif {test}: mask |= {1 << len(optional)}")
+            lines.append("else: return None")
+        else:  # a record keeps no field set: no mask
+            lines.append(f"elif not ({test}): return None")
         optional.append(name)
-        lines.append("else: return None")
 
     if len(optional) > _MAX_OPTIONAL:
         raise Unsupported("too many optional fields")
@@ -222,7 +236,7 @@ def _build(model: type[BaseModel], into: type[tuple] | None) -> Callable[[dict],
         f"{plain_vars}= got" if len(plain) > 1 else f"{plain_vars}= (got,)" if plain else "pass",
         *(["if not (" + " and ".join(checks) + "): return None"] if checks else []),
         "get = obj.get",
-        "mask = 0",
+        *(["mask = 0"] if into is None else []),
         *lines,
         *([f"return _tuple_new(_into, ({''.join(f'v{i}, ' for i in range(len(fields)))}))"] if into else [
             "m = _new(_model)",

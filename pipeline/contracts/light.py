@@ -31,7 +31,9 @@ def record_class(model: type[BaseModel]) -> type[tuple]:
 
 RECORDS: dict[str, type[tuple]] = {name: record_class(model) for name, model in INPUT_TYPES.items()
                                    if FAST_PATHS[name] is not None}
-_LIGHT = {name: build_fast_path(INPUT_TYPES[name], into=cls) for name, cls in RECORDS.items()}
+# Called only with an object whose "type" is the key (the dispatch in parse_light / light_from_dict).
+_LIGHT = {name: build_fast_path(INPUT_TYPES[name], into=cls, type_checked=name) for name, cls in RECORDS.items()}
+_loads = orjson.loads
 
 
 def to_record(event: BaseModel) -> tuple | BaseModel:
@@ -45,10 +47,16 @@ def parse_light(raw: bytes | str, *, max_bytes: int | None = None, expect: set[s
     if max_bytes is not None and len(raw) > max_bytes:
         raise ContractError("oversize", f"{len(raw)} bytes > limit {max_bytes}")
     try:
-        obj = orjson.loads(raw)
+        obj = _loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ContractError("malformed_json", str(exc)) from None
-    return light_from_dict(obj, expect=expect)
+    if type(obj) is dict:  # light_from_dict, written out: this runs for every message
+        kind = obj.get("type")
+        if type(kind) is str and (expect is None or kind in expect):
+            fast = _LIGHT.get(kind)
+            if fast is not None and (record := fast(obj)) is not None:
+                return record
+    return to_record(event_from_dict(obj, expect=expect, fast=False))
 
 
 def light_from_dict(obj: object, *, expect: set[str] | None = None):

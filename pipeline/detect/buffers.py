@@ -12,6 +12,7 @@ from typing import NamedTuple
 from pipeline.contracts.models import Liquidation, TradeFlow
 
 _TOP = "\uffff"  # sorts after any id: (ts, _TOP) is past every entry at ts
+_INF = float("inf")
 
 
 class Bar(NamedTuple):
@@ -61,7 +62,7 @@ def insert(rows: list, row: tuple) -> bool:
 
 def upto(rows: list, ts: float) -> int:
     """Index just past the last row at or before `ts`."""
-    if ts == float("inf") or (rows and rows[-1][0] <= ts):
+    if ts == _INF or (rows and rows[-1][0] <= ts):
         return len(rows)
     return bisect.bisect_right(rows, (ts, _TOP))
 

@@ -37,55 +37,74 @@ class EventClock:
         self.born, self.memo = clock, None
 
     def front(self, now: int | None, idle_timeout_ms: int) -> int | None:
-        """Min of the active exchange feeds' max event times (None: hold time still)."""
+        """Min of the active feeds' max event times (None: hold time still)."""
         memo = self.memo
         if memo is not None and memo[0] == now and memo[1] == idle_timeout_ms:
             return memo[2]
         front = self._front(now, idle_timeout_ms)
-        lev = self.frontier.get(LEV)
-        if front is not None and lev is not None:
-            clock = now if now is not None else max(self.frontier.get(LIQ, -1), self.frontier.get(FLOW, -1))
-            if clock - self.arrival.get(LEV, clock if self.born is None else self.born) < idle_timeout_ms:
-                front = min(front, lev)
         self.memo = (now, idle_timeout_ms, front)
         return front
 
     def _front(self, now: int | None, idle_timeout_ms: int) -> int | None:
         frontier = self.frontier
         liq, flow = frontier.get(LIQ), frontier.get(FLOW)
+        arrival = self.arrival
         if liq is not None and flow is not None:  # the usual case, written out for speed
             clock = now if now is not None else liq if liq > flow else flow
-            arrival, born = self.arrival, clock if self.born is None else self.born
+            born = clock if self.born is None else self.born
             if clock - arrival.get(LIQ, born) < idle_timeout_ms:
-                if clock - arrival.get(FLOW, born) < idle_timeout_ms:
-                    return liq if liq < flow else flow
-                return liq
-            if clock - arrival.get(FLOW, born) < idle_timeout_ms:
-                return flow
-            return liq if liq > flow else flow
-        if liq is None and flow is None:
+                front = (liq if liq < flow else flow) if clock - arrival.get(FLOW, born) < idle_timeout_ms else liq
+            elif clock - arrival.get(FLOW, born) < idle_timeout_ms:
+                front = flow
+            else:
+                front = liq if liq > flow else flow
+        elif liq is None and flow is None:
             return None
-        clock = now if now is not None else (flow if liq is None else liq if flow is None else max(liq, flow))
-        born = clock if self.born is None else self.born  # restored, not started yet: born now
-        liq_on = clock - self.arrival.get(LIQ, born) < idle_timeout_ms
-        flow_on = clock - self.arrival.get(FLOW, born) < idle_timeout_ms
-        if (liq_on and liq is None) or (flow_on and flow is None):
-            return None  # an expected feed has not spoken yet
-        if liq_on and flow_on:
-            return min(liq, flow)
-        if liq_on:
-            return liq
-        if flow_on:
-            return flow
-        return flow if liq is None else liq if flow is None else max(liq, flow)
+        else:
+            clock = now if now is not None else flow if liq is None else liq
+            born = clock if self.born is None else self.born  # restored, not started yet: born now
+            liq_on = clock - arrival.get(LIQ, born) < idle_timeout_ms
+            flow_on = clock - arrival.get(FLOW, born) < idle_timeout_ms
+            if (liq_on and liq is None) or (flow_on and flow is None):
+                return None  # an expected feed has not spoken yet
+            front = flow if liq is None else liq  # the one that has spoken, active or not
+        # The optional leverage feed holds time back once heard from and while not idle.
+        lev = frontier.get(LEV)
+        if lev is not None and lev < front and clock - arrival.get(LEV, born) < idle_timeout_ms:
+            return lev
+        return front
 
     def observe(self, source: str, ts: int, now: int | None) -> None:
+        frontier = self.frontier
+        at = now if now is not None else ts
+        old = frontier.get(source, -1)
+        if ts <= old and self.arrival.get(source) == at and self.born is not None:
+            return  # nothing moves (a batch read at one time, behind its feed's front): the memo holds
         self.memo = None
-        if self.born is None or not self.frontier:
-            self.born = now if now is not None else ts
-        if ts > self.frontier.get(source, -1):
-            self.frontier[source] = ts
-        self.arrival[source] = now if now is not None else ts
+        if self.born is None or not frontier:
+            self.born = at
+        if ts > old:
+            frontier[source] = ts
+        self.arrival[source] = at
+
+    def observe_front(self, source: str, ts: int, now: int | None, idle_timeout_ms: int) -> int | None:
+        """`observe`, then `front`, in one call (the detector asks both for every exchange event)."""
+        frontier = self.frontier
+        at = now if now is not None else ts
+        old = frontier.get(source, -1)
+        if ts <= old and self.arrival.get(source) == at and self.born is not None:
+            memo = self.memo
+            if memo is not None and memo[0] == now and memo[1] == idle_timeout_ms:
+                return memo[2]
+        else:
+            if self.born is None or not frontier:
+                self.born = at
+            if ts > old:
+                frontier[source] = ts
+            self.arrival[source] = at
+        front = self._front(now, idle_timeout_ms)
+        self.memo = (now, idle_timeout_ms, front)
+        return front
 
     def wall(self, now: int | None) -> int:
         """The wall clock, or offline the latest event time seen."""

@@ -30,10 +30,9 @@ from pipeline.detect.state import UNEXPLAINED, AssetState
 from pipeline.detect.whale import REF_LOOKBACK_MS
 
 _new = tuple.__new__  # a NamedTuple built without its Python-level __new__
-_SOURCES = {"whale_transfer": CHAIN, "liquidation": LIQ, "trade_flow": FLOW}
 
 
-@dataclass
+@dataclass(slots=True)  # one per `process` call: slots make it cheaper to build
 class Output:
     alerts: list[Alert] = field(default_factory=list)
     links: list[Link] = field(default_factory=list)
@@ -51,6 +50,7 @@ class CascadeDetector:
         self.now = now
         self.assets: dict[str, AssetState] = {}
         self._lateness = {CHAIN: cfg.chain_lateness_ms, LIQ: cfg.exchange_lateness_ms, FLOW: cfg.exchange_lateness_ms}
+        self._exchange_lateness = cfg.exchange_lateness_ms
         # Exchange data is kept this long behind the frontier: a chain event may still arrive that late
         # and needs the market from a little before it.
         self.idle_timeout_ms = cfg.idle_timeout_ms
@@ -96,31 +96,19 @@ class CascadeDetector:
 
     def _apply(self, event: Event, now: int | None, out: Output) -> None:
         kind = event.type
-        source = _SOURCES.get(kind)
-        if source is None:
-            if kind == "etf_flow":
-                st = self.state(event.asset)
-                if not st.etf.add(event):
-                    st.duplicates += 1
-            elif kind == "leverage":  # context only; as an optional feed it may hold the watermark back
-                st = self.state(event.asset)
-                if not st.leverage.add(event):
-                    st.duplicates += 1
-                elif (front := self._exchange_front(st, now)) is not None:
-                    # History older than the watermark (a backlog read late) must not pull time back:
-                    # it holds time where it is until the feed has caught up.
-                    late = event.ts <= front - self.cfg.exchange_lateness_ms
-                    st.clock.observe(LEV, front if late else event.ts, now)
-                    self._advance(st, now, out, routine=True)
-            elif kind == "link":
-                st = self.state(event.asset)
-                if not contagion.on_link(self.cfg, st, event, now, out.alerts):
-                    st.duplicates += 1
-                self._advance(st, now, out)
-            return  # alerts are outputs, not inputs
-        st = self.assets.get(event.asset)
+        if kind == "liquidation":
+            source = LIQ
+        elif kind == "trade_flow":
+            source = FLOW
+        elif kind == "whale_transfer":
+            source = CHAIN
+        else:
+            self._context(event, kind, now, out)
+            return
+        asset = event.asset
+        st = self.assets.get(asset)
         if st is None:
-            st = self.state(event.asset)
+            st = self.state(asset)
         ts = event.ts
         clock = st.clock
         if clock.born is None or not clock.frontier:  # new, or restored from a snapshot
@@ -134,57 +122,89 @@ class CascadeDetector:
         # Rows built and inserted in line: this runs for every event (buffers.Liq.of / Bar.of / insert
         # say the same thing one call at a time).
         if source is LIQ:
-            usd = event.notional_usd
             eid = event.event_id
-            # The strings that repeat are interned: an hour of rows then holds one copy of each.
-            row = _new(Liq, (ts, eid, _intern(event.side), _intern(event.venue), _intern(event.completeness),
-                             round(usd * 100)))
+            # The strings that repeat are shared: an hour of rows then holds one copy of each. Side and
+            # completeness already are (parsing hands back the schema's own strings), the venue is interned.
+            side = event.side
+            row = _new(Liq, (ts, eid, side, _intern(event.venue), event.completeness, round(event.notional_usd * 100)))
             rows = st.liqs
             if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= eid)):
-                fresh = insert(rows, row)
+                if not insert(rows, row):
+                    st.duplicates += 1
+                    return
             else:
                 rows.append(row)
-                fresh = True
+            if late:
+                # Behind the watermark but still buffered: it goes to the late side output and is
+                # applied, and a decision it changes is published again as an amendment.
+                st.late += 1
+                out.late.append(event)
+                if side == "long":
+                    st.longs.add_cents(ts, row[5])
+                cascades.amend_late(self.cfg, st, ts, out.alerts)
+                self._advance(st, now, out)
+                return
+            front = clock.observe_front(LIQ, ts, now, self.idle_timeout_ms)
+            if side == "long":
+                st.longs.add_cents(ts, row[5])
         elif source is FLOW:
             row = _new(Bar, (ts, _intern(f"{event.venue}/{event.symbol}"), ts + event.interval_ms,
                              event.buy_volume_usd, event.sell_volume_usd, event.open, event.low, event.close))
             rows = st.bars
             if rows and ((last := rows[-1])[0] > ts or (last[0] == ts and last[1] >= row[1])):
-                fresh = insert(rows, row)
+                if not insert(rows, row):
+                    st.duplicates += 1
+                    return
             else:
                 rows.append(row)
-                fresh = True
+            if late:
+                st.late += 1
+                out.late.append(event)
+                st.market.add(row[1], ts, row[3] + row[4], row[7])
+                self._advance(st, now, out)
+                return
+            front = clock.observe_front(FLOW, ts, now, self.idle_timeout_ms)
+            st.market.add(row[1], ts, row[3] + row[4], row[7])
         else:
             key = event.event_id + (":retracted" if event.retracted else "")
-            fresh = key not in st.seen
-            st.seen[key] = ts
-        if not fresh:
-            st.duplicates += 1
-            return
-        if late:
-            # Behind the watermark but still buffered: it goes to the late side output and is
-            # applied, and a decision it changes is published again as an amendment.
-            st.late += 1
-            out.late.append(event)
-        else:
-            clock.observe(source, ts, now)
-        if source is FLOW:
-            st.market.add(row[1], ts, row[3] + row[4], row[7])
-        elif source is LIQ:
-            if row[2] == "long":
-                st.longs.add_cents(ts, row[5])
-            if late:
-                cascades.amend_late(self.cfg, st, ts, out.alerts)
-        else:
+            seen = st.seen
+            fresh = key not in seen
+            seen[key] = ts
+            if not fresh:
+                st.duplicates += 1
+                return
+            clock.observe(CHAIN, ts, now)
             whale.on_transfer(self.cfg, st, event, out.alerts)
             self._advance(st, now, out)
             return
-        if not late:
-            # Only a watermark move can make an exchange event on time matter (`_advance`'s first test).
-            front = clock.front(now, self.idle_timeout_ms)
-            if front is not None and front - self.cfg.exchange_lateness_ms == st.moved_to:
-                return
-        self._advance(st, now, out, not late)
+        # Only a watermark move can make an exchange event on time matter (`_advance`'s first test).
+        if front is not None and front - self._exchange_lateness == st.moved_to:
+            return
+        self._advance(st, now, out, True)
+
+    def _context(self, event: Event, kind: str, now: int | None, out: Output) -> None:
+        """Events that are not evidence of a stage: ETF flows, leverage, contagion links (alerts are
+        outputs, not inputs)."""
+        if kind == "leverage":  # context only; as an optional feed it may hold the watermark back
+            st = self.state(event.asset)
+            if not st.leverage.add(event):
+                st.duplicates += 1
+            elif (front := self._exchange_front(st, now)) is not None:
+                # History older than the watermark (a backlog read late) must not pull time back:
+                # it holds time where it is until the feed has caught up.
+                late = event.ts <= front - self._exchange_lateness
+                front = st.clock.observe_front(LEV, front if late else event.ts, now, self.idle_timeout_ms)
+                if front is None or front - self._exchange_lateness != st.moved_to:  # `_advance`'s first test
+                    self._advance(st, now, out, routine=True)
+        elif kind == "etf_flow":
+            st = self.state(event.asset)
+            if not st.etf.add(event):
+                st.duplicates += 1
+        elif kind == "link":
+            st = self.state(event.asset)
+            if not contagion.on_link(self.cfg, st, event, now, out.alerts):
+                st.duplicates += 1
+            self._advance(st, now, out)
 
     def feed(self, event: Event, now_ms: int | None = None) -> list[Alert]:
         """`process`, with links delivered at once: for one detector holding every asset (replay,

@@ -20,8 +20,11 @@ trigger on its own.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
+import math
 import statistics
+from operator import itemgetter
 
 from pipeline.contracts.models import Leverage
 from pipeline.detect.config import HOUR, MINUTE, DetectorConfig
@@ -45,8 +48,23 @@ class LeverageBook:
         # "venue/symbol" -> its recent entries, sorted by ts: [ts, oi_usd, funding_8h, mark] as the event
         # gave them, then the same figures merged with the entries before it (a message carries some)
         self.keys: dict[str, list[list]] = keys or {}
-        self.minutes: list[list] = minutes or []
-        self.hours: list[list] = hours or []
+        self._minutes: list[list] = minutes or []
+        self._hours: list[list] = hours or []
+        # The newest minute, fed in order, whose row is not written yet: several events of a minute
+        # (one per instrument) write its row once, when another minute comes or a row is read.
+        self._pending: int | None = None
+
+    @property
+    def minutes(self) -> list[list]:
+        if self._pending is not None:
+            self._write_pending()
+        return self._minutes
+
+    @property
+    def hours(self) -> list[list]:
+        if self._pending is not None:
+            self._write_pending()
+        return self._hours
 
     # -- input ------------------------------------------------------------------------------
     def add(self, e: Leverage) -> bool:
@@ -54,58 +72,109 @@ class LeverageBook:
 
         Each bucket's row is computed from every instrument's figures as of the bucket's end, so the
         rows do not depend on the order in which events within the feeds' lateness arrived."""
-        entries = self.keys.setdefault(f"{e.venue}/{e.symbol}", [])
+        ts = e.ts
+        key = f"{e.venue}/{e.symbol}"
+        entries = self.keys.get(key)
+        if entries is None:
+            entries = self.keys[key] = []
         funding = None
         if e.funding_rate is not None and e.funding_interval_ms:
             funding = e.funding_rate * FUNDING_BASIS_MS / e.funding_interval_ms
-        raw = [e.ts, e.open_interest_usd, funding, e.mark_price]
-        i = bisect.bisect_right(entries, e.ts, key=lambda x: x[0])
-        if (i and entries[i - 1][:4] == raw) or (entries and e.ts < entries[-1][0] - KEY_KEEP_MS):
-            return False  # the same message again, or older than the entries kept
-        entries.insert(i, raw + [None, None, None])
-        for j in range(i, len(entries)):  # merged figures: this entry's, else the last one's before it
-            prev = entries[j - 1][4:] if j else [None, None, None]
-            entries[j][4:] = [v if v is not None else p for v, p in zip(entries[j][1:4], prev)]
-        while len(entries) > 1 and entries[1][0] < entries[-1][0] - KEY_KEEP_MS:
-            del entries[0]
-        bucket = e.ts - e.ts % MINUTE
-        later = self.minutes[bisect.bisect_right(self.minutes, bucket, key=lambda r: r[_B]):]
+        oi, mark = e.open_interest_usd, e.mark_price
+        n = len(entries)
+        if not n:
+            i = 0
+        else:
+            newest = entries[-1]
+            if ts < newest[0] - KEY_KEEP_MS:
+                return False  # older than the entries kept
+            i = n if newest[0] <= ts else bisect.bisect_right(entries, ts, key=_ts)
+            if i and (last := entries[i - 1])[0] == ts and last[1] == oi and last[2] == funding and last[3] == mark:
+                return False  # the same message again
+        bucket = ts - ts % MINUTE
+        pending = self._pending
+        # In order (the newest entry of its instrument, in the newest minute): each instrument's
+        # figures as of the minute's end only gain, so the row written once at the end is the one
+        # each event would have written. Anything else first writes the pending row.
+        in_order = i == n
+        if pending is not None and (pending != bucket or not in_order):
+            self._write_pending()
+        if in_order:
+            if n:
+                prev = entries[-1]
+                entries.append([ts, oi, funding, mark, prev[4] if oi is None else oi,
+                                prev[5] if funding is None else funding, prev[6] if mark is None else mark])
+            else:
+                entries.append([ts, oi, funding, mark, oi, funding, mark])
+            if n and entries[1][0] < ts - KEY_KEEP_MS:
+                while len(entries) > 1 and entries[1][0] < ts - KEY_KEEP_MS:
+                    del entries[0]
+            minutes = self._minutes
+            if not minutes or minutes[-1][_B] <= bucket:
+                self._pending = bucket
+                return True
+        else:
+            entries.insert(i, [ts, oi, funding, mark, None, None, None])
+            for j in range(i, len(entries)):  # merged figures: this entry's, else the last one's before it
+                prev = entries[j - 1][4:] if j else [None, None, None]
+                entries[j][4:] = [v if v is not None else p for v, p in zip(entries[j][1:4], prev)]
+            while len(entries) > 1 and entries[1][0] < entries[-1][0] - KEY_KEEP_MS:
+                del entries[0]
+        later = self._minutes[bisect.bisect_right(self._minutes, bucket, key=_bucket):]
         for b in [bucket, *(r[_B] for r in later)]:  # its minute, and those already written after it
-            row = self._totals(b + MINUTE)
-            if row is None:
-                continue
-            _put(self.minutes, b, row, MINUTES_KEEP)
-            hour = b - b % HOUR
-            last = self.at(self.minutes, hour + HOUR, MINUTE)  # the hour's last minute so far
-            if last is not None and last[_B] >= hour:
-                _put(self.hours, hour, last[1:], HOURS_KEEP)
+            self._write(b)
         return True
+
+    def _write_pending(self) -> None:
+        b, self._pending = self._pending, None
+        self._write(b)
+
+    def _write(self, b: int) -> None:
+        """(Re)write minute `b`'s row, and its hour's row from the hour's last minute so far."""
+        row = self._totals(b + MINUTE)
+        if row is None:
+            return
+        minutes = self._minutes
+        _put(minutes, b, row, MINUTES_KEEP)
+        hour = b - b % HOUR
+        # the hour's last minute so far (the row just written, when it is the newest)
+        last = minutes[-1] if minutes[-1][_B] == b else self.at(minutes, hour + HOUR, MINUTE)
+        if last is not None and last[_B] >= hour:
+            _put(self._hours, hour, last[1:], HOURS_KEEP)
 
     def _totals(self, end: int) -> list | None:
         """[last ts, open interest, coverage, funding, mark] from each instrument's figures before `end`."""
-        fresh = {}
+        fresh = []  # (key, entry) in the order the instruments were first heard from
+        stale = end - STALE_MS
         for key, entries in self.keys.items():
-            i = bisect.bisect_left(entries, end, key=lambda x: x[0])
-            if i and entries[i - 1][0] > end - STALE_MS:
-                fresh[key] = entries[i - 1]
-        with_oi = {k: v for k, v in fresh.items() if v[4] is not None}
+            if not entries:
+                continue
+            last = entries[-1]
+            if last[0] >= end:
+                i = bisect.bisect_left(entries, end, key=_ts)
+                if not i:
+                    continue
+                last = entries[i - 1]
+            if last[0] > stale:
+                fresh.append((key, last))
+        with_oi = [k for k, v in fresh if v[4] is not None]
         if not with_oi:
             return None
-        total = sum(v[4] for v in with_oi.values())
-        funded = [(v[5], v[4] or 0.0) for v in fresh.values() if v[5] is not None]
-        weight = sum(w for _, w in funded)
-        funding = (sum(f * w for f, w in funded) / weight if weight > 0
-                   else statistics.fmean(f for f, _ in funded) if funded else None)
-        marks = [v[6] for v in fresh.values() if v[6] is not None]
-        at = max(v[0] for v in fresh.values())
+        total = sum([v[4] for _, v in fresh if v[4] is not None])
+        funded = [(v[5], v[4] or 0.0) for _, v in fresh if v[5] is not None]
+        weight = sum([w for _, w in funded])
+        funding = (sum([f * w for f, w in funded]) / weight if weight > 0
+                   else math.fsum([f for f, _ in funded]) / len(funded) if funded else None)  # = statistics.fmean
+        marks = [v[6] for _, v in fresh if v[6] is not None]
+        at = max([v[0] for _, v in fresh])
         return [at, round(total), _coverage(with_oi), None if funding is None else round(funding, 10),
-                round(statistics.fmean(marks), 2) if marks else None]
+                round(math.fsum(marks) / len(marks), 2) if marks else None]
 
     # -- reading ----------------------------------------------------------------------------
     @staticmethod
     def at(series: list[list], ts: float, width: int) -> list | None:
         """The last bucket of `width` that ended by ts."""
-        i = bisect.bisect_right(series, ts - width, key=lambda r: r[_B])
+        i = bisect.bisect_right(series, ts - width, key=_bucket)
         return series[i - 1] if i else None
 
     def context(self, cfg: DetectorConfig, ts: int) -> dict | None:
@@ -121,8 +190,10 @@ class LeverageBook:
             ois = [r[_OI] for r in past]
             ctx["oi_percentile_30d"] = round(sum(v <= now[_OI] for v in ois) / len(ois), 3)
             funds = [r[_FUND] for r in past if r[_FUND] is not None]
-            if now[_FUND] is not None and len(funds) >= MIN_HISTORY_HOURS and statistics.pstdev(funds) > 0:
-                ctx["funding_zscore"] = round((now[_FUND] - statistics.fmean(funds)) / statistics.pstdev(funds), 3)
+            if now[_FUND] is not None and len(funds) >= MIN_HISTORY_HOURS:
+                mean, sd = _spread(tuple(funds))
+                if sd > 0:
+                    ctx["funding_zscore"] = round((now[_FUND] - mean) / sd, 3)
         day_ago = self.at(self.hours, ts - 24 * HOUR, HOUR)
         if day_ago is not None and day_ago[_COV] == now[_COV] and day_ago[_AT] > ts - 26 * HOUR and day_ago[_OI] > 0:
             ctx["oi_change_24h_pct"] = round(100 * (now[_OI] / day_ago[_OI] - 1), 3)
@@ -154,14 +225,38 @@ class LeverageBook:
                    [list(r) for r in d.get("minutes", [])], [list(r) for r in d.get("hours", [])])
 
 
-def _coverage(instruments: dict) -> str:
-    """'{count}:{fingerprint}' of the set of instruments a total sums (rows compare only on equal ones)."""
+@functools.lru_cache(maxsize=32)
+def _spread(values: tuple[float, ...]) -> tuple[float, float]:
+    """Mean and population standard deviation (exact, and slow: the alerts of one episode read the
+    same hours, so they are remembered)."""
+    return statistics.fmean(values), statistics.pstdev(values)
+
+
+_ts = itemgetter(0)  # an entry's time, the key of its instrument's searches
+_bucket = itemgetter(_B)  # a row's bucket start, the key of the series' searches
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint(instruments: tuple[str, ...]) -> str:
     return f"{len(instruments)}:" + hashlib.sha1(",".join(sorted(instruments)).encode()).hexdigest()[:8]
+
+
+def _coverage(instruments) -> str:
+    """'{count}:{fingerprint}' of the set of instruments a total sums (rows compare only on equal ones)."""
+    return _fingerprint(tuple(instruments))
 
 
 def _put(series: list[list], bucket: int, row: list, keep: int) -> None:
     """Write `row` as the bucket's (one row per bucket, buckets in order), keeping `keep` rows."""
-    i = bisect.bisect_left(series, bucket, key=lambda r: r[_B])
+    if not series or series[-1][_B] < bucket:  # the usual cases: a new bucket at the end, or the last again
+        series.append([bucket, *row])
+        del series[:-keep]
+        return
+    if series[-1][_B] == bucket:
+        series[-1] = [bucket, *row]
+        del series[:-keep]
+        return
+    i = bisect.bisect_left(series, bucket, key=_bucket)
     if i < len(series) and series[i][_B] == bucket:
         series[i] = [bucket, *row]
     else:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import bisect
 import math
+from operator import itemgetter
 
 MINUTE = 60_000
 ACTIVE_BEFORE_MS = 10 * MINUTE  # a market with bars this long before a span is expected to have bars in it
 MIN_RETURNS = 10  # fewer one-minute returns than this: volatility unknown
+_FIRST = itemgetter(0)  # a row's minute, the key of every search
 
 
 def minute_of(ts: int) -> int:
@@ -29,7 +31,7 @@ def _row(rows: list, m: int, fresh: list) -> list:
     if not rows or rows[-1][0] < m:
         rows.append(fresh)
         return fresh
-    i = bisect.bisect_left(rows, m, key=lambda r: r[0])
+    i = bisect.bisect_left(rows, m, key=_FIRST)
     if i < len(rows) and rows[i][0] == m:
         return rows[i]
     rows.insert(i, fresh)
@@ -38,7 +40,7 @@ def _row(rows: list, m: int, fresh: list) -> list:
 
 def _prune(rows: list, before: int) -> None:
     if rows and rows[0][0] < before:
-        del rows[: bisect.bisect_left(rows, before, key=lambda r: r[0])]
+        del rows[: bisect.bisect_left(rows, before, key=_FIRST)]
 
 
 class MarketBook:
@@ -66,8 +68,8 @@ class MarketBook:
     def _complete_minutes(self, market: str, start: int, end: int) -> list:
         """Rows of whole minutes inside [start, end)."""
         rows = self.rows.get(market, ())
-        lo = bisect.bisect_left(rows, start, key=lambda r: r[0])
-        hi = bisect.bisect_left(rows, end - MINUTE + 1, key=lambda r: r[0])
+        lo = bisect.bisect_left(rows, start, key=_FIRST)
+        hi = bisect.bisect_left(rows, end - MINUTE + 1, key=_FIRST)
         return rows[lo:hi]
 
     def hourly_volume(self, venues: tuple[str, ...], end: int, lookback_ms: int) -> float | None:
@@ -104,7 +106,7 @@ class MarketBook:
         expected = range(first, end - MINUTE + 1, MINUTE)
         out = []
         for market, rows in self.rows.items():
-            lo = bisect.bisect_left(rows, start - ACTIVE_BEFORE_MS, key=lambda r: r[0])
+            lo = bisect.bisect_left(rows, start - ACTIVE_BEFORE_MS, key=_FIRST)
             if lo == len(rows) or rows[lo][0] >= end:
                 continue
             have = {r[0] for r in self._complete_minutes(market, first, end)}
@@ -137,15 +139,15 @@ class LongBook:
 
     def between(self, start: int, end: int) -> float:
         """Long notional (USD) of the minutes in [start, end)."""
-        lo = bisect.bisect_left(self.rows, start, key=lambda r: r[0])
-        hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
+        lo = bisect.bisect_left(self.rows, start, key=_FIRST)
+        hi = bisect.bisect_left(self.rows, end, key=_FIRST)
         return sum(r[1] for r in self.rows[lo:hi]) / 100
 
     def windows(self, end: int, widths: list[int]) -> list[tuple[float, int]]:
         """Long notional (USD) and how many long liquidations in the minutes of [end - width, end), for
         each width (ascending), in one pass back from `end`."""
         rows = self.rows
-        i = bisect.bisect_left(rows, end, key=lambda r: r[0]) - 1
+        i = bisect.bisect_left(rows, end, key=_FIRST) - 1
         out, cents, n = [], 0, 0
         for width in widths:
             start = end - width
@@ -158,13 +160,13 @@ class LongBook:
 
     def next_minute(self, m: int) -> int | None:
         """The first minute at or after `m` with long liquidations."""
-        i = bisect.bisect_left(self.rows, m, key=lambda r: r[0])
+        i = bisect.bisect_left(self.rows, m, key=_FIRST)
         return self.rows[i][0] if i < len(self.rows) else None
 
     def per_window(self, start: int, lookback_ms: int, window_ms: int) -> float:
         """Mean long notional per `window_ms` over the whole minutes of the lookback before `start`."""
         end = minute_of(start)
-        lo = bisect.bisect_left(self.rows, end - lookback_ms, key=lambda r: r[0])
-        hi = bisect.bisect_left(self.rows, end, key=lambda r: r[0])
+        lo = bisect.bisect_left(self.rows, end - lookback_ms, key=_FIRST)
+        hi = bisect.bisect_left(self.rows, end, key=_FIRST)
         return sum(r[1] for r in self.rows[lo:hi]) / 100 * window_ms / lookback_ms
 

@@ -12,14 +12,23 @@ from pipeline.detect.buffers import Liq, since, upto
 
 
 class RollingWindow:
-    """Liquidations in (end - width, end], the end moving forward one liquidation at a time."""
+    """Liquidations in (end - width, end], the end moving forward one liquidation at a time.
+
+    Rows are pushed in event-time order, so the window holds exactly the pushed rows later than
+    `edge` (the last row's time minus the width). A venue is in it when its latest row of that
+    kind is: the venue sets are read from those times when asked (rarely: a window past its
+    threshold, an alert), not counted at every push and drop."""
+
+    __slots__ = ("_long_last", "_sampled_last", "edge", "long_c", "long_n", "long_usd", "rows", "short_c", "width")
 
     def __init__(self, width_ms: int):
         self.width = width_ms
         self.rows: deque[Liq] = deque()
         self.long_c = self.short_c = self.long_n = 0
-        self.long_venues: dict[str, int] = {}
-        self.sampled: dict[str, int] = {}
+        self.long_usd = 0.0  # long_c / 100, read for every long liquidation judged: kept, not computed
+        self.edge: float = float("-inf")
+        self._long_last: dict[str, int] = {}  # venue -> time of its latest long liquidation pushed
+        self._sampled_last: dict[str, int] = {}  # venue -> time of its latest sampled or partial one
 
     @classmethod
     def rebuild(cls, liqs: list, end: float, width_ms: int) -> "RollingWindow":
@@ -34,41 +43,37 @@ class RollingWindow:
         rows = self.rows
         rows.append(liq)
         ts, _, side, venue, completeness, cents = liq
+        long_c = self.long_c
         if side == "long":
-            self.long_c += cents
+            long_c += cents
             self.long_n += 1
-            venues = self.long_venues
-            venues[venue] = venues.get(venue, 0) + 1
+            self._long_last[venue] = ts
         else:
             self.short_c += cents
         if completeness != "full" and completeness:
-            sampled = self.sampled
-            sampled[venue] = sampled.get(venue, 0) + 1
-        edge = ts - self.width
+            self._sampled_last[venue] = ts
+        self.edge = edge = ts - self.width
         while rows[0][0] <= edge:
-            _, _, side, venue, completeness, cents = rows.popleft()
-            if side == "long":
-                self.long_c -= cents
+            old = rows.popleft()
+            if old[2] == "long":
+                long_c -= old[5]
                 self.long_n -= 1
-                venues = self.long_venues
-                n = venues[venue] - 1
-                if n:
-                    venues[venue] = n
-                else:
-                    del venues[venue]
             else:
-                self.short_c -= cents
-            if completeness != "full" and completeness:
-                sampled = self.sampled
-                n = sampled[venue] - 1
-                if n:
-                    sampled[venue] = n
-                else:
-                    del sampled[venue]
+                self.short_c -= old[5]
+        self.long_c = long_c
+        self.long_usd = long_c / 100
 
     @property
-    def long_usd(self) -> float:
-        return self.long_c / 100
+    def long_venues(self) -> list[str]:
+        """Venues with a long liquidation in the window."""
+        edge = self.edge
+        return [v for v, ts in self._long_last.items() if ts > edge]
+
+    @property
+    def sampled(self) -> list[str]:
+        """Venues with a sampled or partial liquidation in the window."""
+        edge = self.edge
+        return [v for v, ts in self._sampled_last.items() if ts > edge]
 
     def long_share(self) -> float:
         total = self.long_c + self.short_c
@@ -78,7 +83,8 @@ class RollingWindow:
         """The window's totals as they go into an alert."""
         end = self.rows[-1].ts if self.rows else None
         long_usd, short_usd = self.long_c / 100, self.short_c / 100
+        sampled = self.sampled
         return {"ts": end, "window_end": end, "window_ms": self.width, "long_notional_usd": round(long_usd, 2),
                 "short_notional_usd": round(short_usd, 2), "long_share": round(self.long_share(), 4),
                 "venues": sorted(self.long_venues), "liquidation_count": len(self.rows),
-                "completeness": "sampled" if self.sampled else "full", "sampled_venues": sorted(self.sampled)}
+                "completeness": "sampled" if sampled else "full", "sampled_venues": sorted(sampled)}

@@ -75,3 +75,12 @@ def test_extras_dropped_alerts_stay_models_and_oversize_refused():
     with pytest.raises(ContractError) as exc:
         parse_light(orjson.dumps(EXAMPLES["trade_flow"]), max_bytes=10)
     assert exc.value.reason == "oversize"
+
+
+def test_enum_values_come_back_as_the_schemas_own_strings():
+    """Side, completeness and type are the contract's own strings, one copy shared by every event
+    (the detector keeps an hour of rows), whichever way the message was parsed."""
+    line = next(raw for raw in bundled().read_bytes().splitlines() if b'"liquidation"' in raw)
+    copies = [parse(bytes(line)) for parse in (parse_light, parse_light, parse_event, parse_event)]
+    for field in ("side", "completeness", "type"):
+        assert len({id(getattr(c, field)) for c in copies}) == 1, field

@@ -4,8 +4,12 @@ trigger, bounded memory and the snapshot."""
 
 from __future__ import annotations
 
+import random
+
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.detect import CascadeDetector
 from pipeline.detect.config import DetectorConfig
@@ -196,3 +200,29 @@ def test_a_leverage_backlog_read_before_every_exchange_feed_spoke_changes_no_dec
     plain = replay(story())
     assert [(a.stage, a.alert_id, a.revision) for a in alerts] == [(a.stage, a.alert_id, a.revision) for a in plain]
     assert any(a.stage == "cascade" for a in alerts)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.integers(0, 12 * MIN), st.integers(0, 2), st.sampled_from(["oi", "funding", "both"]),
+                          st.integers(1, 9)), min_size=1, max_size=60),
+       st.integers(0, 2**32))
+def test_rows_are_the_same_read_after_every_event_or_once(raw, seed):
+    """A minute's row is written once its minute is done (or when read), not at each event of it: the
+    rows equal those of a book read after every event, whatever the order within the lateness."""
+    rng = random.Random(seed)
+    events = []
+    for ts, inst, kind, x in raw:
+        venue, symbol = (("binance-usdm", "BTCUSDT"), ("bybit", "BTCUSDT"), ("okx", "BTC-USDT-SWAP"))[inst]
+        e = lev(T0 + ts, x * 1e9, venue=venue, symbol=symbol, funding=x * 1e-5, mark=100_000.0 + x)
+        if kind == "oi":
+            e = e.model_copy(update={"funding_rate": None, "mark_price": None})
+        elif kind == "funding":
+            e = e.model_copy(update={"open_interest_usd": None, "open_interest": None})
+        events.append(e)
+    events.sort(key=lambda e: e.ts + rng.randint(0, 90_000))  # out of order by up to 1.5 minutes
+    once, every = LeverageBook(), LeverageBook()
+    for e in events:
+        assert once.add(e) == every.add(e)
+        every.minutes, every.hours  # noqa: B018 - reading writes any row held back
+    assert (once.keys, once.minutes, once.hours) == (every.keys, every.minutes, every.hours)
+    assert once.to_dict() == every.to_dict()
