@@ -302,15 +302,17 @@ class CascadeDetector:
         """Apply what the watermark has passed, in event-time order: deposits due, selling, the
         cascade test (no further than the contagion sources have judged), expiries."""
         cfg = self.cfg
+        judged = min(watermark, gate)
         if st.pending:
-            whale.open_due(cfg, st, watermark, alerts)
+            # No further than the cascade test: a deposit is not opened into a crash already under way,
+            # which only the cascade test, held back by the contagion sources, can tell.
+            whale.open_due(cfg, st, judged, alerts)
         if st.episodes:
             whale.follow(cfg, st, watermark, alerts)
-        judged = min(watermark, gate)
         cascades.judge(cfg, st, judged, alerts)
         if watermark != math.inf:
             if st.episodes:
-                whale.expire_due(cfg, st, watermark, alerts)
+                whale.expire_due(cfg, st, judged, alerts)  # an episode may still end in a cascade not judged yet
             if st.linked:
                 contagion.expire_due(cfg, st, judged, alerts)
 
@@ -321,7 +323,8 @@ class CascadeDetector:
         # hour of history their baseline needs.
         judged = st.cascade.judged_to if st.cascade.judged_to >= 0 else -math.inf
         judged_from = judged - self.longest_ms - MINUTE
-        prune(st.bars, keep_from)
+        # ...and the bars a deposit not decided yet (decided as far as the cascade test) will read.
+        prune(st.bars, min(keep_from, judged_from))
         prune(st.liqs, min(keep_from, judged_from))
         if len(st.seen) > 64 and min(st.seen.values()) < keep_from - cfg.contagion_window_ms:
             st.seen = {k: t for k, t in st.seen.items() if t >= keep_from - cfg.contagion_window_ms}
