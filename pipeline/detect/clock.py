@@ -10,7 +10,9 @@ lateness behind the frontier instead.
 Open interest and funding (`leverage`) is an optional feed: it holds the watermark back only once
 heard from and while not idle, so that an alert's leverage context, taken as of its time, is the
 same in the stream as in a replay; a deployment without it runs as before. Its backlog, read behind
-the exchange feeds, holds the watermark where it is until caught up: it never pulls it back.
+the exchange feeds, holds the watermark where it is until caught up: it never pulls it back. Heard
+from before the exchange feeds (a worker reading its topics side by side), it holds time from their
+first event on.
 
 Wall-clock time comes from the caller (`now`); offline the event time itself is the clock.
 """
@@ -86,6 +88,14 @@ class EventClock:
         if ts > old:
             frontier[source] = ts
         self.arrival[source] = at
+
+    def hear(self, source: str, ts: int, now: int | None) -> None:
+        """An optional feed heard from before the exchange feeds: noted, without starting the clock (the
+        exchange feeds' idle timeouts run from their own first event)."""
+        if ts > self.frontier.get(source, -1):
+            self.frontier[source] = ts
+        self.arrival[source] = now if now is not None else ts
+        self.memo = None
 
     def observe_front(self, source: str, ts: int, now: int | None, idle_timeout_ms: int) -> int | None:
         """`observe`, then `front`, in one call (the detector asks both for every exchange event)."""

@@ -111,8 +111,15 @@ class CascadeDetector:
             st = self.state(asset)
         ts = event.ts
         clock = st.clock
-        if clock.born is None or not clock.frontier:  # new, or restored from a snapshot
-            clock.start(now if now is not None else ts)
+        frontier = clock.frontier
+        if clock.born is None or (LIQ not in frontier and FLOW not in frontier):
+            if clock.born is None or not frontier:  # new, or restored from a snapshot
+                clock.start(now if now is not None else ts)
+            lev = frontier.get(LEV)
+            if lev is not None and lev < ts and LIQ not in frontier and FLOW not in frontier:
+                # Leverage heard before the exchange feeds holds time from their first event on, never
+                # before it: the minutes before it are no history of a quiet market.
+                frontier[LEV], clock.memo = ts, None
         front = clock.front(now, self.idle_timeout_ms)
         late = front is not None and ts <= front - self._lateness[source]
         if late and (source is CHAIN or ts < front - self.retention_ms):
@@ -189,13 +196,23 @@ class CascadeDetector:
             st = self.state(event.asset)
             if not st.leverage.add(event):
                 st.duplicates += 1
-            elif (front := self._exchange_front(st, now)) is not None:
-                # History older than the watermark (a backlog read late) must not pull time back:
-                # it holds time where it is until the feed has caught up.
-                late = event.ts <= front - self._exchange_lateness
-                front = st.clock.observe_front(LEV, front if late else event.ts, now, self.idle_timeout_ms)
-                if front is None or front - self._exchange_lateness != st.moved_to:  # `_advance`'s first test
-                    self._advance(st, now, out, routine=True)
+                return
+            # It holds time at its own figures' time, but never behind what has been judged (a backlog
+            # read late must not pull time back: it holds time there until caught up) nor, before
+            # anything was judged, behind the exchange feeds' first event (the minutes before it are no
+            # history of a quiet market).
+            judged = max(st.moved_to, st.watermark)
+            if judged >= 0:
+                at = max(event.ts, judged + self._exchange_lateness)
+            else:
+                first = min([rows[0][0] for rows in (st.liqs, st.bars) if rows], default=None)
+                at = event.ts if first is None else max(event.ts, first)
+            if self._exchange_front(st, now) is None:
+                st.clock.hear(LEV, at, now)  # heard before the exchange feeds: holds time from their first event
+                return
+            front = st.clock.observe_front(LEV, at, now, self.idle_timeout_ms)
+            if front is None or front - self._exchange_lateness != st.moved_to:  # `_advance`'s first test
+                self._advance(st, now, out, routine=True)
         elif kind == "etf_flow":
             st = self.state(event.asset)
             if not st.etf.add(event):

@@ -187,8 +187,10 @@ def test_a_leverage_backlog_read_before_every_exchange_feed_spoke_changes_no_dec
     """A worker reads its topics interleaved: the open-interest backlog may come in after a transfer or
     the first liquidations but before any trade flow, while the clock has no front yet. It must not
     pull the watermark back a month either (else the minutes of that month are judged first and the
-    whale episode and the cascade floor are decided against empty buffers)."""
-    history = path(T0 - 30 * 24 * HOUR, T0 - 20 * MIN, HOUR, lambda t: 8e9)
+    whale episode and the cascade floor are decided against empty buffers). Heard from first, it holds
+    time back until caught up, then goes on with the live figures."""
+    history = path(T0 - 30 * 24 * HOUR, T0 - 20 * MIN, HOUR, lambda t: 8e9) + path(T0 - 20 * MIN, T0 + 3 * HOUR, MIN,
+                                                                                   lambda t: 8e9)
     events = story()
     first = [next(e for e in events if e.type == kind) for kind in heard]
     det, wall = CascadeDetector(NO_LINKS), 1_900_000_000_000  # a stream: everything arrives "now"
@@ -200,6 +202,30 @@ def test_a_leverage_backlog_read_before_every_exchange_feed_spoke_changes_no_dec
     plain = replay(story())
     assert [(a.stage, a.alert_id, a.revision) for a in alerts] == [(a.stage, a.alert_id, a.revision) for a in plain]
     assert any(a.stage == "cascade" for a in alerts)
+
+
+@pytest.mark.parametrize("head", [0, 0.5], ids=["open interest first", "trade flow first"])
+def test_leverage_read_in_part_before_the_exchange_feeds_gives_replays_context(head):
+    """A worker reads some open interest before any exchange event, then its exchange topics run ahead
+    while the leverage topic lags: heard from first, leverage holds time back from the exchange feeds'
+    first event on, so every alert carries the context a replay gives it, field for field."""
+    def oi(t):
+        return 8e9 + 1e7 * ((t - T0) // (7 * MIN))
+
+    history = path(T0 - 30 * HOUR, T0 + 3 * HOUR, 90_000, oi)
+    events = story()
+    det, wall = CascadeDetector(NO_LINKS), 1_900_000_000_000  # a stream: everything arrives "now"
+    flow = [e for e in events if e.type == "trade_flow"]
+    early = flow[: int(len(flow) * head)]  # some trade flow may come before the open interest
+    lagging = [e for e in history if e.ts >= T0 - HOUR]
+    others = [e for e in events if e not in early]
+    order = early + [e for e in history if e.ts < T0 - HOUR] + others + lagging
+    alerts = [a for e in order for a in det.feed(e, wall)] + det.finish()
+    plain = replay(events + history)
+    assert [a.evidence for a in alerts] == [a.evidence for a in plain]
+    assert [(a.stage, a.alert_id, a.revision, a.severity) for a in alerts] == \
+        [(a.stage, a.alert_id, a.revision, a.severity) for a in plain]
+    assert any("leverage" in (a.evidence or {}) for a in alerts if a.stage == "cascade")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
