@@ -1,4 +1,7 @@
-"""A local HTTP server answering from recorded responses in tests/data/chain/ (Bitcoin Core RPC + Esplora)."""
+"""A local HTTP server answering from recorded responses in tests/data/chain/ (Bitcoin Core RPC + Esplora).
+
+By default it serves the constructed fixtures (bitcoin_core_rpc.json, esplora.json); given a RecordedCore it
+answers JSON-RPC as that recorded real node did."""
 
 from __future__ import annotations
 
@@ -8,12 +11,15 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from .core_recordings import RecordedCore, envelope
+
 DATA = Path(__file__).resolve().parents[2] / "data" / "chain"
 
 
 @contextmanager
-def serve_recorded(*, drop_verbosity3: bool = False, ignore_verbosity3: bool = False, faults: list[str] = ()):
-    """Serve the recordings. drop_verbosity3: verbosity-3 getblock calls get the node's error (-8);
+def serve_recorded(*, drop_verbosity3: bool = False, ignore_verbosity3: bool = False, faults: list[str] = (),
+                   core: RecordedCore | None = None):
+    """Serve the recordings; with `core`, JSON-RPC calls get that recorded node's answers. drop_verbosity3: verbosity-3 getblock calls get the node's error (-8);
     ignore_verbosity3: they get the verbosity-2 answer, as Bitcoin Core before 23 gives; faults: the next
     getblock calls fail in turn: "503" (a proxy's HTTP 503, no JSON-RPC body), "drop" (connection closed
     without an answer), "stall" (no answer for 30 s: the client's timeout), "warmup" (error -28)."""
@@ -69,6 +75,10 @@ def serve_recorded(*, drop_verbosity3: bool = False, ignore_verbosity3: bool = F
                     err = {"code": -28, "message": "Loading block index..."}
                     return self._send(500, json.dumps({"result": None, "error": err, "id": req["id"]}))
                 raise ValueError(fault)
+            if core is not None:
+                result, error = core.answer(req["method"], req["params"])
+                code = 200 if error is None else 404 if error["code"] == -32601 else 500  # as Core's HTTP server
+                return self._send(code, envelope(result, error, req["id"]))
             key = f"{req['method']} {json.dumps(req['params'])}"
             if key not in rpc:
                 err = {"code": -8, "message": "Verbosity or parameter not recorded"}
