@@ -90,7 +90,9 @@ def _spk_address(spk: dict | None) -> str | None:
         return None
     if spk.get("address"):
         return spk["address"]
-    addrs = spk.get("addresses")  # Bitcoin Core < 22
+    # Bitcoin Core before 22 printed an `addresses` array (with `reqSigs`) instead of `address`, and listed a
+    # pay-to-pubkey output under its key's P2PKH address; a bare multisig lists several: no single owner.
+    addrs = spk.get("addresses")
     return addrs[0] if addrs and len(addrs) == 1 else None
 
 
@@ -189,6 +191,10 @@ class BitcoinCoreRPC:
                 if "coinbase" in i:
                     vin.append(TxIn(None, None, coinbase=True))
                     continue
+                # Without `prevout` (verbosity 2) an input names only the output it spends (txid, vout), so its
+                # address and value are unknown: who is paid is still known (inflows to labelled addresses),
+                # who pays is not (no sender label: internal moves read as inflows, outflows as "other"; and
+                # no change detection: change back to a labelled address reads as an inflow).
                 prev = i.get("prevout")
                 vin.append(TxIn(_spk_address(prev.get("scriptPubKey")) if prev else None,
                                 float(prev["value"]) if prev else None))

@@ -81,6 +81,17 @@ def test_inflows_from_the_recorded_old_node_with_its_explicit_fallback_to_verbos
     assert url in warning
 
 
+def test_failed_calls_are_retried_and_only_the_nodes_own_answer_lowers_the_verbosity(tmp_path):
+    waits = []
+    with serve_recorded(core=RecordedCore(), faults=["503", "drop", "warmup"]) as (url, seen):
+        rpc = BitcoinCoreRPC(url, sleep=waits.append)
+        events = list(_watcher(rpc, _labels(tmp_path), include_other=False).scan(50000, 50002))
+    assert [(e.tx_hash, e.amount) for e in events] == [(PAID_100, 100.0), (PAID_50, 50.0)]
+    # block 50000 asked four times at verbosity 3 (three failures), 50001 once (its answer lacks prevouts)
+    assert _getblock_verbosities(seen) == [3, 3, 3, 3, 3, 2]
+    assert rpc.retried == 3 and waits == [0.5, 1.0, 2.0]
+
+
 def test_a_watcher_set_to_verbosity2_reads_the_same_without_a_warning(tmp_path, caplog):
     with serve_recorded(core=RecordedCore()) as (url, seen), \
             caplog.at_level("WARNING", "pipeline.sources.chain.bitcoin"):
