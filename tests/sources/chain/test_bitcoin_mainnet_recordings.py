@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import closing, contextmanager
 
 import orjson
 import pytest
@@ -43,16 +44,22 @@ def _watcher(rpc, labels, **kw):
     return BitcoinWatcher(rpc, labels, price=fixed_prices({"BTC": BTC_USD}), clock=lambda: 1_700_000_000_000, **kw)
 
 
+@contextmanager
+def _recorded_node(faults=(), **rpc_kw):
+    """The real RPC client talking on loopback to the recorded node, and the calls the node saw."""
+    with serve_recorded(core=RecordedCore(), faults=list(faults)) as (url, seen), \
+            closing(BitcoinCoreRPC(url, **rpc_kw)) as rpc:
+        yield rpc, seen
+
+
 def _getblock_verbosities(seen):
     return [s["params"][1] for s in seen if s.get("rpc") == "getblock"]
 
 
 def test_inflows_from_the_recorded_old_node_with_its_explicit_fallback_to_verbosity2(tmp_path, caplog):
-    with serve_recorded(core=RecordedCore()) as (url, seen), \
+    with _recorded_node(sleep=lambda s: pytest.fail("nothing to retry")) as (rpc, seen), \
             caplog.at_level("WARNING", "pipeline.sources.chain.bitcoin"):
-        rpc = BitcoinCoreRPC(url, sleep=lambda s: pytest.fail("nothing to retry"))
         events = list(_watcher(rpc, _labels(tmp_path)).scan(50000, 50002))
-        rpc.close()
 
     inflows = [e for e in events if e.direction == "exchange_inflow"]
     assert [(e.tx_hash, e.amount, e.usd_value) for e in inflows] == [(PAID_100, 100.0, 10_000_000.0),
@@ -78,13 +85,12 @@ def test_inflows_from_the_recorded_old_node_with_its_explicit_fallback_to_verbos
     assert rpc.verbosity == 2 and rpc.retried == 0
     [warning] = [r.getMessage() for r in caplog.records if "verbosity 2 from now on" in r.getMessage()]
     assert "ignored verbosity 3" in warning and "outflows are not seen" in warning
-    assert url in warning
+    assert rpc.url in warning
 
 
 def test_failed_calls_are_retried_and_only_the_nodes_own_answer_lowers_the_verbosity(tmp_path):
     waits = []
-    with serve_recorded(core=RecordedCore(), faults=["503", "drop", "warmup"]) as (url, seen):
-        rpc = BitcoinCoreRPC(url, sleep=waits.append)
+    with _recorded_node(faults=["503", "drop", "warmup"], sleep=waits.append) as (rpc, seen):
         events = list(_watcher(rpc, _labels(tmp_path), include_other=False).scan(50000, 50002))
     assert [(e.tx_hash, e.amount) for e in events] == [(PAID_100, 100.0), (PAID_50, 50.0)]
     # block 50000 asked four times at verbosity 3 (three failures), 50001 once (its answer lacks prevouts)
@@ -93,9 +99,7 @@ def test_failed_calls_are_retried_and_only_the_nodes_own_answer_lowers_the_verbo
 
 
 def test_a_watcher_set_to_verbosity2_reads_the_same_without_a_warning(tmp_path, caplog):
-    with serve_recorded(core=RecordedCore()) as (url, seen), \
-            caplog.at_level("WARNING", "pipeline.sources.chain.bitcoin"):
-        rpc = BitcoinCoreRPC(url, verbosity=2)
+    with _recorded_node(verbosity=2) as (rpc, seen), caplog.at_level("WARNING", "pipeline.sources.chain.bitcoin"):
         events = list(_watcher(rpc, _labels(tmp_path), include_other=False, min_btc=100).scan(50000, 50002))
     assert [(e.tx_hash, e.amount, e.direction) for e in events] == [(PAID_100, 100.0, "exchange_inflow")]
     assert _getblock_verbosities(seen) == [2, 2, 2]
@@ -110,8 +114,8 @@ def test_what_verbosity2_cannot_know_about_the_sender(tmp_path):
                                                "31862a54435cd003f25732fe405e9db93216.json")).read_text())
     assert spent["vout"][0]["scriptPubKey"]["addresses"] == [FUNDS_PAID_50]
     labels = _labels(tmp_path, [(PAYEE, "examplex", "deposit"), (FUNDS_PAID_50, "examplex", "hot")])
-    with serve_recorded(core=RecordedCore()) as (url, _):
-        events = list(_watcher(BitcoinCoreRPC(url, verbosity=2), labels, include_other=False).scan(50001, 50001))
+    with _recorded_node(verbosity=2) as (rpc, _):
+        events = list(_watcher(rpc, labels, include_other=False).scan(50001, 50001))
     [paid_50] = [e for e in events if e.tx_hash == PAID_50]
     assert (paid_50.direction, paid_50.from_address, paid_50.from_entity) == ("exchange_inflow", "unknown", None)
 
