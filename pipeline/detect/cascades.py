@@ -23,7 +23,7 @@ from pipeline.detect import contagion, whale
 from pipeline.detect.alerts import alert_id_for, publish
 from pipeline.detect.buffers import since, upto
 from pipeline.detect.config import MINUTE, DetectorConfig
-from pipeline.detect.floors import FloorSketch, key
+from pipeline.detect.floors import FloorSketch, key, top_key
 from pipeline.detect.state import UNEXPLAINED, AssetState, Episode
 from pipeline.detect.windows import RollingWindow
 
@@ -33,9 +33,13 @@ def threshold(cfg: DetectorConfig, st: AssetState, width: int, factor: float, ts
     holds `count_needed`, the long liquidations the window must hold)."""
     levels, minutes = st.floors.level_at(ts)
     level, level_n = levels.get(key("usd", width)), levels.get(key("n", width))
-    young = 1.0
+    young, guess = 1.0, None
     if level is None or minutes * MINUTE < cfg.floor_min_history_ms:
         usd, source, count = cfg.cold_floor(st.asset, width), "cold_start", cfg.cascade_min_count
+        top = levels.get(top_key(key("usd", width)))
+        if top is not None and minutes * MINUTE >= cfg.cold_top_min_ms and cfg.cold_top_factor * top > usd:
+            # The fallback is a guess; what the asset has already shown outweighs it.
+            guess, usd, source = usd, cfg.cold_top_factor * top, "cold_start+top"
     else:
         young = cfg.young_factor(minutes * MINUTE)
         usd, source = factor * young * level, "learned"
@@ -45,6 +49,8 @@ def threshold(cfg: DetectorConfig, st: AssetState, width: int, factor: float, ts
             "floor_level_usd": round(level, 2) if level is not None else None, "count_needed": count}
     if source == "learned" and young > 1.0:
         info["young_factor"] = round(young, 3)
+    if guess is not None:
+        info["cold_floor_usd"] = round(max(guess, floor), 2)
     if floor > usd:
         usd, info["floor_source"] = floor, f"{source}+usd_floor"
     return usd, info
@@ -54,9 +60,10 @@ def watch_need(cfg: DetectorConfig, need: float, info: dict) -> float:
     """A threshold inside a contagion watch: scaled by `contagion_threshold_factor`, without the raise
     for a young history (the source's cascade is reason enough to look closer). A cold-start floor is
     a guess at the asset's ordinary: it is scaled by the square root of the factor only (half, not a
-    quarter), as a quarter of a guess is noise."""
+    quarter), as a quarter of a guess is noise; one raised by the history's largest window so far starts
+    from the guess again."""
     if info["floor_source"] != "learned":
-        return need * math.sqrt(cfg.contagion_threshold_factor)
+        return info.get("cold_floor_usd", need) * math.sqrt(cfg.contagion_threshold_factor)
     return need * cfg.contagion_threshold_factor / cfg.young_factor(info["history_minutes"] * MINUTE)
 
 

@@ -71,6 +71,11 @@ class DetectorConfig(BaseModel):
     floor_young_boost: float = Field(1.0, ge=0, description="Factor raise at no history, falling linearly to 0 at "
                                      "floor_young_ms (1.0: 1.75x the factor after one day of four)")
     floor_min_history_ms: int = Field(DAY, description="Less history than this is a cold start: the fallback floor applies")
+    cold_top_factor: float = Field(
+        5.0, ge=0, description="On a cold start the threshold is at least this multiple of the largest window the "
+        "asset's history has held so far (0: the fallback floor alone): an asset busier than the fallback guessed is "
+        "not called on its ordinary. Not applied inside a contagion watch")
+    cold_top_min_ms: int = Field(3 * HOUR, ge=0, description="...once the history is at least this long")
     cascade_floor_usd: dict[str, float] = Field(
         {}, description="Optional per-asset USD floor the window must also reach (learned or cold)")
     cascade_floor_usd_default: float = Field(100_000.0, description="Floor for assets not in cascade_floor_usd")

@@ -14,6 +14,9 @@ half of its days gives the level of its ordinary days. The daily extreme is take
 asset's own distribution, so an asset whose liquidations come few and large (a heavy tail) gets
 a level in proportion to its tail, not to its body. The level is fixed once per hour of event
 time from the minutes before that hour, so a decision depends on event times only.
+
+Before there is a level (a cold start), the largest window the history has held so far is read
+too: an asset whose ordinary windows already come near the fallback floor is not called on them.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ RECENT = 120  # minutes kept for forget_since: at least the longest cascade wind
 def key(measure: str, width_ms: int) -> str:
     """The history of one measure ("usd" or "n") of windows `width_ms` wide, e.g. "usd:5m"."""
     return f"{measure}:{width_ms // MINUTE}m"
+
+
+def top_key(k: str) -> str:
+    """The largest window of measure `k` in the history so far (read on a cold start, before any level)."""
+    return f"top:{k}"
 
 
 def bin_of(value: float, base: float) -> int:
@@ -133,13 +141,17 @@ class FloorSketch:
 
     def read(self) -> tuple[dict[str, float], int]:
         """({key: level}, minutes of history): each level the median over the days with at least
-        half a day of history of that day's quantile. Keys with no such day are left out."""
+        half a day of history of that day's quantile. Keys with no such day are left out. Also, under
+        `top_key(key)`, the largest window of each measure so far (its bin's upper edge)."""
         levels: dict[str, float] = {}
         for k, per_day in self.hist.items():
             daily = sorted(self._day_quantile(row, _base(k)) for day, row in per_day.items()
                            if self.minutes.get(day, 0) >= DAY_MIN_MINUTES and row)
             if daily:
                 levels[k] = daily[(len(daily) - 1) // 2]  # the lower median: always one day's figure
+            rows = [row for row in per_day.values() if row]
+            if rows:
+                levels[top_key(k)] = bin_top(max(max(row) for row in rows), _base(k))
         return levels, self.history_minutes()
 
     def _day_quantile(self, row: dict[int, int], base: float) -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.detect.floors import DAY_MIN, MINUTE, FloorSketch, bin_of, bin_top, key
+from pipeline.detect.floors import DAY_MIN, MINUTE, FloorSketch, bin_of, bin_top, key, top_key
 
 USD5 = key("usd", 5 * MINUTE)
 DAY_MS = DAY_MIN * MINUTE
@@ -45,7 +45,8 @@ def test_a_day_counts_once_half_of_it_is_history_and_old_days_are_dropped():
     sk = FloorSketch(days=2, quantile=0.999)
     for i in range(DAY_MIN // 2 - 1):
         sk.add(i * MINUTE, {USD5: 5_000})
-    assert sk.read()[0] == {}  # not half a day yet
+    assert USD5 not in sk.read()[0]  # not half a day yet: no level, only the largest window so far
+    assert sk.read()[0] == {top_key(USD5): bin_top(bin_of(5_000, 1_000.0), 1_000.0)}
     sk.add((DAY_MIN // 2 - 1) * MINUTE, {USD5: 5_000})
     assert USD5 in sk.read()[0]
     fill_day(sk, 1, 10_000)
@@ -67,3 +68,13 @@ def test_a_burst_ramp_is_taken_back_and_a_snapshot_round_trips():
     again = FloorSketch(14, 0.999, sk.to_dict())
     assert again.to_dict() == sk.to_dict()
     assert again.read() == sk.read()
+
+
+def test_the_largest_window_so_far_is_read_from_the_first_minutes_on():
+    sk = FloorSketch(days=14, quantile=0.999)
+    for i, usd in enumerate([2_000, 40_000, 9_000]):
+        sk.add(i * MINUTE, {USD5: usd})
+    top = sk.read()[0][top_key(USD5)]
+    assert 40_000 <= top < 40_000 * 1.1
+    sk.forget_since(MINUTE)  # taken back as a burst's ramp: no longer history
+    assert sk.read()[0][top_key(USD5)] < 2_200
