@@ -4,6 +4,7 @@ chain_node"` runs the pure tests alone."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -24,6 +25,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         for fixture in set(getattr(item, "fixturenames", ())) & NEEDS.keys():
             item.add_marker(NEEDS[fixture])
+
+
+_SIGNALS = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+@pytest.fixture(autouse=True)
+def session_signal_handlers():
+    """Each test starts and ends with the SIGINT and SIGTERM handlers the session started with: one an
+    event loop left behind would swallow the Ctrl-C a later test sends to stop a command."""
+    for sig, handler in _SIGNALS.items():
+        signal.signal(sig, handler)
+    yield
+    for sig, handler in _SIGNALS.items():
+        signal.signal(sig, handler)
 
 
 @pytest.fixture

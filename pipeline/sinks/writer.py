@@ -112,8 +112,11 @@ class BackgroundWriter:
     async def run(self) -> None:
         """Write batches until cancelled: when `batch_size` rows are pending or `flush_interval_s` passed."""
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._full.wait(), self.flush_interval_s)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation that
+            # arrives as the event is set, and the writer would not stop.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_interval_s):
+                    await self._full.wait()
             await self.flush()
 
     async def flush(self) -> None:

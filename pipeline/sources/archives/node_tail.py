@@ -88,9 +88,10 @@ class NodeFillsTail:
                     self.stats.files += 1
                     continue
             await self._emit(self.bars.flush_before(int(self.clock() * 1000) - self.bar_grace_ms))
-            try:
-                await asyncio.wait_for(self._stop.wait(), self.poll_s)
-            except asyncio.TimeoutError:
+            try:  # asyncio.timeout, not wait_for: on Python 3.11 wait_for can lose a cancellation
+                async with asyncio.timeout(self.poll_s):
+                    await self._stop.wait()
+            except TimeoutError:
                 pass
         await self._emit(self.bars.flush())
         return self.stats

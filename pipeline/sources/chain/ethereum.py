@@ -269,7 +269,10 @@ class EthereumWatcher:
                 quiet_since = loop.time()
                 while not done():
                     try:  # short waits so done() (stop, duration) is checked often
-                        item = await asyncio.wait_for(queue.get(), timeout=min(idle, 0.25))
+                        # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a Ctrl-C (a
+                        # cancellation) that arrives as the item does, and the command would not stop.
+                        async with asyncio.timeout(min(idle, 0.25)):
+                            item = await queue.get()
                     except TimeoutError:
                         if loop.time() - quiet_since >= idle:  # safety poll: a head may have been lost
                             await caught_up()
