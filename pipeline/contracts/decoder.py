@@ -116,12 +116,15 @@ class Decoder:
         self.into: dict[type, tuple[Any, str]] = {}  # Struct -> (its converter, its type)
         for name, cls in records.items():
             self.into[struct_for(name, models[name])] = (converter(name, models[name], cls), name)
-        self._decode = msgspec.json.Decoder(Union[tuple(self.into)]).decode
+        # raises one of DECLINED, or gives a Struct for `into`
+        self.decode_struct = msgspec.json.Decoder(Union[tuple(self.into)]).decode
+
+    DECLINED = (msgspec.MsgspecError, ValueError)  # what decode_struct raises (bad UTF-8: ValueError)
 
     def decode(self, raw: bytes | str, expect: set[str] | None = None) -> tuple | None:
         try:
-            s = self._decode(raw)
-        except (msgspec.MsgspecError, ValueError):  # not valid for sure (bad UTF-8 raises ValueError)
+            s = self.decode_struct(raw)
+        except self.DECLINED:
             return None
         convert, name = self.into[type(s)]
         if expect is not None and name not in expect:

@@ -39,8 +39,11 @@ RECORDS: dict[str, type[tuple]] = {name: record_class(model) for name, model in 
 # Called only with an object whose "type" is the key (the dispatch in parse_light / light_from_dict).
 _LIGHT = {name: build_fast_path(INPUT_TYPES[name], into=cls, type_checked=name) for name, cls in RECORDS.items()}
 _loads = orjson.loads
-# Tried first: decodes and validates in C, or declines (pipeline/contracts/decoder.py).
-_decode = Decoder(INPUT_TYPES, RECORDS).decode
+# Tried first: decodes and validates in C, or declines (pipeline/contracts/decoder.py; `Decoder.decode`
+# is written out in parse_light, which runs for every message).
+_DECODER = Decoder(INPUT_TYPES, RECORDS)
+_decode, _INTO = _DECODER.decode_struct, _DECODER.into
+_DECLINED = Decoder.DECLINED
 
 
 def to_record(event: BaseModel) -> tuple | BaseModel:
@@ -53,9 +56,14 @@ def parse_light(raw: bytes | str, *, max_bytes: int | None = None, expect: set[s
     """As `parse_event`, into a record: the same checks, the same ContractError for bad input."""
     if max_bytes is not None and len(raw) > max_bytes:
         raise ContractError("oversize", f"{len(raw)} bytes > limit {max_bytes}")
-    record = _decode(raw, expect)
-    if record is not None:
-        return record
+    try:
+        struct = _decode(raw)
+    except _DECLINED:
+        pass
+    else:
+        convert, kind = _INTO[type(struct)]
+        if (expect is None or kind in expect) and (record := convert(struct)) is not None:
+            return record
     try:
         obj = _loads(raw)
     except orjson.JSONDecodeError as exc:

@@ -64,6 +64,8 @@ def check(name: str, raw: bytes) -> str:
     except ContractError as exc:
         light = ("error", exc.reason)
     assert (light[0] == "ok") == (expected == "ok"), f"{raw!r}: schema {expected}, parse_light {light}"
+    if got is not None:
+        assert identical(light[1], got)  # parse_light writes the decoder out: the same record
     if expected == "malformed_json":
         assert light == ("error", "malformed_json")
     return expected
