@@ -18,6 +18,7 @@ time from the minutes before that hour, so a decision depends on event times onl
 
 from __future__ import annotations
 
+import functools
 import math
 
 MINUTE = 60_000
@@ -29,6 +30,7 @@ _BASES = {"usd": 1_000.0, "n": 1.0}  # bin 0 holds everything below: $1k, or one
 RECENT = 120  # minutes kept for forget_since: at least the longest cascade window
 
 
+@functools.cache  # asked for every minute judged: a handful of keys, built once
 def key(measure: str, width_ms: int) -> str:
     """The history of one measure ("usd" or "n") of windows `width_ms` wide, e.g. "usd:5m"."""
     return f"{measure}:{width_ms // MINUTE}m"

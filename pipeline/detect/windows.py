@@ -97,22 +97,25 @@ def push_each(windows: tuple[RollingWindow, ...], liq: Liq) -> None:
     for w in windows:
         rows = w.rows
         rows.append(liq)
-        long_c = w.long_c
         if is_long:
-            long_c += cents
+            long_c = w.long_c + cents
             w.long_n += 1
             w._long_last[venue] = ts
         else:
+            long_c = w.long_c
             w.short_c += cents
         if sampled:
             w._sampled_last[venue] = ts
         w.edge = edge = ts - w.width
-        while rows[0][0] <= edge:
-            old = rows.popleft()
-            if old[2] == "long":
-                long_c -= old[5]
-                w.long_n -= 1
-            else:
-                w.short_c -= old[5]
+        if rows[0][0] <= edge:
+            while rows[0][0] <= edge:
+                old = rows.popleft()
+                if old[2] == "long":
+                    long_c -= old[5]
+                    w.long_n -= 1
+                else:
+                    w.short_c -= old[5]
+        elif not is_long:
+            continue  # the long sum did not move
         w.long_c = long_c
         w.long_usd = long_c / 100
