@@ -206,24 +206,31 @@ class CascadeDetector:
         """Events that are not evidence of a stage: ETF flows, leverage, contagion links (alerts are
         outputs, not inputs)."""
         if kind == "leverage":  # context only; as an optional feed it may hold the watermark back
-            st = self.state(event.asset)
+            st = self.assets.get(event.asset)
+            if st is None:
+                st = self.state(event.asset)
             if not st.leverage.add(event):
                 st.duplicates += 1
                 return
             # It holds time at its own figures' time, but never behind what has been judged (a backlog
             # read late must not pull time back: it holds time there until caught up) nor, before
             # anything was judged, behind the exchange feeds' first event (the minutes before it are no
-            # history of a quiet market).
-            judged = max(st.moved_to, st.watermark)
+            # history of a quiet market). (max() written out: this runs for every leverage event.)
+            judged = st.moved_to if st.moved_to >= st.watermark else st.watermark
             if judged >= 0:
-                at = max(event.ts, judged + self._exchange_lateness)
+                ts, floor = event.ts, judged + self._exchange_lateness
+                at = ts if ts >= floor else floor
             else:
                 first = min([rows[0][0] for rows in (st.liqs, st.bars) if rows], default=None)
                 at = event.ts if first is None else max(event.ts, first)
-            if self._exchange_front(st, now) is None:
+            clock, idle = st.clock, self.idle_timeout_ms
+            memo = clock.memo  # a front in the clock's memo is the exchange feeds' front (`_exchange_front`)
+            known = (memo is not None and memo[2] is not None and memo[0] == now and memo[1] == idle
+                     and clock.born is not None and clock.frontier)
+            if not known and self._exchange_front(st, now) is None:
                 st.clock.hear(LEV, at, now)  # heard before the exchange feeds: holds time from their first event
                 return
-            front = st.clock.observe_front(LEV, at, now, self.idle_timeout_ms)
+            front = clock.observe_front(LEV, at, now, idle)
             if front is None or front - self._exchange_lateness != st.moved_to:  # `_advance`'s first test
                 self._advance(st, now, out, routine=True)
         elif kind == "etf_flow":
