@@ -87,21 +87,24 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
     # neither over nor critical, it would only mark the burst hot. Anything else goes to `_judge_at`.
     quiet_ms, max_ms, critical = cfg.cascade_quiet_ms, cfg.cascade_max_ms, cfg.critical_factor
     pairs_of, pairs, short = None, (), windows[0]
+    minute_end, thresholds = -math.inf, None
     for liq in liqs[lo:hi]:
         ts = liq[0]
-        minute = ts - ts % MINUTE
-        if sk.minute is None or sk.minute < minute:  # else there is no minute to add
-            _minutes_before(cfg, st, minute)
+        if ts >= minute_end:  # rows are in time order: a new minute (the checks below hold for all of it)
+            minute = ts - ts % MINUTE
+            minute_end, thresholds = minute + MINUTE, None
+            if sk.minute is None or sk.minute < minute:  # else there is no minute to add
+                _minutes_before(cfg, st, minute)
         push_each(windows, liq)
         cs.judged_to = ts
         if liq[2] != "long":
             continue
-        cached = cs.thresholds  # `_thresholds`, its cache read in line
-        thresholds = cached[1] if cached is not None and cached[0] == minute else _thresholds(cfg, st, ts)
-        if thresholds is not pairs_of:
-            pairs_of = thresholds
-            pairs = tuple((st.windows[width], need, 0.5 * need)
-                          for (width, _), (need, _) in zip(cfg.windows(), thresholds))
+        if thresholds is None:  # the minute's first long liquidation: its thresholds, cached a minute
+            thresholds = _thresholds(cfg, st, ts)
+            if thresholds is not pairs_of:
+                pairs_of = thresholds
+                pairs = tuple((st.windows[width], need, 0.5 * need)
+                              for (width, _), (need, _) in zip(cfg.windows(), thresholds))
         active = cs.active
         if active is None:
             if not st.linked:
