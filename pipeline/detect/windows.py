@@ -108,13 +108,15 @@ def push_each(windows: tuple[RollingWindow, ...], liq: Liq) -> None:
             w._sampled_last[venue] = ts
         w.edge = edge = ts - w.width
         if rows[0][0] <= edge:
-            while rows[0][0] <= edge:
+            while True:  # the row just pushed stays: rows is never empty here
                 old = rows.popleft()
                 if old[2] == "long":
                     long_c -= old[5]
                     w.long_n -= 1
                 else:
                     w.short_c -= old[5]
+                if rows[0][0] > edge:
+                    break
         elif not is_long:
             continue  # the long sum did not move
         w.long_c = long_c
