@@ -145,7 +145,7 @@ class LeverageBook:
     def _totals(self, end: int) -> list | None:
         """[last ts, open interest, coverage, funding, mark] from each instrument's figures before `end`."""
         # One pass over the instruments, in the order they were first heard from (sums in that order).
-        with_oi, ois, funded, marks, at = [], [], [], [], None
+        with_oi, ois, funded, weights, weighted, marks, at = [], [], [], [], [], [], None
         stale = end - STALE_MS
         for key, entries in self.keys.items():
             if not entries:
@@ -162,17 +162,18 @@ class LeverageBook:
                     with_oi.append(key)
                     ois.append(oi)
                 if last[5] is not None:
-                    funded.append((last[5], oi or 0.0))
+                    funded.append(last[5])
+                    weights.append(oi or 0.0)
+                    weighted.append(last[5] * (oi or 0.0))
                 if last[6] is not None:
                     marks.append(last[6])
                 if at is None or last[0] > at:
                     at = last[0]
         if not with_oi:
             return None
-        total = sum(ois)
-        weight = sum([w for _, w in funded])
-        funding = (sum([f * w for f, w in funded]) / weight if weight > 0
-                   else math.fsum([f for f, _ in funded]) / len(funded) if funded else None)  # = statistics.fmean
+        total, weight = sum(ois), sum(weights)
+        funding = (sum(weighted) / weight if weight > 0
+                   else math.fsum(funded) / len(funded) if funded else None)  # = statistics.fmean
         return [at, round(total), _coverage(with_oi), None if funding is None else round(funding, 10),
                 round(math.fsum(marks) / len(marks), 2) if marks else None]
 
