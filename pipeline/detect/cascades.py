@@ -25,7 +25,7 @@ from pipeline.detect.buffers import since, upto
 from pipeline.detect.config import MINUTE, DetectorConfig
 from pipeline.detect.floors import FloorSketch, key, top_key
 from pipeline.detect.state import UNEXPLAINED, AssetState, Episode
-from pipeline.detect.windows import RollingWindow
+from pipeline.detect.windows import RollingWindow, push_each
 
 
 def threshold(cfg: DetectorConfig, st: AssetState, width: int, factor: float, ts: int) -> tuple[float, dict]:
@@ -85,19 +85,49 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
     cs, liqs = st.cascade, st.liqs
     if upto_ts <= cs.judged_to:
         return
-    windows = list(st.windows.values())
+    windows = tuple(st.windows.values())
     lo, hi = upto(liqs, cs.judged_to), upto(liqs, upto_ts)
     sk = st.floors
+    # The loop runs once per liquidation: the pushes are one call, and a long liquidation is first
+    # held against its minute's thresholds here. With no burst under way and no contagion watch,
+    # `_judge_at` would pass over every window below its threshold; with a burst under way that is
+    # neither over nor critical, it would only mark the burst hot. Anything else goes to `_judge_at`.
+    quiet_ms, max_ms, critical = cfg.cascade_quiet_ms, cfg.cascade_max_ms, cfg.critical_factor
+    pairs_of, pairs, short = None, (), windows[0]
+    minute_end, thresholds = -math.inf, None
     for liq in liqs[lo:hi]:
-        ts = liq.ts
-        minute = ts - ts % MINUTE
-        if sk.minute is None or sk.minute < minute:  # else there is no minute to add
-            _minutes_before(cfg, st, minute)
-        for w in windows:
-            w.push(liq)
+        ts = liq[0]
+        if ts >= minute_end:  # rows are in time order: a new minute (the checks below hold for all of it)
+            minute = ts - ts % MINUTE
+            minute_end, thresholds = minute + MINUTE, None
+            if sk.minute is None or sk.minute < minute:  # else there is no minute to add
+                _minutes_before(cfg, st, minute)
+        push_each(windows, liq)
         cs.judged_to = ts
-        if liq.side == "long":
-            _judge_at(cfg, st, ts, alerts)
+        if liq[2] != "long":
+            continue
+        if thresholds is None:  # the minute's first long liquidation: its thresholds, cached a minute
+            thresholds = _thresholds(cfg, st, ts)
+            if thresholds is not pairs_of:
+                pairs_of = thresholds
+                pairs = tuple((st.windows[width], need, 0.5 * need)
+                              for (width, _), (need, _) in zip(cfg.windows(), thresholds))
+        active = cs.active
+        if active is None:
+            if not st.linked:
+                for w, need, _ in pairs:
+                    if w.long_usd >= need:
+                        break
+                else:
+                    continue
+        elif (ts <= active["hot"] + quiet_ms and ts <= active["start"] + max_ms
+              and (active.get("critical") or short.long_usd < critical * active["threshold"])):
+            for w, _, half in pairs:
+                if w.long_usd >= half:
+                    active["hot"] = ts
+                    break
+            continue
+        _judge_at(cfg, st, ts, alerts)
     if upto_ts != float("inf"):
         cs.judged_to = upto_ts
         _minutes_before(cfg, st, int(upto_ts) - int(upto_ts) % MINUTE)
@@ -111,7 +141,10 @@ def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
     history: the level learns what ordinary looks like. Bursts that were never called stay in, and
     the level (a median over days, floors.py) is robust to them.
     """
-    longs, sk, width = st.longs, st.floors, cfg.level_window_ms
+    sk = st.floors
+    if sk.minute is not None and sk.minute >= minute:
+        return  # nothing to add
+    longs, width = st.longs, cfg.level_window_ms
     widths = [w for w, _ in cfg.windows()]
     keys = [key(m, w) for w in widths for m in ("usd", "n")]
     if sk.minute is None:

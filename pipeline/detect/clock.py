@@ -53,7 +53,7 @@ class EventClock:
         arrival = self.arrival
         if liq is not None and flow is not None:  # the usual case, written out for speed
             clock = now if now is not None else liq if liq > flow else flow
-            born = clock if self.born is None else self.born
+            born = clock if (born := self.born) is None else born
             if clock - arrival.get(LIQ, born) < idle_timeout_ms:
                 front = (liq if liq < flow else flow) if clock - arrival.get(FLOW, born) < idle_timeout_ms else liq
             elif clock - arrival.get(FLOW, born) < idle_timeout_ms:

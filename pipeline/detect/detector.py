@@ -120,7 +120,9 @@ class CascadeDetector:
                 # Leverage heard before the exchange feeds holds time from their first event on, never
                 # before it: the minutes before it are no history of a quiet market.
                 frontier[LEV], clock.memo = ts, None
-        front = clock.front(now, self.idle_timeout_ms)
+        idle = self.idle_timeout_ms
+        memo = clock.memo  # `clock.front`, its memo read in line: the usual case
+        front = memo[2] if memo is not None and memo[0] == now and memo[1] == idle else clock.front(now, idle)
         late = front is not None and ts <= front - self._lateness[source]
         if late and (source is CHAIN or ts < front - self.retention_ms):
             st.late += 1
@@ -151,9 +153,14 @@ class CascadeDetector:
                 cascades.amend_late(self.cfg, st, ts, out.alerts)
                 self._advance(st, now, out)
                 return
-            front = clock.observe_front(LIQ, ts, now, self.idle_timeout_ms)
-            if side == "long":
-                st.longs.add_cents(ts, row[5])
+            front = clock.observe_front(LIQ, ts, now, idle)
+            if side == "long":  # st.longs.add_cents, its usual case (the minute of the last row) in line
+                longs = st.longs.rows
+                if longs and (last := longs[-1])[0] == ts - ts % MINUTE:
+                    last[1] += row[5]
+                    last[2] += 1
+                else:
+                    st.longs.add_cents(ts, row[5])
         elif source is FLOW:
             row = _new(Bar, (ts, _intern(f"{event.venue}/{event.symbol}"), ts + event.interval_ms,
                              event.buy_volume_usd, event.sell_volume_usd, event.open, event.low, event.close))
@@ -170,8 +177,14 @@ class CascadeDetector:
                 st.market.add(row[1], ts, row[3] + row[4], row[7])
                 self._advance(st, now, out)
                 return
-            front = clock.observe_front(FLOW, ts, now, self.idle_timeout_ms)
-            st.market.add(row[1], ts, row[3] + row[4], row[7])
+            front = clock.observe_front(FLOW, ts, now, idle)
+            market = st.market.rows.get(row[1])  # st.market.add, its usual case (the minute of the last row) in line
+            if market and (last := market[-1])[0] == ts - ts % MINUTE:
+                last[1] += round((row[3] + row[4]) * 100)
+                if ts > last[2]:
+                    last[2], last[3] = ts, row[7]
+            else:
+                st.market.add(row[1], ts, row[3] + row[4], row[7])
         else:
             key = event.event_id + (":retracted" if event.retracted else "")
             seen = st.seen
@@ -193,24 +206,31 @@ class CascadeDetector:
         """Events that are not evidence of a stage: ETF flows, leverage, contagion links (alerts are
         outputs, not inputs)."""
         if kind == "leverage":  # context only; as an optional feed it may hold the watermark back
-            st = self.state(event.asset)
+            st = self.assets.get(event.asset)
+            if st is None:
+                st = self.state(event.asset)
             if not st.leverage.add(event):
                 st.duplicates += 1
                 return
             # It holds time at its own figures' time, but never behind what has been judged (a backlog
             # read late must not pull time back: it holds time there until caught up) nor, before
             # anything was judged, behind the exchange feeds' first event (the minutes before it are no
-            # history of a quiet market).
-            judged = max(st.moved_to, st.watermark)
+            # history of a quiet market). (max() written out: this runs for every leverage event.)
+            judged = st.moved_to if st.moved_to >= st.watermark else st.watermark
             if judged >= 0:
-                at = max(event.ts, judged + self._exchange_lateness)
+                ts, floor = event.ts, judged + self._exchange_lateness
+                at = ts if ts >= floor else floor
             else:
                 first = min([rows[0][0] for rows in (st.liqs, st.bars) if rows], default=None)
                 at = event.ts if first is None else max(event.ts, first)
-            if self._exchange_front(st, now) is None:
+            clock, idle = st.clock, self.idle_timeout_ms
+            memo = clock.memo  # a front in the clock's memo is the exchange feeds' front (`_exchange_front`)
+            known = (memo is not None and memo[2] is not None and memo[0] == now and memo[1] == idle
+                     and clock.born is not None and clock.frontier)
+            if not known and self._exchange_front(st, now) is None:
                 st.clock.hear(LEV, at, now)  # heard before the exchange feeds: holds time from their first event
                 return
-            front = st.clock.observe_front(LEV, at, now, self.idle_timeout_ms)
+            front = clock.observe_front(LEV, at, now, idle)
             if front is None or front - self._exchange_lateness != st.moved_to:  # `_advance`'s first test
                 self._advance(st, now, out, routine=True)
         elif kind == "etf_flow":

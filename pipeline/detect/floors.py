@@ -21,6 +21,7 @@ too: an asset whose ordinary windows already come near the fallback floor is not
 
 from __future__ import annotations
 
+import functools
 import math
 
 MINUTE = 60_000
@@ -32,6 +33,7 @@ _BASES = {"usd": 1_000.0, "n": 1.0}  # bin 0 holds everything below: $1k, or one
 RECENT = 120  # minutes kept for forget_since: at least the longest cascade window
 
 
+@functools.cache  # asked for every minute judged: a handful of keys, built once
 def key(measure: str, width_ms: int) -> str:
     """The history of one measure ("usd" or "n") of windows `width_ms` wide, e.g. "usd:5m"."""
     return f"{measure}:{width_ms // MINUTE}m"

@@ -144,7 +144,8 @@ class LeverageBook:
 
     def _totals(self, end: int) -> list | None:
         """[last ts, open interest, coverage, funding, mark] from each instrument's figures before `end`."""
-        fresh = []  # (key, entry) in the order the instruments were first heard from
+        # One pass over the instruments, in the order they were first heard from (sums in that order).
+        with_oi, ois, funded, weights, weighted, marks, at = [], [], [], [], [], [], None
         stale = end - STALE_MS
         for key, entries in self.keys.items():
             if not entries:
@@ -156,17 +157,23 @@ class LeverageBook:
                     continue
                 last = entries[i - 1]
             if last[0] > stale:
-                fresh.append((key, last))
-        with_oi = [k for k, v in fresh if v[4] is not None]
+                oi = last[4]
+                if oi is not None:
+                    with_oi.append(key)
+                    ois.append(oi)
+                if last[5] is not None:
+                    funded.append(last[5])
+                    weights.append(oi or 0.0)
+                    weighted.append(last[5] * (oi or 0.0))
+                if last[6] is not None:
+                    marks.append(last[6])
+                if at is None or last[0] > at:
+                    at = last[0]
         if not with_oi:
             return None
-        total = sum([v[4] for _, v in fresh if v[4] is not None])
-        funded = [(v[5], v[4] or 0.0) for _, v in fresh if v[5] is not None]
-        weight = sum([w for _, w in funded])
-        funding = (sum([f * w for f, w in funded]) / weight if weight > 0
-                   else math.fsum([f for f, _ in funded]) / len(funded) if funded else None)  # = statistics.fmean
-        marks = [v[6] for _, v in fresh if v[6] is not None]
-        at = max([v[0] for _, v in fresh])
+        total, weight = sum(ois), sum(weights)
+        funding = (sum(weighted) / weight if weight > 0
+                   else math.fsum(funded) / len(funded) if funded else None)  # = statistics.fmean
         return [at, round(total), _coverage(with_oi), None if funding is None else round(funding, 10),
                 round(math.fsum(marks) / len(marks), 2) if marks else None]
 

@@ -13,19 +13,11 @@ from hypothesis import strategies as st
 from pipeline.contracts.interchange import BadLine, read_events
 from pipeline.contracts.models import FAST_PATHS, ContractError, Liquidation, parse_event
 from pipeline.sources.exchanges.normalize import normalize_lines
-from tests.contracts.oracle import EXAMPLES, beyond_double, mutated, outcome, same_outcome, schema_accepts
+from tests.contracts.oracle import (EXAMPLES, beyond_double, mutated, outcome, recorded_venue_lines, same_outcome,
+                                    schema_accepts)
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "exchange_samples"
 # (venue, lines): real recorded sessions, and the venues' documented liquidation messages
-RECORDINGS = [
-    *((venue, (SAMPLES / "cryptofeed_sessions" / fname).read_bytes().splitlines())
-      for venue, fname in [("binance-usdm", "BINANCE_FUTURES.ws.1.0"), ("bybit", "BYBIT.ws.26.0"),
-                           ("okx", "OKX.ws.1.0"), ("bitmex", "BITMEX.ws.1.0")]),
-    *((venue, [orjson.dumps(json.loads((SAMPLES / "docs_examples" / fname).read_text()))])
-      for venue, fname in [("binance-usdm", "binance_usdm_forceOrder_docs_example.json"),
-                           ("binance-coinm", "binance_coinm_forceOrder_docs_example.json"),
-                           ("bybit", "bybit_v5_allLiquidation_docs_example.json")]),
-]
+RECORDINGS = recorded_venue_lines()
 
 GOOD = {"type": "liquidation", "event_id": "bybit:1", "venue": "bybit", "symbol": "BTCUSDT", "asset": "BTC",
         "side": "long", "price": 110_000.0, "quantity": 2.0, "notional_usd": 220_000.0, "ts": 1_756_069_200_000,

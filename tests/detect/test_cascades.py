@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import random
 
-from pipeline.contracts.models import Liquidation, WhaleTransfer
-from pipeline.detect import CascadeDetector, DetectorConfig
+import pytest
+
+from pipeline.contracts.models import Liquidation, WhaleTransfer, event_from_dict
+from pipeline.detect import CascadeDetector, DetectorConfig, cascades
 from pipeline.detect.cascades import threshold
+from tests.detect import plain_judging
+from tests.detect.golden import alert_rows, case_events, in_order
 from tests.detect.stories import MIN, NO_LINKS, T0, bars, drive, liqs, replay, story
 
 DAY = 24 * 60 * MIN
@@ -234,3 +238,25 @@ def test_on_a_cold_start_an_asset_busier_than_the_fallback_raises_its_own_thresh
     assert [a.stage for a in drive(quiet, hit)] == ["cascade"]
     assert [a for a in drive(busy, [e.model_copy(update={"event_id": "x" + e.event_id}) for e in hit])
             if a.stage == "cascade"] == []
+
+
+@pytest.mark.parametrize("order", ["arrival", "event_time"])
+def test_the_judging_loop_decides_as_the_plain_one(order, monkeypatch):
+    """cascades.judge passes over a long liquidation below every threshold, or one that only keeps a
+    burst hot, without asking `_judge_at`: on a simulator case with every episode kind, the alerts and
+    every asset's state at the end are the same as with the plain loop that asks for each one."""
+    events = in_order(case_events("seed1"), order)
+
+    def run() -> tuple[list, dict]:
+        det = CascadeDetector()
+        alerts = []
+        for d in events:
+            alerts.extend(det.feed(event_from_dict(d)))
+        states = {a: det.snapshot(a) for a in sorted(det.assets)}
+        return alert_rows(alerts + det.finish()), states
+
+    fast = run()
+    monkeypatch.setattr(cascades, "judge", plain_judging.judge)
+    plain = run()
+    assert fast[0] == plain[0] and len(fast[0]) > 10
+    assert fast[1] == plain[1]

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.detect.buffers import Liq
-from pipeline.detect.windows import RollingWindow
+from pipeline.detect.windows import RollingWindow, push_each
 
 WIDTH = 60_000
 liquidation = st.tuples(st.integers(0, 20_000), st.sampled_from(["long", "short"]),
@@ -66,3 +66,19 @@ def test_an_empty_window():
     w = RollingWindow(WIDTH)
     assert w.long_usd == 0 and w.long_share() == 0.0 and w.long_venues == [] and w.sampled == []
     assert w.figures()["window_end"] is None and w.figures()["completeness"] == "full"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(liquidation, min_size=1, max_size=80), st.lists(st.integers(1, 5), min_size=1, max_size=3))
+def test_pushing_several_windows_at_once_is_pushing_each(raw, widths):
+    """The judging loop pushes all of an asset's windows in one call: after every row, each window holds
+    what its own pushes give, and a count over the rows inside it."""
+    rows = rows_of(raw)
+    together = tuple(RollingWindow(k * WIDTH // 2) for k in widths)
+    alone = [RollingWindow(k * WIDTH // 2) for k in widths]
+    for i, row in enumerate(rows):
+        push_each(together, row)
+        for a, w in zip(alone, together):
+            a.push(row)
+            assert seen(w) == seen(a) and list(w.rows) == list(a.rows) and w.edge == a.edge
+            assert seen(w) == expected([r for r in rows[: i + 1] if r.ts > row.ts - w.width])
