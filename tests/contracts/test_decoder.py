@@ -74,7 +74,6 @@ def check(name: str, raw: bytes) -> str:
 def test_bundled_scenario_decodes_to_the_usual_records():
     n = 0
     for line in bundled().read_bytes().splitlines():
-        name = orjson.loads(line)["type"]
         got = DECODER.decode(line)
         assert got is not None and identical(got, usual(line)[1]), line
         n += 1
