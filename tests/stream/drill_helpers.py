@@ -51,13 +51,16 @@ def assert_replays(got: list[dict], offline: list[dict]) -> None:
         assert b == a, {k: (b.get(k), a.get(k)) for k in a.keys() | b.keys() if b.get(k) != a.get(k)}
 
 
-def alerts_when_complete(bootstrap: str, topic: str, expected: set, timeout: float = 120.0) -> list[dict]:
+def alerts_when_complete(bootstrap: str, topic: str, expected: set, timeout: float = 120.0,
+                         complete=None) -> list[dict]:
     """The alerts on the topic once their keys are `expected` (cross-asset messages may still be on their
-    way when the inputs are consumed), or what is there after `timeout`."""
+    way when the inputs are consumed), or `complete(alerts)` holds when given, or what is there after
+    `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         got = [orjson.loads(r.value) for r in read_topic(bootstrap, topic, idle_ms=500)]
-        if {alert_key(a) for a in got} == expected or time.monotonic() > deadline:
+        done = complete(got) if complete is not None else {alert_key(a) for a in got} == expected
+        if done or time.monotonic() > deadline:
             return got
         time.sleep(0.5)
 
