@@ -340,12 +340,17 @@ class CascadeDetector:
         cascade test (no further than the contagion sources have judged), expiries."""
         cfg = self.cfg
         judged = min(watermark, gate)
-        if st.pending:
-            # No further than the cascade test: a deposit is not opened into a crash already under way,
-            # which only the cascade test, held back by the contagion sources, can tell.
-            whale.open_due(cfg, st, judged, alerts)
-        if st.episodes:
-            whale.follow(cfg, st, watermark, alerts)
+        if st.pending or st.episodes:
+            # Deposits and closing bars are decided in event-time order with the cascade test: however far
+            # one advance moves the watermark, a burst that began before a deposit, or inside the bar that
+            # shows the selling, is judged first (the same decisions as many small advances).
+            for at in whale.decision_times(st, watermark, judged):
+                cascades.judge(cfg, st, min(at, judged), alerts)
+                if at <= judged:
+                    # No further than the cascade test: a deposit is not opened into a crash already under
+                    # way, which only the cascade test, held back by the contagion sources, can tell.
+                    whale.open_due(cfg, st, at, alerts)
+                whale.follow(cfg, st, at, alerts)
         cascades.judge(cfg, st, judged, alerts)
         if watermark != math.inf:
             if st.episodes:

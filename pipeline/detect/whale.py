@@ -81,14 +81,34 @@ def retract(cfg: DetectorConfig, st: AssetState, t: WhaleTransfer, alerts: list)
         alerts.append(render(cfg, st, ep, "expired", t.block_time, retracted=True))
 
 
+def decision_times(st: AssetState, watermark: float, judged: float) -> list[float]:
+    """In time order, when a whale decision falls due up to the watermark: each pending deposit's block
+    time (up to `judged`), and the end of each bar a watching episode has not been fed yet."""
+    times = {p[0] for p in st.pending if p[0] <= judged}
+    fed = min((ep.fed_to for ep in st.episodes.values() if ep.stage == "watch"), default=None)
+    if fed is not None:
+        bars = st.bars
+        times.update(b.end for b in bars[upto(bars, fed):upto(bars, watermark)] if b.end <= watermark)
+    return sorted(times)
+
+
 def follow(cfg: DetectorConfig, st: AssetState, watermark: float, alerts: list) -> None:
-    """Feed each watching episode the bars the watermark has passed, in time order."""
+    """Feed each watching episode the bars the watermark has passed, in time order. A bar is fed once
+    the watermark passes its end, not its start: what it says (selling, a low) is known only when it
+    closes, so a cascade that begins inside it is judged before the selling it shows."""
     bars = st.bars
     for ep in list(st.episodes.values()):
         if ep.stage != "watch":
             continue
         lo = upto(bars, ep.fed_to)
         hi = upto(bars, watermark)
+        for i in range(lo, hi):
+            if bars[i].end > watermark:  # stop before it, and before the other bars that start with it
+                start = bars[i].ts
+                hi = i
+                while hi > lo and bars[hi - 1].ts == start:
+                    hi -= 1
+                break
         for i in range(lo, hi):
             _bar(cfg, st, ep, bars[i], alerts)
             if ep.stage != "watch":

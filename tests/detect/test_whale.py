@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pipeline.detect import CascadeDetector, DetectorConfig, alert_id_for
-from tests.detect.stories import MIN, NO_LINKS, T0, bars, deposit, drive, replay, stages, story
+from pipeline.contracts.models import TradeFlow
+from tests.detect.stories import MIN, NO_LINKS, T0, bars, deposit, drive, liqs, replay, stages, story
 
 
 def test_full_sequence_escalates_in_stages():
@@ -106,3 +107,44 @@ def test_the_drop_needed_grows_with_recent_volatility():
     assert alerts[0].deposit.model_dump()["volatility_1m_pct"] > 0.9
     whale = [a for a in alerts if a.alert_id == alerts[0].alert_id]
     assert [a.stage for a in whale] == ["watch", "expired"] and whale[1].reached == "watch"
+
+
+def minute_bar_story():
+    """One-minute bars (as many feeds give them); the selling shows only in the bar in which the burst
+    begins: the bar closes at T0+21 min, the burst's first seconds already pass the cascade test."""
+    s0 = T0 + 20 * MIN
+
+    def price(t):
+        return 115_000.0 if t < s0 else 110_000.0
+
+    evs = [deposit(T0)]
+    evs += bars(T0 - 30 * MIN, T0 + 90 * MIN, price_fn=price, step=MIN,
+                sell_extra=lambda t: 400e6 if s0 <= t < s0 + 3 * MIN else 0.0)
+    evs += liqs(T0 - 30 * MIN, T0 + 90 * MIN, 30_000, 20_000, side="short", tag="bg")
+    evs += liqs(s0 + 5_000, s0 + 10 * MIN, 2_000, 1.5e6)
+    return sorted(evs, key=lambda e: e.ts)
+
+
+def test_a_burst_inside_the_bar_that_shows_the_selling_is_alerted_before_the_bar_closes():
+    """The cascade is published when its liquidations pass the test, as a liquidation cascade, and the
+    whale claims it (same alert, amended) once the bar showing the selling has closed: the selling is
+    not known before its bar ends, so it must not delay the cascade to then."""
+    alerts = replay(minute_bar_story())
+    cascades = [a for a in alerts if a.stage == "cascade"]
+    first = cascades[0]
+    assert first.kind == "liquidation_cascade" and first.ts < T0 + 21 * MIN
+    assert {a.alert_id for a in cascades} == {first.alert_id}  # one alert for the burst
+    last = max(cascades, key=lambda a: a.revision)
+    assert last.kind == "whale_cascade" and last.amended and last.deposit.event_id == "bitcoin:whale:0"
+    assert last.sell["ts"] == T0 + 21 * MIN
+
+
+def test_whale_decisions_are_the_same_however_far_one_advance_moves_the_watermark():
+    """Every bar read first (a worker catching up on one topic), then the rest: one advance passes the
+    deposit, the bars and the burst together, and decides them in event-time order as a replay does."""
+    evs = minute_bar_story()
+    want = [(a.alert_id, a.stage, a.kind, a.revision, a.ts) for a in replay(evs)]
+    det = CascadeDetector(NO_LINKS)
+    ordered = [e for e in evs if isinstance(e, TradeFlow)] + [e for e in evs if not isinstance(e, TradeFlow)]
+    got = drive(det, ordered, 1_800_000_000_000) + det.flush().alerts
+    assert [(a.alert_id, a.stage, a.kind, a.revision, a.ts) for a in got] == want
