@@ -7,7 +7,7 @@ long one (`cascade_long_window_ms`, a slow sustained one). A window is a cascade
 notional reaches the asset's threshold for that width (its factor times the learned level of
 that width, floors.py, or the cold-start fallback; and the optional USD floor; scaled down inside
 a contagion watch), it holds enough long liquidations (the learned count, scaled down as the USD
-goes past the threshold), it is at least `cascade_baseline_multiple` times the last hour's mean,
+goes past the threshold) and would still hold half its threshold without its largest one, it is at least `cascade_baseline_multiple` times the last hour's mean,
 longs dominate, and it does not reach back into the last burst. The first such window of a burst
 is published at once: as the cascade of a whale episode in its sell stage, as the cascade of a
 contagion watch, or as a `liquidation_cascade`. Later windows of the same burst publish nothing,
@@ -72,6 +72,12 @@ def enough_count(cfg: DetectorConfig, n: int, count: int, usd: float, need: floa
     USD goes past `need` (a window twice over its threshold needs half as many), and never fewer than
     `cascade_min_count`. A few large prints just over the threshold fail; a crash of large ones does not."""
     return n >= cfg.cascade_min_count and n * usd >= count * need
+
+
+def spread(cfg: DetectorConfig, w: RollingWindow, need: float) -> bool:
+    """The window still holds `cascade_rest_fraction` of its threshold without its largest long
+    liquidation: one position closed in one print, however large, is not a chain of them."""
+    return w.long_usd - w.largest_long_usd() >= cfg.cascade_rest_fraction * need
 
 
 def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> None:
@@ -217,7 +223,8 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
                 _escalate(cfg, st, active, alerts)
             continue
         if (long_usd < need or not enough_count(cfg, w.long_n, info["count_needed"], long_usd, need)
-                or w.long_share() < cfg.cascade_min_long_share or len(w.long_venues) < cfg.cascade_min_venues):
+                or w.long_share() < cfg.cascade_min_long_share or len(w.long_venues) < cfg.cascade_min_venues
+                or not spread(cfg, w, need)):
             continue
         if ts - width < st.cascade.shadow_until - cfg.level_window_ms:
             continue  # the window still holds the last burst: that one is over, this is not a new one
@@ -257,7 +264,8 @@ def judge_again_for(cfg: DetectorConfig, st: AssetState, watch: Episode, alerts:
         for (width, _), (need, count) in zip(cfg.windows(), needs):
             w = wins[width]
             if (w.long_usd >= need and enough_count(cfg, w.long_n, count, w.long_usd, need)
-                    and w.long_share() >= cfg.cascade_min_long_share and len(w.long_venues) >= cfg.cascade_min_venues):
+                    and w.long_share() >= cfg.cascade_min_long_share and len(w.long_venues) >= cfg.cascade_min_venues
+                    and spread(cfg, w, need)):
                 info = _thresholds(cfg, st, int(judged))[0][1]
                 figures = w.figures()
                 figures.update(threshold_usd=round(need, 2), judged_again=True, **info)

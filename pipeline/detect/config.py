@@ -52,6 +52,9 @@ class DetectorConfig(BaseModel):
     cascade_min_long_share: float = Field(0.7, description="Longs' share of liquidated notional in the window")
     cascade_min_venues: int = Field(1, ge=1, description="Distinct venues with long liquidations in the window")
     cascade_min_count: int = Field(3, ge=1, description="Long liquidations in the window (one fill is not a cascade)")
+    cascade_rest_fraction: float = Field(
+        0.5, ge=0, le=1, description="Without its largest long liquidation the window must still hold this fraction "
+        "of its threshold: one position closed in one print, however large, is not a cascade")
     cascade_baseline_multiple: float = Field(
         3.0, ge=0, description="Long notional in the window at least this multiple of the mean per window over "
         "market_lookback_ms before it (the short-term baseline)")

@@ -81,6 +81,10 @@ class RollingWindow:
         edge = self.edge
         return [v for v, ts in self._sampled_last.items() if ts > edge]
 
+    def largest_long_usd(self) -> float:
+        """The largest long liquidation in the window (a scan: asked only of a window past its threshold)."""
+        return max((row[5] for row in self.rows if row[2] == "long"), default=0) / 100
+
     def long_share(self) -> float:
         total = self.long_c + self.short_c
         return self.long_c / total if total else 0.0

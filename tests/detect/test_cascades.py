@@ -187,6 +187,22 @@ def test_a_few_large_prints_are_not_a_cascade_but_as_much_from_many_liquidations
     assert len(many) == 1 and many[0].cascade["liquidation_count"] >= many[0].cascade["count_needed"]
 
 
+def test_one_print_however_large_is_not_a_cascade():
+    """Four long liquidations, enough by count and far past the cold floor ($5M) in USD: one of $40M
+    and three small ones is one position closed, four of $10M are a chain."""
+    quiet = no_whale(cascade=False)
+
+    def four(big, small):
+        sizes = [big, small, small, small]
+        return [e.model_copy(update={"notional_usd": usd, "quantity": usd / 110_000})
+                for e, usd in zip(liqs(T0 + 20 * MIN, T0 + 22 * MIN, 30_000, 1.0, tag="p"), sizes)]
+
+    assert [a for a in replay(quiet + four(40e6, 20_000)) if a.stage == "cascade"] == []
+    chain = [a for a in replay(quiet + four(10e6, 10e6)) if a.stage == "cascade"]
+    assert [a.kind for a in chain] == ["liquidation_cascade"]
+    assert chain[0].cascade["long_notional_usd"] - 10e6 >= NO_LINKS.cascade_rest_fraction * chain[0].cascade["threshold_usd"]
+
+
 def test_the_tail_of_a_finished_burst_in_the_long_window_is_not_a_new_one():
     """A front-loaded crash, quiet for longer than cascade_quiet_ms, then ordinary noise: the hour
     window still holds the crash, which was alerted once."""
