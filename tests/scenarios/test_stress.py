@@ -13,11 +13,16 @@ from pipeline.scenarios.stress import KINDS, SHAPES, StressCase, generate, score
 
 def test_a_stress_file_is_labelled_and_the_same_for_a_seed():
     case = StressCase.draw(7)
-    events, label = generate(case)
+    events, [label] = generate(case)
     assert generate(case)[0] == events
     assert {e["type"] for e in events} >= {"trade_flow", "liquidation"}
     if case.kind != "calm_day":
         assert label.burst_start_ts is not None and label.shape == case.shape
+    contagion = next(StressCase.draw(s) for s in range(100) if StressCase.draw(s).kind == "contagion_cascade")
+    events, labels = generate(contagion)
+    assert [(lab.kind, lab.asset) for lab in labels] == [("no_whale_cascade", "BTC"), ("contagion_cascade", "ETH")]
+    assert abs(labels[1].burst_start_ts - labels[0].burst_start_ts) <= 20 * 60_000
+    assert {e["asset"] for e in events if e["type"] == "liquidation"} == {"BTC", "ETH"}
     assert {StressCase.draw(s).kind for s in range(40)} == set(KINDS)
     assert {StressCase.draw(s).shape for s in range(40)} == set(SHAPES)
 
