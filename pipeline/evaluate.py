@@ -14,7 +14,9 @@ Rows are per alert kind (label kind -> row in POSITIVE). Every other cascade ale
 in its kind's row, counted per simulated day and per calm day (a calm_day label: a whole day with no
 episode). Latency is alert time minus burst start in event time (median and p90). The detector
 decides a window only once the exchange watermark (the frontier minus `exchange_lateness_ms`) has
-passed it, so the wall-clock latency adds that lateness and the feed's delivery delay. A baseline row,
+passed it, so the wall-clock latency adds that lateness, the feed's delivery delay and one trade-flow
+bar: the bar feed has reached only its latest bar's start, and it holds the watermark back (the
+venue connectors close one-second bars; the simulator's are a minute long). A baseline row,
 "alert on every large deposit", shows what joining the deposit to selling and liquidations adds.
 """
 
@@ -28,6 +30,7 @@ from pipeline.detect import alert_id_for
 
 DAY_MS = 86_400_000
 DEFAULT_DELIVERY_MS = 500  # venue push to our receipt: Binance batches by the second, Bybit by 500 ms
+DEFAULT_BAR_MS = 1_000  # the venue connectors' trade-flow bars (pipeline/sources/exchanges/bars.py)
 # label kind -> (row, alert kinds that find it)
 POSITIVE = {"whale_cascade": ("whale_cascade", ("whale_cascade", "liquidation_cascade", "contagion_cascade")),
             "no_whale_cascade": ("liquidation_cascade", ("liquidation_cascade", "contagion_cascade")),
@@ -121,13 +124,13 @@ def _deposit_threshold(cfg: DetectorConfig, asset: str) -> float:
 
 
 def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | None = None, *,
-             days: float | None = None, delivery_ms: int = DEFAULT_DELIVERY_MS) -> dict:
+             days: float | None = None, delivery_ms: int = DEFAULT_DELIVERY_MS, bar_ms: int = DEFAULT_BAR_MS) -> dict:
     cfg = config or DetectorConfig()
     if days is None:  # whole UTC days from the first label's to the last one's
         days = (math.ceil(max(lab["end_ts"] for lab in labels) / DAY_MS)
                 - min(lab["start_ts"] for lab in labels) // DAY_MS) if labels else 0
     calm = [(lab["start_ts"], lab["end_ts"]) for lab in labels if lab["kind"] == "calm_day"]
-    wall_s = (cfg.exchange_lateness_ms + delivery_ms) / 1000
+    wall_s = (cfg.exchange_lateness_ms + delivery_ms + bar_ms) / 1000
     calls = cascade_calls(alerts)
     rows = {row: KindScore(row) for row, _ in POSITIVE.values()}
     used: set[int] = set()

@@ -75,7 +75,10 @@ def test_latency_median_p90_and_wall_clock_part():
     r = rows(evaluate(labels, alerts, cfg, days=1, delivery_ms=500))["liquidation_cascade"]
     assert r["found"] == 10 and r["recall"] == 1.0 and r["precision"] == 1.0
     assert r["median_latency_s"] == 55.0 and r["p90_latency_s"] == 91.0
-    assert r["watermark_s"] == 10.5 and r["wall_median_latency_s"] == 65.5 and r["wall_p90_latency_s"] == 101.5
+    # lateness 10 s, delivery 0.5 s, and one bar of the connectors' trade flow (1 s)
+    assert r["watermark_s"] == 11.5 and r["wall_median_latency_s"] == 66.5 and r["wall_p90_latency_s"] == 102.5
+    minute_bars = rows(evaluate(labels, alerts, cfg, days=1, delivery_ms=500, bar_ms=60_000))["liquidation_cascade"]
+    assert minute_bars["watermark_s"] == 70.5
 
 
 def test_false_alerts_per_day_and_per_calm_day():

@@ -15,7 +15,7 @@ import orjson
 
 from pipeline.contracts.models import event_from_dict
 from pipeline.detect import DetectorConfig
-from pipeline.evaluate import DEFAULT_DELIVERY_MS, evaluate
+from pipeline.evaluate import DEFAULT_BAR_MS, DEFAULT_DELIVERY_MS, evaluate
 from pipeline.replay import run
 from pipeline.scenarios.simulate import SimConfig, label_dicts, simulate
 
@@ -40,7 +40,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def score_seed(sim: SimConfig, config: DetectorConfig | None = None, delivery_ms: int = DEFAULT_DELIVERY_MS,
-               progress: Callable[[str, int, int], None] | None = None) -> dict:
+               progress: Callable[[str, int, int], None] | None = None, bar_ms: int = DEFAULT_BAR_MS) -> dict:
     """Simulate one seed, replay it, score it. `progress(stage, done, total)` is told how far it got."""
     t0 = time.perf_counter()
     raw, labels = simulate(sim)
@@ -52,7 +52,7 @@ def score_seed(sim: SimConfig, config: DetectorConfig | None = None, delivery_ms
     result = run(events, config, progress=tick)
     t_replay = time.perf_counter() - t1
     alerts = [orjson.loads(orjson.dumps(a.model_dump(mode="json"))) for a in result.alerts]
-    scores = evaluate(label_dicts(labels), alerts, config, days=sim.days, delivery_ms=delivery_ms)
+    scores = evaluate(label_dicts(labels), alerts, config, days=sim.days, delivery_ms=delivery_ms, bar_ms=bar_ms)
     scores.update(seed=sim.seed, events=len(raw), alerts=len(alerts), simulate_s=round(t_sim, 2),
                   replay_s=round(t_replay, 2), sim_config=asdict(sim))
     return scores

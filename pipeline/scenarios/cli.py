@@ -129,13 +129,16 @@ def evaluate(
                                                      min=0)] = None,
     delivery_ms: Annotated[int, typer.Option(help="Feed delivery delay added, with the watermark's lateness, to "
                                                   "event-time latency for the wall-clock columns", min=0)] = 500,
+    bar_ms: Annotated[int, typer.Option(help="Trade-flow bar length added to the wall-clock columns too (the bar feed "
+                                             "holds the watermark at its latest bar's start; the venue connectors "
+                                             "close 1 s bars)", min=0)] = 1000,
     json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON here")] = None,
 ) -> None:
     """Score the detector against simulated ground truth, per alert kind.
 
     Two modes. Files: --labels L --alerts A (from `simulate` and `replay`). Seeds: --seeds 1-5 [--days 30] simulates each seed, replays it in-process exactly as `cascadewatch replay` does, scores it, and prints a table per seed and one with the worst seed and the mean.
 
-    Columns: precision, recall, false alerts per simulated day and per calm day (days with no episode), latency = first cascade alert minus burst start in event time (median, p90), and the wall-clock latency, which adds the exchange watermark's lateness (DetectorConfig.exchange_lateness_ms) and --delivery-ms. An amended alert counts once, as the kind of its latest revision, at the time of its first. A baseline row alerts on every large deposit.
+    Columns: precision, recall, false alerts per simulated day and per calm day (days with no episode), latency = first cascade alert minus burst start in event time (median, p90), and the wall-clock latency, which adds the exchange watermark's lateness (DetectorConfig.exchange_lateness_ms), --delivery-ms and one trade-flow bar (--bar-ms). An amended alert counts once, as the kind of its latest revision, at the time of its first. A baseline row alerts on every large deposit.
     """
     from pipeline.config import Settings
     from pipeline.evaluate import evaluate as score
@@ -147,7 +150,7 @@ def evaluate(
         try:
             labs = [orjson.loads(x) for x in labels.read_bytes().splitlines() if x.strip()]
             alts = [orjson.loads(x) for x in alerts.read_bytes().splitlines() if x.strip()]
-            result = score(labs, alts, detector, days=days, delivery_ms=delivery_ms)
+            result = score(labs, alts, detector, days=days, delivery_ms=delivery_ms, bar_ms=bar_ms)
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             _fail(f"cannot read labels/alerts ({type(exc).__name__}: {exc}); are these files from `simulate` and "
                   f"`replay`?")
@@ -179,7 +182,7 @@ def evaluate(
 
             try:
                 per_seed.append(score_seed(SimConfig(days=days, per_kind=per_kind, seed=s, calm_days=calm_days),
-                                           detector, delivery_ms, progress))
+                                           detector, delivery_ms, progress, bar_ms))
             except CapacityError as exc:
                 _fail(str(exc))
             bar.remove_task(step)
