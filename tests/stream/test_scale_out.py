@@ -195,10 +195,10 @@ def test_records_fetched_before_the_seek_of_a_takeover_are_not_lost(broker, work
     wait_for(lambda: (gate / "held").exists(), "the survivor's seek after the takeover", timeout=120)
     publish(rest, broker.bootstrap, S)  # on the broker, behind the committed offsets, while the seek is held
     (gate / "go").touch()
-    held = (gate / "held").read_text().strip()
-    early = (gate / "early").read_text().splitlines() if (gate / "early").exists() else []
     offline = offline_alerts()
     got = alerts_when_complete(broker.bootstrap, S.topics.alerts, {alert_key(a) for a in offline}, timeout=180)
+    held = (gate / "held").read_text().strip()
+    early = (gate / "early").read_text().splitlines() if (gate / "early").exists() else []  # the seek is done
     figures("seek held at the takeover", events=len(events), alerts=len(got), expected=len(offline),
             handed_on_before_seek=len(early), lost=len(set(map(alert_key, offline)) - set(map(alert_key, got))),
             doubled=sum(repeated(got).values()), total_s=round(time.monotonic() - t0, 1))
