@@ -133,6 +133,12 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
     @app.on_rebalance_complete.connect
     async def _forget_cached_state(sender, **kwargs):
         # Partitions may have moved: the state is reloaded from the table, which covers the committed offsets.
+        # Faust sends this signal before it resumes the input partitions and seeks them to the committed offsets,
+        # and after restoring a table it leaves the flow running: records fetched before that seek would reach the
+        # agent, the seek would turn the rest of their batch into a gap Faust counts as acknowledged, and what the
+        # agent had not taken yet is cleared. Stopped here, nothing is delivered until Faust resumes the flow, after
+        # the seek (docs/reliability.md, "Workers come and go").
+        app.consumer.stop_flow()
         await takes.assigned()
 
     return app

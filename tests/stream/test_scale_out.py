@@ -3,8 +3,7 @@ ETH land on different ones, so on different workers): together they publish `rep
 contagion links crossing between them included; a worker stopped gracefully hands its partitions and
 state to the other with no alert lost or repeated; a worker killed with SIGKILL mid-episode is
 replaced by the other, and the alerts, deduplicated by (alert_id, stage, revision), are `replay`'s.
-The two-worker and graceful drills compare the alerts with `replay`'s field for field (sums, counts,
-windows, evidence); the kill drill every alert, stage, kind and revision (see its comment)."""
+Every drill compares the alerts with `replay`'s field for field (sums, counts, windows, evidence)."""
 
 from __future__ import annotations
 
@@ -36,6 +35,7 @@ S = Settings(partitions=PARTS, single_record_batches=True)
 # watermark alone and the others' events come late, a decision about silent feeds, not a handoff. The workers
 # and the offline replay take a longer idle timeout (the replay's alerts are the same with either).
 IDLE_MS = 600_000
+NOT_DELIVERED = "were not delivered since the partition was assigned"  # pipeline/stream/takes.py's warning
 
 
 @pytest.fixture
@@ -46,11 +46,13 @@ def broker(tmp_path):
         yield b
 
 
-def start_pair(worker_factory, tmp_path) -> dict[str, object]:
-    """Two workers without the sink; returns the one owning each asset once each holds one partition."""
-    workers = [worker_factory(name, args=("--no-sink",), env={"CASCADEWATCH_PARTITIONS": str(PARTS),
-                                                              "CASCADEWATCH_DATA_DIR": str(tmp_path / name),
-                                                              "CASCADEWATCH_DETECTOR__IDLE_TIMEOUT_MS": str(IDLE_MS)})
+def start_pair(worker_factory, tmp_path, launcher: str = "pipeline") -> dict[str, object]:
+    """Two workers without the sink; returns the one owning each asset once each holds one partition. Each
+    worker's seek gate (tests/stream/slow_seek_worker.py, when that is the launcher) is `tmp_path/gate-NAME`."""
+    workers = [worker_factory(name, args=("--no-sink",), launcher=launcher,
+                              env={"CASCADEWATCH_PARTITIONS": str(PARTS), "CASCADEWATCH_DATA_DIR": str(tmp_path / name),
+                                   "CASCADEWATCH_DETECTOR__IDLE_TIMEOUT_MS": str(IDLE_MS),
+                                   "CASCADEWATCH_DRILL_SEEK_GATE": str(tmp_path / f"gate-{name}")})
                for name in ("a", "b")]
 
     def settled():
@@ -90,24 +92,6 @@ def assert_alerts_are_replays(got: list[dict], offline: list[dict]) -> None:
     stages = {(a["asset"], a["kind"], a["stage"]) for a in got}
     assert {("BTC", "whale_cascade", s) for s in ("watch", "sell", "cascade")} <= stages
     assert {("ETH", "contagion_cascade", s) for s in ("watch", "cascade")} <= stages
-
-
-def all_of(a: dict) -> tuple:
-    return a["alert_id"], a["stage"], a["revision"], a["kind"]
-
-
-def final_kinds(alerts: list[dict], keys: set) -> dict:
-    """(asset, stage) -> the kind of each alert's last revision among `keys`, one entry per alert."""
-    last: dict = {}
-    for a in alerts:
-        if all_of(a) in keys:
-            k = (a["alert_id"], a["stage"])
-            if k not in last or a["revision"] > last[k]["revision"]:
-                last[k] = a
-    out: dict = {}
-    for a in last.values():
-        out.setdefault((a["asset"], a["stage"]), []).append(a["kind"])
-    return {k: sorted(v) for k, v in out.items()}
 
 
 def test_two_workers_share_the_partitions_and_publish_replays_alerts(broker, worker_factory, tmp_path):
@@ -154,6 +138,7 @@ def test_a_stopped_worker_hands_its_partitions_and_state_to_the_other(broker, wo
             before_stop=len(before), lost=len(set(map(alert_key, offline)) - set(map(alert_key, got))),
             doubled=sum(repeated(got).values()), total_s=round(time.monotonic() - t0, 1))
     assert survivor.alive()
+    assert NOT_DELIVERED not in survivor.log.read_text()
     assert_alerts_are_replays(got, offline)
     assert not repeated(got)  # nothing published twice across the handoff
 
@@ -177,32 +162,49 @@ def test_a_killed_worker_is_replaced_mid_episode(broker, worker_factory, tmp_pat
              "the survivor to take every partition", timeout=120)
     publish(rest, broker.bootstrap, S)
     offline = offline_alerts()
-    want = final_kinds(offline, {all_of(a) for a in offline})
-
-    def complete(got: list[dict]) -> bool:  # every burst's last kind, and as many alert revisions, as replay's
-        keys = {all_of(a) for a in got}
-        return final_kinds(got, keys) == want and len(keys) >= len({all_of(a) for a in offline})
-
-    got = alerts_when_complete(broker.bootstrap, S.topics.alerts, set(), timeout=180, complete=complete)
+    got = alerts_when_complete(broker.bootstrap, S.topics.alerts, {alert_key(a) for a in offline}, timeout=180)
     figures("kill -9", events=len(events), alerts=len(got), unique=len(set(map(alert_key, got))),
             expected=len(offline), before_kill=len(before),
             lost=len(set(map(alert_key, offline)) - set(map(alert_key, got))),
             doubled=sum(repeated(got).values()), total_s=round(time.monotonic() - t0, 1))
     assert survivor.alive()
-    # Every alert, stage, kind and revision of the replay once each, but not the sums field for field: in
-    # about one loaded run in ten a kill leaves one or two events out of a worker's state (a cascade's
-    # baseline or its open-interest flush differs; docs/reliability.md, cause not found yet). When the
-    # event left out is the contagion link, the target's burst is judged before the link and published
-    # as a liquidation cascade, then amended into the contagion cascade when the link comes: one alert
-    # for the burst under another id, its last revision replay's kind. That case is allowed, no other.
-    got_keys, want_keys = {all_of(a) for a in got}, {all_of(a) for a in offline}
-    if got_keys != want_keys:
-        figures("kill -9, differing", got=sorted(got_keys - want_keys), replay=sorted(want_keys - got_keys))
-        assert {k[0] for k in got_keys - want_keys}.isdisjoint(k[0] for k in got_keys & want_keys)
-        assert {k[0] for k in want_keys - got_keys}.isdisjoint(k[0] for k in got_keys & want_keys)
-        assert final_kinds(got, got_keys - want_keys) == final_kinds(offline, want_keys - got_keys) == \
-            {("ETH", "cascade"): ["contagion_cascade"]}
-        assert all(k[2] > 0 for k in got_keys - want_keys if k[3] == "contagion_cascade")  # amended into it
-    stages = {(a["asset"], a["kind"], a["stage"]) for a in got}
-    assert {("BTC", "whale_cascade", s) for s in ("watch", "sell", "cascade")} <= stages
-    assert {("ETH", "contagion_cascade", s) for s in ("watch", "cascade")} <= stages
+    assert NOT_DELIVERED not in survivor.log.read_text()
+    # Field for field; an alert published again after the kill (its state not yet confirmed when the worker
+    # died) must be the same alert.
+    assert_alerts_are_replays(got, offline)
+
+
+def test_records_fetched_before_the_seek_of_a_takeover_are_not_lost(broker, worker_factory, tmp_path):
+    """The graceful handoff with the survivor's seek to the committed offsets held until the rest of the
+    episode is on the broker (a slow seek, which a loaded machine gives at random): the consumer hands no
+    input record on before that seek, and the alerts are replay's field for field. Before the worker stopped
+    the flow at the new assignment, Faust (after restoring the table) let the fetcher deliver records while
+    the seek was pending; the seek then made the rest of their batch a gap counted as acknowledged and
+    cleared what the agent had not taken: those events were committed without ever being handled."""
+    t0 = time.monotonic()
+    owner = start_pair(worker_factory, tmp_path, launcher="tests.stream.slow_seek_worker")
+    survivor = owner["ETH"]
+    gate = tmp_path / f"gate-{survivor.name}"
+    events = scenario()
+    live = feed_etf(owner["BTC"], broker.bootstrap, events)
+    first, rest = split_mid_episode(live)
+    owner["BTC"].wait_caught_up(S.topics.inputs(), publish(first, broker.bootstrap, S))
+
+    (gate / "armed").touch()
+    owner["BTC"].stop()
+    wait_for(lambda: (gate / "held").exists(), "the survivor's seek after the takeover", timeout=120)
+    publish(rest, broker.bootstrap, S)  # on the broker, behind the committed offsets, while the seek is held
+    (gate / "go").touch()
+    offline = offline_alerts()
+    got = alerts_when_complete(broker.bootstrap, S.topics.alerts, {alert_key(a) for a in offline}, timeout=180)
+    held = (gate / "held").read_text().strip()
+    early = (gate / "early").read_text().splitlines() if (gate / "early").exists() else []  # the seek is done
+    figures("seek held at the takeover", events=len(events), alerts=len(got), expected=len(offline),
+            handed_on_before_seek=len(early), lost=len(set(map(alert_key, offline)) - set(map(alert_key, got))),
+            doubled=sum(repeated(got).values()), total_s=round(time.monotonic() - t0, 1))
+    assert survivor.alive()
+    assert not early, f"{len(early)} input records handed on before the seek, from {early[0]}"
+    assert held == "flow_active=False"
+    assert NOT_DELIVERED not in survivor.log.read_text()
+    assert_alerts_are_replays(got, offline)
+    assert not repeated(got)

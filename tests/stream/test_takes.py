@@ -163,3 +163,33 @@ def test_acknowledging_before_the_broker_has_the_state_loses_events(msgs, offlin
     broker = new_broker(msgs)
     asyncio.run(kill_with_state_in_flight(broker, acknowledge_first=True))
     assert differences(unique_alerts(broker.alerts), offline)
+
+
+def test_records_skipped_after_an_assignment_are_reported(msgs, caplog):
+    """A consumer that skips records of a partition after an assignment (as Faust did when it sought a
+    partition in the middle of a fetched batch) is reported with the offsets skipped; reading again from
+    the committed offsets after the next assignment (going back) is not."""
+    broker = new_broker(msgs)
+    w = Worker(broker, "a")
+    w.assign({0, 1})
+    tp = (S.topics.liquidations, part("BTC"))
+
+    def reports() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "were not delivered" in r.getMessage()]
+
+    async def go() -> int:
+        await w.run(until=lambda w: w.position.get(tp, 0) >= 1)
+        assert not reports()
+        skip_from = w.position[tp]
+        w.position[tp] += 3
+        await w.run(until=lambda w: w.position[tp] > skip_from + 3)
+        await w.takes.revoked()
+        await w.takes.assigned()
+        w.assign({0, 1})
+        await w.run(until=lambda w: w.position[tp] > skip_from + 10)
+        return skip_from
+
+    with caplog.at_level("WARNING", logger="cascadewatch.stream"):
+        skip_from = asyncio.run(go())
+    assert reports() == [f"{tp[0]}[{tp[1]}]: offsets {skip_from}..{skip_from + 2} were not delivered since the "
+                         "partition was assigned"]
