@@ -1,7 +1,7 @@
 """Contagion: a cascade on one asset opens a watch on its correlated assets.
 
 The source's first cascade decision gives a Link per target (`links_for`); the glue delivers it
-to the target's partition, where it opens a watch for `contagion_window_ms` inside which the
+to the target's partition, where, once the target's judging reaches the source's time, it opens a watch for `contagion_window_ms` inside which the
 cascade threshold is scaled by `contagion_threshold_factor`. A target cascade up to
 `contagion_lookback_ms` BEFORE the source's is re-classified by an amended alert.
 
@@ -12,6 +12,7 @@ sources have (`upstream_gate`); a source silent for `link_idle_timeout_ms` stops
 
 from __future__ import annotations
 
+import bisect
 import math
 
 from pipeline.contracts.models import Alert, Link
@@ -71,7 +72,10 @@ def upstream_gate(cfg: DetectorConfig, st: AssetState, sources: list[str] | None
 
 
 def on_link(cfg: DetectorConfig, st: AssetState, link: Link, now: int | None, alerts: list) -> bool:
-    """Apply a link or a progress marker; False if it was a duplicate."""
+    """Take a link or a progress marker; False if it was a duplicate. A link is applied once the
+    asset's own judging reaches its source's time (`apply_due`), wherever the asset was when it came:
+    the watch is decided with the asset's context as of then, and the windows judged again are the
+    same, however early or late the link is read."""
     if link.source_kind == "progress":
         prev = st.upstream.get(link.source_asset)
         st.upstream[link.source_asset] = [max(link.source_ts, prev[0] if prev else -1), st.clock.wall(now)
@@ -80,22 +84,39 @@ def on_link(cfg: DetectorConfig, st: AssetState, link: Link, now: int | None, al
     if link.event_id in st.seen:
         return False
     st.seen[link.event_id] = link.source_ts
-    aid = alert_id_for(st.asset, f"contagion:{link.source_alert_id}")
-    ep = Episode(alert_id=aid, kind=CONTAGION, start=link.source_ts, deadline=link.source_ts + cfg.contagion_window_ms,
-                 linked_to={"alert_id": link.source_alert_id, "asset": link.source_asset, "kind": link.source_kind,
-                            "ts": link.source_ts, "long_notional_usd": link.source_long_usd})
+    fields = {"alert_id": link.source_alert_id, "asset": link.source_asset, "kind": link.source_kind,
+              "ts": link.source_ts, "long_notional_usd": link.source_long_usd}
+    bisect.insort(st.links, [link.source_ts, link.source_alert_id, fields], key=lambda p: (p[0], p[1]))
+    return True
+
+
+def due_times(st: AssetState, judged: float) -> list[int]:
+    """The source times of the links waiting, up to `judged`."""
+    return [p[0] for p in st.links if p[0] <= judged]
+
+
+def apply_due(cfg: DetectorConfig, st: AssetState, judged: float, alerts: list) -> None:
+    """Apply the links whose source time the asset's judging has reached."""
+    while st.links and st.links[0][0] <= judged:
+        _apply(cfg, st, st.links.pop(0)[2], alerts)
+
+
+def _apply(cfg: DetectorConfig, st: AssetState, linked_to: dict, alerts: list) -> None:
+    source_ts = linked_to["ts"]
+    aid = alert_id_for(st.asset, f"contagion:{linked_to['alert_id']}")
+    ep = Episode(alert_id=aid, kind=CONTAGION, start=source_ts, deadline=source_ts + cfg.contagion_window_ms,
+                 linked_to=dict(linked_to))
     st.linked[aid] = ep
     ep.announced = "liquidations" in st.clock.frontier  # no watch alerts for an asset nobody feeds
     if ep.announced:
-        alerts.append(render(cfg, st, ep, "watch", link.source_ts))
+        alerts.append(render(cfg, st, ep, "watch", source_ts))
     for done in list(st.done.values()):
         if done.kind == UNEXPLAINED and done.published == "cascade" and \
-                link.source_ts - cfg.contagion_lookback_ms <= done.start < link.source_ts:
+                source_ts - cfg.contagion_lookback_ms <= done.start < source_ts:
             _reclassify(cfg, st, done, ep.linked_to, alerts)
     from pipeline.detect import cascades  # the cascade test imports this module: a cycle otherwise
 
     cascades.judge_again_for(cfg, st, ep, alerts)
-    return True
 
 
 def watch_covering(st: AssetState, ts: int) -> Episode | None:

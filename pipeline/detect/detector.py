@@ -340,13 +340,18 @@ class CascadeDetector:
         cascade test (no further than the contagion sources have judged), expiries."""
         cfg = self.cfg
         judged = min(watermark, gate)
-        if st.pending or st.episodes:
-            # Deposits and closing bars are decided in event-time order with the cascade test: however far
-            # one advance moves the watermark, a burst that began before a deposit, or inside the bar that
-            # shows the selling, is judged first (the same decisions as many small advances).
-            for at in whale.decision_times(st, watermark, judged):
+        if st.pending or st.episodes or st.links:
+            # Deposits, closing bars and contagion links are decided in event-time order with the cascade
+            # test: however far one advance moves the watermark, a burst that began before a deposit, or
+            # inside the bar that shows the selling, is judged first (the same decisions as many small
+            # advances), and a link is applied where the judging reaches its source's time.
+            times = whale.decision_times(st, watermark, judged)
+            if st.links:
+                times = sorted({*times, *contagion.due_times(st, judged)})
+            for at in times:
                 cascades.judge(cfg, st, min(at, judged), alerts)
                 if at <= judged:
+                    contagion.apply_due(cfg, st, at, alerts)
                     # No further than the cascade test: a deposit is not opened into a crash already under
                     # way, which only the cascade test, held back by the contagion sources, can tell.
                     whale.open_due(cfg, st, at, alerts)

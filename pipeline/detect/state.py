@@ -79,6 +79,7 @@ class AssetState:
     liqs: list = field(default_factory=list)  # sorted Liq
     seen: dict = field(default_factory=dict)  # chain/ETF/link event_id -> event ts, for idempotence
     pending: list = field(default_factory=list)  # sorted [block ts, event_id, deposit]: decided behind the watermark
+    links: list = field(default_factory=list)  # sorted [source ts, link fields]: applied behind the judging
     episodes: dict = field(default_factory=dict)  # alert_id -> open whale Episode
     linked: dict = field(default_factory=dict)  # alert_id -> open contagion watch
     done: dict = field(default_factory=dict)  # alert_id -> decided Episode, kept while late data may amend it
@@ -101,7 +102,7 @@ class AssetState:
         return {
             "asset": self.asset, "clock": self.clock.to_dict(), "bars": encode_bars(self.bars),
             "liqs": encode_liqs(self.liqs),
-            "seen": self.seen, "pending": self.pending,
+            "seen": self.seen, "pending": self.pending, "links": self.links,
             "episodes": {k: e.to_dict() for k, e in self.episodes.items()},
             "linked": {k: e.to_dict() for k, e in self.linked.items()},
             "done": {k: e.to_dict() for k, e in self.done.items()}, "closed": self.closed,
@@ -122,6 +123,7 @@ class AssetState:
                  upstream={k: [v[0], None] for k, v in d["upstream"].items()}, progress_sent=d["progress_sent"],
                  watermark=d["watermark"], late=d["late"], duplicates=d["duplicates"])
         st.leverage = LeverageBook.from_dict(d.get("leverage"))
+        st.links = [list(p) for p in d.get("links", [])]
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}
         st.linked = {k: Episode.from_dict(e) for k, e in d["linked"].items()}
         st.done = {k: Episode.from_dict(e) for k, e in d["done"].items()}

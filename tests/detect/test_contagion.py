@@ -7,6 +7,7 @@ import time
 from pipeline.contracts.interchange import read_events
 from pipeline.detect import CascadeDetector, DetectorConfig
 from pipeline.scenarios import bundled
+from tests.detect.leverage_paths import HOUR, path
 from tests.detect.stories import MIN, T0, bars, liqs, on_asset, replay, story
 
 LINKS = DetectorConfig(contagion_targets={"BTC": ["ETH"]})
@@ -69,3 +70,28 @@ def test_contagion_does_not_depend_on_which_partition_is_read_first():
         # Streaming has no end-of-input flush: everything it decided is what offline decided.
         eth_ids = {a.alert_id for a in got if a.asset == "ETH"}
         assert decided <= offline and any(k[1] == "cascade" and k[0] in eth_ids for k in decided)
+
+
+def test_a_link_read_before_the_targets_own_feeds_reach_its_time_gives_replays_watch():
+    """The links topic is read as soon as the source's worker publishes; the target's own topics (its
+    open interest among them) may lag half an hour. The link is applied where the target's judging
+    reaches the source's time, so the watch carries the context `replay` gives it, field for field."""
+    btc = story()
+    btc_cascade = next(a for a in replay(btc) if a.stage == "cascade")
+    eth_oi = path(T0 - 30 * HOUR, T0 + 3 * HOUR, 60_000, lambda t: 6e9 + 2e6 * ((t - T0) // MIN),
+                  venues=(("binance-usdm", "ETHUSDT"), ("bybit", "ETHUSDT")), asset="ETH")
+    eth = sorted(eth_background() + eth_burst(btc_cascade.ts + 3 * MIN, 15_000) + eth_oi, key=lambda e: e.ts)
+    plain = [a for a in replay(btc + eth, LINKS) if a.asset == "ETH"]
+    assert [a.stage for a in plain] == ["watch", "cascade"]
+    assert all("leverage" in (a.evidence or {}) for a in plain)
+
+    now = 1_900_000_000_000  # a stream: everything arrives "now"
+    source, target = CascadeDetector(LINKS), CascadeDetector(LINKS)
+    links = [link for e in btc for link in source.process(e, now).links]
+    cut = btc_cascade.ts - 30 * MIN
+    got = [a for e in eth if e.ts < cut for a in target.process(e, now).alerts]
+    got += [a for link in links for a in target.process(link, now).alerts]
+    got += [a for e in eth if e.ts >= cut for a in target.process(e, now).alerts]
+    got += target.finish()
+    assert [(a.alert_id, a.stage, a.revision, a.ts, a.severity, a.evidence) for a in got] == \
+        [(a.alert_id, a.stage, a.revision, a.ts, a.severity, a.evidence) for a in plain]

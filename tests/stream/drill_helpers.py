@@ -48,7 +48,8 @@ def assert_replays(got: list[dict], offline: list[dict]) -> None:
     assert sorted(by_key) == sorted(map(alert_key, offline)), sorted(set(by_key) ^ set(map(alert_key, offline)))
     for a in offline:
         b = by_key[alert_key(a)]
-        assert b == a, {k: (b.get(k), a.get(k)) for k in a.keys() | b.keys() if b.get(k) != a.get(k)}
+        assert b == a, (alert_key(a), a["kind"], {k: (b.get(k), a.get(k)) for k in a.keys() | b.keys()
+                                                  if b.get(k) != a.get(k)})
 
 
 def alerts_when_complete(bootstrap: str, topic: str, expected: set, timeout: float = 120.0,
