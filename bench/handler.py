@@ -2,7 +2,7 @@
 
 The backlog (bench/_scenario.py, the Aug 2025 scenario repeated) is written as the bench publishes it:
 one event per message, and in batch envelopes (linger on the events' arrival times, --linger s). Each
-is handed to a fresh handler in takes of --take messages, its contagion links fed back as the links
+is handed to a fresh handler in takes of --take messages (each message built as the agent builds it), its contagion links fed back as the links
 topic would, once without storing (`worker --no-sink`) and once building the rows to store. The
 wall clock the detector is given is fixed. Reported: CPU time (process time, best of --repeat
 rounds, the rounds interleaving the modes) per message and per event, events per CPU second, and the
@@ -41,14 +41,17 @@ MODES = ("single", "single+rows", "batched", "batched+rows")
 
 
 def run(msgs: list[Message], settings: Settings, store: bool, take: int, fast: bool = True) -> tuple[float, int, int]:
-    """CPU seconds to handle every message (links fed back), the events seen and the alerts raised."""
-    handler = Handler(settings, store=store, snapshot_every_s=None, clock=lambda: NOW_MS / 1000, fast=fast)
+    """CPU seconds to build every message and handle it (links fed back), the events seen and the alerts raised."""
+    handler = Handler(settings, store=store, snapshot_every_s=None, clock=lambda: NOW_MS / 1000,
+                      **({} if fast else {"fast": False}))
     links_topic = settings.topics.links
     events = alerts = 0
     pending: list[Message] = []
+    fields = [tuple(m) if isinstance(m, tuple) else (m.topic, m.value, m.key, m.partition, m.offset) for m in msgs]
     t0 = time.process_time()
-    for i in range(0, len(msgs), take):
-        out = handler.handle([*pending, *msgs[i:i + take]])
+    for i in range(0, len(fields), take):
+        # As the agent does: a Message built for each Kafka message of the take, then the take handled.
+        out = handler.handle([*pending, *[Message(*f) for f in fields[i:i + take]]])
         events += out.events
         alerts += len(out.alerts)
         pending = [Message(links_topic, v, k, 0, 0) for k, v in out.links]
