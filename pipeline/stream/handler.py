@@ -214,17 +214,17 @@ class _Run:
                 return self.message(msg)
         # When storing, the usual path's one orjson pass over the envelope gives the rows; measured, the decoder
         # saves nothing then (its records, and an orjson pass for the rows).
-        records = self.fast_batch(value, size, expect) if not h.store and _BATCH in value else None
+        # The key exactly once: repeated, orjson would still read the bytes msgspec skips in the first one.
+        records = self.fast_batch(value, size, expect) if not h.store and value.count(_BATCH) == 1 else None
         if records is None:
             return self.message(msg)
         for i, (record, item) in enumerate(records):
             self.detect(msg, record, item, None, i)
 
     def fast_batch(self, value: bytes, size: int, expect: set[str] | None) -> list[tuple] | None:
-        """The records and item bytes of an envelope whose every item the decoder takes, else None. All or
-        nothing: the usual path reads the message whole and refuses it whole when it is not JSON."""
-        if value.count(_BATCH) != 1:  # a repeated key: orjson would still read the bytes msgspec skips
-            return None
+        """The records and item bytes of an envelope (its `batch` key written once) whose every item the
+        decoder takes, else None. All or nothing: the usual path reads the message whole and refuses it
+        whole when it is not JSON."""
         try:
             items = _decode_envelope(value).batch
         except _DECLINED:
