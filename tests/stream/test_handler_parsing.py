@@ -218,3 +218,18 @@ def test_a_detector_failure_dead_letters_the_event_with_nothing_of_its_output():
             assert orjson.loads(__import__("base64").b64decode(dead[0]["original_b64"]))["event_id"] == boom
             assert loop.all("alerts") == [] and loop.all("late") == []
             assert sum(o.events for o in loop.outputs) == len(events)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["decoder", "usual"])
+def test_an_item_nested_deeper_than_orjson_writes_is_dead_lettered_with_its_bytes(fast):
+    """orjson reads 1,024 levels of nesting but writes 254: such an item is refused with its bytes as
+    received, and the items around it are processed."""
+    deep = b"[" * 300 + b"]" * 300
+    liqs = [orjson.dumps(e) for e in scenario() if e["type"] == "liquidation"][:2]
+    for settings in (BATCHED, BATCHED.model_copy(update={"max_event_bytes": 700})):  # items measured or not
+        msg = Message(settings.topics.liquidations, encode([liqs[0], deep, liqs[1]]), b"BTC", 0, 5)
+        out = Handler(settings, store=True, clock=lambda: NOW, fast=fast).handle([msg])
+        dead = [orjson.loads(v) for _, v in out.dead]
+        assert [(d["reason"], d["batch_index"]) for d in dead] == [("invalid", 1)]
+        assert __import__("base64").b64decode(dead[0]["original_b64"]) == deep
+        assert out.events == 2
