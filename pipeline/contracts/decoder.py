@@ -119,7 +119,8 @@ class Decoder:
         # raises one of DECLINED, or gives a Struct for `into`
         self.decode_struct = msgspec.json.Decoder(Union[tuple(self.into)]).decode
 
-    DECLINED = (msgspec.MsgspecError, ValueError)  # what decode_struct raises (bad UTF-8: ValueError)
+    # what decode_struct raises (bad UTF-8: ValueError; nesting deeper than it reads: RecursionError)
+    DECLINED = (msgspec.MsgspecError, ValueError, RecursionError)
 
     def decode(self, raw: bytes | str, expect: set[str] | None = None) -> tuple | None:
         try:

@@ -7,25 +7,37 @@ reason, the rest of its batch processed), the rows to store (the events as recei
 and dead letters themselves) and the state snapshots to write (once per take and asset, throttled).
 No I/O here: the Faust agent (pipeline/stream/app.py) sends and stores what it returns, and tests
 call it without a broker.
+
+Most messages are parsed straight from their bytes by the contracts' msgspec decoder
+(pipeline/contracts/decoder.py), which validates in C and declines whatever it is not sure of: a
+single event, or a batch envelope whose every item it takes (the envelope read by msgspec with its
+items left as bytes). Anything declined, stored-only topics and every bad message take the usual
+path (orjson, then the contract checks), so records, dead letters (same bytes, same reasons) and
+stored rows are what that path gives; a row is decoded from the event's bytes only when storing.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+import msgspec
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from pipeline.config import Settings
 from pipeline.contracts.envelope import is_batch, items
-from pipeline.contracts.light import light_from_dict
-from pipeline.contracts.models import ContractError
+from pipeline.contracts.decoder import Decoder
+from pipeline.contracts.light import RECORDS, light_from_dict
+from pipeline.contracts.models import INPUT_TYPES, ContractError
 from pipeline.contracts.registry import TABLES, detected_on, stored_only_on
 from pipeline.detect import CascadeDetector
+from pipeline.detect.detector import Output as DetectorOutput
 from pipeline.stream import metrics
 from pipeline.stream.deadletter import dead_letter
 
@@ -33,9 +45,23 @@ log = logging.getLogger("cascadewatch.stream")
 _loads, _dumps = orjson.loads, orjson.dumps
 
 
-@dataclass(frozen=True)
-class Message:
-    """One Kafka record as the agent received it."""
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    batch: list[msgspec.Raw]  # each item's bytes, for the event decoder
+
+
+_DECODER = Decoder(INPUT_TYPES, RECORDS)
+_decode, _INTO, _DECLINED = _DECODER.decode_struct, _DECODER.into, Decoder.DECLINED
+_decode_envelope = msgspec.json.Decoder(_Envelope).decode
+_BATCH = b'"batch"'
+# An item's bytes as orjson writes them back (what the usual path measures against the event limit) are
+# never longer than the item as received by more than this per field: whitespace and escapes only shrink,
+# a float such as 1e15 written out grows by at most 15 bytes. Items nearer the limit take the usual path.
+_GROWTH_PER_FIELD = 64
+
+
+class Message(NamedTuple):
+    """One Kafka record as the agent received it (a named tuple: the agent makes one per message, and a
+    frozen dataclass costs several times as much to build)."""
 
     topic: str
     value: bytes
@@ -69,8 +95,10 @@ class Handler:
 
     def __init__(self, settings: Settings, *, store: bool,
                  load_state: Callable[[str], bytes | dict | None] = lambda a: None,
-                 clock: Callable[[], float] = time.time, snapshot_every_s: float | None = 1.0):
+                 clock: Callable[[], float] = time.time, snapshot_every_s: float | None = 1.0,
+                 fast: bool = True):
         self.settings = settings
+        self.fast = fast  # parse from bytes with the msgspec decoder where it is sure (see the module's doc)
         self.store = store
         self.load_state = load_state
         self.clock = clock
@@ -98,11 +126,12 @@ class Handler:
         now = self.clock()
         now_ms = int(now * 1000)
         run = _Run(self, out, now_ms)
+        message = run.fast_message if self.fast else run.message
         for msg in messages:
-            run.message(msg)
+            message(msg)
         run.count()
         if self.snapshot_every is not None:
-            for asset in run.touched:
+            for asset in out.partitions:  # every asset the call touched
                 if asset in run.alerted or now - self.saved_at.get(asset, 0.0) >= self.snapshot_every:
                     out.states[asset] = self.encode_state(asset)
                     self.saved_at[asset] = now
@@ -118,9 +147,12 @@ class _Run:
 
     def __init__(self, h: Handler, out: Outputs, now_ms: int):
         self.h, self.out, self.now_ms = h, out, now_ms
-        self.touched: set[str] = set()
+        self.store, self.partitions = h.store, out.partitions
+        self.assets, self.apply = h.detector.assets, h.detector._apply
+        self.result = DetectorOutput()  # what the detector gave, every event of the call together
+        self.alerts, self.links, self.late_events = self.result.alerts, self.result.links, self.result.late
         self.alerted: set[str] = set()
-        self.events: Counter = Counter()
+        self.events: dict[str, int] = {}
         self.dead: Counter = Counter()
         self.late: Counter = Counter()
         self.stages: Counter = Counter()
@@ -150,7 +182,7 @@ class _Run:
                     continue
                 raw = None
                 if check_size:
-                    raw = _dumps(item)
+                    raw = _item_bytes(item, value, i)
                     if len(raw) > h.max_event:
                         self.refuse(msg, ContractError("oversize", f"{len(raw)} bytes > limit {h.max_event}"), raw, i)
                         continue
@@ -162,52 +194,119 @@ class _Run:
         else:
             self.event(msg, obj, value, None)
 
-    def event(self, msg: Message, obj: object, raw: bytes | None, index: int | None) -> None:
-        h, out = self.h, self.out
+    def fast_message(self, msg: Message) -> None:
+        """As `message`, from the bytes by the msgspec decoder when it takes the message whole."""
+        h = self.h
+        value = msg.value
+        size = len(value)
+        if size > h.max_message or msg.topic in h.stored_only:
+            return self.message(msg)
+        expect = h.expect.get(msg.topic)
+        if size <= h.max_event:
+            try:
+                struct = _decode(value)
+            except _DECLINED:
+                struct = None  # not one plain event: maybe an envelope, maybe bad
+            if struct is not None:
+                convert, kind = _INTO[type(struct)]
+                if (expect is None or kind in expect) and (record := convert(struct)) is not None:
+                    return self.detect(msg, record, value, value, None)
+                return self.message(msg)
+        # When storing, the usual path's one orjson pass over the envelope gives the rows; measured, the decoder
+        # saves nothing then (its records, and an orjson pass for the rows).
+        # The key exactly once: repeated, orjson would still read the bytes msgspec skips in the first one.
+        records = self.fast_batch(value, size, expect) if not h.store and value.count(_BATCH) == 1 else None
+        if records is None:
+            return self.message(msg)
+        for i, (record, item) in enumerate(records):
+            self.detect(msg, record, item, None, i)
+
+    def fast_batch(self, value: bytes, size: int, expect: set[str] | None) -> list[tuple] | None:
+        """The records and item bytes of an envelope (its `batch` key written once) whose every item the
+        decoder takes, else None. All or nothing: the usual path reads the message whole and refuses it
+        whole when it is not JSON."""
         try:
-            event = light_from_dict(obj, expect=h.expect.get(msg.topic))
+            items = _decode_envelope(value).batch
+        except _DECLINED:
+            return None
+        if not items:
+            return None
+        limit = self.h.max_event if size > self.h.max_event else None
+        out = []
+        for item in items:
+            try:
+                struct = _decode(item)
+            except _DECLINED:
+                return None
+            convert, kind = _INTO[type(struct)]
+            if expect is not None and kind not in expect:
+                return None
+            record = convert(struct)
+            if record is None or (limit is not None and len(item) + _GROWTH_PER_FIELD * len(record) > limit):
+                return None
+            out.append((record, item))
+        return out
+
+    def event(self, msg: Message, obj: object, raw: bytes | None, index: int | None) -> None:
+        try:
+            event = light_from_dict(obj, expect=self.h.expect.get(msg.topic))
         except ContractError as err:
-            return self.refuse(msg, err, raw if raw is not None else _dumps(obj), index)
-        self.events[msg.topic] += 1
+            return self.refuse(msg, err, raw if raw is not None else _item_bytes(obj, msg.value, index), index)
+        self.detect(msg, event, obj, raw, index)
+
+    def detect(self, msg: Message, event, obj: object, raw: bytes | None, index: int | None) -> None:
+        """A valid event: stored (`obj`: its dict, or bytes that decode to it) and fed to the detector. `raw`:
+        its bytes for a late or failed event (None: `obj` written out)."""
+        topic = msg.topic
+        self.events[topic] = self.events.get(topic, 0) + 1
         kind = event.type
-        if h.store and kind in TABLES:
-            out.rows.append(obj)
+        if self.store and kind in TABLES:
+            self.out.rows.append(_row(obj))
         if kind == "alert":
             return  # alerts on the alert topic are this or another worker's own output
-        det = h.detector
         asset = event.asset
-        if asset not in det.assets:
-            snap = h.load_state(asset)
+        if asset not in self.assets:
+            snap = self.h.load_state(asset)
             if snap:
-                det.restore(asset, _loads(snap) if isinstance(snap, (bytes, bytearray)) else snap)
+                self.h.detector.restore(asset, _loads(snap) if isinstance(snap, (bytes, bytearray)) else snap)
+        # The detector's own per-event step, into one Output for the whole call (`process` makes an Output
+        # per event): what an event added lies past the lengths before it.
+        alerts, links, late = self.alerts, self.links, self.late_events
+        na, nl, nlate = len(alerts), len(links), len(late)
         try:
-            result = det.process(event, now_ms=self.now_ms)
+            self.apply(event, self.now_ms, self.result)
         except Exception as exc:  # noqa: BLE001 - a detector bug must not stop the stream
-            log.exception("detector failed on %s[%s]@%s", msg.topic, msg.partition, msg.offset)
+            del alerts[na:], links[nl:], late[nlate:]  # as `process` would: nothing of a failed event
+            log.exception("detector failed on %s[%s]@%s", topic, msg.partition, msg.offset)
             err = ContractError("processing_error", f"{type(exc).__name__}: {exc}")
-            return self.refuse(msg, err, raw if raw is not None else _dumps(obj), index)
-        self.touched.add(asset)
-        out.partitions[asset] = msg.partition
-        if result.alerts:
-            self.alerted.add(asset)
-            for alert in result.alerts:
-                doc = alert.model_dump(mode="json")
-                out.alerts.append((asset.encode(), _dumps(doc)))
-                if h.store:
-                    out.rows.append(doc)
-                self.stages[(asset, alert.stage)] += 1
-        for link in result.links:
-            out.links.append((link.asset.encode(), _dumps(link.model_dump(mode="json"))))
-        if result.late:
+            return self.refuse(msg, err, raw if raw is not None else _redump(obj), index)
+        self.partitions[asset] = msg.partition  # its keys: the assets this call touched
+        if len(alerts) > na:
+            self.emit(asset, alerts[na:])
+        if len(links) > nl:
+            out = self.out.links
+            for link in links[nl:]:
+                out.append((link.asset.encode(), _dumps(link.model_dump(mode="json"))))
+        if len(late) > nlate:
             # Side output: the event as it arrived, for inspection or a later amended replay.
             self.late[asset] += 1
-            out.late.append((msg.key, raw if raw is not None else _dumps(obj)))
+            self.out.late.append((msg.key, raw if raw is not None else _redump(obj)))
+
+    def emit(self, asset: str, alerts: list) -> None:
+        out = self.out
+        self.alerted.add(asset)
+        for alert in alerts:
+            doc = alert.model_dump(mode="json")
+            out.alerts.append((asset.encode(), _dumps(doc)))
+            if self.store:
+                out.rows.append(doc)
+            self.stages[(asset, alert.stage)] += 1
 
     def stored_only(self, msg: Message, obj: object, model: type[BaseModel]) -> None:
         """A type the detector does not read: validated and stored, never dead-lettered."""
         try:
             self.out.rows.append(model.model_validate(obj).model_dump(mode="json"))
-            self.events[msg.topic] += 1
+            self.events[msg.topic] = self.events.get(msg.topic, 0) + 1
         except ValidationError:
             log.warning("unreadable %s message on %s skipped", model.__name__, msg.topic)
 
@@ -232,3 +331,28 @@ class _Run:
             metrics.LATE.labels(asset).inc(n)
         for (asset, stage), n in self.stages.items():
             metrics.ALERTS.labels(asset, stage).inc(n)
+
+
+def _row(obj: object) -> object:
+    """The stored row of an event: the dict as received (decoded from its bytes, or an envelope item's
+    msgspec.Raw, on the decoder's path)."""
+    return obj if type(obj) is dict else _loads(memoryview(obj))
+
+
+def _item_bytes(item: object, value: bytes, index: int | None) -> bytes:
+    """An envelope item's bytes as orjson writes it back; an item nested deeper than orjson writes (it reads
+    deeper than it writes) is given as received instead, so its dead letter still holds it."""
+    try:
+        return _dumps(item)
+    except TypeError:
+        if index is None:
+            raise
+        try:
+            return bytes(_decode_envelope(value).batch[index])
+        except (*_DECLINED, IndexError, RecursionError):
+            return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _redump(obj: object) -> bytes:
+    """An event as the usual path writes a batch item back: orjson's writing of the decoded item."""
+    return _dumps(_row(obj))
