@@ -349,7 +349,8 @@ class CascadeDetector:
             if st.links:
                 times = sorted({*times, *contagion.due_times(st, judged)})
             for at in times:
-                cascades.judge(cfg, st, min(at, judged), alerts)
+                if st.liqs:  # an asset with no liquidations yet has no history to start here
+                    cascades.judge(cfg, st, min(at, judged), alerts)
                 if at <= judged:
                     contagion.apply_due(cfg, st, at, alerts)
                     # No further than the cascade test: a deposit is not opened into a crash already under
