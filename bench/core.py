@@ -168,10 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     t_detect, all_detect, (det, alerts) = timed(lambda: detect_all(events), args.repeat, "detect")
     by_ts = sorted(events, key=lambda e: e.ts)
     t_sorted, all_sorted, (_, alerts_sorted) = timed(lambda: detect_all(by_ts), args.repeat, "sorted")
-    del by_ts
+    by_ts = None  # freed before the next stage
     t_many, all_many, (_, alerts_many) = timed(lambda: detect_batches(records), args.repeat, "many")
     t_fused, all_fused, alerts_fused = timed(parse_and_detect, args.repeat, "fused")
-    del records
+    records = None
     # The same events one at a time as models, as records in batches, parsed and detected in one run:
     # the same alerts field for field, or the bench fails. In event-time order (as replay) too; where it
     # differs the fields are named.
