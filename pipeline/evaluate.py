@@ -86,6 +86,7 @@ class KindScore:
     wrong_kind: int = 0  # false alerts inside an episode of another positive kind on the same asset
     latency_s: list[float] = field(default_factory=list)
     lead_vs_peak_s: list[float] = field(default_factory=list)
+    share_at_alert: list[float] = field(default_factory=list)
 
     @property
     def recall(self) -> float | None:
@@ -106,7 +107,8 @@ class KindScore:
                 "median_latency_s": r(med), "p90_latency_s": r(p90), "watermark_s": round(wall_s, 3),
                 "wall_median_latency_s": r(None if med is None else med + wall_s),
                 "wall_p90_latency_s": r(None if p90 is None else p90 + wall_s),
-                "median_lead_vs_peak_s": r(quantile(self.lead_vs_peak_s, 0.5))}
+                "median_lead_vs_peak_s": r(quantile(self.lead_vs_peak_s, 0.5)),
+                "median_share_at_alert": r(quantile(self.share_at_alert, 0.5), 3)}
 
 
 def _matches(lab: dict, c: Called, finders: tuple[str, ...]) -> bool:
@@ -116,6 +118,22 @@ def _matches(lab: dict, c: Called, finders: tuple[str, ...]) -> bool:
         dep = lab.get("deposit_event_id")
         return c.alert_id == alert_id_for(lab["asset"], dep) or dep in c.deposits
     return c.kind in finders and lab["start_ts"] <= c.ts <= lab["end_ts"]
+
+
+def share_at(lab: dict, ts: int) -> float | None:
+    """The share of the burst's own liquidations (`burst_minutes_usd`) that came before `ts`: how much
+    of the burst was still to come when it was called. A minute is counted in proportion to how much of
+    it had passed (its liquidations are taken as spread evenly over it)."""
+    minutes, start = lab.get("burst_minutes_usd"), lab.get("burst_start_ts")
+    if not minutes or start is None or not sum(minutes):
+        return None
+    done = 0.0
+    for i, usd in enumerate(minutes):
+        passed = (ts - (start + i * 60_000)) / 60_000
+        if passed <= 0:
+            break
+        done += usd * min(1.0, passed)
+    return done / sum(minutes)
 
 
 def _deposit_threshold(cfg: DetectorConfig, asset: str) -> float:
@@ -150,6 +168,9 @@ def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | No
             score.latency_s.append((calls[hit].ts - lab["burst_start_ts"]) / 1000)
         if lab.get("peak_ts") is not None:
             score.lead_vs_peak_s.append((calls[hit].ts - lab["peak_ts"]) / 1000)
+        share = share_at(lab, calls[hit].ts)
+        if share is not None:
+            score.share_at_alert.append(share)
     episodes = [lab for lab in labels if lab["kind"] in POSITIVE]
     negatives = {k: {"episodes": 0, "alerted": 0} for k in NEGATIVE}
     false_calls = [c for i, c in enumerate(calls) if i not in used]
@@ -180,7 +201,8 @@ def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | No
                 "false_alerts_per_day": round((len(big) - true_big) / days, 3) if days else None,
                 "false_alerts_per_calm_day": 0.0 if calm else None,
                 "median_latency_s": None, "p90_latency_s": None, "watermark_s": None,
-                "wall_median_latency_s": None, "wall_p90_latency_s": None, "median_lead_vs_peak_s": None}
+                "wall_median_latency_s": None, "wall_p90_latency_s": None, "median_lead_vs_peak_s": None,
+                "median_share_at_alert": None}
     from pipeline.evaluate_leverage import separation
 
     return {"days": round(days, 2), "calm_days": len(calm), "watermark_s": wall_s,

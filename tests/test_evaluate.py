@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.detect.config import DetectorConfig
 from pipeline.detect import alert_id_for
-from pipeline.evaluate import cascade_calls, evaluate, quantile
+from pipeline.evaluate import cascade_calls, evaluate, quantile, share_at
 
 MIN = 60_000
 DAY = 86_400_000
@@ -79,6 +79,23 @@ def test_latency_median_p90_and_wall_clock_part():
     assert r["watermark_s"] == 11.5 and r["wall_median_latency_s"] == 66.5 and r["wall_p90_latency_s"] == 102.5
     minute_bars = rows(evaluate(labels, alerts, cfg, days=1, delivery_ms=500, bar_ms=60_000))["liquidation_cascade"]
     assert minute_bars["watermark_s"] == 70.5
+
+
+def test_share_of_the_burst_before_its_alert():
+    lab = {**label("no_whale_cascade", burst=5), "burst_minutes_usd": [10.0, 30.0, 0.0, 60.0]}
+    start = lab["burst_start_ts"]
+    assert share_at(lab, start) == 0.0
+    assert share_at(lab, start + 30_000) == pytest.approx(0.05)  # half of the first minute
+    assert share_at(lab, start + 2 * MIN) == pytest.approx(0.4)
+    assert share_at(lab, start + 10 * MIN) == pytest.approx(1.0)
+    assert share_at({**lab, "burst_minutes_usd": None}, start) is None
+    assert share_at({**lab, "burst_minutes_usd": [0.0]}, start) is None
+    # The median over the episodes found, per kind: called after 1.5 and 3.5 minutes of two bursts.
+    labels = [{**label("no_whale_cascade", start=i * 100, end=i * 100 + 60, burst=i * 100 + 5, ep=f"e{i}"),
+               "burst_minutes_usd": [10.0, 30.0, 0.0, 60.0]} for i in range(2)]
+    alerts = [alert("a0", "liquidation_cascade", (5 * 60) + 90), alert("a1", "liquidation_cascade", (105 * 60) + 210)]
+    r = rows(evaluate(labels, alerts, DetectorConfig(), days=1))["liquidation_cascade"]
+    assert r["median_share_at_alert"] == pytest.approx((0.25 + 0.7) / 2, abs=1e-3)
 
 
 def test_false_alerts_per_day_and_per_calm_day():

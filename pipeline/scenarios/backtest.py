@@ -21,7 +21,8 @@ from pipeline.scenarios.simulate import SimConfig, label_dicts, simulate
 
 # metric -> True when higher is better (the worst seed is then the lowest)
 METRICS = {"precision": True, "recall": True, "false_alerts_per_day": False, "false_alerts_per_calm_day": False,
-           "median_latency_s": False, "p90_latency_s": False, "wall_median_latency_s": False}
+           "median_latency_s": False, "p90_latency_s": False, "wall_median_latency_s": False,
+           "median_share_at_alert": False}
 
 
 def parse_seeds(text: str) -> list[int]:

@@ -80,18 +80,22 @@ def _fmt(v, p: int = 3) -> str:
     return f"{v:.{p}f}" if isinstance(v, float) else str(v)
 
 
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
 def _rows_table(title: str, rows: list[dict], seed: bool = False):
     from rich.table import Table
 
     cols = ["alert kind", "episodes", "found", "false", "wrong kind", "precision", "recall", "false/day",
-            "false/calm day", "median s", "p90 s", "wall median s", "wall p90 s"]
+            "false/calm day", "median s", "p90 s", "wall median s", "wall p90 s", "burst done at alert"]
     table = Table(*(["seed"] if seed else []), *cols, title=title, title_justify="left")
     for r in rows:
         table.add_row(*([str(r["seed"])] if seed else []), r["kind"], str(r["episodes"]), str(r["found"]),
                       str(r["false_alerts"]), str(r["wrong_kind"]), _fmt(r["precision"]), _fmt(r["recall"]),
                       _fmt(r["false_alerts_per_day"]), _fmt(r["false_alerts_per_calm_day"]),
                       _fmt(r["median_latency_s"], 1), _fmt(r["p90_latency_s"], 1), _fmt(r["wall_median_latency_s"], 1),
-                      _fmt(r["wall_p90_latency_s"], 1))
+                      _fmt(r["wall_p90_latency_s"], 1), _pct(r.get("median_share_at_alert")))
     return table
 
 
@@ -100,13 +104,15 @@ def _summary_table(summary: list[dict], seeds: list[int]):
 
     table = Table("alert kind", "episodes", "found", "false", "precision worst/mean", "recall worst/mean",
                   "false/day worst/mean", "false/calm day worst/mean", "median s worst/mean", "p90 s worst/mean",
-                  "wall median s worst/mean", title=f"{len(seeds)} seeds ({_seed_text(seeds)}): worst seed / mean",
+                  "wall median s worst/mean", "burst done at alert worst/mean",
+                  title=f"{len(seeds)} seeds ({_seed_text(seeds)}): worst seed / mean",
                   title_justify="left")
     pair = lambda r, m, p=3: f"{_fmt(r['worst_' + m], p)} / {_fmt(r['mean_' + m], p)}"  # noqa: E731
     for r in summary:
         table.add_row(r["kind"], str(r["episodes"]), str(r["found"]), str(r["false_alerts"]), pair(r, "precision"),
                       pair(r, "recall"), pair(r, "false_alerts_per_day"), pair(r, "false_alerts_per_calm_day"),
-                      pair(r, "median_latency_s", 1), pair(r, "p90_latency_s", 1), pair(r, "wall_median_latency_s", 1))
+                      pair(r, "median_latency_s", 1), pair(r, "p90_latency_s", 1), pair(r, "wall_median_latency_s", 1),
+                      f"{_pct(r.get('worst_median_share_at_alert'))} / {_pct(r.get('mean_median_share_at_alert'))}")
     return table
 
 

@@ -76,6 +76,7 @@ class Label:
     burst_end_ts: int | None = None
     burst_usd: float = 0.0  # delivered liquidations of the burst's own side (longs; shorts for a squeeze)
     shape: str | None = None
+    burst_minutes_usd: list[float] | None = None  # the burst's own side, delivered, per minute from burst_start_ts
     sell_start_ts: int | None = None
     sell_end_ts: int | None = None
     sell_drop_pct: float | None = None
@@ -187,6 +188,7 @@ def simulate(cfg: SimConfig) -> tuple[list[dict], list[Label]]:
     gaps = feeds.gaps(rng, cfg.start_ms, b.minutes, cfg.gap_rate_per_day)
     events: list[dict] = []
     delivered: dict[str, list[float]] = {}  # episode tag -> [long usd, short usd]
+    delivered_at: dict[tuple[str, str], list[tuple[int, float]]] = {}  # (episode tag, side) -> [(ts, usd)]
     hours = cfg.days * 24
     lev_rng = np.random.default_rng([cfg.seed, 14])  # its own stream: the other events stay as they were
     lev_events: list[dict] = []
@@ -208,12 +210,17 @@ def simulate(cfg: SimConfig) -> tuple[list[dict], list[Label]]:
             if tag.startswith("ep"):
                 sums = delivered.setdefault(tag.split("-", 1)[0], [0.0, 0.0])
                 sums[ev["side"] == "short"] += ev["notional_usd"]
+                delivered_at.setdefault((tag.split("-", 1)[0], ev["side"]), []).append((ev["ts"], ev["notional_usd"]))
             events.append(ev)
     for lab in labels:
         if lab.burst_start_ts is not None:
             longs, shorts = delivered.get(lab.episode_id, [0.0, 0.0])
             lab.burst_long_usd = round(longs, 2)
             lab.burst_usd = round(shorts if lab.kind == "short_squeeze" else longs, 2)
+            per_minute = [0.0] * ((lab.burst_end_ts - lab.burst_start_ts) // MINUTE)
+            for ts, usd in delivered_at.get((lab.episode_id, "short" if lab.kind == "short_squeeze" else "long"), ()):
+                per_minute[min(len(per_minute) - 1, max(0, (ts - lab.burst_start_ts) // MINUTE))] += usd
+            lab.burst_minutes_usd = [round(usd, 2) for usd in per_minute]
     events.extend(b.transfers)
     events.extend(feeds.etf_flows(rng, cfg.start_ms, cfg.days))
     labels.sort(key=lambda lab: (lab.start_ts, lab.episode_id))

@@ -129,6 +129,7 @@ def generate(case: StressCase) -> tuple[list[dict], list[Label]]:
         label.burst_start_ts = START_MS + b0 * MINUTE
         label.burst_end_ts = START_MS + (b0 + case.minutes) * MINUTE
         label.shape, label.start_ts = case.shape, label.burst_start_ts - 5 * MINUTE
+        label.burst_minutes_usd = [round(usd, 2) for usd in extra[b0:b0 + case.minutes]]  # as planned
         label.end_ts = label.burst_end_ts + 30 * MINUTE
         if case.kind == "whale_cascade":
             d0 = b0 - r.randint(5, 35)
