@@ -33,7 +33,7 @@ class AssetSpec:
 
     @property
     def noise_rate(self) -> float:  # clusters per hour
-        return 8.0 * self.noise ** 0.4
+        return 15.0 * self.noise ** 0.4
 
     @property
     def noise_median(self) -> float:  # USD per liquidation
