@@ -68,9 +68,9 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def run_seed(seed: int, files: int, out: Path, progress: Progress, task) -> tuple[dict[str, FamilyScore], list[dict]]:
+def run_seed(seed: int, files: int, out: Path, progress: Progress, task) -> tuple[dict[str, FamilyScore], dict[str, list]]:
     scores = {f: FamilyScore() for f in FAMILIES}
-    cases: list[dict] = []
+    cases: dict[str, list] = {"missed": [], "false_alerts": [], "found": []}
     labels: list[dict] = []
     for slot_base, family in enumerate(FAMILIES):
         for i in range(files):
@@ -88,6 +88,30 @@ def run_seed(seed: int, files: int, out: Path, progress: Progress, task) -> tupl
             progress.advance(task)
     (out / f"seed{seed}" / "labels.jsonl").write_bytes(b"".join(orjson.dumps(lab) + b"\n" for lab in labels))
     return scores, cases
+
+
+def kind_table(fams: dict[str, FamilyScore], per_seed: dict[int, dict[str, FamilyScore]]) -> Table:
+    """evaluate's own rows per alert kind, summed over every file, with the worst seed's recall."""
+    pooled = FamilyScore()
+    for s in fams.values():
+        pooled.add_rows([{"kind": k, **v} for k, v in s.kinds.items()])
+    t = Table(title="per alert kind (evaluate's rows, all files)")
+    for col in ("kind", "episodes", "found", "false alerts", "wrong kind", "precision", "recall", "worst seed recall"):
+        t.add_column(col, justify="left" if col == "kind" else "right")
+    for kind, k in pooled.kinds.items():
+        called = k["found"] + k["false_alerts"]
+        worst = []
+        for scores in per_seed.values():
+            one = FamilyScore()
+            for s in scores.values():
+                one.add_rows([{"kind": kk, **v} for kk, v in s.kinds.items()])
+            row = one.kinds.get(kind)
+            if row and row["episodes"]:
+                worst.append(row["found"] / row["episodes"])
+        t.add_row(kind, str(k["episodes"]), str(k["found"]), str(k["false_alerts"]), str(k["wrong_kind"]),
+                  _fmt(k["found"] / called if called else None, 3), _fmt(k["found"] / k["episodes"] if k["episodes"] else None, 3),
+                  _fmt(min(worst) if worst else None, 3))
+    return t
 
 
 def _fmt(x: float | None, p: int = 0) -> str:
@@ -128,6 +152,7 @@ def main(seeds: str = typer.Option("1-10", help="Seeds, e.g. 1-10 or 1,3,9"),
             t.negatives_alerted += s.negatives_alerted
             t.calm_days += s.calm_days
             t.latency_s += s.latency_s
+            t.add_rows([{"kind": k, **v} for k, v in s.kinds.items()])
     table = Table(title=f"hold-out scenarios, seeds {seeds}, {files} file(s) per family and seed")
     for col in ("family", "files", "hours", "episodes", "found", "false alerts", "median latency s", "p90 latency s"):
         table.add_column(col, justify="left" if col == "family" else "right", overflow="fold")
@@ -141,6 +166,7 @@ def main(seeds: str = typer.Option("1-10", help="Seeds, e.g. 1-10 or 1,3,9"),
                      "found": s.found, "false_alerts": s.false_alerts, "calm_days": s.calm_days,
                      "negatives_alerted": s.negatives_alerted, "median_latency_s": med, "p90_latency_s": p90})
     console.print(table)
+    console.print(kind_table(fams, per_seed))
     seed_rows = []
     for seed, scores in per_seed.items():
         eps = sum(s.episodes for s in scores.values())

@@ -50,6 +50,13 @@ def build(family: str, seed: int, slot: int, index: int) -> FileCase:
         delivered.extend(got)
         events.extend(ev for ev, _ in got)
     labels, notes = _labels(w, delivered)
+    for ep in w.episodes:
+        if ep.deposit:  # the receiving venue's taker volume in the hour before (the deposit test's yardstick)
+            venue = {"binance": "binance-usdm"}.get(ep.meta["to_entity"], ep.meta["to_entity"])
+            t = ep.deposit["block_time"]
+            notes[ep.id]["venue_hour_taker_usd"] = round(sum(
+                ev["buy_volume_usd"] + ev["sell_volume_usd"] for ev in events if ev["type"] == "trade_flow"
+                and ev["asset"] == ep.asset and ev["venue"] == venue and t - 3_600_000 <= ev["ts"] < t))
     if is_calm:
         labels += [{"episode_id": f"calm-{d // DAY}", "kind": "calm_day", "asset": "*", "start_ts": d,
                     "end_ts": d + DAY} for d in range(start, w.end, DAY)]

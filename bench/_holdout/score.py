@@ -23,6 +23,13 @@ class FamilyScore:
     negatives_alerted: int = 0
     calm_days: int = 0
     latency_s: list[float] = field(default_factory=list)
+    kinds: dict[str, dict] = field(default_factory=dict)  # evaluate's rows summed: kind -> counts
+
+    def add_rows(self, rows: list[dict]) -> None:
+        for r in rows:
+            k = self.kinds.setdefault(r["kind"], {"episodes": 0, "found": 0, "false_alerts": 0, "wrong_kind": 0})
+            for key in k:
+                k[key] += r[key]
 
 
 def _rows(result: dict) -> list[dict]:
@@ -37,12 +44,13 @@ def _alert_brief(a: dict) -> dict:
     return out
 
 
-def score_file(case: FileCase, alerts: list[dict], fam: FamilyScore, cases: list[dict]) -> None:
+def score_file(case: FileCase, alerts: list[dict], fam: FamilyScore, cases: dict[str, list]) -> None:
     days = (case.end - case.start) / DAY
     fam.files += 1
     fam.hours += days * 24
     whole = evaluate(case.labels, alerts, days=days)
     fam.false_alerts += sum(r["false_alerts"] for r in _rows(whole))
+    fam.add_rows(_rows(whole))
     fam.calm_days += whole["calm_days"]
     fam.negatives_alerted += sum(v["alerted"] for v in whole["negatives"].values())
     calls = cascade_calls(alerts)
@@ -55,8 +63,10 @@ def score_file(case: FileCase, alerts: list[dict], fam: FamilyScore, cases: list
         if one["found"]:
             fam.found += 1
             fam.latency_s.append(one["median_latency_s"])
+            cases["found"].append({"file": case.name, "latency_s": one["median_latency_s"],
+                                   **case.notes[lab["episode_id"]]})
             continue
-        cases.append({"what": "missed", "file": case.name, **case.notes[lab["episode_id"]],
+        cases["missed"].append({"file": case.name, **case.notes[lab["episode_id"]],
                       "alerts_near": _near(alerts, lab["asset"], lab["start_ts"], lab["end_ts"])})
     matched = _matched_ids(case, alerts)
     for c in calls:
@@ -66,7 +76,7 @@ def score_file(case: FileCase, alerts: list[dict], fam: FamilyScore, cases: list
                     key=lambda a: (a.get("revision", 0), a["ts"]))
         inside = [case.notes[lab["episode_id"]] for lab in case.labels
                   if lab["kind"] != "calm_day" and lab["asset"] == c.asset and lab["start_ts"] <= c.ts <= lab["end_ts"]]
-        cases.append({"what": "false_alert", "file": case.name, "family": case.family, "asset": c.asset,
+        cases["false_alerts"].append({"file": case.name, "family": case.family, "asset": c.asset,
                       "kind": c.kind, "ts": c.ts, "minutes_after_file_start": (c.ts - case.start) // MINUTE,
                       "file_hours": round(days * 24, 1), "inside_episode": inside[0] if inside else None,
                       "alert": _alert_brief(first)})
