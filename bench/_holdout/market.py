@@ -137,7 +137,8 @@ class Market:
         out = []
         for v, venue in enumerate(VENUES):
             base = spec.daily_volume[v] / 1440
-            vol = base * self.activity * np.exp(rng.normal(0, 0.35, self.minutes))
+            # volume follows the regime less than liquidations do (a busy hour trades a few times normal)
+            vol = base * np.sqrt(self.activity) * np.exp(rng.normal(0, 0.35, self.minutes))
             ret = np.diff(np.concatenate(([np.log(spec.price)], lp)))
             tilt = np.clip(0.5 + 0.25 * ret / spec.minute_vol / 3, 0.2, 0.8)
             buy = vol * tilt + self.buy_usd[:, v]
