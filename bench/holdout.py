@@ -4,6 +4,7 @@ For each seed, every family below gets --files files (6 h to 3 days, so most run
 replayed through a fresh detector (`pipeline.replay`, what `cascadewatch replay` runs) and scored
 with `pipeline.evaluate.evaluate` (what `cascadewatch evaluate --labels --alerts` runs):
 
+\b
   eth_whale_late_sell  ETH deposit, selling 10-25 min later for ~20 min, then a long cascade
   btc_whale            BTC deposit, selling 0-28 min later for 5-40 min, then a long cascade
   eth_only_cascade     a long cascade on ETH alone
@@ -35,24 +36,25 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Annotated
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import orjson  # noqa: E402
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
+import orjson
+import typer
+from _holdout.build import build
+from _holdout.families import FAMILIES, POSITIVE_FAMILIES
+from _holdout.score import FamilyScore, score_file
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-from _holdout.build import build  # noqa: E402
-from _holdout.families import FAMILIES, POSITIVE_FAMILIES  # noqa: E402
-from _holdout.score import FamilyScore, score_file  # noqa: E402
-from pipeline.contracts.models import dump_event  # noqa: E402
-from pipeline.evaluate import quantile  # noqa: E402
-from pipeline.replay import replay_files  # noqa: E402
+from pipeline.contracts.models import dump_event
+from pipeline.evaluate import quantile
+from pipeline.replay import replay_files
 
-app = typer.Typer(add_completion=False)
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -118,13 +120,14 @@ def _fmt(x: float | None, p: int = 0) -> str:
     return "-" if x is None else f"{x:.{p}f}"
 
 
-@app.command()
-def main(seeds: str = typer.Option("1-10", help="Seeds, e.g. 1-10 or 1,3,9"),
-         files: int = typer.Option(2, min=1, help="Files per family and seed"),
-         out: Path | None = typer.Option(None, help="Keep the files here: seedN/FAMILY-I.jsonl, its "
-                                         ".alerts.jsonl and seedN/labels.jsonl (default: a temporary dir)"),
-         cases: Path | None = typer.Option(None, help="Write cases-SEED.json (every miss and false alert) here"),
-         json_out: Path | None = typer.Option(None, "--json", help="Also write the tables as JSON here")) -> None:
+@app.command(help=__doc__)
+def main(seeds: Annotated[str, typer.Option(help="Seeds, e.g. 1-10 or 1,3,9")] = "1-10",
+         files: Annotated[int, typer.Option(min=1, help="Files per family and seed")] = 2,
+         out: Annotated[Path | None, typer.Option(help="Keep the files here: seedN/FAMILY-I.jsonl, its "
+                                                  ".alerts.jsonl and seedN/labels.jsonl (default: a temporary dir)")] = None,
+         cases: Annotated[Path | None, typer.Option(help="Write cases-SEED.json here: every missed episode and false "
+                                                    "alert with what diagnosis needs, and each found episode's latency")] = None,
+         json_out: Annotated[Path | None, typer.Option("--json", help="Also write the tables as JSON here")] = None) -> None:
     """Generate hold-out market scenarios, replay and score them; print a table per family and per seed."""
     seed_list = parse_seeds(seeds)
     console = Console(width=None if sys.stdout.isatty() else 200)

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.evaluate import NEGATIVE, POSITIVE, cascade_calls, evaluate
-
 from _holdout.build import DAY, FileCase
 from _holdout.market import MINUTE
+from pipeline.evaluate import NEGATIVE, POSITIVE, cascade_calls, evaluate
 
 NEAR_MS = 60 * MINUTE
 
@@ -103,4 +102,4 @@ def _near(alerts: list[dict], asset: str, t0: int, t1: int) -> list[dict]:
     return [_alert_brief(a) for a in alerts if a["asset"] == asset and t0 - NEAR_MS <= a["ts"] <= t1 + NEAR_MS]
 
 
-__all__ = ["FamilyScore", "score_file", "NEGATIVE"]
+__all__ = ["NEGATIVE", "FamilyScore", "score_file"]
