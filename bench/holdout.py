@@ -41,6 +41,7 @@ from typing import Annotated
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pydantic import ValidationError
 import orjson
 import typer
 from _holdout.build import build
@@ -52,6 +53,7 @@ from rich.table import Table
 
 from pipeline.contracts.models import dump_event
 from pipeline.evaluate import quantile
+from pipeline.detect import DetectorConfig
 from pipeline.replay import replay_files
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
@@ -70,7 +72,8 @@ def parse_seeds(text: str) -> list[int]:
     return out
 
 
-def run_seed(seed: int, files: int, out: Path, progress: Progress, task) -> tuple[dict[str, FamilyScore], dict[str, list]]:
+def run_seed(seed: int, files: int, out: Path, progress: Progress, task,
+             config: DetectorConfig | None = None) -> tuple[dict[str, FamilyScore], dict[str, list]]:
     scores = {f: FamilyScore() for f in FAMILIES}
     cases: dict[str, list] = {"missed": [], "false_alerts": [], "found": []}
     labels: list[dict] = []
@@ -80,7 +83,7 @@ def run_seed(seed: int, files: int, out: Path, progress: Progress, task) -> tupl
             path = out / f"seed{seed}" / f"{case.name}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(b"".join(orjson.dumps(ev) + b"\n" for ev in case.events))
-            result = replay_files([path])
+            result = replay_files([path], config)
             if result.bad:
                 raise RuntimeError(f"{path}: {len(result.bad)} lines rejected, first: {result.bad[0].error}")
             alerts = [orjson.loads(dump_event(a)) for a in result.alerts]
@@ -116,6 +119,22 @@ def kind_table(fams: dict[str, FamilyScore], per_seed: dict[int, dict[str, Famil
     return t
 
 
+def _config(settings: list[str]) -> DetectorConfig:
+    over = {}
+    for item in settings:
+        name, eq, value = item.partition("=")
+        if not eq:
+            raise typer.BadParameter(f"{item!r}: give a setting as NAME=JSON")
+        try:
+            over[name.strip()] = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise typer.BadParameter(f"{item!r}: the value is not JSON") from None
+    try:
+        return DetectorConfig(**over)
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def _fmt(x: float | None, p: int = 0) -> str:
     return "-" if x is None else f"{x:.{p}f}"
 
@@ -127,9 +146,12 @@ def main(seeds: Annotated[str, typer.Option(help="Seeds, e.g. 1-10 or 1,3,9")] =
                                                   ".alerts.jsonl and seedN/labels.jsonl (default: a temporary dir)")] = None,
          cases: Annotated[Path | None, typer.Option(help="Write cases-SEED.json here: every missed episode and false "
                                                     "alert with what diagnosis needs, and each found episode's latency")] = None,
-         json_out: Annotated[Path | None, typer.Option("--json", help="Also write the tables as JSON here")] = None) -> None:
+         json_out: Annotated[Path | None, typer.Option("--json", help="Also write the tables as JSON here")] = None,
+         settings: Annotated[list[str] | None, typer.Option("--set", help="A detector setting for this run, as "
+                                                             "NAME=JSON, e.g. --set floor_factor=12 (repeatable)")] = None) -> None:
     """Generate hold-out market scenarios, replay and score them; print a table per family and per seed."""
     seed_list = parse_seeds(seeds)
+    config = _config(settings or [])
     console = Console(width=None if sys.stdout.isatty() else 200)
     tmp = None if out else tempfile.TemporaryDirectory(prefix="holdout-")
     root = out or Path(tmp.name)
@@ -138,7 +160,7 @@ def main(seeds: Annotated[str, typer.Option(help="Seeds, e.g. 1-10 or 1,3,9")] =
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("hold-out files", total=len(seed_list) * len(FAMILIES) * files)
         for seed in seed_list:
-            per_seed[seed], found_cases = run_seed(seed, files, root, progress, task)
+            per_seed[seed], found_cases = run_seed(seed, files, root, progress, task, config)
             if cases:
                 cases.mkdir(parents=True, exist_ok=True)
                 (cases / f"cases-{seed}.json").write_text(json.dumps(found_cases, indent=1, default=str))

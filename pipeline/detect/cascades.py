@@ -37,9 +37,13 @@ def threshold(cfg: DetectorConfig, st: AssetState, width: int, factor: float, ts
     if level is None or minutes * MINUTE < cfg.floor_min_history_ms:
         usd, source, count = cfg.cold_floor(st.asset, width), "cold_start", cfg.cascade_min_count
         top = levels.get(top_key(key("usd", width)))
-        if top is not None and minutes * MINUTE >= cfg.cold_top_min_ms and cfg.cold_top_factor * top > usd:
-            # The fallback is a guess; what the asset has already shown outweighs it.
-            guess, usd, source = usd, cfg.cold_top_factor * top, "cold_start+top"
+        if top is not None and cfg.cold_top_factor > 0 and minutes * MINUTE >= cfg.cold_top_min_ms:
+            # The fallback is a guess; what the asset has already shown outweighs it: above it, and for
+            # the long window below it too, down to a fraction of it.
+            frac = cfg.cold_long_floor_fraction if width == cfg.level_window_ms else 1.0
+            mine = max(cfg.cold_top_factor * top, frac * usd)
+            if mine != usd:
+                guess, usd, source = usd, mine, "cold_start+top"
     else:
         young = cfg.young_factor(minutes * MINUTE)
         usd, source = factor * young * level, "learned"
@@ -56,15 +60,16 @@ def threshold(cfg: DetectorConfig, st: AssetState, width: int, factor: float, ts
     return usd, info
 
 
-def watch_need(cfg: DetectorConfig, need: float, info: dict) -> float:
-    """A threshold inside a contagion watch: scaled by `contagion_threshold_factor`, without the raise
-    for a young history (the source's cascade is reason enough to look closer). A cold-start floor is
-    a guess at the asset's ordinary: it is scaled by the square root of the factor only (half, not a
-    quarter), as a quarter of a guess is noise; one raised by the history's largest window so far starts
-    from the guess again."""
+def watch_need(cfg: DetectorConfig, need: float, info: dict, factor: float | None = None) -> float:
+    """A threshold inside a contagion watch (or a whale's sell stage, with its own `factor`): scaled by
+    `contagion_threshold_factor`, without the raise for a young history (the source's cascade is
+    reason enough to look closer). A cold-start floor is a guess at the asset's ordinary: it is scaled
+    by the square root of the factor only (half, not a quarter), as a quarter of a guess is noise; one
+    raised by the history's largest window so far starts from the guess again."""
+    factor = cfg.contagion_threshold_factor if factor is None else factor
     if info["floor_source"] != "learned":
-        return info.get("cold_floor_usd", need) * math.sqrt(cfg.contagion_threshold_factor)
-    return need * cfg.contagion_threshold_factor / cfg.young_factor(info["history_minutes"] * MINUTE)
+        return min(need, info.get("cold_floor_usd", need)) * math.sqrt(factor)
+    return need * factor / cfg.young_factor(info["history_minutes"] * MINUTE)
 
 
 def enough_count(cfg: DetectorConfig, n: int, count: int, usd: float, need: float) -> bool:
@@ -120,7 +125,7 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
                               for (width, _), (need, _) in zip(cfg.windows(), thresholds))
         active = cs.active
         if active is None:
-            if not st.linked:
+            if not st.linked and not st.episodes:
                 for w, need, _ in pairs:
                     if w.long_usd >= need:
                         break
@@ -210,10 +215,14 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
     _end_if_quiet(cfg, st, ts)
     active = st.cascade.active
     link = contagion.watch_covering(st, ts) if active is None and st.linked else None
+    selling = cfg.sell_threshold_factor < 1 and active is None and link is None and \
+        whale.selling_covers(cfg, st, ts)
     for (width, _), (need, info) in zip(cfg.windows(), _thresholds(cfg, st, ts)):
         w = st.windows[width]
         if link is not None:
             need = watch_need(cfg, need, info)
+        elif selling:
+            need = watch_need(cfg, need, info, cfg.sell_threshold_factor)
         long_usd = w.long_usd
         if active is not None:
             if long_usd >= 0.5 * need:
@@ -239,6 +248,8 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
             short_need, short_info = threshold(cfg, st, cfg.cascade_window_ms, cfg.floor_factor, ts)
             if link is not None:
                 short_need = watch_need(cfg, short_need, short_info)
+            elif selling:
+                short_need = watch_need(cfg, short_need, short_info, cfg.sell_threshold_factor)
         _start(cfg, st, ts, figures, link, short_need, alerts)
         return
 
@@ -283,7 +294,7 @@ def _start(cfg: DetectorConfig, st: AssetState, ts: int, figures: dict, link: Ep
     evidence = {"sampled_venues": figures["sampled_venues"],
                 "gapped_markets": st.market.gaps(ts - figures["window_ms"], ts),
                 "floor_source": figures["floor_source"]}
-    ep = whale.sell_episode_for(cfg, st, ts)
+    ep = whale.sell_episode_for(cfg, st, ts, alerts)
     if ep is not None:
         sell_ts = ep.sell["ts"]
         at = max(ts, sell_ts)

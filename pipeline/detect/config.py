@@ -35,6 +35,12 @@ class DetectorConfig(BaseModel):
                              "its drop and net sell are measured over the selling itself, not cut at a deadline")
     sell_start_fraction: float = Field(0.25, gt=0, le=1, description="Selling has started once the net taker sell "
                                        "since the deposit reaches this fraction of what the sell stage needs")
+    sell_confirmed_by_cascade: bool = Field(
+        True, description="A cascade that begins while a deposit's selling is under way (started, its drop not yet "
+        "shown) confirms the sell stage: the forced selling is the rest of the story")
+    sell_threshold_factor: float = Field(
+        0.5, gt=0, le=1, description="After a whale's sell stage, until cascade_max_delay_ms, the cascade threshold is "
+        "scaled by this (as in a contagion watch: the selling is reason to look closer)")
     sell_min_net_usd: float = Field(5e6, description="Net taker sell (sell - buy, USD, all venues) since the deposit")
     sell_min_deposit_fraction: float = Field(0.1, description="...and at least this fraction of the deposited value")
     sell_min_drop_pct: float = Field(0.5, description="Price drop from the last close before the deposit, percent")
@@ -78,6 +84,10 @@ class DetectorConfig(BaseModel):
         5.0, ge=0, description="On a cold start the threshold is at least this multiple of the largest window the "
         "asset's history has held so far (0: the fallback floor alone): an asset busier than the fallback guessed is "
         "not called on its ordinary. Not applied inside a contagion watch")
+    cold_long_floor_fraction: float = Field(
+        0.35, gt=0, le=1, description="...and the long window's may fall below its fallback, down to this fraction "
+        "of it, where the history so far is quiet (the short and middle windows keep theirs: a flurry of a few "
+        "minutes is no cascade, however quiet the hours before it)")
     cold_top_min_ms: int = Field(3 * HOUR, ge=0, description="...once the history is at least this long")
     cascade_floor_usd: dict[str, float] = Field(
         {}, description="Optional per-asset USD floor the window must also reach (learned or cold)")

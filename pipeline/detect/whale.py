@@ -146,18 +146,25 @@ def _bar(cfg: DetectorConfig, st: AssetState, ep: Episode, bar: Bar, alerts: lis
         ep.deadline = bar.ts + cfg.sell_max_ms
     if net < need:
         return
-    drop, at_venue, ref_px, low_px = _drop(ep)
-    need_drop = _need_drop(cfg, ep, bar.end)
-    if drop < need_drop:
+    if _drop(ep)[0] < _need_drop(cfg, ep, bar.end):
         return
-    ep.stage = "sell"
-    ep.sell = {"ts": bar.end, "net_sell_usd": round(net, 2), "sell_usd": round(ep.sell_usd, 2),
-               "buy_usd": round(ep.buy_usd, 2), "drop_pct": round(drop, 4), "drop_needed_pct": need_drop,
-               "venue": at_venue, "price_ref": ref_px, "price_low": low_px, "selling_from": ep.sell_start,
-               "minutes_after_deposit": round((bar.end - ep.start) / MINUTE, 2)}
-    ep.evidence = {"sampled_venues": [], "gapped_markets": st.market.gaps(ep.start, bar.end)}
-    publish(cfg, st, ep, "sell", bar.end, alerts)
+    _confirm(cfg, st, ep, bar.end, alerts)
     _claim(cfg, st, ep, alerts)
+
+
+def _confirm(cfg: DetectorConfig, st: AssetState, ep: Episode, at: int, alerts: list, by: str = "selling") -> None:
+    """The episode's sell stage, with the selling measured up to `at`: confirmed by the selling itself
+    (net sell and drop past their thresholds), or by a cascade that began while it was under way."""
+    drop, at_venue, ref_px, low_px = _drop(ep)
+    ep.stage = "sell"
+    ep.sell = {"ts": at, "net_sell_usd": round(ep.sell_usd - ep.buy_usd, 2), "sell_usd": round(ep.sell_usd, 2),
+               "buy_usd": round(ep.buy_usd, 2), "drop_pct": round(drop, 4), "drop_needed_pct": _need_drop(cfg, ep, at),
+               "venue": at_venue, "price_ref": ref_px, "price_low": low_px, "selling_from": ep.sell_start,
+               "minutes_after_deposit": round((at - ep.start) / MINUTE, 2)}
+    if by != "selling":
+        ep.sell["confirmed_by"] = by
+    ep.evidence = {"sampled_venues": [], "gapped_markets": st.market.gaps(ep.start, at)}
+    publish(cfg, st, ep, "sell", at, alerts)
 
 
 def _drop(ep: Episode) -> tuple[float, str | None, float | None, float | None]:
@@ -184,12 +191,35 @@ def _claim(cfg: DetectorConfig, st: AssetState, ep: Episode, alerts: list) -> No
             return
 
 
-def sell_episode_for(cfg: DetectorConfig, st: AssetState, ts: int) -> Episode | None:
-    """The whale episode in its sell stage whose cascade a burst at `ts` would be."""
+def sell_episode_for(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Episode | None:
+    """The whale episode in its sell stage whose cascade a burst at `ts` would be. An episode whose
+    selling has started (`sell_start_fraction` of the net sell it needs) but not yet shown its full
+    drop is confirmed by the burst: forced selling is the rest of the story."""
     for ep in st.episodes.values():
         if ep.stage == "sell" and ep.sell["ts"] - cfg.cascade_window_ms <= ts <= ep.sell["ts"] + cfg.cascade_max_delay_ms:
             return ep
+    if cfg.sell_confirmed_by_cascade:
+        for ep in st.episodes.values():
+            if ep.stage == "watch" and ep.sell_start is not None and ep.sell_start <= ts <= ep.deadline and \
+                    ts >= known_from(cfg, ep):
+                _confirm(cfg, st, ep, ts, alerts, by="cascade")
+                return ep
     return None
+
+
+def selling_covers(cfg: DetectorConfig, st: AssetState, ts: int) -> bool:
+    """A whale episode's confirmed selling makes a burst at `ts` its cascade: the cascade test looks closer
+    (from `known_from` on)."""
+    return any(ep.stage == "sell" and ep.sell["ts"] - cfg.cascade_window_ms <= ts <= ep.sell["ts"] + cfg.cascade_max_delay_ms
+               and ts >= known_from(cfg, ep) for ep in st.episodes.values())
+
+
+def known_from(cfg: DetectorConfig, ep: Episode) -> int:
+    """From when a deposit may change how a burst is judged: once it is known in any read order. A
+    transfer may arrive up to the chain lateness after its block; before that, a stream may judge a
+    burst without it that a replay judges with it. So earlier bursts take the usual way (published as
+    they are, then claimed by the selling) and the alerts are the same whatever the order."""
+    return ep.start + cfg.chain_lateness_ms
 
 
 def expire_due(cfg: DetectorConfig, st: AssetState, watermark: float, alerts: list) -> None:

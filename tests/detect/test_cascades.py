@@ -115,11 +115,31 @@ def test_a_late_deposit_turns_the_published_cascade_into_the_whale_s():
     assert [a.stage for a in after if a.stage != "cascade"] == ["watch", "sell"]
 
 
-def test_a_cascade_during_the_watch_is_claimed_when_the_selling_shows():
+def test_a_cascade_while_the_selling_is_under_way_confirms_the_sell_stage():
+    """The burst begins a minute after the selling: the whale's alert goes to its sell stage, confirmed
+    by the cascade, and on to the cascade at once; nothing is published as a liquidation cascade."""
+    alerts = replay(story(sell_from=16, burst_at=17))
+    assert [(a.kind, a.stage, a.revision) for a in alerts] == [
+        ("whale_cascade", "watch", 0), ("whale_cascade", "sell", 0), ("whale_cascade", "cascade", 0)]
+    sell, cascade = alerts[1], alerts[2]
+    assert sell.sell["confirmed_by"] == "cascade" and sell.ts == cascade.ts
+    assert cascade.deposit.event_id == "bitcoin:whale:0" and cascade.cascade["minutes_after_sell"] == 0
+
+
+def test_not_before_the_deposit_is_known_in_any_read_order():
+    """A burst within the chain lateness of the deposit is judged as a stream that has not read the
+    deposit yet would judge it: published as it is, then claimed when the selling shows."""
     alerts = replay(story(sell_from=8, burst_at=9))
     cascades = [a for a in alerts if a.stage == "cascade"]
     assert [(a.kind, a.revision) for a in cascades] == [("liquidation_cascade", 0), ("whale_cascade", 1)]
-    assert cascades[1].deposit.event_id == "bitcoin:whale:0"
+
+
+def test_without_that_the_cascade_is_claimed_when_the_selling_shows():
+    cfg = NO_LINKS.model_copy(update={"sell_confirmed_by_cascade": False})
+    alerts = replay(story(sell_from=16, burst_at=17), cfg)
+    cascades = [a for a in alerts if a.stage == "cascade"]
+    assert [(a.kind, a.revision) for a in cascades] == [("liquidation_cascade", 0), ("whale_cascade", 1)]
+    assert cascades[1].deposit.event_id == "bitcoin:whale:0" and "confirmed_by" not in cascades[1].sell
 
 
 def test_alerts_name_sampled_and_gapped_feeds():

@@ -102,12 +102,12 @@ def test_leverage_alone_never_triggers_an_alert():
 
 
 def test_cascade_alert_carries_context_build_up_and_flush():
-    def oi(t):  # built up over the day before, flushed during the burst (T0+20..40 min)
+    def oi(t):  # built up over the day before, flushed from just before the burst (T0+20..40 min)
         if t < T0 - 24 * HOUR:
             return 8e9
-        if t < T0 + 20 * MIN:
+        if t < T0 + 18 * MIN:
             return 8e9 * (1 + 0.1 * min(1.0, (t - T0 + 24 * HOUR) / (24 * HOUR)))
-        return max(7.5e9, 8.8e9 - 6e7 * (t - T0 - 20 * MIN) / MIN)
+        return max(7.5e9, 8.8e9 - 6e7 * (t - T0 - 18 * MIN) / MIN)
 
     events = story() + path(T0 - 30 * HOUR, T0 + 3 * HOUR, 10_000, oi)
     alerts = replay(events)
