@@ -30,8 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -96,6 +95,7 @@ class Outputs:
     states: dict[str, bytes] = field(default_factory=dict)  # asset -> state snapshot (JSON) for the state table
     partitions: dict[str, int | None] = field(default_factory=dict)  # asset -> partition its events came on
     events: int = 0  # valid events seen
+    now: float = 0.0  # the wall clock the call ran at (seconds)
 
 
 class Handler:
@@ -140,7 +140,7 @@ class Handler:
 
     def handle(self, messages: Iterable[Message]) -> Outputs:
         out = Outputs()
-        now = self.clock()
+        out.now = now = self.clock()
         now_ms = int(now * 1000)
         run = _Run(self, out, now_ms)
         message = run.fast_message if self.fast else run.message
@@ -281,9 +281,9 @@ class _Run:
             self.out.rows.append(_row(obj))
         if kind == "alert":
             return  # alerts on the alert topic are this or another worker's own output
-        if kind == "link" and event.source_kind != "progress" and self.h.applied_links:
-            if self.h.applied_links.pop(event.event_id, False) is None:
-                return  # applied here when it was made: this is its copy from the links topic
+        if (kind == "link" and event.source_kind != "progress" and self.h.applied_links
+                and self.h.applied_links.pop(event.event_id, False) is None):
+            return  # applied here when it was made: this is its copy from the links topic
         asset = event.asset
         if asset not in self.assets:
             snap = self.h.load_state(asset)
@@ -330,7 +330,7 @@ class _Run:
         asset = link.asset
         try:
             self.apply(link, self.now_ms, self.result)
-        except Exception:  # noqa: BLE001 - as for an event: the copy on the topic is then applied when read
+        except Exception:  # as for an event; the copy on the topic is then applied when read
             del alerts[na:], links[nl:]
             log.exception("detector failed on a link to %s", asset)
             return
