@@ -289,3 +289,23 @@ def test_open_interest_read_whole_before_the_exchange_feeds_gives_replays_alerts
     assert [a.model_dump() for a in alerts] == [a.model_dump() for a in plain]
     flushed = [a for a in alerts if a.stage == "cascade" and "flush" in a.evidence["leverage"]]
     assert flushed and flushed[-1].evidence["leverage"]["flush"]["drop_usd"] > 0  # the amended peak's window
+
+
+def test_open_interest_read_first_survives_a_restore_from_the_snapshot():
+    """The same read order with the worker restarted half-way through the exchange events: the restored
+    book follows the restored asset's judging too, so the rows read ahead are still there."""
+    history = path(T0 - 30 * HOUR, T0 + 13 * HOUR, MIN, lambda t: 8e9 + 1e7 * ((t - T0) // (7 * MIN)))
+    before, after = [e for e in history if e.ts < T0 + 12 * HOUR], [e for e in history if e.ts >= T0 + 12 * HOUR]
+    events = sorted(story(), key=lambda e: e.ts)  # the exchange topics read in order, the burst after the restore
+    early, late = [e for e in events if e.ts < T0 + 10 * MIN], [e for e in events if e.ts >= T0 + 10 * MIN]
+    wall = 1_900_000_000_000
+    first = CascadeDetector(NO_LINKS)
+    alerts = [a for e in before + early for a in first.feed(e, wall)]
+    snap = orjson.loads(orjson.dumps(first.snapshot("BTC")))
+    second = CascadeDetector(NO_LINKS)
+    second.restore("BTC", snap)
+    assert second.state("BTC").leverage.judging() == first.state("BTC").cascade.judged_to
+    # the last hour of open interest is read after the restore: rows are written (and kept) again
+    alerts += [a for e in after + late for a in second.feed(e, wall)] + second.finish()
+    assert [a.model_dump() for a in alerts] == [a.model_dump() for a in replay(events + history)]
+    assert any("flush" in a.evidence["leverage"] for a in alerts if a.stage == "cascade")
