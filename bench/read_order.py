@@ -14,12 +14,17 @@ its contagion links fed back as the links topic would, in several read orders:
 (A context topic read after the others is not checked: the stream cannot know what it has not read,
 and past the allowed lateness it is right to decide without it.)
 
+`--takes FILE` replays instead the takes a worker recorded (`CASCADEWATCH_STREAM__RECORD_TAKES`, or
+`bench/throughput.py --record`): the same messages in the same takes, in the order that worker
+handled them, with its wall clock, through a fresh handler (one worker, from its start); `--events`
+must be the run's.
+
 Each order's alerts are compared, field for field, with `replay`'s over the same events
 (bench/_reference.py), and the differences are printed. The wall clock the detector is given is
 fixed, so no idle timeout fires: the result depends on the read order alone. Exit code 1 when an
 order differs.
 
-Run: python bench/read_order.py [--events N] [--chunk 64] [--without TYPE ...]
+Run: python bench/read_order.py [--events N] [--chunk 64] [--without TYPE ...] [--takes FILE]
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from _reference import differences, reference_alerts  # noqa: E402
 from _scenario import scenario_events  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
 from pipeline.stream.handler import Handler, Message  # noqa: E402
+from pipeline.stream.takes import read_takes  # noqa: E402
 from pipeline.wire.batcher import Batcher  # noqa: E402
 from pipeline.wire.producer import arrival_ms, key_of, topic_for  # noqa: E402
 
@@ -89,6 +95,18 @@ def stream_alerts(msgs: list[Message], settings: Settings) -> list[dict]:
     return alerts
 
 
+def recorded_alerts(path: str, settings: Settings) -> tuple[list[dict], int]:
+    """The alerts a fresh handler gives over a worker's recorded takes, and the number of takes."""
+    takes = read_takes(path)
+    clock = [0.0]
+    handler = Handler(settings, store=False, snapshot_every_s=None, clock=lambda: clock[0])
+    alerts: list[dict] = []
+    for now, msgs in takes:
+        clock[0] = now
+        alerts += [orjson.loads(v) for _, v in handler.handle(msgs).alerts]
+    return alerts, len(takes)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=100_000, help="events of the bench backlog (default 100000)")
@@ -96,11 +114,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk", type=int, default=64, help="messages of each topic per turn, side by side (default 64)")
     ap.add_argument("--without", action="append", default=[], metavar="TYPE",
                     help="leave out events of this type (e.g. leverage), from the stream and the reference")
+    ap.add_argument("--takes", metavar="FILE", help="replay a worker's recorded takes instead of the read orders")
     args = ap.parse_args(argv)
     console = Console(width=None if sys.stdout.isatty() else 150)
     settings = Settings()
     events = [e for e in scenario_events(args.events) if e["type"] not in args.without]
     reference = reference_alerts(events, settings.detector)
+    if args.takes:
+        alerts, n = recorded_alerts(args.takes, settings)
+        diff = differences(alerts, reference, limit=10)
+        console.print(f"[bold]{args.takes}[/] ({n:,} takes): " + ("[green]equal to replay[/]" if not diff else "[red]differs[/]"))
+        for line in diff:
+            console.print(f"    {line}")
+        return 1 if diff else 0
     msgs = envelopes(events, settings, args.linger)
     console.print(f"{len(events):,} events in {len(msgs):,} messages; replay raises {len(reference)} alerts")
     topics = {m.topic for m in msgs}

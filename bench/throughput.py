@@ -30,7 +30,7 @@ CPU s is the user + system time the consumer's processes used between the two en
 all threads); events/CPU-s divides the events by it. On a shared machine the wall-clock rate falls with
 the load; the rate per CPU second much less (it still pays for cache misses and the broker's share).
 
-Run: python bench/throughput.py [--events N] [--linger S] [--timeout S] [--keep]
+Run: python bench/throughput.py [--events N] [--linger S] [--timeout S] [--keep] [--record]
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def run_faust(backlog: Backlog, bootstrap: str, workdir: Path, timeout: float, c
 
 
 def run_worker(label: str, backlog: Backlog, *, sink: bool, workers: int, bootstrap: str, workdir: Path,
-               timeout: float, console: Console) -> tuple[Result, Settings, str]:
+               timeout: float, console: Console, record: bool = False) -> tuple[Result, Settings, str]:
     run_id = f"run{uuid.uuid4().hex[:6]}"
     settings = with_topics(backlog.settings, run_id, OUTPUT_TOPICS)  # its own alerts, links, ...
     ensure_topics(settings, bootstrap)
@@ -221,6 +221,8 @@ def run_worker(label: str, backlog: Backlog, *, sink: bool, workers: int, bootst
     env = {**os.environ, **topic_env(settings), "KAFKA_BOOTSTRAP": bootstrap, "CASCADEWATCH_APP_ID": run_id,
            "CASCADEWATCH_DATA_DIR": str(workdir / "data"), "CLICKHOUSE_URL": chdb_url,
            "CASCADEWATCH_PARTITIONS": str(settings.partitions)}
+    if record and workers == 1:
+        env["CASCADEWATCH_STREAM__RECORD_TAKES"] = str(workdir / "takes.jsonl")
     cmd = [sys.executable, "-m", "pipeline", "worker", "--sink" if sink else "--no-sink"]
     extra = [settings.topics.links, *([settings.topics.trades, settings.topics.feed_health] if sink else [])]
     res = measure(label, backlog, [cmd] * workers, env, run_id, extra, bootstrap, workdir, timeout, console)
@@ -251,7 +253,11 @@ def main(argv: list[str] | None = None) -> int:
                          "(default 600, within the chain lateness of 15 min)")
     ap.add_argument("--timeout", type=float, default=600.0, help="give up on a consumer after this many seconds")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, chDB data) and print it")
+    ap.add_argument("--record", action="store_true",
+                    help="each worker records its takes (takes.jsonl in its dir; replay one with "
+                         "bench/read_order.py --events N --takes FILE); implies --keep; costs some CPU")
     args = ap.parse_args(argv)
+    args.keep = args.keep or args.record
     console = Console(width=None if sys.stdout.isatty() else 150)
     for var in ("KAFKA_BOOTSTRAP", "CASCADEWATCH_KAFKA_BOOTSTRAP"):
         os.environ.pop(var, None)  # always the embedded broker: the numbers are for this machine's Tansu
@@ -288,13 +294,16 @@ def main(argv: list[str] | None = None) -> int:
                     workdir = tmp / f"{backlog.mode}-{'sink' if sink else 'detect'}-{workers}"
                     res, settings, chdb_url = run_worker(label, backlog, sink=sink, workers=workers,
                                                          bootstrap=bootstrap, workdir=workdir,
-                                                         timeout=args.timeout, console=console)
+                                                         timeout=args.timeout, console=console, record=args.record)
                     results.append(res)
                     streamed = [orjson.loads(v) for v in read_all(bootstrap, settings.topics.alerts)]
                     diff = differences(streamed, reference)
                     problems.extend(f"{backlog.mode}, {label}: {p}" for p in diff)
                     console.print(f"  {backlog.mode}, {label}: {res.seconds:.1f}s, {len(streamed)} alerts "
                                   f"({'DIFFERENT from' if diff else 'equal to'} the reference)")
+                    if diff and args.record and workers == 1:
+                        console.print(f"    its read order: python bench/read_order.py --events {args.events} "
+                                      f"--takes {workdir / 'takes.jsonl'}")
                     if sink:
                         sink_runs.append((backlog.mode, chdb_url))
             broker_hwm = proc_status_kib(broker.proc.pid, "VmHWM")

@@ -58,6 +58,9 @@ class StreamConfig(BaseModel):
     take_messages: int = Field(64, ge=1, description="Messages handled (and committed) together at most")
     take_within_s: float = Field(0.1, gt=0, description="Longest the worker waits to fill a take")
     max_message_bytes: int = Field(1024 * 1024, ge=1024, description="Larger messages (envelopes) are dead-lettered")
+    record_takes: str | None = Field(None, description="Append every take (the messages in the order the worker "
+                                     "handled them, and its clock) to this file, to replay offline with "
+                                     "bench/read_order.py --takes FILE")
 
 
 class Settings(BaseSettings):

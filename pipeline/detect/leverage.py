@@ -3,18 +3,29 @@
 Every `leverage` event updates the latest figures of its venue instrument; the asset's totals
 (open interest in USD summed over the instruments heard from in the last two hours, the funding rate as
 an open-interest-weighted mean scaled to 8 hours, the mean mark price) are then written into two
-bounded series: one row per minute for the last `MINUTES_KEEP` minutes (the cascade window) and
-one per hour for `HOURS_KEEP` hours (the 30-day history). Each row also carries the set of
-instruments it sums, so a venue joining or leaving is never read as leverage built or flushed:
-changes and percentiles compare only rows over the same instruments.
+bounded series: one row per minute (the cascade window) and one per hour (the 30-day history).
+Each row also carries the set of instruments it sums, so a venue joining or leaving is never read
+as leverage built or flushed: changes and percentiles compare only rows over the same instruments.
 
 The context at time t reads whole buckets only, those that ended by t (the last whole minute, the
 last whole hours): a bucket still being written would give a figure that depends on how far the
-feed had got when the alert was rendered, and the stream and a replay would differ. Like the ETF context it raises or
-lowers an alert's severity by one level at most and never triggers one. The open-interest fall
-during a cascade (`flush`) is evidence: it corroborates a cascade seen through sampled or gapped
-liquidation feeds, but open interest also falls when traders close on their own, so it is never a
-trigger on its own.
+feed had got when the alert was rendered, and the stream and a replay would differ.
+
+How much is kept depends on how far the asset's decisions have got (its judging, which the book
+follows from its AssetState), not on the newest row read: minute rows from 8 hours and hourly rows
+from 30 days + 8 hours before the judging, and everything after it. A catch-up worker may read the
+whole open-interest topic before the exchange topics; the rows its later decisions read are then
+still there, and the context is the one a replay gives. A backlog read ahead costs one row per
+minute and per hour it covers (about 270 bytes each in memory, 75 in the state snapshot), at most
+`MINUTES_MAX` and `HOURS_MAX` rows: 22.7 days of one figure a minute, 9 MB and 2.5 MB of snapshot
+per asset. Beyond them the oldest go, and the earliest alerts of a longer backlog read ahead fall
+back on the hourly rows, as a book trimmed by its newest row did. An asset whose decisions have
+not started keeps what it reads up to those limits.
+
+Like the ETF context it raises or lowers an alert's severity by one level at most and never
+triggers one. The open-interest fall during a cascade (`flush`) is evidence: it corroborates a
+cascade seen through sampled or gapped liquidation feeds, but open interest also falls when
+traders close on their own, so it is never a trigger on its own.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import functools
 import hashlib
 import math
 import statistics
+from collections.abc import Callable
 from operator import itemgetter
 
 from pipeline.contracts.models import Leverage
@@ -33,10 +45,14 @@ FUNDING_BASIS_MS = 8 * HOUR
 STALE_MS = 2 * HOUR  # an instrument silent this long drops out of the totals
 KEY_KEEP_MS = 2 * MINUTE  # per instrument, entries this far behind its newest are merged away
 HISTORY_MS = 30 * 24 * HOUR  # the trailing window of the percentile and the z-score
-# Kept a few hours longer than read: the leverage topic may be read ahead of the others (a backlog),
-# and rows trimmed by how far ahead it got would make the stream differ from a replay.
-MINUTES_KEEP = 8 * 60
-HOURS_KEEP = 30 * 24 + 8
+# Kept behind the judging, a few hours longer than the decisions read (an amendment renders its
+# context as of its episode's start).
+MINUTES_KEEP_MS = 8 * HOUR
+HOURS_KEEP_MS = HISTORY_MS + 8 * HOUR
+# At most this many rows, whatever lies ahead of the judging (a backlog read ahead): 22.7 days of
+# one row a minute, 400 days of hours.
+MINUTES_MAX = 32_768
+HOURS_MAX = 400 * 24
 MIN_HISTORY_HOURS = 24  # fewer comparable hours: no percentile or z-score
 
 # row: [bucket start, last update ts, open interest USD, coverage, funding 8h or None, mark price or None]
@@ -53,6 +69,9 @@ class LeverageBook:
         # The newest minute, fed in order, whose row is not written yet: several events of a minute
         # (one per instrument) write its row once, when another minute comes or a row is read.
         self._pending: int | None = None
+        # How far the asset's decisions have got (None: nothing decided yet), set by its AssetState;
+        # a book on its own keeps rows relative to the newest it has.
+        self.judging: Callable[[], float | None] | None = None
 
     @property
     def minutes(self) -> list[list]:
@@ -135,12 +154,28 @@ class LeverageBook:
         if row is None:
             return
         minutes = self._minutes
-        _put(minutes, b, row, MINUTES_KEEP)
+        _put(minutes, b, row)
         hour = b - b % HOUR
         # the hour's last minute so far (the row just written, when it is the newest)
         last = minutes[-1] if minutes[-1][_B] == b else self.at(minutes, hour + HOUR, MINUTE)
         if last is not None and last[_B] >= hour:
-            _put(self._hours, hour, last[1:], HOURS_KEEP)
+            _put(self._hours, hour, last[1:])
+        self._trim()
+
+    def _trim(self) -> None:
+        """Drop the rows no decision will read: those far enough behind the judging (or, on a book of its
+        own, behind its newest row), and the oldest beyond the row limits."""
+        minutes, hours = self._minutes, self._hours
+        newest = minutes[-1][_B]
+        judged = self.judging() if self.judging is not None else newest
+        if judged is not None:
+            at = min(newest, judged)
+            _drop_before(minutes, at - MINUTES_KEEP_MS)
+            _drop_before(hours, at - HOURS_KEEP_MS)
+        if len(minutes) > MINUTES_MAX:
+            del minutes[:-MINUTES_MAX]
+        if len(hours) > HOURS_MAX:
+            del hours[:-HOURS_MAX]
 
     def _totals(self, end: int) -> list | None:
         """[last ts, open interest, coverage, funding, mark] from each instrument's figures before `end`."""
@@ -253,22 +288,24 @@ def _coverage(instruments) -> str:
     return _fingerprint(tuple(instruments))
 
 
-def _put(series: list[list], bucket: int, row: list, keep: int) -> None:
-    """Write `row` as the bucket's (one row per bucket, buckets in order), keeping `keep` rows."""
+def _put(series: list[list], bucket: int, row: list) -> None:
+    """Write `row` as the bucket's (one row per bucket, buckets in order)."""
     if not series or series[-1][_B] < bucket:  # the usual cases: a new bucket at the end, or the last again
         series.append([bucket, *row])
-        del series[:-keep]
         return
     if series[-1][_B] == bucket:
         series[-1] = [bucket, *row]
-        del series[:-keep]
         return
     i = bisect.bisect_left(series, bucket, key=_bucket)
     if i < len(series) and series[i][_B] == bucket:
         series[i] = [bucket, *row]
     else:
         series.insert(i, [bucket, *row])
-    del series[:-keep]
+
+
+def _drop_before(series: list[list], bucket: float) -> None:
+    if series and series[0][_B] < bucket:
+        del series[:bisect.bisect_left(series, bucket, key=_bucket)]
 
 
 # -- severity and evidence -------------------------------------------------------------------

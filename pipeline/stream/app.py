@@ -84,7 +84,8 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                 await stream_ref["stream"].ack(event)
 
     takes = Takes(handler, checkpoint, deliver=lambda out: deliver(out), release=release,
-                  message=lambda e: Message(e.message.topic, e.value, e.key, e.message.partition, e.message.offset))
+                  message=lambda e: Message(e.message.topic, e.value, e.key, e.message.partition, e.message.offset),
+                  record=settings.stream.record_takes)
     app.sensors.add(SaveOnCommit(takes, lambda: app.rebalancing or app.should_stop))
 
     @app.agent(app.topic(*handler.topics(), **raw), name="detect")

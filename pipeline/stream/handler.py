@@ -14,6 +14,15 @@ single event, or a batch envelope whose every item it takes (the envelope read b
 items left as bytes). Anything declined, stored-only topics and every bad message take the usual
 path (orjson, then the contract checks), so records, dead letters (same bytes, same reasons) and
 stored rows are what that path gives; a row is decoded from the event's bytes only when storing.
+
+Contagion links and progress markers go to the links topic, keyed by their target asset, for
+whichever worker holds it. When this worker holds the target (its state is loaded here: the
+worker read its partition since the last assignment), they are applied here at once, as `replay`
+delivers them, right after the event that gave them: a link is still sent (it must be on the
+broker before a state that records it is saved, for the target's next owner), and its copy read
+back is skipped; a progress marker is not sent. Read back from the topic only, a target's judging
+(held back by its sources' progress) trailed by the consumer's whole prefetch in a catch-up, and
+its state grew with what it had not judged.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -57,6 +66,9 @@ _BATCH = b'"batch"'
 # never longer than the item as received by more than this per field: whitespace and escapes only shrink,
 # a float such as 1e15 written out grows by at most 15 bytes. Items nearer the limit take the usual path.
 _GROWTH_PER_FIELD = 64
+# Links applied here whose copy on the links topic has not been read back yet (bounded: a copy that never
+# comes back, the topic's records lost, is forgotten after this many more).
+_LOCAL_LINKS_KEPT = 10_000
 
 
 class Message(NamedTuple):
@@ -83,6 +95,7 @@ class Outputs:
     states: dict[str, bytes] = field(default_factory=dict)  # asset -> state snapshot (JSON) for the state table
     partitions: dict[str, int | None] = field(default_factory=dict)  # asset -> partition its events came on
     events: int = 0  # valid events seen
+    now: float = 0.0  # the wall clock the call ran at (seconds)
 
 
 class Handler:
@@ -111,6 +124,8 @@ class Handler:
         # none (the caller writes the state itself, as the worker does before each commit).
         self.snapshot_every = snapshot_every_s
         self.saved_at: dict[str, float] = {}
+        self.partition_of: dict[str, int | None] = {}  # asset -> the partition its events come on
+        self.applied_links: OrderedDict[str, None] = OrderedDict()  # event ids of links applied here
 
     def topics(self) -> list[str]:
         """The topics this handler reads."""
@@ -120,10 +135,12 @@ class Handler:
         """Partitions may have moved: reload each asset's state on its next event."""
         self.detector.assets.clear()
         self.saved_at.clear()
+        self.partition_of.clear()
+        self.applied_links.clear()
 
     def handle(self, messages: Iterable[Message]) -> Outputs:
         out = Outputs()
-        now = self.clock()
+        out.now = now = self.clock()
         now_ms = int(now * 1000)
         run = _Run(self, out, now_ms)
         message = run.fast_message if self.fast else run.message
@@ -264,6 +281,9 @@ class _Run:
             self.out.rows.append(_row(obj))
         if kind == "alert":
             return  # alerts on the alert topic are this or another worker's own output
+        if (kind == "link" and event.source_kind != "progress" and self.h.applied_links
+                and self.h.applied_links.pop(event.event_id, False) is None):
+            return  # applied here when it was made: this is its copy from the links topic
         asset = event.asset
         if asset not in self.assets:
             snap = self.h.load_state(asset)
@@ -280,17 +300,50 @@ class _Run:
             log.exception("detector failed on %s[%s]@%s", topic, msg.partition, msg.offset)
             err = ContractError("processing_error", f"{type(exc).__name__}: {exc}")
             return self.refuse(msg, err, raw if raw is not None else _redump(obj), index)
-        self.partitions[asset] = msg.partition  # its keys: the assets this call touched
+        self.partitions[asset] = self.h.partition_of[asset] = msg.partition  # the assets this call touched
         if len(alerts) > na:
             self.emit(asset, alerts[na:])
         if len(links) > nl:
-            out = self.out.links
-            for link in links[nl:]:
-                out.append((link.asset.encode(), _dumps(link.model_dump(mode="json"))))
+            self.send_links(links[nl:])
         if len(late) > nlate:
             # Side output: the event as it arrived, for inspection or a later amended replay.
             self.late[asset] += 1
             self.out.late.append((msg.key, raw if raw is not None else _redump(obj)))
+
+    def send_links(self, new: list) -> None:
+        """To the links topic; those whose target this worker holds applied here too, at once (and the
+        links those give, in turn)."""
+        out, assets = self.out.links, self.assets
+        local = []
+        for link in new:
+            if link.asset in assets:
+                local.append(link)
+                if link.source_kind == "progress":
+                    continue  # the target's state here records it (saved with the source's)
+            out.append((link.asset.encode(), _dumps(link.model_dump(mode="json"))))
+        for link in local:
+            self.apply_link(link)
+
+    def apply_link(self, link) -> None:
+        alerts, links = self.alerts, self.links
+        na, nl = len(alerts), len(links)
+        asset = link.asset
+        try:
+            self.apply(link, self.now_ms, self.result)
+        except Exception:  # as for an event; the copy on the topic is then applied when read
+            del alerts[na:], links[nl:]
+            log.exception("detector failed on a link to %s", asset)
+            return
+        if link.source_kind != "progress":
+            applied = self.h.applied_links
+            applied[link.event_id] = None
+            if len(applied) > _LOCAL_LINKS_KEPT:
+                applied.popitem(last=False)
+        self.partitions[asset] = self.h.partition_of.get(asset)
+        if len(alerts) > na:
+            self.emit(asset, alerts[na:])
+        if len(links) > nl:
+            self.send_links(links[nl:])
 
     def emit(self, asset: str, alerts: list) -> None:
         out = self.out

@@ -22,10 +22,12 @@ assignment is given):
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
+import orjson
 from faust.sensors import Sensor
 
 from pipeline.stream.handler import Handler, Message, Outputs
@@ -40,11 +42,14 @@ Release = Callable[[list[dict], list], Awaitable[None]]  # (rows, the take's mes
 class Takes:
     """`deliver(out)` sends a take's output and returns once the broker has its alerts and links;
     `release(rows, events)` acknowledges the take's messages (or has them acknowledged once their rows
-    are stored); `message(event)` turns what the stream gives into a handler `Message`."""
+    are stored); `message(event)` turns what the stream gives into a handler `Message`; `record`: a file
+    each take is appended to (`record_take`), None: none."""
 
     def __init__(self, handler: Handler, checkpoint: StateCheckpoint, *, deliver: Deliver, release: Release,
-                 message: Callable[[object], Message], clock: Callable[[], float] = time.monotonic) -> None:
+                 message: Callable[[object], Message], clock: Callable[[], float] = time.monotonic,
+                 record: str | None = None) -> None:
         self.handler, self.checkpoint = handler, checkpoint
+        self.record = record
         self.deliver, self.release, self.message, self.clock = deliver, release, message, clock
         self.lock = asyncio.Lock()
         self.messages: list = []
@@ -67,6 +72,8 @@ class Takes:
             msgs = [self.message(e) for e in events]
             self._check_offsets(msgs)
             out = self.handler.handle(msgs)
+            if self.record is not None:
+                record_take(self.record, out.now, msgs)
             for asset, partition in out.partitions.items():
                 self.checkpoint.touched(asset, partition)
             await self.deliver(out)
@@ -123,6 +130,25 @@ class Takes:
             await self.checkpoint.save()
         except Exception:  # logged loudly; what it covers stays unacknowledged and is retried
             log.exception("saving the detector state failed; its messages stay unacknowledged")
+
+
+def record_take(path: str, now: float, msgs: list[Message]) -> None:
+    """One JSON line: the clock the handler ran at and the take's messages (key and value in base64)."""
+    line = {"now": now, "messages": [[m.topic, None if m.key is None else base64.b64encode(m.key).decode(),
+                                      base64.b64encode(m.value).decode(), m.partition, m.offset] for m in msgs]}
+    with open(path, "ab") as f:
+        f.write(orjson.dumps(line) + b"\n")
+
+
+def read_takes(path: str) -> list[tuple[float, list[Message]]]:
+    """What `record_take` wrote: (clock, messages) per take, in order."""
+    out = []
+    with open(path, "rb") as f:
+        for line in f:
+            d = orjson.loads(line)
+            out.append((d["now"], [Message(t, base64.b64decode(v), None if k is None else base64.b64decode(k), p, o)
+                                   for t, k, v, p, o in d["messages"]]))
+    return out
 
 
 class SaveOnCommit(Sensor):

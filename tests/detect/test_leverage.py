@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from pipeline.detect import CascadeDetector
 from pipeline.detect.config import DetectorConfig
-from pipeline.detect.leverage import HOURS_KEEP, MINUTES_KEEP, LeverageBook, adjusted, for_alert
+from pipeline.detect.leverage import (HOURS_KEEP_MS, HOURS_MAX, MINUTES_KEEP_MS, MINUTES_MAX, LeverageBook, adjusted,
+                                      for_alert)
 
 from .leverage_paths import HOUR, lev, path
 from .stories import NO_LINKS, T0, replay, story
@@ -123,10 +124,28 @@ def test_cascade_alert_carries_context_build_up_and_flush():
 
 def test_memory_is_bounded_and_the_snapshot_round_trips():
     book = book_of(path(T0 - 60 * 24 * HOUR, T0, 20 * MIN, lambda t: 8e9 + (t % HOUR) * 10))
-    assert len(book.minutes) <= MINUTES_KEEP and len(book.hours) == HOURS_KEEP
+    assert book.minutes[0][0] >= T0 - MINUTES_KEEP_MS - HOUR and len(book.minutes) <= MINUTES_KEEP_MS // MIN
+    assert len(book.hours) == HOURS_KEEP_MS // HOUR
     again = LeverageBook.from_dict(orjson.loads(orjson.dumps(book.to_dict())))
     assert again.context(CFG, T0) == book.context(CFG, T0)
     assert len(orjson.dumps(book.to_dict())) < 150_000
+
+
+def test_rows_are_kept_from_the_judging_and_bounded_whatever_lies_ahead():
+    month = path(T0 - 30 * 24 * HOUR, T0, MIN, lambda t: 8e9 + (t % HOUR) * 10, venues=(("bybit", "BTCUSDT"),))
+    judged = T0 - 20 * 24 * HOUR  # the decisions are ten days behind what was read
+    book = LeverageBook()
+    book.judging = lambda: judged
+    for e in month:
+        book.add(e)
+    assert book.minutes[0][0] == judged - MINUTES_KEEP_MS and book.minutes[-1][0] == T0 - MIN
+    assert book.hours[0][0] == T0 - 30 * 24 * HOUR  # within 30 days and 8 hours of the judging: every hour
+    book.judging = lambda: None  # nothing decided yet: kept up to the row limits
+    for e in path(T0, T0 + 13 * 24 * HOUR, MIN, lambda t: 8e9, venues=(("bybit", "BTCUSDT"),)):
+        book.add(e)
+    assert len(book.minutes) == MINUTES_MAX and book.minutes[-1][0] == T0 + 13 * 24 * HOUR - MIN
+    assert len(book.hours) <= HOURS_MAX
+    assert len(orjson.dumps(book.to_dict())) < 3_000_000
 
 
 def test_duplicates_and_older_figures_change_nothing():
@@ -252,3 +271,41 @@ def test_rows_are_the_same_read_after_every_event_or_once(raw, seed):
         every.minutes, every.hours  # noqa: B018 - reading writes any row held back
     assert (once.keys, once.minutes, once.hours) == (every.keys, every.minutes, every.hours)
     assert once.to_dict() == every.to_dict()
+
+
+@pytest.mark.parametrize("ahead_h", [12, 5 * 24], ids=["half a day ahead", "five days ahead"])
+def test_open_interest_read_whole_before_the_exchange_feeds_gives_replays_alerts(ahead_h):
+    """A catch-up worker may read the whole open-interest topic before the exchange topics: minute rows
+    far ahead of the alerts (more than the minutes kept behind the judging). The book keeps what lies
+    ahead of the asset's judging, so every alert is replay's, field for field."""
+    def oi(t):
+        return 8e9 + 1e7 * ((t - T0) // (7 * MIN)) - (4e8 if t > T0 + 18 * MIN else 0)
+
+    history = path(T0 - 30 * HOUR, T0 + ahead_h * HOUR, MIN, oi)
+    events = story()
+    det, wall = CascadeDetector(NO_LINKS), 1_900_000_000_000  # a stream: everything arrives "now"
+    alerts = [a for e in history + events for a in det.feed(e, wall)] + det.finish()
+    plain = replay(events + history)
+    assert [a.model_dump() for a in alerts] == [a.model_dump() for a in plain]
+    flushed = [a for a in alerts if a.stage == "cascade" and "flush" in a.evidence["leverage"]]
+    assert flushed and flushed[-1].evidence["leverage"]["flush"]["drop_usd"] > 0  # the amended peak's window
+
+
+def test_open_interest_read_first_survives_a_restore_from_the_snapshot():
+    """The same read order with the worker restarted half-way through the exchange events: the restored
+    book follows the restored asset's judging too, so the rows read ahead are still there."""
+    history = path(T0 - 30 * HOUR, T0 + 13 * HOUR, MIN, lambda t: 8e9 + 1e7 * ((t - T0) // (7 * MIN)))
+    before, after = [e for e in history if e.ts < T0 + 12 * HOUR], [e for e in history if e.ts >= T0 + 12 * HOUR]
+    events = sorted(story(), key=lambda e: e.ts)  # the exchange topics read in order, the burst after the restore
+    early, late = [e for e in events if e.ts < T0 + 10 * MIN], [e for e in events if e.ts >= T0 + 10 * MIN]
+    wall = 1_900_000_000_000
+    first = CascadeDetector(NO_LINKS)
+    alerts = [a for e in before + early for a in first.feed(e, wall)]
+    snap = orjson.loads(orjson.dumps(first.snapshot("BTC")))
+    second = CascadeDetector(NO_LINKS)
+    second.restore("BTC", snap)
+    assert second.state("BTC").leverage.judging() == first.state("BTC").cascade.judged_to
+    # the last hour of open interest is read after the restore: rows are written (and kept) again
+    alerts += [a for e in after + late for a in second.feed(e, wall)] + second.finish()
+    assert [a.model_dump() for a in alerts] == [a.model_dump() for a in replay(events + history)]
+    assert any("flush" in a.evidence["leverage"] for a in alerts if a.stage == "cascade")

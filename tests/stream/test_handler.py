@@ -69,6 +69,27 @@ def test_topics_read_side_by_side_give_the_offline_alerts(batched):
     assert loop.all("dead") == []
 
 
+def test_links_to_an_asset_the_worker_holds_are_applied_at_once_and_their_copies_skipped():
+    """BTC's cascade opens a contagion watch on ETH. This handler holds ETH too: the link is applied in
+    the take that made it, without waiting for the links topic, and its copy read back changes nothing;
+    the progress markers to ETH are not sent at all once ETH is held."""
+    msgs = messages(scenario(), S)
+    handler = Handler(S, store=False, clock=lambda: NOW)
+    outputs = [handler.handle(msgs[i:i + 64]) for i in range(0, len(msgs), 64)]  # links not fed back
+    got = {(a["alert_id"], a["stage"], a.get("revision", 0), v)
+           for out in outputs for _, v in out.alerts for a in [orjson.loads(v)]}
+    assert got == offline_alerts()
+    sent = [orjson.loads(v) for out in outputs for _, v in out.links]
+    contagion = [link for link in sent if link["source_kind"] != "progress"]
+    assert [(link["source_asset"], link["asset"]) for link in contagion] == [("BTC", "ETH")]
+    first_eth = next(i for i, out in enumerate(outputs) if "ETH" in out.partitions)
+    assert not any(orjson.loads(v)["source_kind"] == "progress" for out in outputs[first_eth + 1:] for _, v in out.links)
+    copies = [Message(S.topics.links, v, k, 0, i) for out in outputs for i, (k, v) in enumerate(out.links)]
+    again = handler.handle(copies)
+    assert again.alerts == [] and again.links == [] and again.dead == []
+    assert handler.applied_links == {}  # each copy read back once, then forgotten
+
+
 def test_one_bad_event_in_a_batch_is_dead_lettered_alone_and_the_rest_processed():
     bad_type = liq(2, price="114000")
     not_object = [1, 2]
