@@ -379,11 +379,14 @@ class CascadeDetector:
         history_from = min(keep_from, judged_from) - cfg.market_lookback_ms - MINUTE
         st.market.prune(history_from)
         st.longs.prune(history_from)
+        decided_from = min(keep_from, judged_from)
         for aid, ep in list(st.done.items()):
             # Once its evidence has left the buffers nothing can amend it, except a contagion link
-            # re-classifying a liquidation cascade (kept for the contagion window).
+            # re-classifying a liquidation cascade (kept for the contagion window). Behind the judging,
+            # not the feeds: an asset read hours ahead of its contagion source still has it when the
+            # source's link gets there.
             horizon = cfg.contagion_window_ms if ep.kind == UNEXPLAINED else cfg.cascade_window_ms
-            if ep.closed_at < keep_from - horizon:
+            if ep.closed_at < decided_from - horizon:
                 del st.done[aid]
         for aid, at in list(st.closed.items()):
             if at < front - cfg.chain_lateness_ms - cfg.sell_window_ms - cfg.sell_max_ms:

@@ -5,18 +5,26 @@ for each fund and day, the latest version published strictly before t, so a revi
 later never changes an alert computed before it. A day's total is the sum of its funds, or the
 source's own day total (fund `TOTAL`) where one was published. Context raises or lowers an
 alert's severity; it never triggers one.
+
+How many days are kept depends on how far the asset's decisions have got (its judging, set by its
+AssetState), not on the newest day read: `keep_days` before the judging's day, and every day after
+it, at most `MAX_DAYS`. A catch-up worker that reads the ETF topic ahead of the exchange topics
+still has the days its later decisions read, and the context is the one a replay gives.
 """
 
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import statistics
+from collections.abc import Callable
 
 from pipeline.contracts.models import EtfFlow
 
 TOTAL_FUND = "TOTAL"
 _KEEP_DAYS = 40
 _KEEP_VERSIONS = 8
+MAX_DAYS = 3_660  # whatever lies ahead of the judging: ten years of days
 _Z_WINDOW = 20
 _Z_MIN_DAYS = 5
 
@@ -26,6 +34,9 @@ class EtfLedger:
         self.keep_days = keep_days
         # date -> fund -> [(net_usd, published_ts), ...] sorted by published_ts
         self.flows: dict[str, dict[str, list[tuple[float, int]]]] = {}
+        # How far the asset's decisions have got (None: not started, all is kept); a ledger on its
+        # own keeps the newest `keep_days` days it has read.
+        self.judging: Callable[[], float | None] | None = None
 
     def add(self, e: EtfFlow) -> bool:
         """Record a version of a fund-day figure; False if exactly this version was already known."""
@@ -35,10 +46,23 @@ class EtfLedger:
             return False
         bisect.insort(versions, value, key=lambda v: v[1])
         del versions[:-_KEEP_VERSIONS]
-        if len(self.flows) > self.keep_days:
-            for d in sorted(self.flows)[: len(self.flows) - self.keep_days]:
-                del self.flows[d]
+        self._trim()
         return True
+
+    def _trim(self) -> None:
+        days = sorted(self.flows)
+        at = self.judging() if self.judging is not None else None
+        if self.judging is None:
+            drop = days[: max(0, len(days) - self.keep_days)]
+        elif at is None:  # no decision yet: everything read is still ahead of them
+            drop = []
+        else:
+            cutoff = (dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc).date()
+                      - dt.timedelta(days=self.keep_days)).isoformat()
+            drop = days[: bisect.bisect_left(days, cutoff)]
+        drop += days[len(drop): max(len(drop), len(days) - MAX_DAYS)]
+        for d in drop:
+            del self.flows[d]
 
     def funds_at(self, at_ms: int) -> list[tuple[str, dict[str, float]]]:
         """(date, {fund: net_usd}) newest day first, each figure as last published before at_ms."""

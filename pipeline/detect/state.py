@@ -99,11 +99,12 @@ class AssetState:
     duplicates: int = 0
 
     def __post_init__(self) -> None:
-        self.leverage.judging = self.judging
+        self.leverage.judging = self.etf.judging = self.judging
 
     def judging(self) -> float | None:
-        """How far the asset's decisions have got (None: not started): the leverage book keeps its rows
-        relative to it, so what it has read ahead is still there when the decisions get there."""
+        """How far the asset's decisions have got (None: not started): the leverage book and the ETF
+        ledger keep their rows relative to it, so what they read ahead is still there when the
+        decisions get there."""
         if self.cascade.judged_to >= 0:
             return self.cascade.judged_to
         # No liquidations yet: the decisions (whale stages) are at the watermark.
@@ -134,7 +135,7 @@ class AssetState:
                  upstream={k: [v[0], None] for k, v in d["upstream"].items()}, progress_sent=d["progress_sent"],
                  watermark=d["watermark"], late=d["late"], duplicates=d["duplicates"])
         st.leverage = LeverageBook.from_dict(d.get("leverage"))
-        st.leverage.judging = st.judging
+        st.leverage.judging = st.etf.judging = st.judging
         st.links = [list(p) for p in d.get("links", [])]
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}
         st.linked = {k: Episode.from_dict(e) for k, e in d["linked"].items()}

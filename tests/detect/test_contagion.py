@@ -95,3 +95,31 @@ def test_a_link_read_before_the_targets_own_feeds_reach_its_time_gives_replays_w
     got += target.finish()
     assert [(a.alert_id, a.stage, a.revision, a.ts, a.severity, a.evidence) for a in got] == \
         [(a.alert_id, a.stage, a.revision, a.ts, a.severity, a.evidence) for a in plain]
+
+
+def test_a_target_read_hours_ahead_of_its_source_still_has_the_cascade_the_link_reclassifies():
+    """A worker may read ETH's partition hours ahead of BTC's. ETH's decisions wait for BTC's (its
+    progress markers); the ETH cascade a BTC link will re-classify is kept behind ETH's decisions,
+    not its feeds, so the link finds it as it does in `replay`."""
+    btc = story()
+    btc_cascade = next(a for a in replay(btc) if a.stage == "cascade")
+    far = bars(T0 + 180 * MIN, T0 + 12 * HOUR, price_fn=lambda t: 4_000.0, asset="ETH")
+    far += on_asset(liqs(T0 + 180 * MIN, T0 + 12 * HOUR, 30_000, 20_000, side="short", tag="far"), "ETH")
+    eth = sorted(eth_background() + far + eth_burst(btc_cascade.ts - 6 * MIN, 150_000), key=lambda e: e.ts)
+    plain = [a for a in replay(btc + eth, LINKS) if a.asset == "ETH" and a.stage == "cascade"]
+    assert [(a.kind, a.revision) for a in plain] == [("liquidation_cascade", 0), ("contagion_cascade", 1)]
+
+    now = 1_900_000_000_000  # a stream: everything arrives "now", ETH's backlog hours ahead of BTC's
+    source, target = CascadeDetector(LINKS), CascadeDetector(LINKS)
+    head = [e for e in eth if e.ts < T0 + 10 * HOUR]
+    tail = iter([e for e in eth if e.ts >= T0 + 10 * HOUR])
+    got = [a for e in head for a in target.process(e, now).alerts]
+    for e in btc:
+        for link in source.process(e, now).links:
+            got += target.process(link, now).alerts
+        more = next(tail, None)  # ETH's feed keeps moving on meanwhile
+        if more is not None:
+            got += target.process(more, now).alerts
+    got = [a for a in got if a.stage == "cascade"]
+    assert [(a.alert_id, a.kind, a.revision, a.ts) for a in got] == \
+        [(a.alert_id, a.kind, a.revision, a.ts) for a in plain]

@@ -119,3 +119,52 @@ def test_context_never_uses_a_figure_published_after_the_alert():
             assert max(pubs[a.etf_context["as_of_date"]]) < a.ts
             later = [d for d, p in pubs.items() if d > a.etf_context["as_of_date"] and min(p) < a.ts]
             assert later == []
+
+
+def test_days_read_ahead_of_the_decisions_are_kept_until_the_decisions_get_there():
+    """A worker catching up may read the ETF topic months ahead of the exchange topics: the days its
+    decisions will read are still there when they get there."""
+    import datetime as dt
+
+    start = dt.datetime.fromtimestamp(T / 1000, dt.timezone.utc).date()
+    days = [(start + dt.timedelta(days=i)).isoformat() for i in range(200)]
+    flows = [flow(d, -1e8 * (1 + i % 3), T + i * DAY) for i, d in enumerate(days)]
+    at = T + 60 * DAY + DAY // 2  # the decisions are on day 60
+    alone = EtfLedger()  # what a replay has read by then
+    alone.judging = lambda: at
+    for f in flows[:61]:
+        alone.add(f)
+    ahead = EtfLedger()
+    ahead.judging = lambda: at
+    for f in flows:
+        ahead.add(f)
+    assert ahead.context(at) == alone.context(at) and ahead.context(at)["days_known"] == 41
+    # A ledger that trims by the newest day read has lost them.
+    newest = EtfLedger()
+    for f in flows:
+        newest.add(f)
+    assert newest.context(at) is None
+    # Decisions not started yet: everything read is kept; behind the judging, `keep_days` remain.
+    waiting = EtfLedger()
+    waiting.judging = lambda: None
+    for f in flows:
+        waiting.add(f)
+    assert len(waiting.flows) == 200
+    waiting.judging = lambda: T + 199 * DAY
+    waiting.add(flow(days[-1], -5e7, T + 200 * DAY))
+    assert len(waiting.flows) == 41
+
+
+def test_the_etf_topic_read_first_gives_replay_s_alerts():
+    events = _scenario()
+    last = max(e.date for e in events if isinstance(e, EtfFlow))
+    after = max(e.ts for e in events) + DAY
+    import datetime as dt
+
+    later = [flow((dt.date.fromisoformat(last) + dt.timedelta(days=i)).isoformat(), 2e8, after + i * DAY)
+             for i in range(1, 90)]
+    etf = [e for e in events if isinstance(e, EtfFlow)]
+    rest = [e for e in events if not isinstance(e, EtfFlow)]
+    expected = [a.model_dump() for a in run(events + later).alerts]
+    assert any(a["etf_context"] for a in expected)
+    assert [a.model_dump() for a in run(etf + later + rest).alerts] == expected
