@@ -24,6 +24,7 @@ from pipeline.contracts.models import EtfFlow
 TOTAL_FUND = "TOTAL"
 _KEEP_DAYS = 40
 _KEEP_VERSIONS = 8
+MARGIN_DAYS = 10
 MAX_DAYS = 3_660  # whatever lies ahead of the judging: ten years of days
 _Z_WINDOW = 20
 _Z_MIN_DAYS = 5
@@ -56,18 +57,20 @@ class EtfLedger:
             drop = days[: max(0, len(days) - self.keep_days)]
         elif at is None:  # no decision yet: everything read is still ahead of them
             drop = []
-        else:
-            cutoff = (dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc).date()
-                      - dt.timedelta(days=self.keep_days)).isoformat()
-            drop = days[: bisect.bisect_left(days, cutoff)]
+        else:  # a few days more than the context reads: an amendment renders it as of an earlier time
+            drop = days[: bisect.bisect_left(days, _day_of(at, self.keep_days + MARGIN_DAYS))]
         drop += days[len(drop): max(len(drop), len(days) - MAX_DAYS)]
         for d in drop:
             del self.flows[d]
 
     def funds_at(self, at_ms: int) -> list[tuple[str, dict[str, float]]]:
-        """(date, {fund: net_usd}) newest day first, each figure as last published before at_ms."""
+        """(date, {fund: net_usd}) newest day first, each figure as last published before at_ms, over
+        the `keep_days` days before at_ms: the same however much more the ledger holds."""
         out = []
+        oldest = _day_of(at_ms, self.keep_days)
         for date in sorted(self.flows, reverse=True):
+            if date < oldest:
+                break
             known = {}
             for fund, versions in self.flows[date].items():
                 i = bisect.bisect_left(versions, at_ms, key=lambda v: v[1])
@@ -113,6 +116,11 @@ class EtfLedger:
                 versions = [vs] if vs and not isinstance(vs[0], (list, tuple)) else vs
                 led.flows.setdefault(day, {})[fund] = sorted(((v[0], v[1]) for v in versions), key=lambda v: v[1])
         return led
+
+
+def _day_of(at_ms: float, days_before: int) -> str:
+    """The date `days_before` days before `at_ms`'s (ISO, as fund-day dates are written)."""
+    return (dt.datetime.fromtimestamp(at_ms / 1000, dt.timezone.utc).date() - dt.timedelta(days=days_before)).isoformat()
 
 
 def _streak(totals: list[float], pred) -> int:

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.contracts.interchange import read_events
 from pipeline.contracts.models import EtfFlow
-from pipeline.detect.etf import EtfLedger
+from pipeline.detect.etf import MARGIN_DAYS, EtfLedger
 from pipeline.replay import run
 from pipeline.scenarios import bundled
 
@@ -152,7 +152,8 @@ def test_days_read_ahead_of_the_decisions_are_kept_until_the_decisions_get_there
     assert len(waiting.flows) == 200
     waiting.judging = lambda: T + 199 * DAY
     waiting.add(flow(days[-1], -5e7, T + 200 * DAY))
-    assert len(waiting.flows) == 41
+    assert len(waiting.flows) == 41 + MARGIN_DAYS  # a few days more than the context reads
+    assert waiting.context(T + 200 * DAY)["days_known"] == 40  # days 160-199
 
 
 def test_the_etf_topic_read_first_gives_replay_s_alerts():
