@@ -31,8 +31,9 @@ class DetectorConfig(BaseModel):
 
     # -- selling ----------------------------------------------------------------------------
     sell_window_ms: int = Field(30 * MINUTE, description="Selling must start within this long after the deposit")
-    sell_max_ms: int = Field(40 * MINUTE, description="Once started, selling is followed for at most this long: "
-                             "its drop and net sell are measured over the selling itself, not cut at a deadline")
+    sell_max_ms: int = Field(40 * MINUTE, description="Once started, selling is followed until this long after the "
+                             "sell window's end: its drop and net sell are measured over the selling itself, not cut "
+                             "at a deadline (the start first seen may be flow noise ahead of the real selling)")
     sell_start_fraction: float = Field(0.25, gt=0, le=1, description="Selling has started once the net taker sell "
                                        "since the deposit reaches this fraction of what the sell stage needs")
     sell_confirmed_by_cascade: bool = Field(

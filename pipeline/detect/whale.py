@@ -2,9 +2,9 @@
 sell stage. Its cascade stage comes from the cascade test (cascades.py), which hands a burst to
 the episode whose selling it follows.
 
-Selling that starts within `sell_window_ms` of the deposit counts, and is then followed for up to
-`sell_max_ms`: its drop and net sell are measured over the selling itself, so a sell that starts
-late in the window is not cut at a deadline. The drop needed grows with the time since the deposit
+Selling that starts within `sell_window_ms` of the deposit counts, and is then followed up to
+`sell_max_ms` past the window's end: its drop and net sell are measured over the selling itself, so
+a sell that starts late in the window is not cut at a deadline. The drop needed grows with the time since the deposit
 (a random walk's spread), from the volatility before the deposit.
 """
 
@@ -143,7 +143,9 @@ def _bar(cfg: DetectorConfig, st: AssetState, ep: Episode, bar: Bar, alerts: lis
     need = max(cfg.sell_min_net_usd, cfg.sell_min_deposit_fraction * ep.deposit["usd_value"])
     if ep.sell_start is None and net >= cfg.sell_start_fraction * need:
         ep.sell_start = bar.ts
-        ep.deadline = bar.ts + cfg.sell_max_ms
+        # Followed as long as a selling that counts may run, whenever it began: the first start the feeds
+        # show may be flow noise ahead of the real selling, which may begin as late as the window's end.
+        ep.deadline = ep.start + cfg.sell_window_ms + cfg.sell_max_ms
     if net < need:
         return
     if _drop(ep)[0] < _need_drop(cfg, ep, bar.end):

@@ -30,6 +30,30 @@ def test_selling_that_starts_late_in_the_window_is_judged_over_the_selling(sell_
     assert alerts[2].kind == "whale_cascade"
 
 
+def test_selling_is_followed_past_a_start_the_flow_noise_gave():
+    """A blip of net selling a minute after the deposit reads as the selling's start; the real selling
+    begins 28 minutes in and its drop shows 47 minutes in, later than 40 minutes after the blip. The
+    episode is followed as long as a selling that counts may run, so it still reaches its sell stage."""
+    cfg = DetectorConfig()
+    s0, blip = T0 + 28 * MIN, T0 + MIN
+
+    def price(t):
+        return 115_000.0 if t < s0 else 115_000.0 - 30.0 * (t - s0) / MIN
+
+    evs = [deposit(T0)]
+    evs += bars(T0 - 10 * MIN, T0 + 180 * MIN, price_fn=price,
+                sell_extra=lambda t: 40e6 if blip <= t < blip + 10_000 or s0 <= t < s0 + 20 * MIN else 0.0)
+    evs += liqs(T0 - 10 * MIN, T0 + 180 * MIN, 30_000, 20_000, side="short", tag="bg")
+    evs += liqs(T0 + 50 * MIN, T0 + 70 * MIN, 2_000, 150_000)
+    alerts = replay(evs)
+    assert [(a.kind, a.stage) for a in alerts] == [("whale_cascade", "watch"), ("whale_cascade", "sell"),
+                                                   ("whale_cascade", "cascade")]
+    sell = alerts[1]
+    assert sell.sell["selling_from"] == blip
+    assert sell.ts > blip + cfg.sell_max_ms  # past where following from the blip alone would have stopped
+    assert sell.ts <= T0 + cfg.sell_window_ms + cfg.sell_max_ms
+
+
 def test_selling_that_starts_after_the_window_does_not_count():
     alerts = replay(story(sell_from=45, cascade=False))
     assert stages(alerts) == [("BTC", "watch", "watch"), ("BTC", "expired", "watch")]
