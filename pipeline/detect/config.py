@@ -116,8 +116,9 @@ class DetectorConfig(BaseModel):
         "majors, e.g. SOL, XRP, DOGE, to watch them too)")
     contagion_window_ms: int = Field(120 * MINUTE, description="How long after the source cascade the watch lasts")
     contagion_lookback_ms: int = Field(
-        60 * MINUTE, description="A target cascade up to this long before the source's is re-classified as linked "
-        "(an amended alert): they often fall together, and a slow source burst is called later than a sharp target")
+        90 * MINUTE, description="A target cascade up to this long before the source's is re-classified as linked "
+        "(an amended alert): they often fall together, and a slow source burst (up to an hour and a half of bleeding "
+        "before the crash) is called later than a sharp target")
     contagion_rejudge_ms: int = Field(
         30 * MINUTE, ge=0, description="When a watch opens, windows ending up to this long before the source's cascade "
         "are judged again at the watch's threshold (a target burst that began first, too small to stand alone)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from pipeline.contracts.interchange import read_events
 from pipeline.detect import CascadeDetector, DetectorConfig
 from pipeline.scenarios import bundled
@@ -17,9 +19,9 @@ def eth_burst(start, usd):
     return on_asset(liqs(start, start + 5 * MIN, 2_000, usd), "ETH", tag="eth")
 
 
-def eth_background():
-    out = bars(T0 - 10 * MIN, T0 + 180 * MIN, price_fn=lambda t: 4_000.0, asset="ETH")
-    return out + on_asset(liqs(T0 - 10 * MIN, T0 + 180 * MIN, 30_000, 20_000, side="short", tag="bg"), "ETH")
+def eth_background(start=T0 - 10 * MIN):
+    out = bars(start, T0 + 180 * MIN, price_fn=lambda t: 4_000.0, asset="ETH")
+    return out + on_asset(liqs(start, T0 + 180 * MIN, 30_000, 20_000, side="short", tag="bg"), "ETH")
 
 
 def test_a_btc_cascade_opens_a_contagion_watch_on_eth_with_a_lower_threshold():
@@ -34,10 +36,14 @@ def test_a_btc_cascade_opens_a_contagion_watch_on_eth_with_a_lower_threshold():
     assert [a for a in replay(evs) if a.asset == "ETH"] == []  # without the link: nothing on ETH
 
 
-def test_an_eth_cascade_just_before_btcs_is_reclassified_as_linked():
+@pytest.mark.parametrize("minutes_before", [6, 75])
+def test_an_eth_cascade_before_btcs_is_reclassified_as_linked(minutes_before):
+    """A BTC burst that bleeds for an hour before it crashes is called long after the sharp ETH burst
+    it explains: up to `contagion_lookback_ms` (90 min) before the BTC cascade, ETH's is linked."""
     btc = story()
     btc_cascade = next(a for a in replay(btc) if a.stage == "cascade")
-    evs = btc + eth_background() + eth_burst(btc_cascade.ts - 6 * MIN, 150_000)
+    start = btc_cascade.ts - minutes_before * MIN
+    evs = btc + eth_background(min(T0 - 10 * MIN, start - 15 * MIN)) + eth_burst(start, 150_000)
     eth = [a for a in replay(evs, LINKS) if a.asset == "ETH" and a.stage == "cascade"]
     assert [(a.kind, a.revision, a.amended) for a in eth] == [("liquidation_cascade", 0, False),
                                                               ("contagion_cascade", 1, True)]
