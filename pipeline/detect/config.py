@@ -125,6 +125,11 @@ class DetectorConfig(BaseModel):
     link_idle_timeout_ms: int = Field(
         5 * MINUTE, description="A source asset whose progress markers stop this long no longer holds a target's "
         "cascade decisions back")
+    progress_live_step_ms: int = Field(
+        1000, ge=0, description="A source whose judging is live (within progress_live_within_ms of the wall clock) "
+        "tells its targets how far it has judged this often, so their live decisions wait about this long for it; "
+        "otherwise (a catch-up, a replay) once a minute, which keeps the links topic small (0: always once a minute)")
+    progress_live_within_ms: int = Field(5 * MINUTE, ge=0, description="How near the wall clock judging counts as live")
     contagion_threshold_factor: float = Field(
         0.25, gt=0, le=1, description="Within a contagion watch the cascade threshold is scaled by this")
 

@@ -41,15 +41,21 @@ def links_for(cfg: DetectorConfig, alert: Alert) -> list[Link]:
             for target in cfg.contagion_targets.get(alert.asset, []) if target != alert.asset]
 
 
-def progress_for(cfg: DetectorConfig, st: AssetState | None) -> list[Link]:
-    """Progress markers for the asset's targets when its judged-up-to time reached a new minute."""
+def progress_for(cfg: DetectorConfig, st: AssetState | None, now: int | None = None) -> list[Link]:
+    """Progress markers for the asset's targets when its judged-up-to time reached a new minute, or a new
+    `progress_live_step_ms` step while its judging is live (within `progress_live_within_ms` of the wall
+    clock `now`): a target's live decisions then wait about that long for its sources, not up to a minute.
+    The step changes only when the targets hear of the progress, never what they decide."""
     if st is None:
         return []
     targets = [t for t in cfg.contagion_targets.get(st.asset, []) if t != st.asset]
     judged = st.cascade.judged_to
     if not targets or judged < 0 or judged == math.inf:
         return []
-    decided = int(judged) - int(judged) % MINUTE
+    step = MINUTE
+    if now is not None and cfg.progress_live_step_ms and now - judged <= cfg.progress_live_within_ms:
+        step = cfg.progress_live_step_ms
+    decided = int(judged) - int(judged) % step
     if decided <= st.progress_sent:
         return []
     st.progress_sent = decided

@@ -333,7 +333,7 @@ class CascadeDetector:
                 self._prune(st, front)
                 st.watermark = watermark
         if st.asset in self._has_targets:
-            out.links.extend(contagion.progress_for(self.cfg, st))
+            out.links.extend(contagion.progress_for(self.cfg, st, now))
 
     def _progress(self, st: AssetState, watermark: float, alerts: list, gate: float) -> None:
         """Apply what the watermark has passed, in event-time order: deposits due, selling, the
