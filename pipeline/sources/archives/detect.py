@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -79,6 +80,31 @@ def binance_venue(symbol: str) -> str:
     return "binance-coinm" if "_" in symbol and root.endswith("USD") else "binance-usdm"
 
 
+# A recorder's connection line (cryptofeed's 'wss://host/... <->') names the host, which tells the market apart
+# where the messages cannot: a Binance spot session is shaped like USDⓈ-M futures messages.
+_HOST_VENUES = {"fstream.binance.com": "binance-usdm", "dstream.binance.com": "binance-coinm"}
+_SPOT_HOSTS = {"stream.binance.com": "Binance spot", "stream.binance.us": "Binance.US spot",
+               "data-stream.binance.vision": "Binance spot"}
+
+
+def connection_host(lines: list[bytes]) -> str | None:
+    """The host of the first connection line among `lines`, if any."""
+    for line in lines:
+        if line.startswith((b"wss://", b"ws://")):
+            return urlsplit(line.split()[0].decode("ascii", "replace")).hostname
+    return None
+
+
+def venue_from_connection(path: Path, lines: list[bytes]) -> str | None:
+    """The venue a session's connection line names; ArchiveError for a spot market's session."""
+    host = connection_host(lines)
+    if host in _SPOT_HOSTS:
+        raise ArchiveError(f"{path.name}: a {_SPOT_HOSTS[host]} session ({host}): cascadewatch reads Binance futures "
+                           "(fstream.binance.com, dstream.binance.com); spot trades are not a futures venue's taker flow "
+                           "and spot has no liquidations. Give --venue to read it anyway")
+    return _HOST_VENUES.get(host) if host else None
+
+
 def venue_from_message(line: bytes) -> str | None:
     """A venue guessed from one message's shape, for files whose name does not say."""
     try:
@@ -129,7 +155,8 @@ def detect(path: str | Path, *, fmt: str | None = None, venue: str | None = None
             raise ArchiveError(f"{path.name}: a Binance archive file keeps its name ({{SYMBOL}}-{{kind}}-{{date}}.csv|zip), "
                                "which is where the symbol comes from")
         return ArchiveSource(path, fmt, venue or binance_venue(symbol), symbol)
-    venue = venue or venue_from_name(path.name) or next(filter(None, map(venue_from_message, lines)), None)
+    venue = (venue or venue_from_connection(path, lines) or venue_from_name(path.name)
+             or next(filter(None, map(venue_from_message, lines)), None))
     if venue is None:
         raise ArchiveError(f"{path.name}: venue messages of an unknown venue; give --venue")
     return ArchiveSource(path, "messages", venue)

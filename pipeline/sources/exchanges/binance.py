@@ -95,6 +95,10 @@ class _Binance(Venue):
             return ParseResult(trades=[self._trade(msg)])
         if kind in _SKIP_EVENTS:
             return ParseResult(skipped=str(kind))
+        if kind is None and "u" in msg and "b" in msg and "a" in msg and "s" in msg:
+            # The spot bookTicker carries no "e": {"u":400900217,"s":"BNBUSDT","b":"25.35190000","B":"31.21000000",
+            # "a":"25.36520000","A":"40.66000000"} (Binance docs, Individual Symbol Book Ticker Streams).
+            return ParseResult(skipped="bookTicker")
         raise ParseError(f"unknown message (e={kind!r})")
 
     def trade_rows(self, msg: dict) -> list[tuple] | None:

@@ -21,6 +21,9 @@ def test_names_and_headers(tmp_path):
         "OKX.ws.1.0": (b'{"arg":{"channel":"trades"},"data":[]}\n', ("messages", "okx", None)),
         "BINANCE_DELIVERY.ws.1.0": (b'{"e":"aggTrade"}\n', ("messages", "binance-coinm", None)),
         "x.jsonl": (b'{"jsonrpc":"2.0","method":"subscription","params":{}}\n', ("messages", "deribit", None)),
+        "session.txt": (b"wss://dstream.binance.com/stream?streams=btcusd_perp@aggTrade <-> 1626992740.5\n"
+                        b'1626992741.5: {"stream":"btcusd_perp@aggTrade","data":{"e":"aggTrade","s":"BTCUSD_PERP"}}\n',
+                        ("messages", "binance-coinm", None)),
     }
     for name, (data, want) in cases.items():
         path = tmp_path / name
@@ -35,6 +38,9 @@ def test_names_and_headers(tmp_path):
     ("x.jsonl", b'{"hello": 1}\n', "give --venue"),
     ("BTCUSDT-aggTrades-2024-08-05.csv", b"1,2,3\n", "3 columns, not 7"),
     ("empty.csv", b"\n\n", "empty file"),
+    ("BINANCE.ws.1.0", b"wss://stream.binance.com:9443/stream?streams=nknusdt@aggTrade <-> 1633998511.159679\n"
+                       b'1633998513.3: {"stream":"nknusdt@aggTrade","data":{"e":"aggTrade","s":"NKNUSDT"}}\n',
+     "Binance spot session"),
 ])
 def test_refusals_say_why(tmp_path, name, data, needle):
     path = tmp_path / name

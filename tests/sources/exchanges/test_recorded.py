@@ -143,3 +143,15 @@ def test_cli_stdin_and_mountable_function():
     assert "errors: 1" in result.stderr
     bad = CliRunner().invoke(app, ["normalize", "--venue", "nope"], input="")
     assert bad.exit_code == 2
+
+
+def test_a_binance_spot_recording_is_refused_unless_the_venue_is_given():
+    """Spot messages are shaped like USDⓈ-M ones; the session's connection line names the spot host. Read as
+    binance-usdm on purpose, its bookTickers (no "e" on spot) are skipped, not errors."""
+    path = SESSIONS / "BINANCE.ws.1.0"
+    refused = CliRunner().invoke(normalize_app, ["normalize", str(path)])
+    assert refused.exit_code != 0 and "Binance spot session (stream.binance.com)" in refused.output
+    stats = NormalizeStats()
+    list(normalize_lines("binance-usdm", path.read_bytes().splitlines(), stats=stats))
+    assert stats.skipped.get("bookTicker", 0) >= 80
+    assert stats.errors == 1  # LRCBTC: no USD-like quote
