@@ -78,8 +78,8 @@ class DetectorConfig(BaseModel):
     floor_history_days: int = Field(14, ge=1, description="Days of history the learned floor is taken over")
     floor_young_ms: int = Field(4 * DAY, ge=0, description="Learned levels younger than this are read from few days: "
                                 "their factor is raised (see floor_young_boost), falling to none at this age")
-    floor_young_boost: float = Field(1.0, ge=0, description="Factor raise at no history, falling linearly to 0 at "
-                                     "floor_young_ms (1.0: 1.75x the factor after one day of four)")
+    floor_young_boost: float = Field(1.5, ge=0, description="Factor raise at no history, falling linearly to 0 at "
+                                     "floor_young_ms (1.5: 2.125x the factor after one day of four, 1.75x after two)")
     floor_min_history_ms: int = Field(DAY, description="Less history than this is a cold start: the fallback floor applies")
     cold_top_factor: float = Field(
         5.0, ge=0, description="On a cold start the threshold is at least this multiple of the largest window the "
