@@ -4,8 +4,8 @@ the episode whose selling it follows.
 
 Selling that starts within `sell_window_ms` of the deposit counts, and is then followed up to
 `sell_max_ms` past the window's end: its drop and net sell are measured over the selling itself, so
-a sell that starts late in the window is not cut at a deadline. The drop needed grows with the time since the deposit
-(a random walk's spread), from the volatility before the deposit.
+a sell that starts late in the window is not cut at a deadline. The drop needed grows with the time
+since the deposit (a random walk's spread), from the volatility before the deposit.
 """
 
 from __future__ import annotations
