@@ -89,7 +89,7 @@ class DetectorConfig(BaseModel):
         0.35, gt=0, le=1, description="...and the long window's may fall below its fallback, down to this fraction "
         "of it, where the history so far is quiet (the short and middle windows keep theirs: a flurry of a few "
         "minutes is no cascade, however quiet the hours before it)")
-    cold_top_min_ms: int = Field(3 * HOUR, ge=0, description="...once the history is at least this long")
+    cold_top_min_ms: int = Field(HOUR, ge=0, description="...once the history is at least this long")
     cascade_floor_usd: dict[str, float] = Field(
         {}, description="Optional per-asset USD floor the window must also reach (learned or cold)")
     cascade_floor_usd_default: float = Field(100_000.0, description="Floor for assets not in cascade_floor_usd")

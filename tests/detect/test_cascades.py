@@ -276,6 +276,22 @@ def test_on_a_cold_start_an_asset_busier_than_the_fallback_raises_its_own_thresh
             if a.stage == "cascade"] == []
 
 
+def test_an_hour_of_quiet_history_lets_a_slow_burst_pass_the_long_windows_guess():
+    """A slow ETH burst 2.5 hours into a quiet feed: no 5- or 15-minute window reaches the guess, but its hour
+    holds 60% of the long window's guess. From `cold_top_min_ms` (1 h) of history the long window's threshold
+    may fall below the guess, to `cold_long_floor_fraction` of it: called. Read only from 3 h on, it was not."""
+    floor_long = NO_LINKS.cold_floor("ETH", NO_LINKS.cascade_long_window_ms)
+    start = T0 + 150 * MIN
+    quiet = noise("ETH", T0, start, 1_000, seed=6)
+    slow = burst("ETH", start, 40, 0.6 * floor_long / 40)
+    assert 0.6 * floor_long / 8 < NO_LINKS.cold_floor("ETH")  # no short window reaches the guess
+    called = [a for a in drive(CascadeDetector(NO_LINKS), quiet + slow) if a.stage == "cascade"]
+    assert len(called) == 1 and called[0].cascade["window_ms"] == NO_LINKS.cascade_long_window_ms
+    assert called[0].evidence["floor_source"] == "cold_start+top"
+    late = NO_LINKS.model_copy(update={"cold_top_min_ms": 3 * 60 * MIN})
+    assert [a for a in drive(CascadeDetector(late), quiet + slow) if a.stage == "cascade"] == []
+
+
 @pytest.mark.parametrize("order", ["arrival", "event_time"])
 def test_the_judging_loop_decides_as_the_plain_one(order, monkeypatch):
     """cascades.judge passes over a long liquidation below every threshold, or one that only keeps a
