@@ -58,6 +58,12 @@ class StreamConfig(BaseModel):
     take_messages: int = Field(64, ge=1, description="Messages handled (and committed) together at most")
     take_within_s: float = Field(0.1, gt=0, description="Longest the worker waits to fill a take")
     max_message_bytes: int = Field(1024 * 1024, ge=1024, description="Larger messages (envelopes) are dead-lettered")
+    align_backlog: bool = Field(True, description="Read the backlog found at an assignment in event-time order: "
+                                "a message of a partition that ran ahead waits for the others (a catch-up then "
+                                "gives replay's alerts; a live worker is never held)")
+    align_max_wait_s: float = Field(10.0, gt=0, description="A backlogged partition that brings nothing this long "
+                                    "stops holding the others back")
+    align_max_held: int = Field(50_000, ge=1, description="Messages held back at most; past that the earliest go on")
     record_takes: str | None = Field(None, description="Append every take (the messages in the order the worker "
                                      "handled them, and its clock) to this file, to replay offline with "
                                      "bench/read_order.py --takes FILE")

@@ -19,11 +19,13 @@ import asyncio
 import logging
 
 import faust
+from faust.types import TP
 
 from pipeline.config import Settings
 from pipeline.contracts.registry import detected_on
 from pipeline.sinks.writer import BackgroundWriter
 from pipeline.stream import metrics
+from pipeline.stream.align import Alignment
 from pipeline.stream.handler import Handler, Message, Outputs
 from pipeline.stream.handoff import StateCheckpoint
 from pipeline.stream.takes import SaveOnCommit, Takes
@@ -83,9 +85,12 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
             for event in events:
                 await stream_ref["stream"].ack(event)
 
+    align = Alignment(settings.stream.align_max_wait_s, settings.stream.align_max_held) \
+        if settings.stream.align_backlog else None
     takes = Takes(handler, checkpoint, deliver=lambda out: deliver(out), release=release,
                   message=lambda e: Message(e.message.topic, e.value, e.key, e.message.partition, e.message.offset),
-                  record=settings.stream.record_takes)
+                  record=settings.stream.record_takes, align=align,
+                  position=lambda tp: app.consumer.position(TP(*tp)))
     app.sensors.add(SaveOnCommit(takes, lambda: app.rebalancing or app.should_stop))
 
     @app.agent(app.topic(*handler.topics(), **raw), name="detect")
@@ -141,8 +146,23 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         # the seek (docs/reliability.md, "Workers come and go").
         app.consumer.stop_flow()
         await takes.assigned()
+        if align is not None:
+            takes.aligned(await _backlog_ends(app, handler.expect))
 
     return app
+
+
+async def _backlog_ends(app: faust.App, topics) -> dict:
+    """End offsets of the input partitions just assigned (none if the broker cannot say: no alignment)."""
+    tps = [tp for tp in app.consumer.assignment() if tp.topic in topics]
+    if not tps:
+        return {}
+    try:
+        ends = await asyncio.wait_for(app.consumer.highwaters(*tps), timeout=10.0)
+    except Exception as exc:  # the backlog is then read as fetched
+        log.warning("end offsets of the assigned partitions unknown (%s): the backlog is read as fetched", exc)
+        return {}
+    return {(tp.topic, tp.partition): end for tp, end in ends.items() if end is not None}
 
 
 def _count_stored(counts: dict[str, int]) -> None:

@@ -17,6 +17,11 @@ assignment is given):
   the consumer reads it again from the committed offsets. From then on each partition's offsets
   must follow on; a skip is logged as a warning (records never delivered: the reloaded state
   misses them).
+
+While the partitions assigned read the backlog they had at the assignment, a message of a partition
+that ran ahead in event time waits for the others (pipeline/stream/align.py), so a catch-up gives
+`replay`'s alerts; it is handled, saved and acknowledged like any other once it goes on, and
+everything held goes on at once when a rebalance or the shutdown waits for the acknowledgements.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 from faust.sensors import Sensor
 
+from pipeline.stream.align import TP, Alignment, event_time
 from pipeline.stream.handler import Handler, Message, Outputs
 from pipeline.stream.handoff import StateCheckpoint
 
@@ -37,19 +43,23 @@ log = logging.getLogger("cascadewatch.stream")
 
 Deliver = Callable[[Outputs], Awaitable[None]]
 Release = Callable[[list[dict], list], Awaitable[None]]  # (rows, the take's messages)
+Position = Callable[[TP], Awaitable[int | None]]
 
 
 class Takes:
     """`deliver(out)` sends a take's output and returns once the broker has its alerts and links;
     `release(rows, events)` acknowledges the take's messages (or has them acknowledged once their rows
     are stored); `message(event)` turns what the stream gives into a handler `Message`; `record`: a file
-    each take is appended to (`record_take`), None: none."""
+    each take is appended to (`record_take`), None: none; `align`: reads a backlog in event-time order
+    (`aligned` gives it the end offsets at each assignment), with `position(tp)` asked for backlogged
+    partitions that brought nothing yet."""
 
     def __init__(self, handler: Handler, checkpoint: StateCheckpoint, *, deliver: Deliver, release: Release,
                  message: Callable[[object], Message], clock: Callable[[], float] = time.monotonic,
-                 record: str | None = None) -> None:
+                 record: str | None = None, align: Alignment | None = None, position: Position | None = None) -> None:
         self.handler, self.checkpoint = handler, checkpoint
-        self.record = record
+        self.record, self.align, self.position = record, align, position
+        self.asked = 0.0  # when positions were last asked
         self.deliver, self.release, self.message, self.clock = deliver, release, message, clock
         self.lock = asyncio.Lock()
         self.messages: list = []
@@ -62,14 +72,23 @@ class Takes:
             self.since = self.clock()
         self.messages.append(event)
 
-    async def step(self) -> None:
-        """Handle what waits, send its output, and hold its acknowledgement for the next save (at once
-        when it raised an alert, so a takeover never publishes that alert again)."""
+    async def step(self, drain: bool = False) -> None:
+        """Handle what waits (and what the alignment lets go on; everything it holds when `drain`), send
+        its output, and hold its acknowledgement for the next save (at once when it raised an alert, so a
+        takeover never publishes that alert again)."""
         async with self.lock:
-            if self.paused or not self.messages:
+            if self.paused or not (self.messages or (self.align is not None and self.align.held)):
                 return
             events, self.messages = self.messages, []
             msgs = [self.message(e) for e in events]
+            if self.align is not None:
+                pairs = self.align.add(((m.topic, m.partition), m.offset, event_time(m.value), (m, e))
+                                       for m, e in zip(msgs, events))
+                if drain:
+                    pairs += self.align.release(everything=True)
+                if not pairs:
+                    return
+                msgs, events = [m for m, _ in pairs], [e for _, e in pairs]
             self._check_offsets(msgs)
             out = self.handler.handle(msgs)
             if self.record is not None:
@@ -84,13 +103,18 @@ class Takes:
 
     async def tick(self, within_s: float, rebalancing: bool = False) -> None:
         """From a timer: handle what waited `within_s`, and save when due (at once while rebalancing)."""
-        if self.messages and self.clock() - self.since >= within_s:
-            await self.step()
+        held = self.align is not None and self.align.held
+        if (self.messages and self.clock() - self.since >= within_s) or held:
+            await self.step(drain=rebalancing)
+        if self.align is not None and self.align.active and self.position is not None:
+            await self._ask_positions()
         if self.checkpoint.held and (rebalancing or self.checkpoint.due()):
             await self.flush()
 
     async def flush(self) -> None:
-        """Save and release everything handled so far."""
+        """Handle everything held back, then save and release everything handled so far."""
+        if self.align is not None and self.align.held:
+            await self.step(drain=True)
         async with self.lock:
             await self._save()
 
@@ -105,10 +129,30 @@ class Takes:
         """The new assignment is in place: start again from the table and the committed offsets."""
         async with self.lock:
             self.messages = []
+            if self.align is not None:
+                self.align.clear()
             self.handler.forget()
             self.checkpoint.forget()
             self.next.clear()
             self.paused = False
+
+    def aligned(self, ends: dict[TP, int]) -> None:
+        """The input partitions' end offsets at the new assignment: their backlog is read aligned."""
+        if self.align is not None:
+            self.align.start(ends)
+
+    async def _ask_positions(self) -> None:
+        """A backlogged partition that brought nothing yet may have nothing to bring (read up to its end
+        before): its position says so, asked at most once a second."""
+        now = self.clock()
+        if now - self.asked < 1.0:
+            return
+        self.asked = now
+        for tp in self.align.waiting_for():
+            try:
+                self.align.caught_up(tp, await asyncio.wait_for(self.position(tp), timeout=0.5))
+            except Exception as exc:  # not assigned (yet), or the consumer is busy: asked again later
+                log.debug("position of %s: %s", tp, exc)
 
     def _check_offsets(self, msgs: list[Message]) -> None:
         """Say so when a partition's offsets skip ahead since the assignment: the state reloaded from the
@@ -163,6 +207,7 @@ class SaveOnCommit(Sensor):
         self.task: asyncio.Task | None = None
 
     def on_commit_initiated(self, consumer):
-        if self.takes.checkpoint.held and self.waiting() and (self.task is None or self.task.done()):
+        held = self.takes.checkpoint.held or (self.takes.align is not None and self.takes.align.held)
+        if held and self.waiting() and (self.task is None or self.task.done()):
             self.task = asyncio.ensure_future(self.takes.flush())
         return super().on_commit_initiated(consumer)
