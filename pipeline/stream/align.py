@@ -28,11 +28,14 @@ from collections import deque
 from collections.abc import Callable, Iterable
 
 TP = tuple[str, int]  # (topic, partition)
-_TS = re.compile(rb'"ts":\s*(-?\d+)')
+# The field holding each contract's event time (`ts`, or a whale transfer's block time, an ETF flow's
+# publication, a link's source time: their `.ts` in pipeline/contracts/models.py).
+_TS = re.compile(rb'"(?:ts|block_time|published_ts|source_ts)":\s*(-?\d+)')
 
 
 def event_time(value: bytes) -> int | None:
-    """The event time of a message's (first) event, read without parsing it; None if it has none."""
+    """The event time of a message's (first) event, read without parsing it; None if it has none (a
+    malformed message: it goes on with its partition's last time, to be dead-lettered)."""
     m = _TS.search(value)
     return int(m.group(1)) if m else None
 

@@ -35,6 +35,10 @@ def test_event_time_is_read_from_the_event_or_the_first_of_a_batch():
     assert event_time(b'{"type":"liquidation","received_ts":5,"ts":1700000000123}') == 1700000000123
     assert event_time(b'{"batch":[{"ts":7,"x":1},{"ts":9}]}') == 7
     assert event_time(b'{"type":"x","received_ts":5}') is None
+    whale = b'{"type":"whale_transfer","observed_ts":9,"block_time":1700000000000,"amount":1}'
+    etf = b'{"type":"etf_flow","date":"2025-08-01","published_ts":1700000001000}'
+    link = b'{"type":"link","source_ts":1700000002000,"asset":"ETH"}'
+    assert [event_time(v) for v in (whale, etf, link)] == [1700000000000, 1700000001000, 1700000002000]
 
 
 def test_a_partition_with_a_backlog_holds_the_others_until_it_has_read_as_far():
