@@ -49,9 +49,15 @@ def test_levels_are_learned_per_asset_from_their_own_history():
 
 
 def test_short_history_is_a_cold_start():
-    rows = calibrate(noise("ETH", 3, 5_000, 3), DetectorConfig())
-    assert [(r["asset"], r["floor_source"]) for r in rows] == [("ETH", "cold_start")]
-    assert rows[0]["threshold_5m_usd"] == DetectorConfig().cold_floor("ETH")
+    """Three quiet hours: the fallback guesses, the long window's lowered by the quiet hours seen so far."""
+    cfg = DetectorConfig()
+    rows = calibrate(noise("ETH", 3, 5_000, 3), cfg)
+    assert [(r["asset"], r["floor_source"]) for r in rows] == [("ETH", "cold_start+top")]
+    assert rows[0]["threshold_5m_usd"] == cfg.cold_floor("ETH")
+    long_guess = cfg.cold_floor("ETH", cfg.cascade_long_window_ms)
+    assert cfg.cold_long_floor_fraction * long_guess <= rows[0]["threshold_60m_usd"] < long_guess
+    fresh = calibrate(noise("ETH", 3, 5_000, 3), cfg.model_copy(update={"cold_top_min_ms": 4 * 60 * MIN}))
+    assert fresh[0]["floor_source"] == "cold_start" and fresh[0]["threshold_60m_usd"] == round(long_guess, 2)
 
 
 def test_the_command_prints_whole_rows_when_piped(tmp_path):
