@@ -81,7 +81,7 @@ class Takes:
                 return
             events, self.messages = self.messages, []
             msgs = [self.message(e) for e in events]
-            if self.align is not None:
+            if self.align is not None and (self.align.active or self.align.held):  # else live: as they came
                 pairs = self.align.add(((m.topic, m.partition), m.offset, event_time(m.value), (m, e))
                                        for m, e in zip(msgs, events))
                 if drain:
