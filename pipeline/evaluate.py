@@ -111,6 +111,22 @@ class KindScore:
                 "median_share_at_alert": r(quantile(self.share_at_alert, 0.5), 3)}
 
 
+def match(labels: list[dict], calls: list[Called]) -> dict[str, int | None]:
+    """Episode id -> the index in `calls` of the cascade call that found it (None: missed), each call
+    finding one episode at most. Whale episodes go first (they match on ids), then contagion (found by
+    one alert kind only), then the rest."""
+    rank = {"whale_cascade": 0, "contagion_cascade": 1}
+    used: set[int] = set()
+    hits: dict[str, int | None] = {}
+    for lab in sorted((lab for lab in labels if lab["kind"] in POSITIVE), key=lambda lab: rank.get(lab["kind"], 2)):
+        finders = POSITIVE[lab["kind"]][1]
+        hit = next((i for i, c in enumerate(calls) if i not in used and _matches(lab, c, finders)), None)
+        if hit is not None:
+            used.add(hit)
+        hits[lab["episode_id"]] = hit
+    return hits
+
+
 def _matches(lab: dict, c: Called, finders: tuple[str, ...]) -> bool:
     if c.asset != lab["asset"]:
         return False
@@ -151,18 +167,16 @@ def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | No
     wall_s = (cfg.exchange_lateness_ms + delivery_ms + bar_ms) / 1000
     calls = cascade_calls(alerts)
     rows = {row: KindScore(row) for row, _ in POSITIVE.values()}
-    used: set[int] = set()
-    # Whale episodes first (they match on ids), then contagion (found by one alert kind only), then the rest.
-    rank = {"whale_cascade": 0, "contagion_cascade": 1}
-    order = sorted((lab for lab in labels if lab["kind"] in POSITIVE), key=lambda lab: rank.get(lab["kind"], 2))
-    for lab in order:
-        row, finders = POSITIVE[lab["kind"]]
-        score = rows[row]
+    hits = match(labels, calls)
+    used = {i for i in hits.values() if i is not None}
+    for lab in labels:
+        if lab["kind"] not in POSITIVE:
+            continue
+        score = rows[POSITIVE[lab["kind"]][0]]
         score.episodes += 1
-        hit = next((i for i, c in enumerate(calls) if i not in used and _matches(lab, c, finders)), None)
+        hit = hits[lab["episode_id"]]
         if hit is None:
             continue
-        used.add(hit)
         score.found += 1
         if lab.get("burst_start_ts") is not None:
             score.latency_s.append((calls[hit].ts - lab["burst_start_ts"]) / 1000)
