@@ -8,7 +8,7 @@ notional reaches the asset's threshold for that width (its factor times the lear
 that width, floors.py, or the cold-start fallback; and the optional USD floor; scaled down inside
 a contagion watch), it holds enough long liquidations (the learned count, scaled down as the USD
 goes past the threshold) and would still hold half its threshold without its largest one, it is at least `cascade_baseline_multiple` times the last hour's mean,
-longs dominate, and it does not reach back into the last burst. The first such window of a burst
+longs dominate (and are not a small share of any longer window), and it does not reach back into the last burst. The first such window of a burst
 is published at once: as the cascade of a whale episode in its sell stage, as the cascade of a
 contagion watch, or as a `liquidation_cascade`. Later windows of the same burst publish nothing,
 except once when it grows to `critical_factor` times its threshold; the burst is over once no
@@ -83,6 +83,14 @@ def spread(cfg: DetectorConfig, w: RollingWindow, need: float) -> bool:
     """The window still holds `cascade_rest_fraction` of its threshold without its largest long
     liquidation: one position closed in one print, however large, is not a chain of them."""
     return w.long_usd - w.largest_long_usd() >= cfg.cascade_rest_fraction * need
+
+
+def longs_lead(cfg: DetectorConfig, windows, width: int) -> bool:
+    """Longs are at least `cascade_context_long_share` of every window longer than `width`: the long
+    tail of a short squeeze, or the longs caught on its way back down, are not a long cascade while
+    the squeeze still dominates the recent liquidations."""
+    least = cfg.cascade_context_long_share
+    return all(w.long_share() >= least for w in windows if w.width > width and w.long_c + w.short_c)
 
 
 def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> None:
@@ -233,7 +241,7 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
             continue
         if (long_usd < need or not enough_count(cfg, w.long_n, info["count_needed"], long_usd, need)
                 or w.long_share() < cfg.cascade_min_long_share or len(w.long_venues) < cfg.cascade_min_venues
-                or not spread(cfg, w, need)):
+                or not spread(cfg, w, need) or not longs_lead(cfg, st.windows.values(), width)):
             continue
         if ts - width < st.cascade.shadow_until - cfg.level_window_ms:
             continue  # the window still holds the last burst: that one is over, this is not a new one
@@ -276,7 +284,7 @@ def judge_again_for(cfg: DetectorConfig, st: AssetState, watch: Episode, alerts:
             w = wins[width]
             if (w.long_usd >= need and enough_count(cfg, w.long_n, count, w.long_usd, need)
                     and w.long_share() >= cfg.cascade_min_long_share and len(w.long_venues) >= cfg.cascade_min_venues
-                    and spread(cfg, w, need)):
+                    and spread(cfg, w, need) and longs_lead(cfg, wins.values(), width)):
                 info = _thresholds(cfg, st, int(judged))[0][1]
                 figures = w.figures()
                 figures.update(threshold_usd=round(need, 2), judged_again=True, **info)

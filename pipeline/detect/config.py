@@ -57,6 +57,9 @@ class DetectorConfig(BaseModel):
     cascade_long_window_ms: int = Field(60 * MINUTE, description="Long rolling window: catches a slow, sustained "
                                         "burst that no five minutes of it would single out (0: off)")
     cascade_min_long_share: float = Field(0.7, description="Longs' share of liquidated notional in the window")
+    cascade_context_long_share: float = Field(
+        0.3, ge=0, le=1, description="...and at least this share in each longer window: the longs at the tail of a "
+        "short squeeze are not a long cascade while the squeeze dominates the recent liquidations")
     cascade_min_venues: int = Field(1, ge=1, description="Distinct venues with long liquidations in the window")
     cascade_min_count: int = Field(3, ge=1, description="Long liquidations in the window (one fill is not a cascade)")
     cascade_rest_fraction: float = Field(

@@ -223,6 +223,18 @@ def test_one_print_however_large_is_not_a_cascade():
     assert chain[0].cascade["long_notional_usd"] - 10e6 >= NO_LINKS.cascade_rest_fraction * chain[0].cascade["threshold_usd"]
 
 
+def test_the_longs_at_the_tail_of_a_short_squeeze_are_not_a_long_cascade():
+    """$20M of shorts liquidated in ten minutes, then $6M of longs in four: past the cold floor ($5M)
+    in five minutes with no short among them, but the squeeze still dominates the longer windows."""
+    squeeze = liqs(T0 + 20 * MIN, T0 + 30 * MIN, 2_000, 66_667, side="short", tag="sq")
+    longs = liqs(T0 + 31 * MIN, T0 + 35 * MIN, 2_000, 50_000, tag="after")
+    quiet = no_whale(cascade=False)
+    assert [a.kind for a in replay(quiet + longs) if a.stage == "cascade"] == ["liquidation_cascade"]
+    assert [a for a in replay(quiet + squeeze + longs) if a.stage == "cascade"] == []
+    lenient = NO_LINKS.model_copy(update={"cascade_context_long_share": 0.0})
+    assert [a.kind for a in replay(quiet + squeeze + longs, lenient) if a.stage == "cascade"] == ["liquidation_cascade"]
+
+
 def test_the_tail_of_a_finished_burst_in_the_long_window_is_not_a_new_one():
     """A front-loaded crash, quiet for longer than cascade_quiet_ms, then ordinary noise: the hour
     window still holds the crash, which was alerted once."""
