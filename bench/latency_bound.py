@@ -108,7 +108,7 @@ def one_seed(seed: int, days: int, per_kind: int, step_ms: int, horizon_h: float
     result = run(sorted((event_from_dict(e) for e in raw), key=lambda e: e.ts))
     alerts = [orjson.loads(orjson.dumps(a.model_dump(mode="json"))) for a in result.alerts]
     calls = cascade_calls(alerts)
-    hits = match(labs, calls)
+    hits = {lab["episode_id"]: hit for lab, hit in zip(labs, match(labs, calls))}
     cascades = [lab for lab in labs if lab["kind"] in CASCADE_KINDS and lab.get("burst_start_ts") is not None]
     rows = []
     for asset in sorted({lab["asset"] for lab in cascades}):

@@ -111,19 +111,22 @@ class KindScore:
                 "median_share_at_alert": r(quantile(self.share_at_alert, 0.5), 3)}
 
 
-def match(labels: list[dict], calls: list[Called]) -> dict[str, int | None]:
-    """Episode id -> the index in `calls` of the cascade call that found it (None: missed), each call
-    finding one episode at most. Whale episodes go first (they match on ids), then contagion (found by
-    one alert kind only), then the rest."""
+def match(labels: list[dict], calls: list[Called]) -> list[int | None]:
+    """For each label, the index in `calls` of the cascade call that found it (None: missed, or not a
+    positive episode), each call finding one episode at most. Whale episodes go first (they match on
+    ids), then contagion (found by one alert kind only), then the rest."""
     rank = {"whale_cascade": 0, "contagion_cascade": 1}
     used: set[int] = set()
-    hits: dict[str, int | None] = {}
-    for lab in sorted((lab for lab in labels if lab["kind"] in POSITIVE), key=lambda lab: rank.get(lab["kind"], 2)):
+    hits: list[int | None] = [None] * len(labels)
+    positives = sorted((j for j, lab in enumerate(labels) if lab["kind"] in POSITIVE),
+                       key=lambda j: rank.get(labels[j]["kind"], 2))
+    for j in positives:
+        lab = labels[j]
         finders = POSITIVE[lab["kind"]][1]
         hit = next((i for i, c in enumerate(calls) if i not in used and _matches(lab, c, finders)), None)
         if hit is not None:
             used.add(hit)
-        hits[lab["episode_id"]] = hit
+        hits[j] = hit
     return hits
 
 
@@ -168,13 +171,12 @@ def evaluate(labels: list[dict], alerts: list[dict], config: DetectorConfig | No
     calls = cascade_calls(alerts)
     rows = {row: KindScore(row) for row, _ in POSITIVE.values()}
     hits = match(labels, calls)
-    used = {i for i in hits.values() if i is not None}
-    for lab in labels:
+    used = {i for i in hits if i is not None}
+    for lab, hit in zip(labels, hits):
         if lab["kind"] not in POSITIVE:
             continue
         score = rows[POSITIVE[lab["kind"]][0]]
         score.episodes += 1
-        hit = hits[lab["episode_id"]]
         if hit is None:
             continue
         score.found += 1

@@ -6,7 +6,7 @@ import pytest
 
 from pipeline.detect.config import DetectorConfig
 from pipeline.detect import alert_id_for
-from pipeline.evaluate import cascade_calls, evaluate, quantile, share_at
+from pipeline.evaluate import cascade_calls, evaluate, match, quantile, share_at
 
 MIN = 60_000
 DAY = 86_400_000
@@ -127,6 +127,17 @@ def test_contagion_needs_a_contagion_alert_and_each_alert_finds_one_episode():
     only_liq = rows(evaluate(labels[1:], [alert("l", "liquidation_cascade", 7 * 60, asset="ETH")], days=1))
     assert only_liq["contagion_cascade"]["recall"] == 0.0 and only_liq["liquidation_cascade"]["false_alerts"] == 1
     assert only_liq["liquidation_cascade"]["wrong_kind"] == 1
+
+
+def test_labels_a_user_wrote_need_no_episode_ids():
+    """Labels files from users carry what they know: two bursts with no id, each found by its own alert."""
+    labels = [{k: v for k, v in label("no_whale_cascade", start=s, end=s + 60, burst=s + 5).items() if k != "episode_id"}
+              for s in (0, 120)]
+    labels.insert(1, {"kind": "calm_day", "asset": "*", "start_ts": T0, "end_ts": T0 + 1440 * MIN})
+    alerts = [alert("b", "liquidation_cascade", (125 + 1) * 60), alert("a", "liquidation_cascade", 6 * 60)]
+    calls = cascade_calls(alerts)
+    assert match(labels, calls) == [0, None, 1]
+    assert rows(evaluate(labels, alerts, days=1))["liquidation_cascade"]["found"] == 2
 
 
 def test_no_calm_days_no_calm_figure_and_baseline():
