@@ -6,7 +6,8 @@ burst), a middle one (`cascade_mid_window_ms`, a burst building over a quarter o
 long one (`cascade_long_window_ms`, a slow sustained one). A window is a cascade when its long
 notional reaches the asset's threshold for that width (its factor times the learned level of
 that width, floors.py, or the cold-start fallback; and the optional USD floor; scaled down inside
-a contagion watch), it holds enough long liquidations (the learned count, scaled down as the USD
+a contagion watch; at `cascade_price_fraction` of it when the price broke down over the window,
+`price_break`), it holds enough long liquidations (the learned count, scaled down as the USD
 goes past the threshold) and would still hold half its threshold without its largest one, it is at least `cascade_baseline_multiple` times the last hour's mean,
 longs dominate (and are not a small share of any longer window), and it does not reach back into the last burst. The first such window of a burst
 is published at once: as the cascade of a whale episode in its sell stage, as the cascade of a
@@ -93,6 +94,30 @@ def longs_lead(cfg: DetectorConfig, windows, width: int) -> bool:
     return all(w.long_share() >= least for w in windows if w.width > width and w.long_c + w.short_c)
 
 
+def price_break(cfg: DetectorConfig, st: AssetState, ts: int, width: int) -> dict | None:
+    """The price broke down over the window of `width` ending at `ts`: it fell at least
+    `cascade_price_drop_pct` and `cascade_price_sigmas` standard deviations of a random walk over the
+    window (from the minute before it to the last whole minute in it; the volatility of the hour
+    before it). Its figures, or None. Read per whole minute, so kept a minute."""
+    minute = ts - ts % MINUTE
+    cached = st.cascade.price
+    if cached is None or cached[0] != minute:
+        cached = st.cascade.price = (minute, {})
+    if width in cached[1]:
+        return cached[1][width]
+    out = None
+    drop = st.market.drop_pct(minute - width, minute)
+    if drop is not None and drop >= cfg.cascade_price_drop_pct:
+        vol = st.market.volatility(minute - width, cfg.market_lookback_ms)
+        needed = None if vol is None else max(cfg.cascade_price_drop_pct,
+                                              cfg.cascade_price_sigmas * vol * math.sqrt(width / MINUTE) * 100)
+        if needed is not None and drop >= needed:
+            out = {"price_drop_pct": round(drop, 3), "price_drop_needed_pct": round(needed, 3),
+                   "threshold_scaled_by_price": cfg.cascade_price_fraction}
+    cached[1][width] = out
+    return out
+
+
 def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> None:
     """Judge every window ending at a liquidation up to `upto_ts`, in event-time order, adding each
     minute to the asset's history as the judging passes it."""
@@ -112,6 +137,7 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
     # `_judge_at` would pass over every window below its threshold; with a burst under way that is
     # neither over nor critical, it would only mark the burst hot. Anything else goes to `_judge_at`.
     quiet_ms, max_ms, critical = cfg.cascade_quiet_ms, cfg.cascade_max_ms, cfg.critical_factor
+    least = cfg.cascade_price_fraction  # below this share of its threshold no window can pass
     pairs_of, pairs, short = None, (), windows[0]
     minute_end, thresholds = -math.inf, None
     for liq in liqs[lo:hi]:
@@ -129,20 +155,22 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
             thresholds = _thresholds(cfg, st, ts)
             if thresholds is not pairs_of:
                 pairs_of = thresholds
-                pairs = tuple((st.windows[width], need, 0.5 * need)
+                pairs = tuple((st.windows[width], need, 0.5 * need,
+                               least * need if width <= cfg.cascade_price_max_window_ms else need)
                               for (width, _), (need, _) in zip(cfg.windows(), thresholds))
         active = cs.active
         if active is None:
             if not st.linked and not st.episodes:
-                for w, need, _ in pairs:
-                    if w.long_usd >= need:
+                for w, _, _, low in pairs:
+                    if w.long_usd >= low:
                         break
                 else:
                     continue
         elif (ts <= active["hot"] + quiet_ms and ts <= active["start"] + max_ms
               and (active.get("critical") or short.long_usd < critical * active["threshold"])):
-            for w, _, half in pairs:
-                if w.long_usd >= half:
+            scale = active.get("scale", 1.0)
+            for w, _, half, _ in pairs:
+                if w.long_usd >= half * scale:
                     active["hot"] = ts
                     break
             continue
@@ -232,8 +260,14 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
         elif selling:
             need = watch_need(cfg, need, info, cfg.sell_threshold_factor)
         long_usd = w.long_usd
+        full_need, price = need, None
+        if active is None and cfg.cascade_price_fraction * need <= long_usd < need \
+                and width <= cfg.cascade_price_max_window_ms:
+            price = price_break(cfg, st, ts, width)
+            if price is not None:
+                need *= cfg.cascade_price_fraction
         if active is not None:
-            if long_usd >= 0.5 * need:
+            if long_usd >= 0.5 * need * active.get("scale", 1.0):
                 active["hot"] = ts
             if not active.get("critical") and width == cfg.cascade_window_ms and \
                     long_usd >= cfg.critical_factor * active["threshold"]:
@@ -250,8 +284,10 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
             continue
         figures = w.figures()
         figures.update(baseline_long_usd=round(base, 2), threshold_usd=round(need, 2), **info)
+        if price is not None:
+            figures.update(price)
         if width == cfg.cascade_window_ms:
-            short_need = need
+            short_need = full_need
         else:
             short_need, short_info = threshold(cfg, st, cfg.cascade_window_ms, cfg.floor_factor, ts)
             if link is not None:
@@ -298,6 +334,8 @@ def _start(cfg: DetectorConfig, st: AssetState, ts: int, figures: dict, link: Ep
            alerts: list) -> None:
     """A new burst: publish it as the story that explains it."""
     st.cascade.active = {"start": ts, "hot": ts, "threshold": short_need}
+    if "threshold_scaled_by_price" in figures:  # it stays hot at half the threshold it was called at
+        st.cascade.active["scale"] = figures["threshold_scaled_by_price"]
     st.floors.forget_since(ts - cfg.level_window_ms)  # the burst's ramp is not ordinary history
     evidence = {"sampled_venues": figures["sampled_venues"],
                 "gapped_markets": st.market.gaps(ts - figures["window_ms"], ts),

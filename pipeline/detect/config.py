@@ -25,7 +25,7 @@ class DetectorConfig(BaseModel):
     market_lookback_ms: int = Field(60 * MINUTE, description="History behind the volume, volatility and baseline measures")
     entity_venues: dict[str, list[str]] = Field(
         {"binance": ["binance-usdm", "binance-coinm"], "bybit": ["bybit"], "okx": ["okx"], "bitmex": ["bitmex"],
-         "deribit": ["deribit"], "hyperliquid": ["hyperliquid"]},
+         "deribit": ["deribit"], "hyperliquid": ["hyperliquid"], "coinbase": ["coinbase"]},
         description="Exchange entity of the address labels -> the feed venues whose taker volume a deposit to it is "
         "measured against (an entity not listed has no volume test)")
 
@@ -68,6 +68,19 @@ class DetectorConfig(BaseModel):
     cascade_baseline_multiple: float = Field(
         3.0, ge=0, description="Long notional in the window at least this multiple of the mean per window over "
         "market_lookback_ms before it (the short-term baseline)")
+    cascade_price_fraction: float = Field(
+        0.5, gt=0, le=1, description="A window over which the price broke down (below) is a cascade at this fraction "
+        "of its threshold: forced selling and a price break together are surer than either alone, and are seen "
+        "sooner (1: liquidations alone)")
+    cascade_price_max_window_ms: int = Field(
+        15 * MINUTE, ge=0, description="...for windows up to this wide: a price break is a matter of minutes, while "
+        "over an hour the price drifts with the market's mood (0: never)")
+    cascade_price_drop_pct: float = Field(
+        1.0, ge=0, description="The price break: the close fell at least this much (percent, the median over the "
+        "asset's markets) from the minute before the window to the last whole minute in it...")
+    cascade_price_sigmas: float = Field(
+        3.0, ge=0, description="...and at least this many standard deviations of a random walk over the window, "
+        "from the one-minute volatility of the market_lookback_ms before it")
     floor_quantile: float = Field(
         0.999, gt=0.5, lt=1, description="Each day's figure of the asset's history is this quantile of that day's "
         "window sums (0.999: the second largest minute); the level is the median of the daily figures, so bursts on "

@@ -100,6 +100,23 @@ class MarketBook:
                 prev = (m, close)
         return math.sqrt(sq / n) if n >= MIN_RETURNS else None
 
+    def drop_pct(self, start: int, end: int) -> float | None:
+        """How far the price fell (percent, the median over markets) from the close of the last whole
+        minute before `start` to that of the last whole minute before `end`; None without a market that
+        has both. Whole minutes only, so the figure is the same however far the bars have arrived."""
+        drops = []
+        ref_m, last_m = minute_of(start) - MINUTE, minute_of(end) - MINUTE
+        for rows in self.rows.values():
+            i = bisect.bisect_right(rows, last_m, key=_FIRST) - 1
+            j = bisect.bisect_right(rows, ref_m, key=_FIRST) - 1
+            if j < 0 or rows[j][0] < ref_m - 5 * MINUTE or rows[i][0] <= rows[j][0]:
+                continue  # no close near the window's start, or none inside it
+            drops.append((rows[j][3] - rows[i][3]) / rows[j][3] * 100.0)
+        if not drops:
+            return None
+        drops.sort()
+        return drops[(len(drops) - 1) // 2]
+
     def gaps(self, start: int, end: int) -> list[str]:
         """Markets active before `start` with a whole minute of no bars inside [start, end)."""
         first = start if start % MINUTE == 0 else minute_of(start) + MINUTE

@@ -66,6 +66,7 @@ class CascadeState:
     active: dict | None = None  # {"alert_id", "start", "hot"}: the burst is over once quiet after `hot`
     shadow_until: int = -1  # minutes before this still hold the last burst in their window: not history
     thresholds: tuple | None = None  # (minute, [(threshold, info) per window]): not snapshotted
+    price: tuple | None = None  # (minute, {window width: price break or None}): not snapshotted
 
     def to_dict(self) -> dict:
         return {"judged_to": self.judged_to, "active": self.active, "shadow_until": self.shadow_until}

@@ -44,8 +44,10 @@ def test_a_cascade_without_a_whale_is_published_within_seconds_of_the_burst():
     assert [(a.kind, a.stage, a.deposit) for a in alerts] == [("liquidation_cascade", "cascade", None)]
     c = alerts[0].cascade
     assert c["long_share"] >= 0.7 and c["long_notional_usd"] >= c["threshold_usd"]
-    # The burst starts at T0+20m at $4.5M a minute: the cold floor ($5M in a window) is reached in ~67 s.
-    assert T0 + 20 * MIN + 60_000 <= alerts[0].ts <= T0 + 20 * MIN + 70_000
+    # The burst starts at T0+20m at $4.5M a minute while the price has been falling for 15 minutes: a
+    # price break, so half the cold floor ($5M in a window) will do, reached in ~33 s (~67 s for all of it).
+    assert c["threshold_scaled_by_price"] == 0.5
+    assert T0 + 20 * MIN + 30_000 <= alerts[0].ts <= T0 + 20 * MIN + 40_000
 
 
 def test_one_alert_per_burst_and_a_new_one_after_quiet():
@@ -79,7 +81,8 @@ def test_the_floor_is_learned_from_each_assets_own_history():
 def test_a_cold_start_uses_the_fallback_floor_and_says_so():
     alerts = replay(no_whale())
     assert alerts[0].cascade["floor_source"] == "cold_start"
-    assert alerts[0].cascade["threshold_usd"] == NO_LINKS.cold_floor("BTC")
+    c = alerts[0].cascade  # the story's price is falling: the floor at the price break's fraction
+    assert c["threshold_usd"] == NO_LINKS.cold_floor("BTC") * c["threshold_scaled_by_price"]
     assert alerts[0].evidence["floor_source"] == "cold_start"
     # Ten minutes holding 90% of the middle window's small-asset cold floor: below every window's.
     small = replay(burst("DOGE", T0, 10, 0.9 * NO_LINKS.cold_floor("DOGE", 15 * MIN) / 10))
@@ -324,3 +327,26 @@ def test_the_judging_loop_decides_as_the_plain_one(order, monkeypatch):
     plain = run()
     assert fast[0] == plain[0] and len(fast[0]) > 10
     assert fast[1] == plain[1]
+
+
+@pytest.mark.parametrize("falls", [True, False])
+def test_a_price_break_lets_a_burst_at_half_its_threshold_through(falls):
+    """A BTC burst filling 70% of the cold floor in five minutes: with the price falling 3% over it
+    (against a hundredth of a percent a minute of volatility before), a price break, it is called at
+    `cascade_price_fraction` of the threshold and the alert carries the drop; with the price flat, not."""
+    start, need = T0 + 90 * MIN, NO_LINKS.cold_floor("BTC")
+
+    def price(t):
+        wiggle = 100.0 * (1 + 0.0001 * ((t // MIN) % 2))
+        return wiggle * (1 - 0.03 * min(1.0, max(0, t - start) / (5 * MIN))) if falls else wiggle
+
+    evs = bars(T0, T0 + 120 * MIN, price_fn=price) + burst("BTC", start, 5, 0.7 * need / 5)
+    called = [a for a in replay(evs) if a.stage == "cascade"]
+    if not falls:
+        assert called == []
+        return
+    assert len(called) == 1
+    c = called[0].cascade
+    assert c["threshold_scaled_by_price"] == NO_LINKS.cascade_price_fraction
+    assert c["long_notional_usd"] < need <= c["threshold_usd"] / NO_LINKS.cascade_price_fraction + 1
+    assert c["price_drop_pct"] >= max(NO_LINKS.cascade_price_drop_pct, c["price_drop_needed_pct"])
