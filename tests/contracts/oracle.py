@@ -27,7 +27,8 @@ def recorded_venue_lines() -> list[tuple[str, list[bytes]]]:
     return [
         *((venue, (SAMPLES / "cryptofeed_sessions" / fname).read_bytes().splitlines())
           for venue, fname in [("binance-usdm", "BINANCE_FUTURES.ws.1.0"), ("bybit", "BYBIT.ws.26.0"),
-                               ("okx", "OKX.ws.1.0"), ("bitmex", "BITMEX.ws.1.0")]),
+                               ("okx", "OKX.ws.1.0"), ("bitmex", "BITMEX.ws.1.0"),
+                               ("kraken-futures", "KRAKEN_FUTURES.ws.1.0"), ("coinbase", "COINBASE.ws.28.0")]),
         *((venue, [orjson.dumps(json.loads((SAMPLES / "docs_examples" / fname).read_text()))])
           for venue, fname in [("binance-usdm", "binance_usdm_forceOrder_docs_example.json"),
                                ("binance-coinm", "binance_coinm_forceOrder_docs_example.json"),

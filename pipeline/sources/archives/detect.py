@@ -55,6 +55,8 @@ VENUE_ALIASES = {
     "binance-delivery": "binance-coinm", "binance_delivery": "binance-coinm", "binance-coinm": "binance-coinm",
     "bybit": "bybit", "okex-swap": "okx", "okex-futures": "okx", "okex": "okx", "okx": "okx",
     "bitmex": "bitmex", "deribit": "deribit", "hyperliquid": "hyperliquid",
+    "cryptofacilities": "kraken-futures", "kraken-futures": "kraken-futures", "kraken_futures": "kraken-futures",
+    "coinbase": "coinbase",
 }
 
 
@@ -82,7 +84,9 @@ def binance_venue(symbol: str) -> str:
 
 # A recorder's connection line (cryptofeed's 'wss://host/... <->') names the host, which tells the market apart
 # where the messages cannot: a Binance spot session is shaped like USDⓈ-M futures messages.
-_HOST_VENUES = {"fstream.binance.com": "binance-usdm", "dstream.binance.com": "binance-coinm"}
+_HOST_VENUES = {"fstream.binance.com": "binance-usdm", "dstream.binance.com": "binance-coinm",
+                "futures.kraken.com": "kraken-futures", "www.cryptofacilities.com": "kraken-futures",
+                "ws-feed.exchange.coinbase.com": "coinbase", "ws-feed.pro.coinbase.com": "coinbase"}
 _SPOT_HOSTS = {"stream.binance.com": "Binance spot", "stream.binance.us": "Binance.US spot",
                "data-stream.binance.vision": "Binance spot"}
 
@@ -103,6 +107,9 @@ def venue_from_connection(path: Path, lines: list[bytes]) -> str | None:
                            "(fstream.binance.com, dstream.binance.com); spot trades are not a futures venue's taker flow "
                            "and spot has no liquidations. Give --venue to read it anyway")
     return _HOST_VENUES.get(host) if host else None
+
+
+_COINBASE_TYPES = {"match", "last_match", "subscriptions", "snapshot", "l2update", "ticker", "heartbeat"}
 
 
 def venue_from_message(line: bytes) -> str | None:
@@ -126,6 +133,10 @@ def venue_from_message(line: bytes) -> str | None:
         return "bitmex"
     if msg.get("method") == "subscription" or msg.get("jsonrpc"):
         return "deribit"
+    if "feed" in msg:
+        return "kraken-futures"
+    if msg.get("type") in _COINBASE_TYPES and ("product_id" in msg or "channels" in msg):
+        return "coinbase"
     if "channel" in msg:
         return "hyperliquid"
     return None

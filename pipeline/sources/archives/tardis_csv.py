@@ -6,7 +6,8 @@ ORDER side: "sell" = a long was liquidated, "buy" = a short. In `trades` it is t
 ("unknown" rows are skipped). `amount` is the venue's own quantity, contracts where the venue counts
 contracts (BitMEX XBTUSD, OKX swaps, Binance COIN-M), converted with the venue's instrument table.
 Exchange ids are tardis.dev's (binance-futures, binance-delivery, bybit, okex-swap, okex-futures,
-bitmex, deribit); `timestamp` becomes `ts` and `local_timestamp` becomes `received_ts`.
+bitmex, deribit, cryptofacilities = Kraken Futures, coinbase); `timestamp` becomes `ts` and
+`local_timestamp` becomes `received_ts`.
 """
 
 from __future__ import annotations

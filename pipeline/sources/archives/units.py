@@ -18,7 +18,7 @@ from pipeline.sources.exchanges.bitmex import instrument_for_liquidation
 @instrument_cache
 def instrument(venue: str, symbol: str) -> Instrument:
     """ParseError when the symbol's units are unknown (never a guess)."""
-    if venue in ("binance-usdm", "binance-coinm", "bybit", "okx"):
+    if venue in ("binance-usdm", "binance-coinm", "bybit", "okx", "kraken-futures", "coinbase"):
         return get_venue(venue).instrument(symbol)  # type: ignore[attr-defined]
     if venue == "bitmex":
         return instrument_for_liquidation(symbol)

@@ -7,12 +7,14 @@ from .base import BarAggregator, ParseResult, Trade, Venue, split_line
 from .binance import BinanceCoinm, BinanceUsdm
 from .bitmex import Bitmex
 from .bybit import Bybit
+from .coinbase import Coinbase
 from .deribit import Deribit
 from .hyperliquid import Hyperliquid
+from .kraken_futures import KrakenFutures
 from .okx import Okx
 
 VENUES: dict[str, type[Venue]] = {
-    v.name: v for v in (BinanceUsdm, BinanceCoinm, Bybit, Okx, Bitmex, Deribit, Hyperliquid)
+    v.name: v for v in (BinanceUsdm, BinanceCoinm, Bybit, Okx, Bitmex, Deribit, Hyperliquid, KrakenFutures, Coinbase)
 }
 
 

@@ -14,7 +14,8 @@ import typer
 from .live import LIVE_VENUES, FeedError, LiveConfig, LiveFeed, SubscribeError
 
 DEFAULT_SYMBOLS = {"binance-usdm": "BTCUSDT", "binance-coinm": "BTCUSD_PERP", "bybit": "BTCUSDT",
-                   "okx": "BTC-USDT-SWAP", "hyperliquid": "BTC", "bitmex": "XBTUSD", "deribit": "BTC-PERPETUAL"}
+                   "okx": "BTC-USDT-SWAP", "hyperliquid": "BTC", "bitmex": "XBTUSD", "deribit": "BTC-PERPETUAL",
+                   "kraken-futures": "PF_XBTUSD", "coinbase": "BTC-USD"}
 MAX_ERROR_LINES = 20
 
 
@@ -60,8 +61,9 @@ def feed(
     symbols: Annotated[Optional[list[str]], typer.Option(
         "--symbols", "-s", help="Symbols in the venue's spelling (repeat or comma-separate): BTCUSDT on binance-usdm/"
         "bybit, BTCUSD_PERP on binance-coinm, BTC-USDT-SWAP on okx, BTC on hyperliquid, XBTUSD on bitmex, "
-        "BTC-PERPETUAL on deribit. Default: the venue's BTC "
-        "perpetual. Several symbols of one asset on a venue are all kept: each has its own bars.")] = None,
+        "BTC-PERPETUAL on deribit, PF_XBTUSD or PI_XBTUSD on kraken-futures, BTC-USD on coinbase (spot). Default: "
+        "the venue's BTC perpetual (coinbase: BTC-USD). Several symbols of one asset on a venue are all kept: each "
+        "has its own bars.")] = None,
     out: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Write JSON lines to this file (appended), '-' for stdout. Default: stdout unless --kafka.",
         dir_okay=False)] = None,

@@ -7,6 +7,7 @@ import jsonschema
 import pytest
 
 from pipeline.contracts.models import Liquidation, TradeFlow
+from pipeline.sources.exchanges.base import MetaLine, split_line
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "tests" / "data" / "exchange_samples"
@@ -23,6 +24,17 @@ def validate_event(obj: dict) -> None:
     kind = obj["type"]
     _VALIDATORS[kind].validate(obj)
     _MODELS[kind].model_validate(obj)
+
+
+def session_messages(name: str) -> list:
+    """The messages of a recorded cryptofeed session, in order (its header lines left out)."""
+    out = []
+    for line in (SESSIONS / name).read_bytes().splitlines():
+        try:
+            out.append(split_line(line)[1])
+        except MetaLine:
+            continue
+    return out
 
 
 def doc_example(name: str):

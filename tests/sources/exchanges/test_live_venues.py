@@ -1,12 +1,15 @@
-"""Live connectors for OKX, BitMEX, Deribit and Hyperliquid against the local replay server.
+"""Live connectors for OKX, BitMEX, Deribit, Hyperliquid, Kraken Futures and Coinbase against the
+local replay server.
 
 One session per venue: the feed subscribes (the server checks the exact frames and acknowledges
-them as the venue does), receives recorded traffic (cryptofeed's OKX, BitMEX and Deribit sessions)
-and liquidation/trade messages shaped like the venue docs, loses the connection mid-stream,
-reconnects, gets a garbage frame, and must keep the venue's heartbeat going. The session ends when
-everything sent has come out and the venue has seen its heartbeat twice (a condition, never a fixed
-time), so a busy machine only makes it slower. Trade times are shifted by whole seconds to now, so
-bars are cut as in the recording; the bar grace is long, so a slow session makes no trade late."""
+them as the venue does), receives recorded traffic (cryptofeed's OKX, BitMEX, Deribit, Kraken Futures
+and Coinbase sessions) and liquidation/trade messages shaped like the venue docs, loses the
+connection mid-stream, reconnects, gets a garbage frame, and must keep the venue's heartbeat going
+(Kraken Futures and Coinbase need websocket protocol pings only: the feed sends them nothing after
+subscribing). The session ends when everything sent has come out and the venue has seen its
+heartbeat twice (a condition, never a fixed time), so a busy machine only makes it slower. Trade
+times are shifted by whole seconds to now, so bars are cut as in the recording; the bar grace is
+long, so a slow session makes no trade late."""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ from pipeline.sources.exchanges.health import LIQUIDATIONS_LOST
 from pipeline.sources.exchanges.hyperliquid import LIQUIDATOR_VAULTS
 from pipeline.sources.exchanges.live import LiveConfig, LiveFeed, SubscribeError
 
-from .conftest import validate_event
+from .conftest import doc_example, validate_event
 from .replay_server import FAST, Script, drop, hold, local_server, offline_bars, recorded
 from .run_until import run_feed_to_end, run_feed_until
 from .test_feed_health import validate_health
@@ -82,6 +85,12 @@ def busy_then_quiet(filler: str, ping: str, pong: str) -> Callable[[ServerConn],
             conn.send(filler)
         answer_pings(ping, pong)(conn)
     return serve
+
+
+def no_app_heartbeat(conn: ServerConn) -> None:
+    """A venue that needs no application heartbeat (websocket protocol pings keep the connection)."""
+    while conn.recv() is not None:
+        pass
 
 
 def deribit_heartbeat(conn: ServerConn) -> None:
@@ -234,13 +243,54 @@ def hyperliquid_case() -> Case:
                 dumps(msgs), dumps(liqs), ["long", "short"], answer_pings(ping, '{"channel":"pong"}'), ping=ping)
 
 
-CASES = {"okx": okx_case, "bitmex": bitmex_case, "deribit": deribit_case, "hyperliquid": hyperliquid_case}
+def kraken_futures_case() -> Case:
+    """The recorded session, with the recorded trades of its last minute (from its trade_snapshot
+    messages, each the venue's own `trade` message) sent again as live trades before its fills, all
+    shifted to now; two liquidations: the docs' trade example with "type" "liquidation"."""
+    msgs = recorded("KRAKEN_FUTURES.ws.1.0")
+    fills = [m for m in msgs if m.get("feed") == "trade" and "time" in m]
+    rows = sorted((r for m in msgs if m.get("feed") == "trade_snapshot" for r in m["trades"]
+                   if r["time"] >= fills[0]["time"] - 60_000), key=lambda r: r["time"])
+    msgs[msgs.index(fills[0]):msgs.index(fills[0])] = rows
+    shift = shift_to_now(rows[0]["time"])
+    for d in rows + fills:
+        d["time"] += shift
+    doc = doc_example("kraken_futures_trade_docs_example.json")
+    liqs = [dict(doc, type="liquidation", side="sell", time=rows[0]["time"]),  # a liquidated taker sold: long
+            dict(doc, type="liquidation", side="buy", time=fills[-1]["time"],  # bought: short
+                 uid="05af78ac-a774-478c-a50c-8b9c234e071f")]
+    symbols = ["PI_XBTUSD", "PI_ETHUSD", "PI_LTCUSD", "FI_BCHUSD_210730"]
+    return Case("kraken-futures", symbols, [{"event": "subscribe", "feed": "trade", "product_ids": symbols}],
+                lambda sub: dumps({"event": "subscribed", "feed": sub["feed"], "product_ids": [p]}
+                                  for p in sub["product_ids"]),
+                dumps(msgs), dumps(liqs), ["long", "short"], no_app_heartbeat)
+
+
+def coinbase_case() -> Case:
+    """The recorded session, match times shifted to now; spot: no liquidations."""
+    msgs = recorded("COINBASE.ws.28.0")
+    matches = [m for m in msgs if m.get("type") in ("match", "last_match")]
+    stamps = [int(datetime.fromisoformat(m["time"].replace("Z", "+00:00")).timestamp() * 1000) for m in matches]
+    shift = shift_to_now(min(stamps))
+    for m, ts in zip(matches, stamps):
+        m["time"] = _iso(ts + shift)
+    symbols = ["SKL-USD"]
+    return Case("coinbase", symbols, [{"type": "subscribe", "product_ids": symbols, "channels": ["matches"]}],
+                lambda sub: dumps([{"type": "subscriptions", "channels": [{"name": "matches",
+                                                                            "product_ids": sub["product_ids"]}]}]),
+                dumps(msgs), [], [], no_app_heartbeat)
+
+
+CASES = {"okx": okx_case, "bitmex": bitmex_case, "deribit": deribit_case, "hyperliquid": hyperliquid_case,
+         "kraken-futures": kraken_futures_case, "coinbase": coinbase_case}
 
 
 def heartbeat_seen(case: Case) -> bool:
     """The second connection saw the venue's heartbeat kept: two pings, or Deribit's test_request answered."""
     if len(case.conns) < 2:
         return False
+    if case.heartbeat is no_app_heartbeat:
+        return True
     after = [m for m, _ in case.conns[1].frames[len(case.subscribe):]]
     if case.ping is not None:
         return after.count(case.ping) >= 2
@@ -273,6 +323,8 @@ def test_venue_session_survives_a_drop_and_loses_nothing(venue):
     after = [m for m, _ in case.conns[1].frames[len(case.subscribe):]]
     if case.ping is not None:
         assert after.count(case.ping) >= 2 and set(after) == {case.ping}
+    elif case.heartbeat is no_app_heartbeat:
+        assert after == []
     else:
         assert [json.loads(m)["method"] for m in after] == ["public/test"]
     if venue == "bitmex":  # pings only after a quiet spell: none while the venue sent every 50 ms
@@ -322,6 +374,11 @@ REFUSALS = [
      r"okx refused the subscription: code 60018: .*FOO-USDT doesn't exist"),
     ("hyperliquid", ["FOO"], lambda sub: {"channel": "error", "data": "Invalid subscription: unknown coin FOO"},
      r"hyperliquid refused the subscription: Invalid subscription"),
+    ("kraken-futures", ["PI_FOOUSD"], lambda sub: {"event": "error", "message": "Invalid product id"},
+     r"kraken-futures refused the subscription: Invalid product id"),
+    ("coinbase", ["FOO-USD"], lambda sub: {"type": "error", "message": "Failed to subscribe",
+                                           "reason": "Invalid product ID provided"},
+     r"coinbase refused the subscription: Failed to subscribe: Invalid product ID provided"),
 ]
 
 
@@ -347,6 +404,9 @@ def test_refused_subscription_stops_the_feed_with_the_venues_reason(venue, symbo
     ("bitmex", "BTC-PERPETUAL", "unknown instrument"),
     ("deribit", "BTC-27JUN25-100000-C", "an option"),
     ("deribit", "BTCUSDT", "not a Deribit perpetual or future"),
+    ("kraken-futures", "PF_XBTEUR", "not quoted in USD"),
+    ("kraken-futures", "BTCUSDT", "not a Kraken Futures product id"),
+    ("coinbase", "BTC-EUR", "quoted in EUR"),
 ])
 def test_locally_invalid_symbols_fail_before_connecting(venue, symbol, message):
     with pytest.raises(SubscribeError, match=f"{venue}: bad symbol '{symbol}': .*{message}"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 import math
 from collections import defaultdict
+from datetime import datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -21,6 +23,8 @@ CASES = [
     ("okx", "OKX.ws.1.0", None, {"BTC-USD-220527", "UNI-USD-SWAP", "BTC-USDT"}),
     ("bitmex", "BITMEX.ws.1.0", None, None),
     ("deribit", "DERIBIT.ws.1.0", 0, set()),
+    ("kraken-futures", "KRAKEN_FUTURES.ws.1.0", 3, {"PI_LTCUSD", "FI_BCHUSD_210730", "PI_ETHUSD"}),
+    ("coinbase", "COINBASE.ws.28.0", 52, {"SKL-USD"}),
 ]
 
 
@@ -46,6 +50,16 @@ def raw_trades(venue: str, path) -> list[dict]:
                 usd = float(d["sz"]) * face if face else float(d["sz"]) * float(d["px"])
                 out.append({"symbol": d["instId"], "usd": usd, "price": float(d["px"]), "buy": d["side"] == "buy",
                             "ts": int(d["ts"])})
+        elif venue == "kraken-futures" and msg.get("feed") == "trade" and msg.get("type") == "fill":
+            # PI_ and FI_ contracts are 1 USD each; `side` is the taker side
+            out.append({"symbol": msg["product_id"], "usd": float(msg["qty"]), "price": float(msg["price"]),
+                        "buy": msg["side"] == "buy", "ts": msg["time"]})
+        elif venue == "coinbase" and msg.get("type") == "match" and msg["product_id"].endswith("-USD"):
+            # `side` is the maker's: a maker sell is a taker buy
+            t = datetime.strptime(msg["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+            out.append({"symbol": msg["product_id"], "usd": float(msg["size"]) * float(msg["price"]),
+                        "price": float(msg["price"]), "buy": msg["side"] == "sell",
+                        "ts": calendar.timegm(t.timetuple()) * 1000 + t.microsecond // 1000})
         elif venue == "bitmex" and msg.get("table") == "trade" and msg.get("action") == "insert":
             for d in msg["data"]:
                 if d["symbol"] in ("XRPU21", "TRXU21"):

@@ -19,11 +19,13 @@ from tests.sources.archives.builders import assert_same_bars, iso
 from .conftest import SESSIONS, doc_example, validate_event
 
 RECORDINGS = [("binance-usdm", "BINANCE_FUTURES.ws.1.0"), ("bybit", "BYBIT.ws.26.0"), ("okx", "OKX.ws.1.0"),
-              ("bitmex", "BITMEX.ws.1.0"), ("deribit", "DERIBIT.ws.1.0")]
+              ("bitmex", "BITMEX.ws.1.0"), ("deribit", "DERIBIT.ws.1.0"),
+              ("kraken-futures", "KRAKEN_FUTURES.ws.1.0"), ("coinbase", "COINBASE.ws.28.0")]
 
 # documented trade messages: Bybit v5 publicTrade (docs example file), Hyperliquid `trades` (the
 # WsTrade example of the Hyperliquid API docs / HyperCore stream docs), Deribit `trades.{instrument}`
-# (API v2 docs, subscription example, one trade with a liquidation and one without)
+# (API v2 docs, subscription example, one trade with a liquidation and one without); Kraken Futures
+# `trade` (docs example file)
 HYPERLIQUID_TRADES = {"channel": "trades", "data": [
     {"coin": "BTC", "side": "B", "px": "72581.0", "sz": "0.00017", "time": 1787259217020,
      "hash": "0x0000000000000000000000000000000000000000000000000000000000000000", "tid": 877707108085800,
@@ -36,6 +38,11 @@ DERIBIT_TRADES = {"jsonrpc": "2.0", "method": "subscription", "params": {
         {"trade_seq": 30289433, "trade_id": "48079255", "timestamp": 1590484156350, "tick_direction": 1,
          "price": 8950.0, "mark_price": 8948.9, "instrument_name": "BTC-PERPETUAL", "index_price": 8955.88,
          "direction": "sell", "amount": 30.0, "liquidation": "M"}]}}
+# the first USD-quoted match of the cryptofeed Coinbase session
+COINBASE_MATCH = {"type": "match", "trade_id": 1568268, "maker_order_id": "cac01d6d-8009-4c33-8e0d-f7f853d7c1bc",
+                  "taker_order_id": "3dec64e4-f6ad-4ca8-ad3f-e5b1a0eb0d06", "side": "sell", "size": "450",
+                  "price": "0.791", "product_id": "SKL-USD", "sequence": 201390075,
+                  "time": "2021-04-17T16:43:37.121358Z"}
 OKX_TRADES = {"arg": {"channel": "trades", "instId": "BTC-USDT-SWAP"}, "data": [
     {"instId": "BTC-USDT-SWAP", "tradeId": "130639474", "px": "42219.9", "sz": "0.12", "side": "buy",
      "ts": "1630048897897", "count": "3"}]}
@@ -86,7 +93,8 @@ def test_recordings_give_the_same_events_either_way(venue, name):
 
 def test_documented_trade_messages_give_the_same_events_either_way():
     cases = {"bybit": doc_example("bybit_v5_publicTrade_docs_example.json"), "hyperliquid": HYPERLIQUID_TRADES,
-             "deribit": DERIBIT_TRADES, "okx": OKX_TRADES}
+             "deribit": DERIBIT_TRADES, "okx": OKX_TRADES,
+             "kraken-futures": doc_example("kraken_futures_trade_docs_example.json"), "coinbase": COINBASE_MATCH}
     for venue, msg in cases.items():
         out = assert_same(venue, [orjson.dumps(msg)])
         bars = [e for e in out if e["type"] == "trade_flow"]
@@ -126,6 +134,9 @@ BROKEN = [
     ("hyperliquid", HYPERLIQUID_TRADES, ["data"], ("px", "sz", "time", "side", "coin")),
     ("deribit", DERIBIT_TRADES, ["params", "data"], ("price", "amount", "timestamp", "direction",
                                                      "instrument_name")),
+    ("kraken-futures", doc_example("kraken_futures_trade_docs_example.json"), [],
+     ("price", "qty", "time", "side", "product_id", "uid")),
+    ("coinbase", COINBASE_MATCH, [], ("price", "size", "time", "side", "product_id", "trade_id")),
 ]
 
 
