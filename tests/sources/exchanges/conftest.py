@@ -7,6 +7,7 @@ import jsonschema
 import pytest
 
 from pipeline.contracts.models import Liquidation, TradeFlow
+from pipeline.sources.exchanges.health import FeedHealth
 from pipeline.sources.exchanges.base import MetaLine, split_line
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -14,9 +15,9 @@ SAMPLES = ROOT / "tests" / "data" / "exchange_samples"
 SESSIONS = SAMPLES / "cryptofeed_sessions"
 DOCS = SAMPLES / "docs_examples"
 _SCHEMAS = {name: json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
-            for name in ("liquidation", "trade_flow")}
+            for name in ("liquidation", "trade_flow", "feed_health")}
 _VALIDATORS = {k: jsonschema.Draft202012Validator(v) for k, v in _SCHEMAS.items()}
-_MODELS = {"liquidation": Liquidation, "trade_flow": TradeFlow}
+_MODELS = {"liquidation": Liquidation, "trade_flow": TradeFlow, "feed_health": FeedHealth}
 
 
 def validate_event(obj: dict) -> None:
@@ -24,6 +25,12 @@ def validate_event(obj: dict) -> None:
     kind = obj["type"]
     _VALIDATORS[kind].validate(obj)
     _MODELS[kind].model_validate(obj)
+
+
+def validate_health(obj: dict) -> None:
+    """A feed_health event dict satisfies both the pydantic model and the JSON Schema."""
+    _VALIDATORS["feed_health"].validate(obj)
+    FeedHealth.model_validate(obj)
 
 
 def session_messages(name: str) -> list:

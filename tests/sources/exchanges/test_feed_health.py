@@ -1,4 +1,4 @@
-"""feed_health events: JSON Schema, pydantic model, ClickHouse DDL and the rows.py entries the lead adds."""
+"""feed_health events: JSON Schema, pydantic model, ClickHouse DDL and its entries in pipeline/sinks/rows.py."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import re
 import uuid
 
-import jsonschema
 import pytest
 
 from pipeline.sinks import rows as rowlib
@@ -19,23 +18,17 @@ from pipeline.sources.exchanges.health import (
     HealthReporter,
 )
 
-from .conftest import ROOT
+from .conftest import ROOT, validate_health
 
 SCHEMA = json.loads((ROOT / "schemas" / "feed_health.schema.json").read_text())
-VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 DDL = (ROOT / "schemas" / "clickhouse" / "070_feed_health.sql").read_text()
 
-# The exact entries the lead adds to pipeline/sinks/rows.py (kept here so the test checks them).
+# The entries pipeline/sinks/rows.py must hold for feed_health (the test checks they are there).
 TABLE_FOR_TYPE_ENTRY = {"feed_health": "feed_health"}
 COLUMNS_ENTRY = {"feed_health": (
     "event_id", "venue", "status", "ts", "detail", "messages_per_s", "liquidations_per_s", "trades_per_s", "errors",
     "reconnects", "gap_ms", "window_s", "schema_version", "raw",
 )}
-
-
-def validate_health(obj: dict) -> None:
-    VALIDATOR.validate(obj)
-    FeedHealth.model_validate(obj)
 
 
 def reporter(has_liq=True) -> HealthReporter:
@@ -81,16 +74,15 @@ def test_schema_model_and_ddl_agree():
     assert "ReplacingMergeTree" in DDL and "ORDER BY (venue, ts, event_id)" in DDL and "{db}.feed_health" in DDL
 
 
-def test_rows_entries_store_in_chdb(monkeypatch, tmp_path_factory):
-    """Apply the DDL on embedded chDB and insert through rows.py with the entries the lead adds."""
-    pytest.importorskip("chdb")
+def test_rows_entries_store_in_chdb(tmp_path_factory):
+    """rows.py holds the entries; apply the DDL on embedded chDB and insert through it."""
     from pipeline.sinks import _chdb
     from pipeline.sinks.clickhouse import open_store
 
     for k, v in TABLE_FOR_TYPE_ENTRY.items():
-        monkeypatch.setitem(rowlib.TABLE_FOR_TYPE, k, v)
+        assert rowlib.TABLE_FOR_TYPE[k] == v
     for k, v in COLUMNS_ENTRY.items():
-        monkeypatch.setitem(rowlib.COLUMNS, k, v)
+        assert rowlib.COLUMNS[k] == v
     with _chdb._SESSIONS_LOCK:  # chDB opens one data path per process
         already = list(_chdb._SESSIONS)
     path = already[0] if already else str(tmp_path_factory.mktemp("chdb-feed-health"))

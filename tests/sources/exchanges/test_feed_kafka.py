@@ -19,10 +19,9 @@ from tests.conftest import read_topic
 from tests.envelopes import events_of
 from tests.waiting import interrupt_when
 
-from .conftest import ROOT, validate_event
+from .conftest import ROOT, validate_event, validate_health
+from .live_cases import bitmex_case
 from .replay_server import Script, hold, local_server
-from .test_feed_health import validate_health
-from .test_live_venues import bitmex_case
 
 TRADE_SCHEMA = jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / "trade.schema.json").read_text()))
 

@@ -10,7 +10,6 @@ fixed time."""
 from __future__ import annotations
 
 import json
-import random
 import socket
 import time
 
@@ -25,15 +24,13 @@ from pipeline.sources.exchanges.live import (
     LiveConfig,
     LiveFeed,
     SubscribeError,
-    backoff_delays,
 )
 
 from tests.waiting import interrupt_when
 
-from .conftest import doc_example, validate_event
+from .conftest import doc_example, validate_event, validate_health
 from .replay_server import FAST, Script, drop, hold, local_server, offline_bars, recorded
 from .run_until import run_feed_to_end, run_feed_until
-from .test_feed_health import validate_health
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,11 +202,9 @@ def test_binance_refusal_and_locally_invalid_symbols():
         LiveFeed(LiveConfig(venue="binance-usdm", symbols=["BTCUSD"]), sink=None)
     with pytest.raises(SubscribeError, match="not a Bybit linear or inverse"):
         LiveFeed(LiveConfig(venue="bybit", symbols=["BTC-PERPX"]), sink=None)
-    with pytest.raises(FeedError, match="no live connector for venue 'kraken'"):
-        LiveConfig(venue="kraken", symbols=["PF_XBTUSD"])
 
 
-def test_gives_up_after_max_reconnects_with_backoff():
+def test_gives_up_after_max_reconnects():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -217,11 +212,6 @@ def test_gives_up_after_max_reconnects_with_backoff():
                      **{**FAST, "backoff_base_s": 0.01})
     with pytest.raises(FeedError, match="gave up after 3 failed connection attempts"):
         run_feed_to_end(cfg)
-    delays = backoff_delays(1.0, 8.0, random.Random(1))
-    got = [next(delays) for _ in range(8)]
-    caps = [1, 2, 4, 8, 8, 8, 8, 8]
-    assert all(c / 2 <= d <= c for d, c in zip(got, caps))
-    assert len(set(got)) == len(got)  # jittered
 
 
 def test_server_closing_cleanly_reconnects_and_counts_connections_without_data_as_failures():

@@ -10,6 +10,7 @@ import pytest
 from pipeline.sources.exchanges import get_venue
 
 from .conftest import doc_example, validate_event
+from .venue_messages import deribit_trade, okx_liq
 
 RECV = 1_700_000_000_000
 
@@ -124,14 +125,6 @@ def test_bybit_unknown_topic_is_an_error():
 
 # ---------------------------------------------------------------- OKX
 
-def okx_liq(inst_id, sz, px, pos_side, side, ts="1692266434010"):
-    return {"arg": {"channel": "liquidation-orders", "instType": "SWAP"},
-            "data": [{"details": [{"bkLoss": "0", "bkPx": px, "ccy": "", "posSide": pos_side, "side": side,
-                                   "sz": sz, "ts": ts}],
-                      "instFamily": inst_id.rsplit("-", 1)[0], "instId": inst_id, "instType": "SWAP",
-                      "uly": inst_id.rsplit("-", 1)[0]}]}
-
-
 def test_okx_liquidation_linear_ctval():
     [liq] = liqs("okx", okx_liq("BTC-USDT-SWAP", "25", "70000", "long", "sell"))
     assert liq.quantity == pytest.approx(0.25)  # 25 contracts x 0.01 BTC
@@ -200,16 +193,6 @@ def test_bitmex_trade_units_and_partial_skipped():
 
 
 # ---------------------------------------------------------------- Deribit
-
-def deribit_trade(liq=None, direction="sell", name="BTC-PERPETUAL", amount=1000.0, price=50000.0):
-    t = {"trade_seq": 1, "trade_id": "ETH-123", "timestamp": 1626993723900, "tick_direction": 0, "price": price,
-         "mark_price": price, "instrument_name": name, "index_price": price, "direction": direction,
-         "amount": amount}
-    if liq:
-        t["liquidation"] = liq
-    return {"jsonrpc": "2.0", "method": "subscription",
-            "params": {"channel": f"trades.{name}.raw", "data": [t]}}
-
 
 @pytest.mark.parametrize("liq,direction,expected", [
     ("T", "sell", ["long"]), ("T", "buy", ["short"]),
