@@ -34,7 +34,8 @@ from rich.table import Table  # noqa: E402
 from _scenario import scenario_events  # noqa: E402
 from read_order import NOW_MS, envelopes  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.stream.handler import Handler, Message  # noqa: E402
+from pipeline.stream.handler import Handler  # noqa: E402
+from pipeline.stream.messages import Message  # noqa: E402
 from pipeline.wire.producer import key_of, topic_for  # noqa: E402
 
 MODES = ("single", "single+rows", "batched", "batched+rows")

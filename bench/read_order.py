@@ -41,7 +41,8 @@ from rich.console import Console  # noqa: E402
 from _reference import differences, reference_alerts  # noqa: E402
 from _scenario import scenario_events  # noqa: E402
 from pipeline.config import Settings  # noqa: E402
-from pipeline.stream.handler import Handler, Message  # noqa: E402
+from pipeline.stream.handler import Handler  # noqa: E402
+from pipeline.stream.messages import Message  # noqa: E402
 from pipeline.stream.takes import read_takes  # noqa: E402
 from pipeline.wire.batcher import Batcher  # noqa: E402
 from pipeline.wire.producer import arrival_ms, key_of, topic_for  # noqa: E402

@@ -26,8 +26,9 @@ from pipeline.contracts.registry import detected_on
 from pipeline.sinks.writer import BackgroundWriter
 from pipeline.stream import metrics
 from pipeline.stream.align import Alignment
-from pipeline.stream.handler import Handler, Message, Outputs
+from pipeline.stream.handler import Handler
 from pipeline.stream.handoff import StateCheckpoint
+from pipeline.stream.messages import Message, Outputs
 from pipeline.stream.takes import SaveOnCommit, Takes
 
 log = logging.getLogger("cascadewatch.stream")

@@ -32,16 +32,14 @@ import logging
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import msgspec
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from pipeline.config import Settings
-from pipeline.contracts.envelope import is_batch, items
 from pipeline.contracts.decoder import Decoder
+from pipeline.contracts.envelope import is_batch, items
 from pipeline.contracts.light import RECORDS, light_from_dict
 from pipeline.contracts.models import INPUT_TYPES, ContractError
 from pipeline.contracts.registry import TABLES, detected_on, stored_only_on
@@ -49,6 +47,7 @@ from pipeline.detect import CascadeDetector
 from pipeline.detect.detector import Output as DetectorOutput
 from pipeline.stream import metrics
 from pipeline.stream.deadletter import dead_letter
+from pipeline.stream.messages import Message, Outputs
 
 log = logging.getLogger("cascadewatch.stream")
 _loads, _dumps = orjson.loads, orjson.dumps
@@ -69,33 +68,6 @@ _GROWTH_PER_FIELD = 64
 # Links applied here whose copy on the links topic has not been read back yet (bounded: a copy that never
 # comes back, the topic's records lost, is forgotten after this many more).
 _LOCAL_LINKS_KEPT = 10_000
-
-
-class Message(NamedTuple):
-    """One Kafka record as the agent received it (a named tuple: the agent makes one per message, and a
-    frozen dataclass costs several times as much to build)."""
-
-    topic: str
-    value: bytes
-    key: bytes | None = None
-    partition: int | None = None
-    offset: int | None = None
-
-
-KeyValue = tuple[bytes | None, bytes]
-
-
-@dataclass
-class Outputs:
-    alerts: list[KeyValue] = field(default_factory=list)  # to the alerts topic
-    links: list[KeyValue] = field(default_factory=list)  # to the links topic (keyed by the target asset)
-    late: list[KeyValue] = field(default_factory=list)  # to the late topic: each event as received
-    dead: list[KeyValue] = field(default_factory=list)  # to the dead-letter topic
-    rows: list[dict] = field(default_factory=list)  # to store (only when storing)
-    states: dict[str, bytes] = field(default_factory=dict)  # asset -> state snapshot (JSON) for the state table
-    partitions: dict[str, int | None] = field(default_factory=dict)  # asset -> partition its events came on
-    events: int = 0  # valid events seen
-    now: float = 0.0  # the wall clock the call ran at (seconds)
 
 
 class Handler:

@@ -36,8 +36,9 @@ import orjson
 from faust.sensors import Sensor
 
 from pipeline.stream.align import TP, Alignment, event_time
-from pipeline.stream.handler import Handler, Message, Outputs
+from pipeline.stream.handler import Handler
 from pipeline.stream.handoff import StateCheckpoint
+from pipeline.stream.messages import Message, Outputs
 
 log = logging.getLogger("cascadewatch.stream")
 

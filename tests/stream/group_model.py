@@ -18,8 +18,9 @@ import orjson
 from kafka.partitioner.default import murmur2
 
 from pipeline.config import Settings
-from pipeline.stream.handler import Handler, Message
+from pipeline.stream.handler import Handler
 from pipeline.stream.handoff import StateCheckpoint
+from pipeline.stream.messages import Message
 from pipeline.stream.takes import Takes
 
 NOW = 1_756_065_800.0  # the workers' wall clock, seconds (the detector's idle timeouts)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from pipeline.config import Settings
-from pipeline.stream.handler import Handler, Message, Outputs
+from pipeline.stream.handler import Handler
+from pipeline.stream.messages import Message, Outputs
 from pipeline.wire.batcher import Batcher
 from pipeline.wire.producer import arrival_ms, topic_for
 from pipeline.contracts.registry import key_of

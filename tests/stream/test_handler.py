@@ -15,7 +15,8 @@ from pipeline.contracts.models import dump_event
 from pipeline.detect import CascadeDetector
 from pipeline.replay import ReplayResult, load
 from pipeline.scenarios import bundled
-from pipeline.stream.handler import Handler, Message
+from pipeline.stream.handler import Handler
+from pipeline.stream.messages import Message
 
 from .handler_helpers import Loop, interleaved, messages
 

@@ -16,7 +16,8 @@ import pipeline.stream.handler as handler_module
 from pipeline.config import BatchConfig, Settings
 from pipeline.contracts.envelope import encode
 from pipeline.scenarios import bundled
-from pipeline.stream.handler import Handler, Message, Outputs
+from pipeline.stream.handler import Handler
+from pipeline.stream.messages import Message, Outputs
 
 from .fuzz_messages import bad_messages
 from .handler_helpers import Loop, messages
