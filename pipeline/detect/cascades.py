@@ -261,7 +261,8 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
             need = watch_need(cfg, need, info, cfg.sell_threshold_factor)
         long_usd = w.long_usd
         full_need, price = need, None
-        if active is None and cfg.cascade_price_fraction * need <= long_usd < need \
+        # Not inside a whale's selling: the selling moved the price, and already lowered the threshold.
+        if active is None and not selling and cfg.cascade_price_fraction * need <= long_usd < need \
                 and width <= cfg.cascade_price_max_window_ms:
             price = price_break(cfg, st, ts, width)
             if price is not None:

@@ -40,8 +40,9 @@ class DetectorConfig(BaseModel):
         True, description="A cascade that begins while a deposit's selling is under way (started, its drop not yet "
         "shown) confirms the sell stage: the forced selling is the rest of the story")
     sell_threshold_factor: float = Field(
-        0.5, gt=0, le=1, description="After a whale's sell stage, until cascade_max_delay_ms, the cascade threshold is "
-        "scaled by this (as in a contagion watch: the selling is reason to look closer)")
+        0.25, gt=0, le=1, description="After a whale's sell stage, until cascade_max_delay_ms, the cascade threshold is "
+        "scaled by this (as in a contagion watch: the selling is reason to look closer); a price break does not "
+        "lower it further (the selling moved the price)")
     sell_min_net_usd: float = Field(5e6, description="Net taker sell (sell - buy, USD, all venues) since the deposit")
     sell_min_deposit_fraction: float = Field(0.1, description="...and at least this fraction of the deposited value")
     sell_min_drop_pct: float = Field(0.5, description="Price drop from the last close before the deposit, percent")
