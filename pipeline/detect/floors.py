@@ -8,9 +8,10 @@ and a burst's ramp is taken back out once it is called.
 
 The level of a measure is robust to the bursts a history always holds: each day with at least
 half a day of history gives its own high quantile (by default the 99.9th percentile, the second
-largest minute of a day), and the level is the median of those daily figures. A burst that was
-never called raises its own day's figure, not the median: a history with a burst on fewer than
-half of its days gives the level of its ordinary days. The daily extreme is taken from the
+largest minute of a day), and the level is the median of those daily figures (with an even
+count, halfway between the middle two). A burst that was never called raises its own day's
+figure, not the median: a history with a burst on fewer than half of its days gives the level of
+its ordinary days. The daily extreme is taken from the
 asset's own distribution, so an asset whose liquidations come few and large (a heavy tail) gets
 a level in proportion to its tail, not to its body. The level is fixed once per hour of event
 time from the minutes before that hour, so a decision depends on event times only.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import statistics
 
 MINUTE = 60_000
 HOUR = 60 * MINUTE
@@ -150,7 +152,9 @@ class FloorSketch:
             daily = sorted(self._day_quantile(row, _base(k)) for day, row in per_day.items()
                            if self.minutes.get(day, 0) >= DAY_MIN_MINUTES and row)
             if daily:
-                levels[k] = daily[(len(daily) - 1) // 2]  # the lower median: always one day's figure
+                # The median, between the middle two of an even count: the lower of two young days
+                # alone (one quiet day) set levels that called ordinary hours on small assets.
+                levels[k] = statistics.median(daily)
             rows = [row for row in per_day.values() if row]
             if rows:
                 levels[top_key(k)] = bin_top(max(max(row) for row in rows), _base(k))

@@ -26,6 +26,16 @@ def test_the_level_is_each_days_extreme_and_the_median_over_days():
     assert 70_000 <= levels[USD5] < 70_000 * 1.1
 
 
+def test_an_even_count_of_days_gives_the_level_halfway_between_the_middle_two():
+    sk = FloorSketch(days=14, quantile=0.999)
+    fill_day(sk, 0, 10_000)  # its extreme: the 70k minutes
+    fill_day(sk, 1, 30_000)  # 210k
+    quiet, busy = bin_top(bin_of(70_000, 1_000.0), 1_000.0), bin_top(bin_of(210_000, 1_000.0), 1_000.0)
+    assert sk.level_at(2 * DAY_MS)[0][USD5] == (quiet + busy) / 2  # not the quiet day's alone
+    fill_day(sk, 2, 20_000)
+    assert sk.level_at(3 * DAY_MS)[0][USD5] == bin_top(bin_of(140_000, 1_000.0), 1_000.0)
+
+
 def test_bursts_on_fewer_than_half_the_days_do_not_move_the_level():
     clean, dirty = FloorSketch(days=14, quantile=0.999), FloorSketch(days=14, quantile=0.999)
     for day in range(7):
