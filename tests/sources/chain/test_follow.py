@@ -1,4 +1,5 @@
-"""EthereumWatcher.follow against a real Anvil node: newHeads over WebSocket, HTTP-polling fallback, reconnect.
+"""Following the head (pipeline/sources/chain/follow.py) with EthereumWatcher against a real Anvil node: newHeads
+over WebSocket, HTTP-polling fallback, reconnect.
 
 Anvil serves WebSocket on its HTTP port (ws://127.0.0.1:PORT).
 """
