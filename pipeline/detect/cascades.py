@@ -274,7 +274,10 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
                     long_usd >= cfg.critical_factor * active["threshold"]:
                 _escalate(cfg, st, active, alerts)
             continue
-        if (long_usd < need or not enough_count(cfg, w.long_n, info["count_needed"], long_usd, need)
+        count = info["count_needed"]
+        if selling and width < cfg.level_window_ms:  # see docs/detection.md, "Selling lowers the threshold"
+            count = max(cfg.cascade_min_count, math.ceil(count * cfg.sell_threshold_factor))
+        if (long_usd < need or not enough_count(cfg, w.long_n, count, long_usd, need)
                 or w.long_share() < cfg.cascade_min_long_share or len(w.long_venues) < cfg.cascade_min_venues
                 or not spread(cfg, w, need) or not longs_lead(cfg, st.windows.values(), width)):
             continue
@@ -284,7 +287,7 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
         if long_usd < cfg.cascade_baseline_multiple * base:
             continue
         figures = w.figures()
-        figures.update(baseline_long_usd=round(base, 2), threshold_usd=round(need, 2), **info)
+        figures.update(baseline_long_usd=round(base, 2), threshold_usd=round(need, 2), **{**info, "count_needed": count})
         if price is not None:
             figures.update(price)
         if width == cfg.cascade_window_ms:
@@ -341,7 +344,7 @@ def _start(cfg: DetectorConfig, st: AssetState, ts: int, figures: dict, link: Ep
     evidence = {"sampled_venues": figures["sampled_venues"],
                 "gapped_markets": st.market.gaps(ts - figures["window_ms"], ts),
                 "floor_source": figures["floor_source"]}
-    ep = whale.sell_episode_for(cfg, st, ts, alerts)
+    ep = whale.sell_episode_for(cfg, st, ts, alerts, linked=link is not None)
     if ep is not None:
         sell_ts = ep.sell["ts"]
         at = max(ts, sell_ts)

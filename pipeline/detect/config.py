@@ -38,11 +38,13 @@ class DetectorConfig(BaseModel):
                                        "since the deposit reaches this fraction of what the sell stage needs")
     sell_confirmed_by_cascade: bool = Field(
         True, description="A cascade that begins while a deposit's selling is under way (started, its drop not yet "
-        "shown) confirms the sell stage: the forced selling is the rest of the story")
+        "shown) confirms the sell stage: the forced selling is the rest of the story. Such a watch stays open for "
+        "its cascade until cascade_max_delay_ms after the selling started")
     sell_threshold_factor: float = Field(
         0.25, gt=0, le=1, description="After a whale's sell stage, until cascade_max_delay_ms, the cascade threshold is "
-        "scaled by this (as in a contagion watch: the selling is reason to look closer); a price break does not "
-        "lower it further (the selling moved the price)")
+        "scaled by this (as in a contagion watch: the selling is reason to look closer), and so is the count of long "
+        "liquidations needed in the short and middle windows (not below cascade_min_count); a price break does not lower it further (the selling "
+        "moved the price)")
     sell_min_net_usd: float = Field(5e6, description="Net taker sell (sell - buy, USD, all venues) since the deposit")
     sell_min_deposit_fraction: float = Field(0.1, description="...and at least this fraction of the deposited value")
     sell_min_drop_pct: float = Field(0.5, description="Price drop from the last close before the deposit, percent")

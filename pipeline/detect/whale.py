@@ -193,16 +193,19 @@ def _claim(cfg: DetectorConfig, st: AssetState, ep: Episode, alerts: list) -> No
             return
 
 
-def sell_episode_for(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Episode | None:
+def sell_episode_for(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list,
+                     linked: bool = False) -> Episode | None:
     """The whale episode in its sell stage whose cascade a burst at `ts` would be. An episode whose
     selling has started (`sell_start_fraction` of the net sell it needs) but not yet shown its full
-    drop is confirmed by the burst: forced selling is the rest of the story."""
+    drop is confirmed by the burst: forced selling is the rest of the story. Past the selling window
+    (waiting for a slow cascade, `watch_until`), a contagion watch (`linked`) explains the burst first."""
     for ep in st.episodes.values():
         if ep.stage == "sell" and ep.sell["ts"] - cfg.cascade_window_ms <= ts <= ep.sell["ts"] + cfg.cascade_max_delay_ms:
             return ep
     if cfg.sell_confirmed_by_cascade:
         for ep in st.episodes.values():
-            if ep.stage == "watch" and ep.sell_start is not None and ep.sell_start <= ts <= ep.deadline and \
+            until = ep.deadline if linked else watch_until(cfg, ep)
+            if ep.stage == "watch" and ep.sell_start is not None and ep.sell_start <= ts <= until and \
                     ts >= known_from(cfg, ep):
                 _confirm(cfg, st, ep, ts, alerts, by="cascade")
                 return ep
@@ -224,9 +227,18 @@ def known_from(cfg: DetectorConfig, ep: Episode) -> int:
     return ep.start + cfg.chain_lateness_ms
 
 
+def watch_until(cfg: DetectorConfig, ep: Episode) -> int:
+    """When a watching episode expires: at its deadline, or, once its selling has started and a cascade may
+    confirm it, `cascade_max_delay_ms` after the selling started. The selling itself is measured up to the
+    deadline only; the wait is for its cascade, which a slow burst reaches late (an hour into a bleed)."""
+    if ep.sell_start is not None and cfg.sell_confirmed_by_cascade:
+        return max(ep.deadline, ep.sell_start + cfg.cascade_max_delay_ms)
+    return ep.deadline
+
+
 def expire_due(cfg: DetectorConfig, st: AssetState, watermark: float, alerts: list) -> None:
     for ep in list(st.episodes.values()):
-        deadline = ep.deadline if ep.stage == "watch" else ep.sell["ts"] + cfg.cascade_max_delay_ms
+        deadline = watch_until(cfg, ep) if ep.stage == "watch" else ep.sell["ts"] + cfg.cascade_max_delay_ms
         if watermark > deadline:
             close(st, ep, ep.stage, deadline)
             publish(cfg, st, ep, "expired", deadline, alerts)

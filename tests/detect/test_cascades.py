@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -143,6 +144,54 @@ def test_without_that_the_cascade_is_claimed_when_the_selling_shows():
     cascades = [a for a in alerts if a.stage == "cascade"]
     assert [(a.kind, a.revision) for a in cascades] == [("liquidation_cascade", 0), ("whale_cascade", 1)]
     assert cascades[1].deposit.event_id == "bitcoin:whale:0" and "confirmed_by" not in cascades[1].sell
+
+
+def _watch_with_selling_but_no_drop(burst_at):
+    """Deposit at T0; net taker selling from T0+5 min for 20 min with the price flat (its drop never
+    shows: the episode stays at watch); long liquidations from T0+`burst_at` min for 20 min."""
+    flat = bars(T0 - 10 * MIN, T0 + 240 * MIN, price_fn=lambda t: 115_000.0,
+                sell_extra=lambda t: 40e6 if T0 + 5 * MIN <= t < T0 + 25 * MIN else 0.0)
+    evs = [e for e in story(sell=False, cascade=False) if e.type != "trade_flow"] + flat
+    return sorted(evs + liqs(T0 + burst_at * MIN, T0 + (burst_at + 20) * MIN, 2_000, 150_000), key=lambda e: e.ts)
+
+
+def test_a_watch_whose_selling_started_waits_for_a_slow_cascade():
+    """The burst is called 80 minutes after the deposit, past the watch's selling window (30 + 40 min) but
+    within `cascade_max_delay_ms` of the selling's start: it confirms the sell stage and is the whale's."""
+    alerts = replay(_watch_with_selling_but_no_drop(burst_at=80))
+    assert [(a.kind, a.stage) for a in alerts] == [
+        ("whale_cascade", "watch"), ("whale_cascade", "sell"), ("whale_cascade", "cascade")]
+    assert alerts[1].sell["confirmed_by"] == "cascade" and alerts[2].deposit.event_id == "bitcoin:whale:0"
+
+
+def test_such_a_watch_expires_when_no_cascade_comes_in_time():
+    late = replay(_watch_with_selling_but_no_drop(burst_at=130))  # selling from T0+5: waited for until T0+125
+    assert [(a.kind, a.stage) for a in late] == [
+        ("whale_cascade", "watch"), ("whale_cascade", "expired"), ("liquidation_cascade", "cascade")]
+    assert late[1].ts == T0 + 5 * MIN + NO_LINKS.cascade_max_delay_ms
+    cfg = NO_LINKS.model_copy(update={"sell_confirmed_by_cascade": False})  # then it expires at its deadline
+    assert [a.ts for a in replay(_watch_with_selling_but_no_drop(burst_at=80), cfg) if a.stage == "expired"] == [
+        T0 + cfg.sell_window_ms + cfg.sell_max_ms]
+
+
+def test_a_whale_s_selling_lowers_the_count_needed_with_the_threshold():
+    """After two days of history the count test asks for many liquidations. Inside a whale's selling the
+    count needed falls with the USD (`sell_threshold_factor`): a burst from fewer, larger liquidations
+    than an unexplained cascade would need is the whale's."""
+    history = noise("BTC", T0 - 2 * DAY, T0 - 10 * MIN, 20_000, seed=5, every_ms=5_000)
+    history += bars(T0 - 2 * DAY, T0 - 10 * MIN, price_fn=lambda t: 115_000.0, step=60_000)
+    det = CascadeDetector(NO_LINKS)
+    drive(det, sorted(history, key=lambda e: e.ts))
+    need, info = threshold(NO_LINKS, det.state("BTC"), 5 * MIN, NO_LINKS.floor_factor, T0)
+    full = info["count_needed"]
+    assert info["floor_source"] == "learned" and full >= 12
+    scaled = max(NO_LINKS.cascade_min_count, math.ceil(full * NO_LINKS.sell_threshold_factor))
+    n = (full + 1) // 2  # between the scaled count and the full one
+    prints = liqs(T0 + 30 * MIN, T0 + 31 * MIN, 60_000 // n, need / n, tag="p")  # the full threshold's USD
+    evs = [e for e in story(sell_from=5, cascade=False) if e.ts >= T0 - 10 * MIN] + prints
+    got = [a for a in drive(det, sorted(evs, key=lambda e: e.ts)) + det.finish() if a.stage == "cascade"]
+    assert [a.kind for a in got] == ["whale_cascade"]
+    assert scaled <= got[0].cascade["liquidation_count"] < full and got[0].cascade["count_needed"] == scaled
 
 
 def test_alerts_name_sampled_and_gapped_feeds():
