@@ -222,13 +222,14 @@ class Alert(_Event):
 
 class Link(_Event):
     """A cascade on `source_asset` opens a contagion watch on `asset`; a progress marker says the source
-    has decided its cascades up to `source_ts` (see schemas/link.schema.json)."""
+    has decided its cascades up to `source_ts`; a stir says its long liquidations reached part of its
+    threshold at `source_ts` (see schemas/link.schema.json)."""
 
     type: Literal["link"] = "link"
     asset: Asset = _ASSET
     source_alert_id: str = Field(min_length=1)
     source_asset: Asset = _ASSET
-    source_kind: Literal["whale_cascade", "liquidation_cascade", "contagion_cascade", "progress"]
+    source_kind: Literal["whale_cascade", "liquidation_cascade", "contagion_cascade", "progress", "stir"]
     source_ts: Int = _MS
     source_long_usd: float = Field(0.0, ge=0)
 

@@ -25,7 +25,7 @@ from pipeline.detect.alerts import alert_id_for, publish
 from pipeline.detect.buffers import since, upto
 from pipeline.detect.config import MINUTE, DetectorConfig
 from pipeline.detect.floors import FloorSketch, key, top_key
-from pipeline.detect.state import UNEXPLAINED, AssetState, Episode
+from pipeline.detect.state import CONTAGION, UNEXPLAINED, AssetState, Episode
 from pipeline.detect.windows import RollingWindow, push_each
 
 
@@ -137,7 +137,10 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
     # `_judge_at` would pass over every window below its threshold; with a burst under way that is
     # neither over nor critical, it would only mark the burst hot. Anything else goes to `_judge_at`.
     quiet_ms, max_ms, critical = cfg.cascade_quiet_ms, cfg.cascade_max_ms, cfg.critical_factor
-    least = cfg.cascade_price_fraction  # below this share of its threshold no window can pass
+    least = cfg.cascade_price_fraction  # below this share of its threshold no window can pass...
+    stir = 1.0  # ...nor stir (contagion.stir)
+    if cfg.contagion_stir_fraction and any(t != st.asset for t in cfg.contagion_targets.get(st.asset, ())):
+        stir = cfg.contagion_stir_fraction
     pairs_of, pairs, short = None, (), windows[0]
     minute_end, thresholds = -math.inf, None
     for liq in liqs[lo:hi]:
@@ -156,7 +159,7 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
             if thresholds is not pairs_of:
                 pairs_of = thresholds
                 pairs = tuple((st.windows[width], need, 0.5 * need,
-                               least * need if width <= cfg.cascade_price_max_window_ms else need)
+                               min(stir, least if width <= cfg.cascade_price_max_window_ms else 1.0) * need)
                               for (width, _), (need, _) in zip(cfg.windows(), thresholds))
         active = cs.active
         if active is None:
@@ -250,6 +253,8 @@ def _thresholds(cfg: DetectorConfig, st: AssetState, ts: int) -> list:
 def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> None:
     _end_if_quiet(cfg, st, ts)
     active = st.cascade.active
+    if active is None and cfg.contagion_stir_fraction and ts >= st.stir_sent + contagion.STIR_EVERY_MS:
+        _stir_if_any(cfg, st, ts)
     link = contagion.watch_covering(st, ts) if active is None and st.linked else None
     selling = cfg.sell_threshold_factor < 1 and active is None and link is None and \
         whale.selling_covers(cfg, st, ts)
@@ -356,14 +361,27 @@ def _start(cfg: DetectorConfig, st: AssetState, ts: int, figures: dict, link: Ep
             ep = link
             st.linked.pop(ep.alert_id, None)
         else:
-            ep = Episode(alert_id=alert_id_for(st.asset, f"liquidation_cascade:{ts}"), kind=UNEXPLAINED, start=ts,
-                         deadline=ts)
+            stirred = contagion.stir_before(cfg, st, ts) if st.stirs else None
+            ep = Episode(alert_id=alert_id_for(st.asset, f"liquidation_cascade:{ts}"), start=ts, deadline=ts,
+                         kind=UNEXPLAINED if stirred is None else CONTAGION, linked_to=stirred)
         ep.stage, ep.cascade, ep.evidence = "cascade", figures, evidence
         at = ts
     st.cascade.active["alert_id"] = ep.alert_id
     publish(cfg, st, ep, "cascade", at, alerts)
     if ep.kind == UNEXPLAINED:
         contagion.reclassify_if_linked_soon(cfg, st, ep, alerts)
+
+
+def _stir_if_any(cfg: DetectorConfig, st: AssetState, ts: int) -> None:
+    """A window holding `contagion_stir_fraction` of its threshold (enough long liquidations, longs
+    dominating) tells the asset's contagion targets it is stirring."""
+    frac = cfg.contagion_stir_fraction
+    for (width, _), (need, _) in zip(cfg.windows(), _thresholds(cfg, st, ts)):
+        w = st.windows[width]
+        if w.long_usd >= frac * need and w.long_n >= cfg.cascade_min_count and \
+                w.long_share() >= cfg.cascade_min_long_share:
+            contagion.stir(cfg, st, ts, w.long_usd)
+            return
 
 
 def _escalate(cfg: DetectorConfig, st: AssetState, active: dict, alerts: list) -> None:

@@ -151,6 +151,14 @@ class DetectorConfig(BaseModel):
     progress_live_within_ms: int = Field(5 * MINUTE, ge=0, description="How near the wall clock judging counts as live")
     contagion_threshold_factor: float = Field(
         0.25, gt=0, le=1, description="Within a contagion watch the cascade threshold is scaled by this")
+    contagion_stir_fraction: float = Field(
+        0.3, ge=0, le=1, description="A source asset whose long liquidations reach this fraction of its own cascade "
+        "threshold in a window, with no cascade called, tells its targets it is stirring: a target cascade called "
+        "within contagion_stir_window_ms after that is a contagion_cascade linked to the stirring (a slow source "
+        "burst is often too small to call on its own while its target's is not). It only names the kind of a "
+        "cascade that passed its own threshold; it lowers no threshold (0: off)")
+    contagion_stir_window_ms: int = Field(
+        45 * MINUTE, ge=0, description="How long before a target's cascade the source's stirring may be")
 
     # -- ETF context ------------------------------------------------------------------------
     etf_outflow_streak_days: int = Field(3, description="Consecutive outflow days that raise severity")

@@ -5,6 +5,11 @@ to the target's partition, where, once the target's judging reaches the source's
 cascade threshold is scaled by `contagion_threshold_factor`. A target cascade up to
 `contagion_lookback_ms` BEFORE the source's is re-classified by an amended alert.
 
+A source whose long liquidations reach `contagion_stir_fraction` of its threshold without a cascade
+tells its targets it is stirring (`stir`); a target cascade called within `contagion_stir_window_ms`
+after that is reported as contagion, linked to the stirring (`stir_before`). A slow source burst is
+often too small to call on its own while its target's, sharper, is not.
+
 Across partitions, progress markers keep this deterministic: each minute a source announces how
 far it has judged (`progress_for`), and a target judges its own cascades no further than its
 sources have (`upstream_gate`); a source silent for `link_idle_timeout_ms` stops holding it back.
@@ -19,6 +24,8 @@ from pipeline.contracts.models import Alert, Link
 from pipeline.detect.alerts import alert_id_for, publish, render
 from pipeline.detect.config import MINUTE, DetectorConfig
 from pipeline.detect.state import CONTAGION, UNEXPLAINED, AssetState, Episode
+
+STIR_EVERY_MS = 5 * MINUTE  # a source stirring for an hour tells its targets every five minutes, not per print
 
 
 def sources_of(cfg: DetectorConfig) -> dict[str, list[str]]:
@@ -92,6 +99,9 @@ def on_link(cfg: DetectorConfig, st: AssetState, link: Link, now: int | None, al
     st.seen[link.event_id] = link.source_ts
     fields = {"alert_id": link.source_alert_id, "asset": link.source_asset, "kind": link.source_kind,
               "ts": link.source_ts, "long_notional_usd": link.source_long_usd}
+    if link.source_kind == "stir":
+        bisect.insort(st.stirs, [link.source_ts, fields], key=lambda p: p[0])
+        return True
     bisect.insort(st.links, [link.source_ts, link.source_alert_id, fields], key=lambda p: (p[0], p[1]))
     return True
 
@@ -117,10 +127,13 @@ def _apply(cfg: DetectorConfig, st: AssetState, linked_to: dict, alerts: list) -
     if ep.announced:
         alerts.append(render(cfg, st, ep, "watch", source_ts))
     for done in list(st.done.values()):
-        if done.kind == UNEXPLAINED and done.published == "cascade" and \
+        stirred = done.kind == CONTAGION and (done.linked_to or {}).get("kind") == "stir"
+        if (done.kind == UNEXPLAINED or stirred) and done.published == "cascade" and \
                 source_ts - cfg.contagion_lookback_ms <= done.start < source_ts:
             _reclassify(cfg, st, done, ep.linked_to, alerts)
-    from pipeline.detect import cascades  # the cascade test imports this module: a cycle otherwise
+    from pipeline.detect import (
+        cascades,  # the cascade test imports this module: a cycle otherwise
+    )
 
     cascades.judge_again_for(cfg, st, ep, alerts)
 
@@ -151,3 +164,28 @@ def expire_due(cfg: DetectorConfig, st: AssetState, judged: float, alerts: list)
             del st.linked[ep.alert_id]
             if ep.announced:
                 publish(cfg, st, ep, "expired", ep.deadline, alerts)
+
+
+def stir(cfg: DetectorConfig, st: AssetState, ts: int, long_usd: float) -> None:
+    """The asset's long liquidations reached `contagion_stir_fraction` of its threshold at `ts` with no
+    cascade called: tell its targets (at most once per STIR_EVERY_MS), through `st.outbox`."""
+    targets = [t for t in cfg.contagion_targets.get(st.asset, []) if t != st.asset]
+    if not targets or ts < st.stir_sent + STIR_EVERY_MS:
+        return
+    st.stir_sent = ts
+    st.outbox.extend(Link(asset=t, source_alert_id=f"stir:{st.asset}:{ts}", source_asset=st.asset, source_kind="stir",
+                          source_ts=ts, source_long_usd=round(long_usd, 2)) for t in targets)
+
+
+def stir_before(cfg: DetectorConfig, st: AssetState, ts: int) -> dict | None:
+    """The latest stirring of a source within `contagion_stir_window_ms` before `ts` (None: none)."""
+    for at, fields in reversed(st.stirs):
+        if at <= ts:
+            return dict(fields) if at >= ts - cfg.contagion_stir_window_ms else None
+    return None
+
+
+def forget_stirs(cfg: DetectorConfig, st: AssetState, before: float) -> None:
+    """Drop the stirrings no cascade judged from `before` on can be linked to."""
+    while st.stirs and st.stirs[0][0] < before - cfg.contagion_stir_window_ms:
+        st.stirs.pop(0)

@@ -287,6 +287,9 @@ class CascadeDetector:
                 if ep.announced:
                     whale.publish(self.cfg, st, ep, "expired", ep.deadline, out.alerts)
         out.links = [link for a in out.alerts for link in contagion.links_for(self.cfg, a)]
+        for st in self.assets.values():
+            out.links.extend(st.outbox)
+            st.outbox.clear()
         return out
 
     def finish(self) -> list[Alert]:
@@ -329,6 +332,9 @@ class CascadeDetector:
             if len(alerts) > before:
                 for alert in alerts[before:]:
                     out.links.extend(contagion.links_for(self.cfg, alert))
+            if st.outbox:
+                out.links.extend(st.outbox)
+                st.outbox.clear()
             if watermark >= st.watermark + MINUTE or watermark < st.watermark:
                 self._prune(st, front)
                 st.watermark = watermark
@@ -380,6 +386,8 @@ class CascadeDetector:
         st.market.prune(history_from)
         st.longs.prune(history_from)
         decided_from = min(keep_from, judged_from)
+        if st.stirs:
+            contagion.forget_stirs(cfg, st, decided_from)
         for aid, ep in list(st.done.items()):
             # Once its evidence has left the buffers nothing can amend it, except a contagion link
             # re-classifying a liquidation cascade (kept for the contagion window). Behind the judging,

@@ -93,6 +93,9 @@ class AssetState:
     longs: LongBook = field(default_factory=LongBook)
     upstream: dict = field(default_factory=dict)  # source asset -> [decided up to, clock at arrival]
     progress_sent: int = -1
+    stirs: list = field(default_factory=list)  # sorted [source ts, link fields]: a source's stirrings heard
+    stir_sent: int = -1  # when this asset last told its targets it stirred
+    outbox: list = field(default_factory=list)  # links made while judging, not sent yet (not snapshotted)
     watermark: float = -1
     windows: dict = field(default_factory=dict)  # window width -> RollingWindow, rebuilt from `liqs` on restore
     moved_to: float = -1  # the watermark of the last advance (not snapshotted: a restore re-advances)
@@ -123,6 +126,7 @@ class AssetState:
             "etf": self.etf.to_dict(), "leverage": self.leverage.to_dict(), "market": pack(self.market.rows),
             "longs": self.longs.rows,
             "upstream": self.upstream, "progress_sent": self.progress_sent, "watermark": self.watermark,
+            "stirs": self.stirs, "stir_sent": self.stir_sent,
             "late": self.late, "duplicates": self.duplicates,
         }
 
@@ -138,6 +142,7 @@ class AssetState:
         st.leverage = LeverageBook.from_dict(d.get("leverage"))
         st.leverage.judging = st.etf.judging = st.judging
         st.links = [list(p) for p in d.get("links", [])]
+        st.stirs, st.stir_sent = [list(p) for p in d.get("stirs", [])], d.get("stir_sent", -1)
         st.episodes = {k: Episode.from_dict(e) for k, e in d["episodes"].items()}
         st.linked = {k: Episode.from_dict(e) for k, e in d["linked"].items()}
         st.done = {k: Episode.from_dict(e) for k, e in d["done"].items()}

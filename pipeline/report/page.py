@@ -68,7 +68,12 @@ def page(ep: Episode, svg: str, png_name: str, source: str = STORE_SOURCE) -> st
                 f"{e(str(dep.get('to_entity')))} at {ep.deposit_ts:%H:%M:%S}Z, tx <code>{e(str(dep.get('tx_hash', '-')))}</code></p>"
                 if dep else "<p>No whale deposit before this episode.</p>")
     link = last.get("linked_to")
-    link_html = (f"<p>Linked to the {e(link['asset'])} cascade <code>{e(link['alert_id'])}</code>.</p>" if link else "")
+    if link and link.get("kind") == "stir":
+        link_html = (f"<p>Linked to {e(link['asset'])}'s long liquidations, which stirred short of a cascade "
+                     f"({_usd(link.get('long_notional_usd'))}) just before.</p>")
+    else:
+        link_html = (f"<p>Linked to the {e(link['asset'])} cascade <code>{e(link['alert_id'])}</code>.</p>"
+                     if link else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>{e(ep.asset)} {e(last['stage'])}: {e(ep.alert_id)}</title>

@@ -78,6 +78,8 @@ def alert_line(a: dict) -> str:
             body += f" \\[threshold {usd(c['threshold_usd'])}, {str(c.get('floor_source', '')).replace('_', ' ')}]"
         if a.get("kind") == "liquidation_cascade":
             body += ", no whale deposit before it"
+        elif link and link.get("kind") == "stir":
+            body += f", after {link['asset']}'s long liquidations stirred ({usd(link.get('long_notional_usd'))})"
         elif link:
             body += f", linked to the {link['asset']} cascade"
         gapped = (a.get("evidence") or {}).get("gapped_markets")

@@ -153,3 +153,54 @@ def test_live_progress_markers_let_a_target_decide_within_seconds_of_its_source(
     assert [a for a, _ in fast] == [a for a, _ in slow]
     cascade = [i for i, (a, _) in enumerate(fast) if a.asset == "ETH" and a.stage == "cascade"][0]
     assert fast[cascade][1] + 20_000 <= slow[cascade][1]
+
+
+def btc_background():
+    out = bars(T0 - 10 * MIN, T0 + 180 * MIN, price_fn=lambda t: 110_000.0)
+    return out + liqs(T0 - 10 * MIN, T0 + 180 * MIN, 30_000, 20_000, side="short", tag="btcbg")
+
+
+def btc_stirring(start):
+    """$2.4M of BTC longs in 5 minutes: half BTC's cold-start threshold ($5M), no cascade of its own."""
+    return liqs(start, start + 5 * MIN, 10_000, 80_000, tag="stir")
+
+
+@pytest.mark.parametrize("gap_min, kind", [(10, "contagion_cascade"), (55, "liquidation_cascade"),
+                                           (None, "liquidation_cascade")])
+def test_an_eth_cascade_soon_after_btc_stirred_is_a_contagion(gap_min, kind):
+    """BTC's long liquidations reached part of its threshold (contagion_stir_fraction) without a cascade:
+    an ETH cascade called within contagion_stir_window_ms (45 min) after that is a contagion linked to
+    the stirring; later, or with BTC quiet, it is ETH's own."""
+    stir_at = T0 + 30 * MIN
+    eth_at = stir_at + 5 * MIN + (gap_min if gap_min is not None else 10) * MIN
+    evs = btc_background() + eth_background() + eth_burst(eth_at, 30_000)
+    if gap_min is not None:
+        evs += btc_stirring(stir_at)
+    alerts = replay(evs, LINKS)
+    assert [a for a in alerts if a.asset == "BTC"] == []  # BTC called nothing
+    eth = [a for a in alerts if a.asset == "ETH" and a.stage == "cascade"]
+    assert [a.kind for a in eth] == [kind]
+    if kind == "contagion_cascade":
+        link = eth[0].linked_to
+        assert (link.asset, link.kind) == ("BTC", "stir") and stir_at < link.ts <= stir_at + 5 * MIN
+        assert link.alert_id == f"stir:BTC:{link.ts}" and eth[0].revision == 0
+    assert [a.kind for a in replay(evs, DetectorConfig(contagion_targets={"BTC": ["ETH"]},
+                                                        contagion_stir_fraction=0))
+            if a.asset == "ETH" and a.stage == "cascade"] == ["liquidation_cascade"]
+
+
+def test_a_stirring_heard_survives_a_snapshot_and_links_the_same():
+    stir_at = T0 + 30 * MIN
+    evs = sorted(btc_background() + eth_background() + btc_stirring(stir_at) + eth_burst(stir_at + 15 * MIN, 30_000),
+                 key=lambda e: e.ts)
+    cut = next(i for i, e in enumerate(evs) if e.ts >= stir_at + 10 * MIN)
+    det = CascadeDetector(LINKS)
+    head = det.feed_many(evs[:cut])
+    assert det.state("ETH").stirs and det.state("BTC").stir_sent > stir_at
+    again = CascadeDetector(LINKS)
+    for asset in det.assets:
+        again.restore(asset, det.snapshot(asset))
+    assert again.state("ETH").stirs == det.state("ETH").stirs
+    tail = again.feed_many(evs[cut:]) + again.finish()
+    eth = [a for a in head + tail if a.asset == "ETH" and a.stage == "cascade"]
+    assert [(a.kind, a.linked_to.kind) for a in eth] == [("contagion_cascade", "stir")]

@@ -48,3 +48,17 @@ def test_alert_line_shows_the_leverage_build_up_and_flush():
     line = alert_line(a)
     assert "OI $30.52B (p100 30d, +9.5% 24h, price +0.0%: building), funding z 8.6; OI flushed $963.93M (-3.2%)" in line
     assert "OI" not in alert_line({**a, "evidence": None})
+
+
+def test_alert_line_names_what_a_contagion_is_linked_to():
+    from pipeline.sinks.render import alert_line
+
+    a = {"alert_id": "x", "asset": "ETH", "stage": "cascade", "ts": 1_756_069_330_000, "severity": "high",
+         "kind": "contagion_cascade", "cascade": {"long_notional_usd": 4.5e6, "window_ms": 300_000, "long_share": 1.0,
+                                                  "venues": ["bybit", "okx"], "completeness": "full"}}
+    cascade = {"alert_id": "abc", "asset": "BTC", "ts": 1_756_069_000_000, "kind": "liquidation_cascade",
+               "long_notional_usd": 6e7}
+    stir = {"alert_id": "stir:BTC:1756069000000", "asset": "BTC", "ts": 1_756_069_000_000, "kind": "stir",
+            "long_notional_usd": 2.4e6}
+    assert ", linked to the BTC cascade" in alert_line({**a, "linked_to": cascade})
+    assert ", after BTC's long liquidations stirred ($2.40M)" in alert_line({**a, "linked_to": stir})

@@ -81,8 +81,10 @@ def test_links_to_an_asset_the_worker_holds_are_applied_at_once_and_their_copies
            for out in outputs for _, v in out.alerts for a in [orjson.loads(v)]}
     assert got == offline_alerts()
     sent = [orjson.loads(v) for out in outputs for _, v in out.links]
-    contagion = [link for link in sent if link["source_kind"] != "progress"]
+    contagion = [link for link in sent if link["source_kind"] not in ("progress", "stir")]
     assert [(link["source_asset"], link["asset"]) for link in contagion] == [("BTC", "ETH")]
+    stirs = [link for link in sent if link["source_kind"] == "stir"]  # BTC's liquidations building before it
+    assert {(link["source_asset"], link["asset"]) for link in stirs} <= {("BTC", "ETH")}
     first_eth = next(i for i, out in enumerate(outputs) if "ETH" in out.partitions)
     assert not any(orjson.loads(v)["source_kind"] == "progress" for out in outputs[first_eth + 1:] for _, v in out.links)
     copies = [Message(S.topics.links, v, k, 0, i) for out in outputs for i, (k, v) in enumerate(out.links)]
