@@ -7,7 +7,7 @@ long one (`cascade_long_window_ms`, a slow sustained one). A window is a cascade
 notional reaches the asset's threshold for that width (its factor times the learned level of
 that width, floors.py, or the cold-start fallback; and the optional USD floor; scaled down inside
 a contagion watch; at `cascade_price_fraction` of it when the price broke down over the window,
-`price_break`), it holds enough long liquidations (the learned count, scaled down as the USD
+breaks.py, or open interest in contracts fell by `cascade_oi_drop_pct`), it holds enough long liquidations (the learned count, scaled down as the USD
 goes past the threshold) and would still hold half its threshold without its largest one, it is at least `cascade_baseline_multiple` times the last hour's mean,
 longs dominate (and are not a small share of any longer window), and it does not reach back into the last burst. The first such window of a burst
 is published at once: as the cascade of a whale episode in its sell stage, as the cascade of a
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from pipeline.detect import contagion, whale
+from pipeline.detect import breaks, contagion, whale
 from pipeline.detect.alerts import alert_id_for, publish
 from pipeline.detect.buffers import since, upto
 from pipeline.detect.config import MINUTE, DetectorConfig
@@ -92,30 +92,6 @@ def longs_lead(cfg: DetectorConfig, windows, width: int) -> bool:
     the squeeze still dominates the recent liquidations."""
     least = cfg.cascade_context_long_share
     return all(w.long_share() >= least for w in windows if w.width > width and w.long_c + w.short_c)
-
-
-def price_break(cfg: DetectorConfig, st: AssetState, ts: int, width: int) -> dict | None:
-    """The price broke down over the window of `width` ending at `ts`: it fell at least
-    `cascade_price_drop_pct` and `cascade_price_sigmas` standard deviations of a random walk over the
-    window (from the minute before it to the last whole minute in it; the volatility of the hour
-    before it). Its figures, or None. Read per whole minute, so kept a minute."""
-    minute = ts - ts % MINUTE
-    cached = st.cascade.price
-    if cached is None or cached[0] != minute:
-        cached = st.cascade.price = (minute, {})
-    if width in cached[1]:
-        return cached[1][width]
-    out = None
-    drop = st.market.drop_pct(minute - width, minute)
-    if drop is not None and drop >= cfg.cascade_price_drop_pct:
-        vol = st.market.volatility(minute - width, cfg.market_lookback_ms)
-        needed = None if vol is None else max(cfg.cascade_price_drop_pct,
-                                              cfg.cascade_price_sigmas * vol * math.sqrt(width / MINUTE) * 100)
-        if needed is not None and drop >= needed:
-            out = {"price_drop_pct": round(drop, 3), "price_drop_needed_pct": round(needed, 3),
-                   "threshold_scaled_by_price": cfg.cascade_price_fraction}
-    cached[1][width] = out
-    return out
 
 
 def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> None:
@@ -269,7 +245,7 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
         # Not inside a whale's selling: the selling moved the price, and already lowered the threshold.
         if active is None and not selling and cfg.cascade_price_fraction * need <= long_usd < need \
                 and width <= cfg.cascade_price_max_window_ms:
-            price = price_break(cfg, st, ts, width)
+            price = breaks.price_break(cfg, st, ts, width) or breaks.oi_break(cfg, st, ts, width)
             if price is not None:
                 need *= cfg.cascade_price_fraction
         if active is not None:

@@ -84,6 +84,11 @@ class DetectorConfig(BaseModel):
     cascade_price_sigmas: float = Field(
         3.0, ge=0, description="...and at least this many standard deviations of a random walk over the window, "
         "from the one-minute volatility of the market_lookback_ms before it")
+    cascade_oi_drop_pct: float = Field(
+        1.0, ge=0, description="A window over which open interest, counted in contracts (USD over the mark price), fell "
+        "at least this much (percent, from the minute before it to the last whole minute in it; the leverage feed) is "
+        "also a cascade at cascade_price_fraction of its threshold, for windows up to cascade_price_max_window_ms: "
+        "positions closing by the hundreds of millions, of which the liquidation feeds show a part (0: off)")
     floor_quantile: float = Field(
         0.999, gt=0.5, lt=1, description="Each day's figure of the asset's history is this quantile of that day's "
         "window sums (0.999: the second largest minute); the level is the median of the daily figures, so bursts on "

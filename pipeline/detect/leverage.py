@@ -256,6 +256,17 @@ class LeverageBook:
         return {"from_ts": before[_AT], "to_ts": after[_AT], "oi_before_usd": before[_OI], "oi_after_usd": after[_OI],
                 "drop_usd": round(drop, 2), "drop_pct": round(100 * drop / before[_OI], 3)}
 
+    def contracts_fall_pct(self, start: int, end: int) -> float | None:
+        """How much open interest fell from `start` to `end` (percent), counted in contracts (USD over the
+        mark price: a price fall alone closes nothing), over the same instruments; None when nothing
+        was heard within 10 minutes before `start`."""
+        before, after = self.at(self.minutes, start, MINUTE), self.at(self.minutes, end, MINUTE)
+        if before is None or after is None or before is after or before[_COV] != after[_COV] or before[_OI] <= 0:
+            return None
+        if before[_AT] < start - 10 * MINUTE or not before[_PX] or not after[_PX]:
+            return None
+        return 100 * (1 - (after[_OI] / after[_PX]) / (before[_OI] / before[_PX]))
+
     # -- snapshot ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {"keys": self.keys, "minutes": self.minutes, "hours": self.hours}

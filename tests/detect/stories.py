@@ -38,6 +38,12 @@ def liqs(start, end, every_ms, usd, side="long", venues=("bybit", "okx"), asset=
             for i, t in enumerate(range(start, end, every_ms))]
 
 
+def burst(asset, start, minutes, per_minute_usd, tag="b"):
+    """Long liquidations on `asset`: `per_minute_usd` a minute for `minutes`, one every 5 s."""
+    return [e.model_copy(update={"asset": asset, "symbol": f"{asset}USDT", "event_id": f"{tag}{asset}:{e.event_id}"})
+            for e in liqs(start, start + minutes * MIN, 5_000, per_minute_usd / 12, tag=tag)]
+
+
 def crash_price(t):
     if t < T0 + 5 * MIN:
         return 115_000.0

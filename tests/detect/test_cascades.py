@@ -12,7 +12,7 @@ from pipeline.detect import CascadeDetector, DetectorConfig, cascades
 from pipeline.detect.cascades import threshold
 from tests.detect import plain_judging
 from tests.detect.golden import alert_rows, case_events, in_order
-from tests.detect.stories import MIN, NO_LINKS, T0, bars, drive, liqs, replay, story
+from tests.detect.stories import MIN, NO_LINKS, T0, bars, burst, drive, liqs, replay, story
 
 DAY = 24 * 60 * MIN
 
@@ -33,11 +33,6 @@ def noise(asset, start, end, median_usd, seed=1, every_ms=20_000):
         t += rng.randint(every_ms // 2, every_ms * 3 // 2)
         n += 1
     return out
-
-
-def burst(asset, start, minutes, per_minute_usd, tag="b"):
-    return [e.model_copy(update={"asset": asset, "symbol": f"{asset}USDT", "event_id": f"{tag}{asset}:{e.event_id}"})
-            for e in liqs(start, start + minutes * MIN, 5_000, per_minute_usd / 12, tag=tag)]
 
 
 def test_a_cascade_without_a_whale_is_published_within_seconds_of_the_burst():
@@ -376,26 +371,3 @@ def test_the_judging_loop_decides_as_the_plain_one(order, monkeypatch):
     plain = run()
     assert fast[0] == plain[0] and len(fast[0]) > 10
     assert fast[1] == plain[1]
-
-
-@pytest.mark.parametrize("falls", [True, False])
-def test_a_price_break_lets_a_burst_at_half_its_threshold_through(falls):
-    """A BTC burst filling 70% of the cold floor in five minutes: with the price falling 3% over it
-    (against a hundredth of a percent a minute of volatility before), a price break, it is called at
-    `cascade_price_fraction` of the threshold and the alert carries the drop; with the price flat, not."""
-    start, need = T0 + 90 * MIN, NO_LINKS.cold_floor("BTC")
-
-    def price(t):
-        wiggle = 100.0 * (1 + 0.0001 * ((t // MIN) % 2))
-        return wiggle * (1 - 0.03 * min(1.0, max(0, t - start) / (5 * MIN))) if falls else wiggle
-
-    evs = bars(T0, T0 + 120 * MIN, price_fn=price) + burst("BTC", start, 5, 0.7 * need / 5)
-    called = [a for a in replay(evs) if a.stage == "cascade"]
-    if not falls:
-        assert called == []
-        return
-    assert len(called) == 1
-    c = called[0].cascade
-    assert c["threshold_scaled_by_price"] == NO_LINKS.cascade_price_fraction
-    assert c["long_notional_usd"] < need <= c["threshold_usd"] / NO_LINKS.cascade_price_fraction + 1
-    assert c["price_drop_pct"] >= max(NO_LINKS.cascade_price_drop_pct, c["price_drop_needed_pct"])

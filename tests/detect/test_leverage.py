@@ -87,6 +87,18 @@ def test_flush_over_a_cascade_window_and_when_it_corroborates():
     assert for_alert(CFG, small, T0 + 15 * MIN, cascade, {"sampled_venues": ["x"]})["flush"]["corroborates"] is False
 
 
+def test_open_interest_is_counted_in_contracts_for_its_fall():
+    """2% less USD of open interest is 2% fewer contracts at a steady mark, none when the mark fell 2% too;
+    with nothing heard within 10 minutes before the start there is no honest "before"."""
+    steady = book_of(path(T0 - HOUR, T0 + HOUR, MIN, lambda t: 30e9 if t < T0 else 29.4e9))
+    assert steady.contracts_fall_pct(T0 - MIN, T0 + 5 * MIN) == pytest.approx(2.0)
+    repriced = book_of(path(T0 - HOUR, T0 + HOUR, MIN, lambda t: 30e9 if t < T0 else 29.4e9,
+                            mark_fn=lambda t: 110_000.0 if t < T0 else 107_800.0))
+    assert repriced.contracts_fall_pct(T0 - MIN, T0 + 5 * MIN) == pytest.approx(0.0, abs=1e-9)
+    sparse = book_of(path(T0 - HOUR, T0 + HOUR, 20 * MIN, lambda t: 30e9 if t < T0 else 29.4e9))
+    assert sparse.contracts_fall_pct(T0 + 15 * MIN, T0 + 30 * MIN) is None
+
+
 def test_low_open_interest_and_normal_funding_lower_severity():
     high_then_low = path(T0 - 10 * 24 * HOUR, T0 + 1, 30 * MIN, lambda t: 9e9 if t < T0 - 2 * 24 * HOUR else 6e9,
                          funding_fn=lambda t: 0.0002 if t < T0 - 2 * 24 * HOUR else 0.00005)
