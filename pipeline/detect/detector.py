@@ -390,10 +390,11 @@ class CascadeDetector:
             contagion.forget_stirs(cfg, st, decided_from)
         for aid, ep in list(st.done.items()):
             # Once its evidence has left the buffers nothing can amend it, except a contagion link
-            # re-classifying a liquidation cascade (kept for the contagion window). Behind the judging,
-            # not the feeds: an asset read hours ahead of its contagion source still has it when the
-            # source's link gets there.
-            horizon = cfg.contagion_window_ms if ep.kind == UNEXPLAINED else cfg.cascade_window_ms
+            # re-classifying a liquidation cascade, or re-linking one called on a source's stirring (kept
+            # for the contagion window). Behind the judging, not the feeds: an asset read hours ahead of
+            # its contagion source still has it when the source's link gets there.
+            relinkable = ep.kind == UNEXPLAINED or (ep.linked_to or {}).get("kind") == "stir"
+            horizon = cfg.contagion_window_ms if relinkable else cfg.cascade_window_ms
             if ep.closed_at < decided_from - horizon:
                 del st.done[aid]
         for aid, at in list(st.closed.items()):

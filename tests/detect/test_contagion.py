@@ -204,3 +204,18 @@ def test_a_stirring_heard_survives_a_snapshot_and_links_the_same():
     tail = again.feed_many(evs[cut:]) + again.finish()
     eth = [a for a in head + tail if a.asset == "ETH" and a.stage == "cascade"]
     assert [(a.kind, a.linked_to.kind) for a in eth] == [("contagion_cascade", "stir")]
+
+
+def test_a_btc_cascade_after_the_stirring_relinks_eth_s_contagion_to_its_alert():
+    """ETH's cascade was called as a contagion of BTC's stirring; when BTC's own cascade follows within
+    contagion_lookback_ms, ETH's alert is amended to link that cascade's alert (the same alert id)."""
+    stir_at = T0 + 30 * MIN
+    btc_crash = liqs(T0 + 70 * MIN, T0 + 75 * MIN, 2_000, 150_000, tag="crash")
+    evs = btc_background() + eth_background() + btc_stirring(stir_at) + eth_burst(stir_at + 15 * MIN, 30_000)
+    alerts = replay(evs + btc_crash, LINKS)
+    btc = [a for a in alerts if a.asset == "BTC" and a.stage == "cascade"]
+    eth = [a for a in alerts if a.asset == "ETH" and a.stage == "cascade"]
+    assert [a.kind for a in btc] == ["liquidation_cascade"]
+    assert [(a.kind, a.linked_to.kind, a.revision) for a in eth] == [("contagion_cascade", "stir", 0),
+                                                                     ("contagion_cascade", "liquidation_cascade", 1)]
+    assert eth[1].alert_id == eth[0].alert_id and eth[1].linked_to.alert_id == btc[0].alert_id
