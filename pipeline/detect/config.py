@@ -17,10 +17,10 @@ class DetectorConfig(BaseModel):
     assets: list[str] = Field(["BTC", "ETH"], description="Assets whose exchange deposits open whale episodes "
                               "(the chains the watchers follow; wrapped forms are mapped to their asset upstream)")
     deposit_min_usd: dict[str, float] = Field(
-        {"BTC": 50e6, "ETH": 25e6}, description="Smallest exchange inflow (USD) that opens an episode, per asset")
+        {"BTC": 50e6, "ETH": 15e6}, description="Smallest exchange inflow (USD) that opens an episode, per asset")
     deposit_min_usd_default: float = 50e6
     deposit_min_volume_share: float = Field(
-        0.05, ge=0, description="...and at least this share of the receiving venue's taker volume per hour "
+        0.03, ge=0, description="...and at least this share of the receiving venue's taker volume per hour "
         "(measured over market_lookback_ms; not applied when that venue has no trade flow)")
     market_lookback_ms: int = Field(60 * MINUTE, description="History behind the volume, volatility and baseline measures")
     entity_venues: dict[str, list[str]] = Field(
@@ -35,7 +35,8 @@ class DetectorConfig(BaseModel):
                              "sell window's end: its drop and net sell are measured over the selling itself, not cut "
                              "at a deadline (the start first seen may be flow noise ahead of the real selling)")
     sell_start_fraction: float = Field(0.25, gt=0, le=1, description="Selling has started once the net taker sell "
-                                       "since the deposit reaches this fraction of what the sell stage needs")
+                                       "over the selling (from the lowest the net has been since the deposit) reaches this fraction of what the "
+                                       "sell stage needs")
     sell_confirmed_by_cascade: bool = Field(
         True, description="A cascade that begins while a deposit's selling is under way (started, its drop not yet "
         "shown) confirms the sell stage: the forced selling is the rest of the story. Such a watch stays open for "
@@ -45,7 +46,8 @@ class DetectorConfig(BaseModel):
         "scaled by this (as in a contagion watch: the selling is reason to look closer), and so is the count of long "
         "liquidations needed in the short and middle windows (not below cascade_min_count); a price break does not lower it further (the selling "
         "moved the price)")
-    sell_min_net_usd: float = Field(5e6, description="Net taker sell (sell - buy, USD, all venues) since the deposit")
+    sell_min_net_usd: float = Field(5e6, description="Net taker sell (sell - buy, USD, all venues) over the selling: since the "
+                                  "lowest the net has been after the deposit")
     sell_min_deposit_fraction: float = Field(0.1, description="...and at least this fraction of the deposited value")
     sell_min_drop_pct: float = Field(0.5, description="Price drop from the last close before the deposit, percent")
     sell_drop_sigmas: float = Field(

@@ -45,6 +45,7 @@ class Episode:
     low: dict = field(default_factory=dict)  # venue -> lowest low since the deposit
     buy_usd: float = 0.0
     sell_usd: float = 0.0
+    net_low: float = 0.0  # the lowest net sell (sell - buy) since the deposit: where the selling starts from
     sell_start: int | None = None
     sigma: float | None = None  # one-minute volatility before the deposit
     fed_to: int = -1  # bars up to this time have been applied

@@ -139,7 +139,7 @@ def _bar(cfg: DetectorConfig, st: AssetState, ep: Episode, bar: Bar, alerts: lis
         ep.low[venue] = bar.low
     if venue not in ep.ref:
         ep.ref[venue] = [bar.ts, bar.open]
-    net = ep.sell_usd - ep.buy_usd
+    net = _selling(ep)
     need = max(cfg.sell_min_net_usd, cfg.sell_min_deposit_fraction * ep.deposit["usd_value"])
     if ep.sell_start is None and net >= cfg.sell_start_fraction * need:
         ep.sell_start = bar.ts
@@ -154,12 +154,21 @@ def _bar(cfg: DetectorConfig, st: AssetState, ep: Episode, bar: Bar, alerts: lis
     _claim(cfg, st, ep, alerts)
 
 
+def _selling(ep: Episode) -> float:
+    """Net taker sell over the selling itself: since the lowest the net (sell - buy since the deposit)
+    has been, so that buying before the selling began (flow noise, or dip buyers of an earlier move)
+    does not hide a late start."""
+    net = ep.sell_usd - ep.buy_usd
+    ep.net_low = min(ep.net_low, net)
+    return net - ep.net_low
+
+
 def _confirm(cfg: DetectorConfig, st: AssetState, ep: Episode, at: int, alerts: list, by: str = "selling") -> None:
     """The episode's sell stage, with the selling measured up to `at`: confirmed by the selling itself
     (net sell and drop past their thresholds), or by a cascade that began while it was under way."""
     drop, at_venue, ref_px, low_px = _drop(ep)
     ep.stage = "sell"
-    ep.sell = {"ts": at, "net_sell_usd": round(ep.sell_usd - ep.buy_usd, 2), "sell_usd": round(ep.sell_usd, 2),
+    ep.sell = {"ts": at, "net_sell_usd": round(_selling(ep), 2), "sell_usd": round(ep.sell_usd, 2),
                "buy_usd": round(ep.buy_usd, 2), "drop_pct": round(drop, 4), "drop_needed_pct": _need_drop(cfg, ep, at),
                "venue": at_venue, "price_ref": ref_px, "price_low": low_px, "selling_from": ep.sell_start,
                "minutes_after_deposit": round((at - ep.start) / MINUTE, 2)}

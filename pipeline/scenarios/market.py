@@ -34,8 +34,8 @@ class AssetSpec:
 
 
 ASSETS: dict[str, AssetSpec] = {
-    "BTC": AssetSpec(100_000.0, 1.0, 6e6, 0.0006, (1.5e8, 3e9)),
-    "ETH": AssetSpec(4_000.0, 0.45, 3e6, 0.0008, (6e7, 6e8)),
+    "BTC": AssetSpec(100_000.0, 1.0, 6e6, 0.0006, (6e7, 3e9)),
+    "ETH": AssetSpec(4_000.0, 0.45, 3e6, 0.0008, (2e7, 6e8)),
     "SOL": AssetSpec(200.0, 0.12, 1e6, 0.0011, None),
     "XRP": AssetSpec(2.5, 0.06, 6e5, 0.0011, None),
     "DOGE": AssetSpec(0.35, 0.04, 4e5, 0.0013, None),

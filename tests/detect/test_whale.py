@@ -54,6 +54,28 @@ def test_selling_is_followed_past_a_start_the_flow_noise_gave():
     assert sell.ts <= T0 + cfg.sell_window_ms + cfg.sell_max_ms
 
 
+def test_buying_before_the_selling_does_not_hide_its_start():
+    """Dip buyers net $10.8M a minute for 26 minutes after the deposit; then $24M a minute of net
+    selling. Counted from the deposit, the net is still a buy when the selling window closes (minute
+    30); counted over the selling itself (from the net's low), it has started by then."""
+    s0 = T0 + 26 * MIN
+
+    def price(t):
+        return 115_000.0 if t < s0 else 115_000.0 * (1 - 0.003 * min(20.0, (t - s0) / MIN))
+
+    evs = [deposit(T0)]
+    evs += bars(T0 - 10 * MIN, T0 + 180 * MIN, price_fn=price,
+                sell_extra=lambda t: -0.9e6 if T0 <= t < s0 else (2e6 if s0 <= t < s0 + 20 * MIN else 0.0))
+    evs += liqs(T0 - 10 * MIN, T0 + 180 * MIN, 30_000, 20_000, side="short", tag="bg")
+    evs += liqs(T0 + 45 * MIN, T0 + 60 * MIN, 2_000, 150_000)
+    alerts = replay(evs)
+    assert [(a.kind, a.stage) for a in alerts] == [("whale_cascade", "watch"), ("whale_cascade", "sell"),
+                                                   ("whale_cascade", "cascade")]
+    sell = alerts[1].sell
+    assert s0 <= sell["selling_from"] < T0 + DetectorConfig().sell_window_ms
+    assert sell["net_sell_usd"] >= 0.1 * 2.7e9 > sell["sell_usd"] - sell["buy_usd"]  # over the selling only
+
+
 def test_selling_that_starts_after_the_window_does_not_count():
     alerts = replay(story(sell_from=45, cascade=False))
     assert stages(alerts) == [("BTC", "watch", "watch"), ("BTC", "expired", "watch")]
