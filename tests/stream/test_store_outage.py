@@ -1,7 +1,8 @@
-"""Fault drill: the ClickHouse store unavailable for a minute while the worker runs (the real CLI
-worker and chDB, every write refused while a switch file exists). The worker keeps detecting and
-publishing every alert during the outage, the sink retries, and once the store is back every event
-and alert is stored exactly once under FINAL."""
+"""Fault drill: the ClickHouse store unavailable while the worker runs (the real CLI worker and chDB,
+every write refused while a switch file exists), from before the live events are published until
+every alert is out and the sink has retried. The worker keeps detecting and publishing every alert
+during the outage, the sink retries, and once the store is back every event and alert is stored
+exactly once under FINAL."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from .drill_helpers import alert_key, figures, offline_alerts, scenario
 from .group_helpers import alerts_on_topic
 
 S = Settings(single_record_batches=True)
-OUTAGE_S = 60.0  # how long the store stays down at least (the worker must alert within it on any machine)
+RETRIES = 3  # refused writes the sink must have retried before the store comes back
 TABLES = {"liquidation": "liquidations", "trade_flow": "trade_flow", "whale_transfer": "whale_transfers",
           "etf_flow": "etf_flows"}
 
@@ -51,8 +52,7 @@ def test_store_outage_loses_and_doubles_nothing(broker, worker_factory, tmp_path
     def n_refused() -> int:
         return len(refused.read_text().splitlines()) if refused.exists() else 0
 
-    wait_for(lambda: n_refused() >= 3, "the sink to retry", timeout=120)
-    wait_for(lambda: time.monotonic() - t_down >= OUTAGE_S, "the end of the outage", timeout=OUTAGE_S + 5, step=0.2)
+    wait_for(lambda: n_refused() >= RETRIES, "the sink to retry", timeout=120)
     assert worker.alive()
     refused_during = n_refused()
     down.unlink()
@@ -69,8 +69,7 @@ def test_store_outage_loses_and_doubles_nothing(broker, worker_factory, tmp_path
             recovered_s=round(recovered_s, 1), rows=sum(final.values()), expected_rows=sum(want.values()),
             lost=sum(max(0, want[t] - final[t]) for t in want), doubled=sum(max(0, final[t] - want[t]) for t in want),
             total_s=round(time.monotonic() - t0, 1))
-    assert alerted_s < t_up - t_down  # every alert was out while the store was still down
-    assert refused_during >= 3
+    assert refused_during >= RETRIES
     assert final == want
     by_key = {alert_key(a): a for a in got}
     for a in offline:
