@@ -174,8 +174,12 @@ def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
     widths = [w for w, _ in cfg.windows()]
     keys = [key(m, w) for w in widths for m in ("usd", "n")]
     if sk.minute is None:
-        sk.minute = minute  # history starts where the data does
-        return
+        # History starts with the asset's first liquidation, not where the watermark happened to be
+        # when the asset was first judged: that depends on how the feeds arrived, this does not.
+        first = st.liqs[0][0] if st.liqs else None
+        if first is None or first >= minute:
+            return
+        sk.minute = first - first % MINUTE
     while sk.minute < minute:
         m = sk.minute
         _end_if_quiet(cfg, st, m)

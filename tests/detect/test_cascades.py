@@ -291,6 +291,25 @@ def test_the_tail_of_a_finished_burst_in_the_long_window_is_not_a_new_one():
     assert len({a.alert_id for a in cascades}) == 1
 
 
+def test_the_history_starts_with_the_first_liquidation_however_long_its_feed_is_silent():
+    """Nine minutes of bars before the asset's first liquidation. Read in event time, or as they happen,
+    the silent liquidation feed stops holding the watermark after `idle_timeout_ms`, and the asset is
+    judged before it has any liquidation; read as a backlog at one wall-clock moment, it is not judged
+    until both feeds are heard. The history, and the alert naming its length, start with the first
+    liquidation either way."""
+    early = bars(T0 - 20 * MIN, T0 - 11 * MIN, price_fn=lambda t: 115_000.0, venues=("bybit",))
+    first_liq = liqs(T0 - 11 * MIN + 12_000, T0 - 11 * MIN + 13_000, 1_000, 20_000, side="short", tag="first")
+    evs = early + first_liq + no_whale()
+    runs = []
+    for now in (lambda e: None, lambda e: e.ts + 1_000, lambda e: T0 + 5 * 60 * MIN):
+        det = CascadeDetector(NO_LINKS)
+        runs.append(alert_rows([a for e in evs for a in det.feed(e, now(e))] + det.finish()))
+        assert sum(st.late for st in det.assets.values()) == 0
+    assert runs[0] and runs[0] == runs[1] == runs[2]
+    # the level of T0's hour: the minutes from the first liquidation's to T0
+    assert runs[0][0]["cascade"]["history_minutes"] == 11
+
+
 def test_a_young_history_raises_the_threshold_except_inside_a_contagion_watch():
     """Two days of history are few: the learned threshold is raised by the young factor (1.75 at two of four
     days), which a contagion watch does not apply; from four days on there is no raise."""
