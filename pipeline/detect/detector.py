@@ -14,6 +14,7 @@ source stops holding the watermark back.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -346,15 +347,21 @@ class CascadeDetector:
         cascade test (no further than the contagion sources have judged), expiries."""
         cfg = self.cfg
         judged = min(watermark, gate)
-        if st.pending or st.episodes or st.links:
-            # Deposits, closing bars and contagion links are decided in event-time order with the cascade
-            # test: however far one advance moves the watermark, a burst that began before a deposit, or
-            # inside the bar that shows the selling, is judged first (the same decisions as many small
-            # advances), and a link is applied where the judging reaches its source's time.
-            times = whale.decision_times(st, watermark, judged)
+        if st.pending or st.episodes or st.links or st.linked:
+            # Deposits, closing bars, contagion links and expiries are decided in event-time order with
+            # the cascade test: however far one advance moves the watermark (a backlog read while the
+            # wall clock stands still holds it back behind a silent feed, then moves it hours at once),
+            # a burst that began before a deposit, or inside the bar that shows the selling, is judged
+            # first, a deposit after an episode's end does not join it, and a link is applied where the
+            # judging reaches its source's time: the same decisions as many small advances.
+            times = set(whale.decision_times(st, watermark, judged))
             if st.links:
-                times = sorted({*times, *contagion.due_times(st, judged)})
-            for at in times:
+                times.update(contagion.due_times(st, judged))
+            times.update(_expiries(cfg, st, judged))
+            queue = sorted(times)
+            heapq.heapify(queue)
+            while queue:
+                at = heapq.heappop(queue)
                 if st.liqs:  # an asset with no liquidations yet has no history to start here
                     cascades.judge(cfg, st, min(at, judged), alerts)
                 if at <= judged:
@@ -363,6 +370,14 @@ class CascadeDetector:
                     # way, which only the cascade test, held back by the contagion sources, can tell.
                     whale.open_due(cfg, st, at, alerts)
                 whale.follow(cfg, st, at, alerts)
+                if at <= judged:
+                    whale.expire_due(cfg, st, at, alerts)
+                    contagion.expire_due(cfg, st, at, alerts)
+                # An episode opened, or selling that started, sets a new end: decided in its turn too.
+                for t in _expiries(cfg, st, judged):
+                    if t > at and t not in times:
+                        times.add(t)
+                        heapq.heappush(queue, t)
         cascades.judge(cfg, st, judged, alerts)
         if watermark != math.inf:
             if st.episodes:
@@ -400,3 +415,10 @@ class CascadeDetector:
         for aid, at in list(st.closed.items()):
             if at < front - cfg.chain_lateness_ms - cfg.sell_window_ms - cfg.sell_max_ms:
                 del st.closed[aid]
+
+
+def _expiries(cfg: DetectorConfig, st: AssetState, judged: float) -> list[int]:
+    """When each open episode and contagion watch ends, up to `judged`: the first time past its end."""
+    ends = [whale.ends_at(cfg, ep) + 1 for ep in st.episodes.values()]
+    ends += [ep.deadline + 1 for ep in st.linked.values()]
+    return [t for t in ends if t <= judged]

@@ -245,9 +245,14 @@ def watch_until(cfg: DetectorConfig, ep: Episode) -> int:
     return ep.deadline
 
 
+def ends_at(cfg: DetectorConfig, ep: Episode) -> int:
+    """When an open episode expires without its cascade: the watch's end, or the sell stage's wait."""
+    return watch_until(cfg, ep) if ep.stage == "watch" else ep.sell["ts"] + cfg.cascade_max_delay_ms
+
+
 def expire_due(cfg: DetectorConfig, st: AssetState, watermark: float, alerts: list) -> None:
     for ep in list(st.episodes.values()):
-        deadline = watch_until(cfg, ep) if ep.stage == "watch" else ep.sell["ts"] + cfg.cascade_max_delay_ms
+        deadline = ends_at(cfg, ep)
         if watermark > deadline:
             close(st, ep, ep.stage, deadline)
             publish(cfg, st, ep, "expired", deadline, alerts)
