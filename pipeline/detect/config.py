@@ -92,10 +92,10 @@ class DetectorConfig(BaseModel):
         "also a cascade at cascade_price_fraction of its threshold, for windows up to cascade_price_max_window_ms: "
         "positions closing by the hundreds of millions, of which the liquidation feeds show a part (0: off)")
     floor_quantile: float = Field(
-        0.999, gt=0.5, lt=1, description="Each day's figure of the asset's history is this quantile of that day's "
-        "window sums (0.999: the second largest minute); the level is the median of the daily figures, so bursts on "
+        0.995, gt=0.5, lt=1, description="Each day's figure of the asset's history is this quantile of that day's "
+        "window sums (0.995: about the seventh largest minute); the level is the median of the daily figures, so bursts on "
         "fewer than half of the days cannot move it")
-    floor_factor: float = Field(10.0, gt=0, description="The short window is extreme at this multiple of its level")
+    floor_factor: float = Field(16.0, gt=0, description="The short window is extreme at this multiple of its level")
     floor_factor_mid: float = Field(7.0, gt=0, description="The middle window is extreme at this multiple of its level")
     floor_factor_long: float = Field(5.5, gt=0, description="The long window is extreme at this multiple of its level")
     floor_count_factor: float = Field(

@@ -7,7 +7,7 @@ liquidations, and it is part of the snapshot. Minutes inside a detected cascade 
 and a burst's ramp is taken back out once it is called.
 
 The level of a measure is robust to the bursts a history always holds: each day with at least
-half a day of history gives its own high quantile (by default the 99.9th percentile, the second
+half a day of history gives its own high quantile (by default the 99.5th percentile, about the seventh
 largest minute of a day), and the level is the median of those daily figures (with an even
 count, halfway between the middle two). A burst that was never called raises its own day's
 figure, not the median: a history with a burst on fewer than half of its days gives the level of
