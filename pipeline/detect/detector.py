@@ -14,7 +14,6 @@ source stops holding the watermark back.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from sys import intern as _intern
 import orjson
 
 from pipeline.contracts.models import Alert, Event, Link
-from pipeline.detect import cascades, contagion, whale
+from pipeline.detect import cascades, contagion, progress, whale
 from pipeline.detect.buffers import Bar, Liq, insert, prune
 from pipeline.detect.clock import CHAIN, FLOW, LEV, LIQ
 from pipeline.detect.config import MINUTE, DetectorConfig
@@ -277,7 +276,7 @@ class CascadeDetector:
         """End of input: every open episode and watch is decided with what was seen."""
         out = Output()
         for st in list(self.assets.values()):
-            self._progress(st, math.inf, out.alerts, math.inf)
+            progress.decide(self.cfg, st, math.inf, math.inf, out.alerts)
             end = max(st.clock.frontier.values(), default=None)
             for ep in list(st.episodes.values()):
                 at = max(end if end is not None else ep.start, ep.start)
@@ -329,7 +328,7 @@ class CascadeDetector:
             gate = contagion.upstream_gate(self.cfg, st, sources, now) if sources else math.inf
             alerts = out.alerts
             before = len(alerts)
-            self._progress(st, watermark, alerts, gate)
+            progress.decide(self.cfg, st, watermark, gate, alerts)
             if len(alerts) > before:
                 for alert in alerts[before:]:
                     out.links.extend(contagion.links_for(self.cfg, alert))
@@ -341,49 +340,6 @@ class CascadeDetector:
                 st.watermark = watermark
         if st.asset in self._has_targets:
             out.links.extend(contagion.progress_for(self.cfg, st, now))
-
-    def _progress(self, st: AssetState, watermark: float, alerts: list, gate: float) -> None:
-        """Apply what the watermark has passed, in event-time order: deposits due, selling, the
-        cascade test (no further than the contagion sources have judged), expiries."""
-        cfg = self.cfg
-        judged = min(watermark, gate)
-        if st.pending or st.episodes or st.links or st.linked:
-            # Deposits, closing bars, contagion links and expiries are decided in event-time order with
-            # the cascade test: however far one advance moves the watermark (a backlog read while the
-            # wall clock stands still holds it back behind a silent feed, then moves it hours at once),
-            # a burst that began before a deposit, or inside the bar that shows the selling, is judged
-            # first, a deposit after an episode's end does not join it, and a link is applied where the
-            # judging reaches its source's time: the same decisions as many small advances.
-            times = set(whale.decision_times(st, watermark, judged))
-            if st.links:
-                times.update(contagion.due_times(st, judged))
-            times.update(_expiries(cfg, st, judged))
-            queue = sorted(times)
-            heapq.heapify(queue)
-            while queue:
-                at = heapq.heappop(queue)
-                if st.liqs:  # an asset with no liquidations yet has no history to start here
-                    cascades.judge(cfg, st, min(at, judged), alerts)
-                if at <= judged:
-                    contagion.apply_due(cfg, st, at, alerts)
-                    # No further than the cascade test: a deposit is not opened into a crash already under
-                    # way, which only the cascade test, held back by the contagion sources, can tell.
-                    whale.open_due(cfg, st, at, alerts)
-                whale.follow(cfg, st, at, alerts)
-                if at <= judged:
-                    whale.expire_due(cfg, st, at, alerts)
-                    contagion.expire_due(cfg, st, at, alerts)
-                # An episode opened, or selling that started, sets a new end: decided in its turn too.
-                for t in _expiries(cfg, st, judged):
-                    if t > at and t not in times:
-                        times.add(t)
-                        heapq.heappush(queue, t)
-        cascades.judge(cfg, st, judged, alerts)
-        if watermark != math.inf:
-            if st.episodes:
-                whale.expire_due(cfg, st, judged, alerts)  # an episode may still end in a cascade not judged yet
-            if st.linked:
-                contagion.expire_due(cfg, st, judged, alerts)
 
     def _prune(self, st: AssetState, front: int) -> None:
         cfg = self.cfg
@@ -416,9 +372,3 @@ class CascadeDetector:
             if at < front - cfg.chain_lateness_ms - cfg.sell_window_ms - cfg.sell_max_ms:
                 del st.closed[aid]
 
-
-def _expiries(cfg: DetectorConfig, st: AssetState, judged: float) -> list[int]:
-    """When each open episode and contagion watch ends, up to `judged`: the first time past its end."""
-    ends = [whale.ends_at(cfg, ep) + 1 for ep in st.episodes.values()]
-    ends += [ep.deadline + 1 for ep in st.linked.values()]
-    return [t for t in ends if t <= judged]
