@@ -146,7 +146,8 @@ def judge(cfg: DetectorConfig, st: AssetState, upto_ts: float, alerts: list) -> 
                 else:
                     continue
         elif (ts <= active["hot"] + quiet_ms and ts <= active["start"] + max_ms
-              and (active.get("critical") or short.long_usd < critical * active["threshold"])):
+              and (active.get("critical") or short.long_usd < critical * active["threshold"])
+              and not (st.episodes and whale.sells_after(cfg, st, active["start"], ts))):
             scale = active.get("scale", 1.0)
             for w, _, half, _ in pairs:
                 if w.long_usd >= half * scale:
@@ -216,9 +217,16 @@ def _minutes_before(cfg: DetectorConfig, st: AssetState, minute: int) -> None:
 
 def _end_if_quiet(cfg: DetectorConfig, st: AssetState, at: int) -> None:
     active = st.cascade.active
-    if active is not None and (at > active["hot"] + cfg.cascade_quiet_ms or at > active["start"] + cfg.cascade_max_ms):
+    if active is None:
+        return
+    if at > active["hot"] + cfg.cascade_quiet_ms or at > active["start"] + cfg.cascade_max_ms:
         st.cascade.active = None
         st.cascade.shadow_until = active["hot"] + cfg.level_window_ms
+    elif st.episodes and whale.sells_after(cfg, st, active["start"], at):
+        # A whale that deposited into it is selling: what follows is the whale's cascade, judged apart
+        # from it, on windows that begin from now (the earlier ones hold this burst).
+        st.cascade.active = None
+        st.cascade.shadow_until = max(st.cascade.shadow_until, at + cfg.level_window_ms)
 
 
 def _thresholds(cfg: DetectorConfig, st: AssetState, ts: int) -> list:

@@ -130,6 +130,11 @@ class DetectorConfig(BaseModel):
                                 "what is still going on then is the market's new ordinary")
     critical_factor: float = Field(10.0, description="A cascade this many times its threshold is critical on its own")
     cascade_max_delay_ms: int = Field(120 * MINUTE, description="Sell stage -> cascade must show within this")
+    deposit_into_cascade_ms: int = Field(
+        10 * MINUTE, ge=0, description="A deposit made while a cascade is under way feeds that crash and opens no "
+        "episode, unless the cascade began at least this long before it: then the whale is watched as usual, and once "
+        "its selling is confirmed the burst still marked under way is over, so the whale's own cascade is called apart "
+        "from it (0: a deposit into any cascade under way opens nothing)")
 
     # -- time -------------------------------------------------------------------------------
     chain_lateness_ms: int = Field(15 * MINUTE, description="How far behind the exchange feeds chain events may arrive")

@@ -54,7 +54,8 @@ def _open(cfg: DetectorConfig, st: AssetState, dep: dict, alerts: list) -> None:
                           "total_usd": ep.deposit["total_usd"] + dep["usd_value"]}
             return
     active = st.cascade.active
-    if active is not None and active["start"] <= ts:
+    if active is not None and active["start"] <= ts and \
+            (not cfg.deposit_into_cascade_ms or ts < active["start"] + cfg.deposit_into_cascade_ms):
         return  # the crash this deposit would feed is already under way and reported
     aid = alert_id_for(st.asset, dep["event_id"])
     if aid in st.closed:
@@ -226,6 +227,23 @@ def selling_covers(cfg: DetectorConfig, st: AssetState, ts: int) -> bool:
     (from `known_from` on)."""
     return any(ep.stage == "sell" and ep.sell["ts"] - cfg.cascade_window_ms <= ts <= ep.sell["ts"] + cfg.cascade_max_delay_ms
                and ts >= known_from(cfg, ep) for ep in st.episodes.values())
+
+
+def sells_after(cfg: DetectorConfig, st: AssetState, start: int, ts: int) -> bool:
+    """A whale episode opened after a cascade that began at `start` is selling, and a burst at `ts` would
+    be its cascade (its sell stage is confirmed, or its selling has started and a cascade may confirm
+    it): the burst under way since `start` is not the whale's story."""
+    if not cfg.deposit_into_cascade_ms:
+        return False
+    for ep in st.episodes.values():
+        if ep.start <= start or ts < known_from(cfg, ep):
+            continue
+        if ep.stage == "sell":
+            if ep.sell["ts"] <= ts <= ep.sell["ts"] + cfg.cascade_max_delay_ms:
+                return True
+        elif ep.sell_start is not None and cfg.sell_confirmed_by_cascade and ep.sell_start <= ts <= watch_until(cfg, ep):
+            return True
+    return False
 
 
 def known_from(cfg: DetectorConfig, ep: Episode) -> int:

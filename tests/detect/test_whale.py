@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.detect import CascadeDetector, DetectorConfig, alert_id_for
 from pipeline.contracts.models import TradeFlow
+from tests.detect.golden import alert_rows
 from tests.detect.stories import MIN, NO_LINKS, T0, bars, deposit, drive, liqs, replay, stages, story
 
 
@@ -195,3 +196,42 @@ def test_whale_decisions_are_the_same_however_far_one_advance_moves_the_watermar
     got = drive(det, ordered, 1_800_000_000_000) + det.flush().alerts
     assert [(a.alert_id, a.stage, a.kind, a.revision, a.ts) for a in got] == want
 
+
+
+def _into_a_burst(started_min: int):
+    """The whale story (deposit at T0, selling from T0+5 min, its burst from T0+20 min) on an asset whose
+    earlier burst began `started_min` minutes before the deposit, ran 10 minutes and is kept under way
+    since by long liquidations at about half its threshold."""
+    s0 = T0 - started_min * MIN
+    evs = story(burst_at=20)
+    evs += liqs(s0, s0 + 10 * MIN, 2_000, 150_000, tag="old")
+    evs += liqs(s0 + 10 * MIN, T0 + 20 * MIN, 15_000, 150_000, tag="trickle")
+    evs += bars(s0 - 30 * MIN, T0 - 10 * MIN, price_fn=lambda t: 115_000.0)
+    return sorted(evs, key=lambda e: e.ts)
+
+
+def test_a_whale_depositing_into_an_old_burst_under_way_gets_its_own_cascade():
+    evs = _into_a_burst(40)
+    alerts = replay(evs)
+    assert [(a.kind, a.stage) for a in alerts] == [
+        ("liquidation_cascade", "cascade"), ("whale_cascade", "watch"), ("whale_cascade", "sell"),
+        ("whale_cascade", "cascade")]
+    first, *_, cascade = alerts
+    assert cascade.alert_id != first.alert_id
+    # Called on the whale's own burst (from T0+20 min), on windows that begin after its selling showed.
+    assert T0 + 20 * MIN <= cascade.ts <= T0 + 26 * MIN
+    assert cascade.cascade["window_end"] - cascade.cascade["window_ms"] >= alerts[2].ts
+    # The same read as a backlog at one wall-clock moment, and one event at a time as it happens.
+    want = alert_rows(alerts)
+    det = CascadeDetector(NO_LINKS)
+    assert alert_rows(det.process_many(evs, T0).alerts + det.finish()) == want
+    det = CascadeDetector(NO_LINKS)
+    assert alert_rows([a for e in evs for a in det.process(e, e.ts + 1_000).alerts] + det.finish()) == want
+    # Without the split the deposit feeds the old burst and no whale is seen at all.
+    old = replay(evs, NO_LINKS.model_copy(update={"deposit_into_cascade_ms": 0}))
+    assert [(a.kind, a.stage) for a in old] == [("liquidation_cascade", "cascade")]
+
+
+def test_a_deposit_into_a_burst_that_just_began_opens_nothing():
+    alerts = replay(_into_a_burst(4))
+    assert [(a.kind, a.stage) for a in alerts] == [("liquidation_cascade", "cascade")]
