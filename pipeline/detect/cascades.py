@@ -244,14 +244,20 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
     if active is None and cfg.contagion_stir_fraction and ts >= st.stir_sent + contagion.STIR_EVERY_MS:
         _stir_if_any(cfg, st, ts)
     link = contagion.watch_covering(st, ts) if active is None and st.linked else None
-    selling = cfg.sell_threshold_factor < 1 and active is None and link is None and \
-        whale.selling_covers(cfg, st, ts)
+    factor = None
+    if active is None and link is None and st.episodes:
+        if cfg.sell_threshold_factor < 1 and whale.selling_covers(cfg, st, ts):
+            factor = cfg.sell_threshold_factor
+        elif cfg.selling_started_factor < 1 and whale.selling_started(cfg, st, ts):
+            factor = cfg.selling_started_factor
+    selling = factor is not None
     for (width, _), (need, info) in zip(cfg.windows(), _thresholds(cfg, st, ts)):
         w = st.windows[width]
+        plain = need
         if link is not None:
             need = watch_need(cfg, need, info)
         elif selling:
-            need = watch_need(cfg, need, info, cfg.sell_threshold_factor)
+            need = watch_need(cfg, need, info, factor)
         long_usd = w.long_usd
         full_need, price = need, None
         # Not inside a whale's selling: the selling moved the price, and already lowered the threshold.
@@ -269,7 +275,7 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
             continue
         count = info["count_needed"]
         if selling and width < cfg.level_window_ms:  # see docs/detection.md, "Selling lowers the threshold"
-            count = max(cfg.cascade_min_count, math.ceil(count * cfg.sell_threshold_factor))
+            count = max(cfg.cascade_min_count, math.ceil(count * factor))
         if (long_usd < need or not enough_count(cfg, w.long_n, count, long_usd, need)
                 or w.long_share() < cfg.cascade_min_long_share or len(w.long_venues) < cfg.cascade_min_venues
                 or not spread(cfg, w, need) or not longs_lead(cfg, st.windows.values(), width)):
@@ -290,8 +296,10 @@ def _judge_at(cfg: DetectorConfig, st: AssetState, ts: int, alerts: list) -> Non
             if link is not None:
                 short_need = watch_need(cfg, short_need, short_info)
             elif selling:
-                short_need = watch_need(cfg, short_need, short_info, cfg.sell_threshold_factor)
+                short_need = watch_need(cfg, short_need, short_info, factor)
         _start(cfg, st, ts, figures, link, short_need, alerts)
+        if cfg.hot_at_called and selling and full_need < plain and st.cascade.active is not None:
+            st.cascade.active["scale"] = st.cascade.active.get("scale", 1.0) * full_need / plain
         return
 
 

@@ -130,6 +130,16 @@ class DetectorConfig(BaseModel):
                                 "what is still going on then is the market's new ordinary")
     critical_factor: float = Field(10.0, description="A cascade this many times its threshold is critical on its own")
     cascade_max_delay_ms: int = Field(120 * MINUTE, description="Sell stage -> cascade must show within this")
+    selling_started_factor: float = Field(
+        0.5, gt=0, le=1, description="While a watching whale's selling has started (sell_start_fraction of the net "
+        "sell it needs) but not yet been confirmed, the cascade threshold is scaled by this (a cold-start floor by its "
+        "square root), as sell_threshold_factor does after the sell stage: a deposit and the start of its selling are "
+        "half the story (1: off)")
+    hot_at_called: bool = Field(
+        True, description="A cascade called at a whale's lowered threshold (its selling started or confirmed) stays "
+        "under way while a window holds half the threshold it was called at, not half the plain one: the lull "
+        "between two waves of the whale's burst does not end it (as for a price break; not in a contagion watch, "
+        "where a quarter of the threshold is the target's ordinary flurries)")
     deposit_into_cascade_ms: int = Field(
         10 * MINUTE, ge=0, description="A deposit made while a cascade is under way feeds that crash and opens no "
         "episode, unless the cascade began at least this long before it: then the whale is watched as usual, and once "

@@ -246,6 +246,13 @@ def sells_after(cfg: DetectorConfig, st: AssetState, start: int, ts: int) -> boo
     return False
 
 
+def selling_started(cfg: DetectorConfig, st: AssetState, ts: int) -> bool:
+    """A watching episode's selling has started (not yet confirmed), and a cascade at `ts` would confirm it."""
+    return cfg.sell_confirmed_by_cascade and any(
+        ep.stage == "watch" and ep.sell_start is not None and ep.sell_start <= ts <= watch_until(cfg, ep)
+        and ts >= known_from(cfg, ep) for ep in st.episodes.values())
+
+
 def known_from(cfg: DetectorConfig, ep: Episode) -> int:
     """From when a deposit may change how a burst is judged: once it is known in any read order. A
     transfer may arrive up to the chain lateness after its block; before that, a stream may judge a

@@ -141,13 +141,13 @@ def test_without_that_the_cascade_is_claimed_when_the_selling_shows():
     assert cascades[1].deposit.event_id == "bitcoin:whale:0" and "confirmed_by" not in cascades[1].sell
 
 
-def _watch_with_selling_but_no_drop(burst_at):
+def _watch_with_selling_but_no_drop(burst_at, every_ms=2_000):
     """Deposit at T0; net taker selling from T0+5 min for 20 min with the price flat (its drop never
     shows: the episode stays at watch); long liquidations from T0+`burst_at` min for 20 min."""
     flat = bars(T0 - 10 * MIN, T0 + 240 * MIN, price_fn=lambda t: 115_000.0,
                 sell_extra=lambda t: 40e6 if T0 + 5 * MIN <= t < T0 + 25 * MIN else 0.0)
     evs = [e for e in story(sell=False, cascade=False) if e.type != "trade_flow"] + flat
-    return sorted(evs + liqs(T0 + burst_at * MIN, T0 + (burst_at + 20) * MIN, 2_000, 150_000), key=lambda e: e.ts)
+    return sorted(evs + liqs(T0 + burst_at * MIN, T0 + (burst_at + 20) * MIN, every_ms, 150_000), key=lambda e: e.ts)
 
 
 def test_a_watch_whose_selling_started_waits_for_a_slow_cascade():
@@ -167,6 +167,37 @@ def test_such_a_watch_expires_when_no_cascade_comes_in_time():
     cfg = NO_LINKS.model_copy(update={"sell_confirmed_by_cascade": False})  # then it expires at its deadline
     assert [a.ts for a in replay(_watch_with_selling_but_no_drop(burst_at=80), cfg) if a.stage == "expired"] == [
         T0 + cfg.sell_window_ms + cfg.sell_max_ms]
+
+
+def test_selling_that_has_started_lowers_the_threshold_by_half():
+    """The whale's selling has started but its drop never shows: a burst of $9M over 20 minutes, below the
+    cold-start floor of every window, is its cascade at the threshold scaled by `selling_started_factor`
+    (a cold floor by its square root); without it the watch expires and nothing is called."""
+    evs = _watch_with_selling_but_no_drop(burst_at=20, every_ms=20_000)
+    alerts = replay(evs)
+    assert [(a.kind, a.stage) for a in alerts] == [
+        ("whale_cascade", "watch"), ("whale_cascade", "sell"), ("whale_cascade", "cascade")]
+    cascade = alerts[2].cascade
+    plain = NO_LINKS.cold_floor("BTC", cascade["window_ms"])
+    assert cascade["threshold_usd"] == pytest.approx(plain * NO_LINKS.selling_started_factor ** 0.5, rel=1e-6)
+    assert cascade["long_notional_usd"] < plain and alerts[1].sell["confirmed_by"] == "cascade"
+    off = replay(evs, NO_LINKS.model_copy(update={"selling_started_factor": 1.0}))
+    assert [(a.kind, a.stage) for a in off] == [("whale_cascade", "watch"), ("whale_cascade", "expired")]
+
+
+def test_a_cascade_called_at_a_lowered_threshold_stays_under_way_at_half_of_it():
+    """A whale's cascade called at its sell stage's threshold, a lull of long liquidations at about half
+    of that, then a second wave: one burst, one alert. Were it kept under way at half the plain threshold
+    only, the lull would end it and the second wave would be a cascade of its own."""
+    evs = story(cascade=False)
+    evs += liqs(T0 + 20 * MIN, T0 + 25 * MIN, 12_000, 150_000, tag="w1")
+    evs += liqs(T0 + 25 * MIN, T0 + 90 * MIN, 90_000, 150_000, tag="lull")
+    evs += liqs(T0 + 90 * MIN, T0 + 100 * MIN, 2_000, 150_000, tag="w2")
+    evs = sorted(evs, key=lambda e: e.ts)
+    want = [("whale_cascade", "watch"), ("whale_cascade", "sell"), ("whale_cascade", "cascade")]
+    assert [(a.kind, a.stage) for a in replay(evs)] == want
+    off = replay(evs, NO_LINKS.model_copy(update={"hot_at_called": False}))
+    assert [(a.kind, a.stage) for a in off] == want + [("liquidation_cascade", "cascade")]
 
 
 def test_a_whale_s_selling_lowers_the_count_needed_with_the_threshold():
