@@ -17,7 +17,7 @@ from rich.table import Table
 
 from pipeline.config import Settings
 from pipeline.detect import CascadeDetector, DetectorConfig
-from pipeline.detect.cascades import threshold
+from pipeline.detect.thresholds import threshold
 from pipeline.detect.config import MINUTE
 from pipeline.detect.floors import key
 

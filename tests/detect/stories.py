@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 from pipeline.contracts.models import Liquidation, TradeFlow, WhaleTransfer
 from pipeline.detect import CascadeDetector, DetectorConfig
 from pipeline.replay import run
@@ -88,4 +90,18 @@ def on_asset(events, asset, tag=None):
         if isinstance(e, Liquidation):
             upd["event_id"] = f"{tag or asset}:{e.event_id}"
         out.append(e.model_copy(update=upd))
+    return out
+
+
+def noise(asset, start, end, median_usd, seed=1, every_ms=20_000):
+    """Background liquidations of both sides, log-normal sizes, one every ~20 s."""
+    rng = random.Random(seed)
+    out, t, n = [], start, 0
+    while t < end:
+        out.append(Liquidation(event_id=f"bg{asset}:{n}", venue=rng.choice(("bybit", "okx")), symbol=f"{asset}USDT",
+                               asset=asset, side=rng.choice(("long", "short")), price=100.0,
+                               quantity=1.0, notional_usd=round(rng.lognormvariate(0, 1.2) * median_usd, 2), ts=t,
+                               received_ts=t + 50, completeness="full"))
+        t += rng.randint(every_ms // 2, every_ms * 3 // 2)
+        n += 1
     return out
