@@ -155,7 +155,10 @@ class DetectorConfig(BaseModel):
     contagion_targets: dict[str, list[str]] = Field(
         {"BTC": ["ETH"]}, description="A cascade on the key asset opens a contagion watch on these (add the "
         "majors, e.g. SOL, XRP, DOGE, to watch them too)")
-    contagion_window_ms: int = Field(120 * MINUTE, description="How long after the source cascade the watch lasts")
+    contagion_window_ms: int = Field(
+        60 * MINUTE, description="How long after the source cascade the watch lasts: a target's contagion burst is "
+        "called well within the hour (46 minutes at most on the simulator's months, 48 on markets modelled apart), "
+        "while a quarter of the target's threshold held for two hours let its ordinary flurries through")
     contagion_lookback_ms: int = Field(
         90 * MINUTE, description="A target cascade up to this long before the source's is re-classified as linked "
         "(an amended alert): they often fall together, and a slow source burst (up to an hour and a half of bleeding "

@@ -36,6 +36,20 @@ def test_a_btc_cascade_opens_a_contagion_watch_on_eth_with_a_lower_threshold():
     assert [a for a in replay(evs) if a.asset == "ETH"] == []  # without the link: nothing on ETH
 
 
+def test_the_watch_lasts_an_hour():
+    """The same ETH burst 70 minutes after BTC's cascade: past `contagion_window_ms` (60 min) the watch has
+    expired and ETH is judged at its own threshold; with a two-hour watch it would be a contagion."""
+    btc = story()
+    btc_cascade = next(a for a in replay(btc) if a.stage == "cascade")
+    evs = btc + eth_background() + eth_burst(btc_cascade.ts + 70 * MIN, 15_000)
+    eth = [a for a in replay(evs, LINKS) if a.asset == "ETH"]
+    assert [(a.kind, a.stage) for a in eth] == [("contagion_cascade", "watch"), ("contagion_cascade", "expired")]
+    assert eth[1].ts == btc_cascade.ts + LINKS.contagion_window_ms == btc_cascade.ts + 60 * MIN
+    two_hours = LINKS.model_copy(update={"contagion_window_ms": 120 * MIN})
+    assert [(a.kind, a.stage) for a in replay(evs, two_hours) if a.asset == "ETH"] == [
+        ("contagion_cascade", "watch"), ("contagion_cascade", "cascade")]
+
+
 @pytest.mark.parametrize("minutes_before", [6, 75])
 def test_an_eth_cascade_before_btcs_is_reclassified_as_linked(minutes_before):
     """A BTC burst that bleeds for an hour before it crashes is called long after the sharp ETH burst
