@@ -58,6 +58,7 @@ class WhaleTransfer(_Event):
     event_id: str = Field(min_length=1)
     chain: Literal["bitcoin", "ethereum"]
     asset: Asset = _ASSET
+    token: str | None = None  # the token moved (WBTC, USDT), None for the chain's coin
     amount: float = Field(ge=0)
     usd_value: float = Field(ge=0)
     from_address: str

@@ -15,7 +15,8 @@ DAY = 24 * HOUR
 class DetectorConfig(BaseModel):
     # -- whale deposits ---------------------------------------------------------------------
     assets: list[str] = Field(["BTC", "ETH"], description="Assets whose exchange deposits open whale episodes "
-                              "(the chains the watchers follow; wrapped forms are mapped to their asset upstream)")
+                              "(the chains the watchers follow; the Ethereum watcher publishes WBTC, cbBTC and "
+                              "WETH as BTC and ETH)")
     deposit_min_usd: dict[str, float] = Field(
         {"BTC": 50e6, "ETH": 15e6}, description="Smallest exchange inflow (USD) that opens an episode, per asset")
     deposit_min_usd_default: float = 50e6

@@ -30,6 +30,8 @@ def on_transfer(cfg: DetectorConfig, st: AssetState, t: WhaleTransfer, alerts: l
         return
     dep = {"event_id": t.event_id, "usd_value": t.usd_value, "to_entity": t.to_entity, "amount": t.amount,
            "chain": t.chain, "tx_hash": t.tx_hash, "ts": t.block_time, "deposit_count": 1, "total_usd": t.usd_value}
+    if t.token is not None:  # a wrapped coin (WBTC is deposited as BTC's supply): the alert names what moved
+        dep["token"] = t.token
     # Decided once the watermark passes the block time, when the market before it is all known.
     bisect.insort(st.pending, [t.block_time, t.event_id, dep], key=lambda p: (p[0], p[1]))
 

@@ -62,7 +62,8 @@ def alert_line(a: dict) -> str:
     if stage == "watch" and link:
         body = f"contagion watch: {link['asset']} cascade ({usd(link.get('long_notional_usd'))} of longs)"
     elif stage == "watch":
-        body = f"deposit {dep.get('amount') or 0:,.0f} {a['asset']} ({usd(dep['usd_value'])}) -> {dep.get('to_entity')}"
+        moved = dep.get("token") or a["asset"]  # a wrapped coin (WBTC) is named as it moved
+        body = f"deposit {dep.get('amount') or 0:,.0f} {moved} ({usd(dep['usd_value'])}) -> {dep.get('to_entity')}"
     elif stage == "sell":
         s = a["sell"]
         body = (f"net taker sell {usd(s['net_sell_usd'])}, price -{s['drop_pct']:.2f}% on {s['venue']} "

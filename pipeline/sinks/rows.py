@@ -17,7 +17,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "errors", "reconnects", "gap_ms", "window_s", "schema_version", "raw",
     ),
     "whale_transfers": (
-        "event_id", "chain", "asset", "amount", "usd_value", "from_address", "to_address", "from_entity",
+        "event_id", "chain", "asset", "token", "amount", "usd_value", "from_address", "to_address", "from_entity",
         "to_entity", "direction", "tx_hash", "block_number", "block_time", "confirmations", "observed_ts",
         "retracted", "schema_version", "raw",
     ),
@@ -50,7 +50,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 MS_COLUMNS = frozenset({"block_time", "observed_ts", "ts", "received_ts", "published_ts", "next_funding_ts"})
 JSON_COLUMNS = frozenset({"deposit", "sell", "cascade", "etf_context", "evidence", "linked_to"})
-NULLABLE = frozenset({"from_entity", "to_entity", "block_number", "reached", "sell", "cascade", "etf_context", "key_b64",
+NULLABLE = frozenset({"token", "from_entity", "to_entity", "block_number", "reached", "sell", "cascade", "etf_context", "key_b64",
                       "evidence", "linked_to", "trade_id", "open_interest", "open_interest_usd", "funding_rate",
                       "funding_interval_ms", "next_funding_ts", "mark_price"})
 DEFAULTS: dict[str, object] = {

@@ -9,6 +9,7 @@ CREATE TABLE IF NOT EXISTS {db}.whale_transfers
     event_id        String,
     chain           LowCardinality(String),
     asset           LowCardinality(String),
+    token           LowCardinality(Nullable(String)),
     amount          Float64,
     usd_value       Float64,
     from_address    String,

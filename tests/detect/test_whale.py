@@ -22,6 +22,21 @@ def test_full_sequence_escalates_in_stages():
     assert cascade.cascade["long_notional_usd"] >= cascade.cascade["threshold_usd"]
 
 
+def test_a_wrapped_coin_deposit_is_its_coin_and_the_alert_names_the_token():
+    """WBTC deposited on an exchange (published as BTC, token WBTC) makes the same episode a BTC deposit
+    does; every stage's deposit evidence says what moved."""
+    events = story()
+    plain = replay(events)
+    wrapped = [e.model_copy(update={"chain": "ethereum", "token": "WBTC", "event_id": "ethereum:0xw:7"})
+               if e.type == "whale_transfer" else e for e in events]
+    alerts = replay(wrapped)
+    assert stages(alerts) == stages(plain) == [("BTC", "watch", "watch"), ("BTC", "sell", "sell"),
+                                               ("BTC", "cascade", "cascade")]
+    assert {a.deposit.model_extra.get("token") for a in alerts} == {"WBTC"}
+    assert all("token" not in a.deposit.model_extra for a in plain)
+    assert alerts[0].alert_id == alert_id_for("BTC", "ethereum:0xw:7")
+
+
 @pytest.mark.parametrize("sell_from", [1, 12, 25, 28])
 def test_selling_that_starts_late_in_the_window_is_judged_over_the_selling(sell_from):
     """Selling from 25 minutes after the deposit, for 20 minutes: its drop is measured while it lasts."""

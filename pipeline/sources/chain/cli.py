@@ -77,9 +77,12 @@ def ethereum(
     out: Out = None,
     min_usd: Annotated[float, typer.Option("--min-usd")] = 1_000_000.0,
     eth_usd: Annotated[float, typer.Option("--eth-usd", help="ETH price used for usd_value")] = 4000.0,
-    btc_usd: Annotated[float, typer.Option("--btc-usd", help="BTC price used for WBTC's usd_value")] = 100_000.0,
-    token: Annotated[list[str] | None, typer.Option("--token", help="ADDRESS:SYMBOL:DECIMALS[:USD] (repeatable); "
-                                                    "default: mainnet USDT, USDC, WBTC, WETH")] = None,
+    btc_usd: Annotated[float, typer.Option("--btc-usd",
+                                           help="BTC price used for WBTC's and cbBTC's usd_value")] = 100_000.0,
+    token: Annotated[list[str] | None, typer.Option(
+        "--token", help="ADDRESS:SYMBOL:DECIMALS[:USD[:ASSET]] (repeatable): ASSET is the coin a wrapped token is "
+        "published as (WBTC, CBBTC and WETH are BTC and ETH unless told); default: mainnet USDT, USDC, WBTC, "
+        "cbBTC, WETH")] = None,
     finality: Annotated[int, typer.Option("--finality", help="Blocks deep before the final copy")] = 12,
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Resume file")] = None,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between HTTP polls when following "
@@ -96,14 +99,15 @@ def ethereum(
     if ws is not None and not ws.startswith(("ws://", "wss://")):
         raise typer.BadParameter(f"--ws {redact_url(ws)!r}: expected a ws:// or wss:// URL")
 
-    prices: dict[str, float | None] = {"ETH": eth_usd, "WETH": eth_usd, "WBTC": btc_usd, "USDT": 1.0, "USDC": 1.0}
-    tokens = dict(MAINNET_TOKENS) if token is None else {}
+    prices: dict[str, float | None] = {"ETH": eth_usd, "WETH": eth_usd, "BTC": btc_usd, "WBTC": btc_usd,
+                                       "CBBTC": btc_usd, "USDT": 1.0, "USDC": 1.0}
+    tokens: dict[str, tuple] = dict(MAINNET_TOKENS) if token is None else {}
     for spec in token or []:
         parts = spec.split(":")
-        if len(parts) not in (3, 4):
-            raise typer.BadParameter(f"--token {spec!r}: expected ADDRESS:SYMBOL:DECIMALS[:USD]")
-        tokens[parts[0].lower()] = (parts[1].upper(), int(parts[2]))
-        if len(parts) == 4:
+        if len(parts) not in (3, 4, 5) or not parts[2].isdigit() or (len(parts) == 5 and not parts[4]):
+            raise typer.BadParameter(f"--token {spec!r}: expected ADDRESS:SYMBOL:DECIMALS[:USD[:ASSET]]")
+        tokens[parts[0].lower()] = (parts[1].upper(), int(parts[2]), *parts[4:5])
+        if len(parts) >= 4 and parts[3]:
             prices[parts[1].upper()] = float(parts[3])
     w = EthereumWatcher(http_web3(rpc), _labels(label_dir, labels), tokens=tokens, min_usd=min_usd,
                         price=_price(prices), finality=finality, checkpoint=checkpoint, start_block=from_block)

@@ -18,6 +18,11 @@ Transfer logs need no receipt: a reverted transaction leaves no logs.
 event_id: ethereum:<tx_hash>:native for the ETH value of a transaction, ethereum:<tx_hash>:<logIndex>
 for an ERC-20 Transfer log.
 
+A token transfer carries the token's symbol in `token`, and in `asset` the asset it is a form of: a
+wrapped coin (WBTC, cbBTC, WETH; `WRAPS`) deposited on an exchange is that coin's supply there, so it
+is published as BTC or ETH, keyed and detected with that asset's market. Other tokens are their own
+asset.
+
 Live following (`follow`, async) comes from pipeline/sources/chain/follow.py: a newHeads notification
 only says when to `poll()`.
 """
@@ -51,15 +56,27 @@ class Token:
     address: str
     symbol: str
     decimals: int
+    asset: str  # what a transfer of it is published as: the wrapped coin's asset, else the symbol
 
+
+# Wrapped forms of a coin, by token symbol: their transfers are published as that coin.
+WRAPS = {"WBTC": "BTC", "CBBTC": "BTC", "WETH": "ETH"}
 
 # Mainnet tokens worth watching by default (address -> symbol, decimals).
 MAINNET_TOKENS = {
     "0xdac17f958d2ee523a2206206994597c13d831ec7": ("USDT", 6),
     "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48": ("USDC", 6),
     "0x2260fac5e5542a773aa44fbcfedf7c193bc2c599": ("WBTC", 8),
+    "0xcbb7c0000ab88b473b1f5afd9ef808440eed33bf": ("CBBTC", 8),  # Coinbase Wrapped BTC (cbBTC)
     "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2": ("WETH", 18),
 }
+
+
+def token_of(address: str, spec: tuple) -> Token:
+    """A Token from (symbol, decimals) or (symbol, decimals, asset); without an asset, `WRAPS` or the symbol."""
+    symbol, decimals, *asset = spec
+    symbol = symbol.upper()
+    return Token(address.lower(), symbol, int(decimals), (asset[0] if asset else WRAPS.get(symbol, symbol)).upper())
 
 
 def _hex(v) -> str:
@@ -74,13 +91,13 @@ def _topic_address(topic) -> str:
 
 
 class EthereumWatcher(HeadFollower):
-    def __init__(self, w3: Web3, labels: LabelStore, *, tokens: dict[str, tuple[str, int]] | None = None,
+    def __init__(self, w3: Web3, labels: LabelStore, *, tokens: dict[str, tuple] | None = None,
                  min_usd: float = 1_000_000.0, price: PriceFn | None = None, finality: int = 12,
                  checkpoint: str | os.PathLike | None = None, start_block: int | None = None,
                  include_other: bool = True, max_blocks: int = 500, clock: Callable[[], int] = now_ms):
         self.w3 = w3
         self.labels = labels
-        self.tokens = {a.lower(): Token(a.lower(), s.upper(), int(d)) for a, (s, d) in (tokens or {}).items()}
+        self.tokens = {a.lower(): token_of(a, spec) for a, spec in (tokens or {}).items()}
         self.min_usd = min_usd
         self.price = price
         self.finality = finality
@@ -200,15 +217,16 @@ class EthereumWatcher(HeadFollower):
         observed = self.clock()
         out = []
 
-        def emit(eid, asset, amount, frm, to, txh):
-            value = usd(self.price, asset, amount, block_ms)
+        def emit(eid, asset, amount, frm, to, txh, token=None):
+            # A wrapped coin is priced as itself when the table has it, else as the coin it wraps.
+            value = (token and usd(self.price, token, amount, block_ms)) or usd(self.price, asset, amount, block_ms)
             if value < self.min_usd:
                 return
             fl, tl = self.labels.lookup("ethereum", frm), self.labels.lookup("ethereum", to)
             direction = classify(fl, tl)
             if direction == "other" and not self.include_other:
                 return
-            ev = WhaleTransfer(event_id=eid, chain="ethereum", asset=asset, amount=amount, usd_value=value,
+            ev = WhaleTransfer(event_id=eid, chain="ethereum", asset=asset, token=token, amount=amount, usd_value=value,
                                from_address=frm, to_address=to, from_entity=fl.entity if fl else None,
                                to_entity=tl.entity if tl else None, direction=direction, tx_hash=txh,
                                block_number=number, block_time=block_ms, confirmations=conf, observed_ts=observed)
@@ -239,8 +257,8 @@ class EthereumWatcher(HeadFollower):
             raw = int(_hex(lg["data"]), 16) if _hex(lg["data"]) != "0x" else 0
             amount = float(Decimal(raw) / Decimal(10**tok.decimals))
             txh = _hex(lg["transactionHash"])
-            emit(f"ethereum:{txh}:{int(lg['logIndex'])}", tok.symbol, amount, _topic_address(topics[1]),
-                 _topic_address(topics[2]), txh)
+            emit(f"ethereum:{txh}:{int(lg['logIndex'])}", tok.asset, amount, _topic_address(topics[1]),
+                 _topic_address(topics[2]), txh, tok.symbol)
         return out
 
     def _finalize(self, head: int) -> list[WhaleTransfer]:

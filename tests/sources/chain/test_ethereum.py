@@ -4,8 +4,9 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.contracts.models import parse_event
+from pipeline.contracts.models import event_key, parse_event
 from pipeline.sources.chain.cli import watch_app
+from pipeline.sources.chain.common import fixed_prices
 from pipeline.sources.chain.ethereum import EthereumWatcher
 
 from .anvil_node import PRICES, mine, send, send_token
@@ -39,6 +40,7 @@ def test_transfers_classified_and_confirmed(world, tmp_path):
         t_other: ("other", "ETH", 1000.0, None, None),
         t_tok: ("exchange_inflow", "TUSD", 2_000_000.0, None, "binance"),
     }
+    assert {e.tx_hash: e.token for e in evs} == {t_in: None, t_int: None, t_out: None, t_other: None, t_tok: "TUSD"}
     for e in evs:
         assert e.confirmations == head - e.block_number
         assert e.event_id.startswith(f"ethereum:{e.tx_hash}:")
@@ -98,3 +100,34 @@ def test_watch_cli_ethereum(world, tmp_path):
     assert r.exit_code == 0, r.output
     evs = [parse_event(line) for line in out.read_bytes().splitlines()]
     assert [(e.tx_hash, e.direction, e.to_entity) for e in evs] == [(t, "exchange_inflow", "binance")]
+
+
+def test_a_wrapped_coin_is_published_as_the_coin_it_wraps(world, tmp_path):
+    """WBTC moved to an exchange is BTC's supply there: asset BTC (its Kafka key, so it meets BTC's market),
+    token WBTC, valued at the BTC price when the table has no WBTC price."""
+    w3, W = world["w3"], world
+    start = w3.eth.block_number + 1
+    t_tok = send_token(w3, W["token"], W["whale"], W["ex_hot"], 30 * 10**6)  # 30 "WBTC" (6 decimals here)
+    w = EthereumWatcher(w3, W["labels"], tokens={W["token"].address: ("wbtc", 6)}, min_usd=1_000_000,
+                        price=fixed_prices({"BTC": 100_000}), finality=1, checkpoint=tmp_path / "cp.json",
+                        start_block=start, clock=lambda: 1_700_000_000_000)
+    [ev] = w.poll()
+    assert (ev.tx_hash, ev.direction, ev.asset, ev.token, ev.amount) == (t_tok, "exchange_inflow", "BTC", "WBTC", 30.0)
+    assert ev.usd_value == pytest.approx(3_000_000) and event_key(ev) == b"BTC"
+    assert parse_event(orjson.dumps(ev.model_dump(mode="json"))) == ev
+    # A token named on the command line with the coin it wraps (ASSET), and with no price of its own.
+    out = tmp_path / "wrapped.jsonl"
+    r = CliRunner().invoke(watch_app, [
+        "ethereum", "--rpc", world["url"], "--from-block", str(start), "--to-block", str(start),
+        "--out", str(out), "--labels", str(world["label_file"]), "--label-dir", str(tmp_path / "none"),
+        "--token", f"{W['token'].address}:stETH:6::ETH", "--eth-usd", "4000", "--min-usd", "100000"])
+    assert r.exit_code == 0, r.output
+    [ev] = [parse_event(line) for line in out.read_bytes().splitlines()]
+    assert (ev.asset, ev.token, ev.usd_value) == ("ETH", "STETH", pytest.approx(120_000))
+
+
+@pytest.mark.parametrize("spec", ["0xabc:WBTC", "0xabc:WBTC:eight", "0xabc:WBTC:8:1:", "0xabc:WBTC:8:1:BTC:x"])
+def test_watch_cli_refuses_a_bad_token_spec(spec, tmp_path):
+    r = CliRunner().invoke(watch_app, ["ethereum", "--rpc", "http://127.0.0.1:9", "--to-block", "1",
+                                       "--out", str(tmp_path / "x.jsonl"), "--token", spec])
+    assert r.exit_code == 2 and "ADDRESS:SYMBOL:DECIMALS[:USD[:ASSET]]" in r.output
