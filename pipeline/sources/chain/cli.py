@@ -6,6 +6,7 @@ Mount with: app.add_typer(watch_app, name="watch")
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -104,11 +105,19 @@ def ethereum(
     tokens: dict[str, tuple] = dict(MAINNET_TOKENS) if token is None else {}
     for spec in token or []:
         parts = spec.split(":")
-        if len(parts) not in (3, 4, 5) or not parts[2].isdigit() or (len(parts) == 5 and not parts[4]):
-            raise typer.BadParameter(f"--token {spec!r}: expected ADDRESS:SYMBOL:DECIMALS[:USD[:ASSET]]")
-        tokens[parts[0].lower()] = (parts[1].upper(), int(parts[2]), *parts[4:5])
-        if len(parts) >= 4 and parts[3]:
-            prices[parts[1].upper()] = float(parts[3])
+        try:
+            if len(parts) not in (3, 4, 5) or not parts[2].isdigit():
+                raise ValueError
+            price = float(parts[3]) if len(parts) >= 4 and parts[3] else None
+            asset = parts[4].upper() if len(parts) == 5 else None
+            if asset is not None and not re.fullmatch(r"[A-Z0-9]{2,12}", asset):
+                raise ValueError
+        except ValueError:
+            raise typer.BadParameter(f"--token {spec!r}: expected ADDRESS:SYMBOL:DECIMALS[:USD[:ASSET]] (DECIMALS an "
+                                     "integer, USD a number, ASSET a ticker such as BTC)") from None
+        tokens[parts[0].lower()] = (parts[1].upper(), int(parts[2]), *([asset] if asset else []))
+        if price is not None:
+            prices[parts[1].upper()] = price
     w = EthereumWatcher(http_web3(rpc), _labels(label_dir, labels), tokens=tokens, min_usd=min_usd,
                         price=_price(prices), finality=finality, checkpoint=checkpoint, start_block=from_block)
     writer = _Writer(out, kafka)

@@ -126,7 +126,8 @@ def test_a_wrapped_coin_is_published_as_the_coin_it_wraps(world, tmp_path):
     assert (ev.asset, ev.token, ev.usd_value) == ("ETH", "STETH", pytest.approx(120_000))
 
 
-@pytest.mark.parametrize("spec", ["0xabc:WBTC", "0xabc:WBTC:eight", "0xabc:WBTC:8:1:", "0xabc:WBTC:8:1:BTC:x"])
+@pytest.mark.parametrize("spec", ["0xabc:WBTC", "0xabc:WBTC:eight", "0xabc:WBTC:8:one", "0xabc:WBTC:8:1:",
+                                  "0xabc:WBTC:8::B", "0xabc:WBTC:8:1:BTC:x"])
 def test_watch_cli_refuses_a_bad_token_spec(spec, tmp_path):
     r = CliRunner().invoke(watch_app, ["ethereum", "--rpc", "http://127.0.0.1:9", "--to-block", "1",
                                        "--out", str(tmp_path / "x.jsonl"), "--token", spec])
