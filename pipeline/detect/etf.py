@@ -45,7 +45,9 @@ class EtfLedger:
         value = (e.net_flow_usd, e.published_ts)
         if value in versions:
             return False
-        bisect.insort(versions, value, key=lambda v: v[1])
+        # Two versions published at the same time (a corrected page imported under the same history rule)
+        # are ordered by value, not by arrival: every reader, in any order, takes the same one.
+        bisect.insort(versions, value)
         del versions[:-_KEEP_VERSIONS]
         self._trim()
         return True

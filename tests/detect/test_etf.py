@@ -41,6 +41,17 @@ def test_versions_arriving_out_of_order_answer_the_same():
     assert a.context(T + 6)["last_day_usd"] == 20e6
 
 
+def test_two_versions_published_at_the_same_moment_answer_the_same_in_either_order():
+    """A corrected page imported again under the same history rule: two values, one publication time."""
+    a, b = EtfLedger(), EtfLedger()
+    same = [flow("2025-08-20", 0.0, T), flow("2025-08-20", -100e6, T)]
+    for v in same:
+        a.add(v)
+    for v in reversed(same):
+        b.add(v)
+    assert a.context(T + 1) == b.context(T + 1)
+
+
 def test_context_figures():
     led = EtfLedger()
     nets = [300e6, -10e6, 80e6, -50e6, -60e6, -70e6, -200e6]  # oldest first: three-day... then four outflow days

@@ -2,7 +2,8 @@
 
 Long CSV columns: `date`, `fund`, and the figure as `flow` (US$ millions, like the page) or
 `net_flow_usd` (USD); optional `asset` (else --asset) and `published_ts` (ms since the epoch or
-an ISO time; else the history rule). JSON lines are interchange events, validated against the
+an ISO time; else the history rule). A day whose every figure is 0.0 is not filled yet and is
+skipped, as in a wide table (wide.py). JSON lines are interchange events, validated against the
 contract and kept as they are, ids and published_ts included.
 """
 
@@ -17,7 +18,7 @@ import orjson
 from pipeline.contracts.models import ContractError, event_from_dict
 
 from .events import CellError, FlowFigure, ReadResult, Skipped, parse_day, parse_millions
-from .wide import TableError
+from .wide import UNFILLED_REASON, TableError
 
 FLOW_COLUMNS = {"flow": 1e6, "flow_usd_m": 1e6, "net_flow_usd_m": 1e6, "net_flow_usd": 1.0, "flow_usd": 1.0}
 
@@ -68,6 +69,13 @@ def read_long_csv(text: str, asset: str) -> ReadResult:
                 res.skipped.append(Skipped(where, f"not a time: {row[cols['published_ts']]!r}", "published_ts"))
                 continue
         res.figures.append(FlowFigure(row_asset or asset, fund, date, round(value * unit, 2), pub))
+    days: dict[tuple, list[FlowFigure]] = {}
+    for f in res.figures:
+        days.setdefault((f.asset, f.date, f.published_ts), []).append(f)
+    unfilled = {k for k, figs in days.items() if len(figs) > 1 and not any(f.usd for f in figs)}
+    if unfilled:
+        res.figures = [f for f in res.figures if (f.asset, f.date, f.published_ts) not in unfilled]
+        res.skipped += [Skipped(f"{a} {d}", UNFILLED_REASON) for a, d, _ in sorted(unfilled, key=str)]
     return res
 
 

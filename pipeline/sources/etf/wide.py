@@ -5,6 +5,13 @@ first cell is a footer label (Total, Average, Maximum, Minimum) is not a day. A 
 that is not a figure is skipped whole, naming the row and the column, and the other rows import.
 A day whose funds do not add up to its Total cell (within the cells' rounding) is kept, with a
 warning: the fund cells are the figures, the Total is only a check.
+
+A row whose every figure is 0.0, Total included, is a day the page has not filled yet (Farside
+shows the next day that way before its figures come in; 1 Nov 2024 in the recorded table): it is
+skipped, so it cannot stand as a day of no flows, breaking a streak, until it is filled.
+
+A column that is a known fund of another asset (ETHA read as BTC) means the wrong table for the
+asset: the read fails rather than adding one asset's flows to another's.
 """
 
 from __future__ import annotations
@@ -16,6 +23,12 @@ from .events import FOOTER_LABELS, CellError, FlowFigure, ReadResult, Skipped, p
 
 TOTAL_NAMES = {"total", "net total", "total net flow"}
 FOOTER_REASON = "footer row, not a day"
+UNFILLED_REASON = "every cell 0.0: the row is not filled yet"
+# US spot ETFs by asset, as their tables name them (BTC and ETH alone are Grayscale's mini trusts).
+KNOWN_FUNDS = {
+    "BTC": {"IBIT", "FBTC", "BITB", "ARKB", "BTCO", "EZBC", "BRRR", "HODL", "BTCW", "GBTC", "BTC", "DEFI"},
+    "ETH": {"ETHA", "FETH", "ETHW", "CETH", "ETHV", "QETH", "EZET", "ETHE", "ETH"},
+}
 
 
 class TableError(ValueError):
@@ -45,6 +58,11 @@ def read_wide(header: list[str], rows: list[tuple[int, list[str]]], asset: str, 
     if blank_names:
         res.warnings.append(Skipped("header", f"column {blank_names[0] + 1} has no name; its cells are ignored"))
     res.columns = [header[i] for i in funds]
+    for i in funds:
+        owner = next((a for a, names in KNOWN_FUNDS.items() if header[i].upper() in names), None)
+        if owner is not None and owner != asset.upper() and header[i].upper() not in KNOWN_FUNDS.get(asset.upper(), ()):
+            raise TableError(f"column {header[i]!r} is one of the {owner} funds: this looks like the {owner} table, "
+                             f"read as {asset} (give the asset: --asset {owner})")
     for num, cells in rows:
         first = cells[0].strip() if cells else ""
         where = f"{row_label} {num} ({first})" if first else f"{row_label} {num}"
@@ -72,18 +90,22 @@ def read_wide(header: list[str], rows: list[tuple[int, list[str]]], asset: str, 
         if bad is not None:
             res.skipped.append(bad)
             continue
+        total = None
         if total_col is not None:
             try:
                 total = parse_millions(cells[total_col])
             except CellError as exc:
                 res.warnings.append(Skipped(where, f"{exc}; kept the fund cells", header[total_col]))
                 total = None
-            if total is not None and figures:
-                got = sum(f.usd for f in figures) / unit
-                # each printed cell is rounded to 0.1, so the sum may be off by half a unit per cell
-                if abs(got - total) > 0.05 * (len(figures) + 1) + 1e-9:
-                    res.warnings.append(Skipped(where, f"Total cell {total:,.1f} differs from the funds' sum "
-                                                       f"{got:,.1f}; kept the fund cells", header[total_col]))
+        if len(figures) > 1 and not any(f.usd for f in figures) and not total:
+            res.skipped.append(Skipped(where, UNFILLED_REASON))
+            continue
+        if total is not None and figures:
+            got = sum(f.usd for f in figures) / unit
+            # each printed cell is rounded to 0.1, so the sum may be off by half a unit per cell
+            if abs(got - total) > 0.05 * (len(figures) + 1) + 1e-9:
+                res.warnings.append(Skipped(where, f"Total cell {total:,.1f} differs from the funds' sum "
+                                                   f"{got:,.1f}; kept the fund cells", header[total_col]))
         res.figures += figures
     return res
 

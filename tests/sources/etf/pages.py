@@ -29,6 +29,11 @@ def cells(name: str) -> list[dict]:
     return json.loads((DATA / name).read_text())
 
 
+def unfilled(row: dict) -> bool:
+    """A row the page had not filled yet when it was scraped: every cell 0.0 (1 Nov 2024 in the recording)."""
+    return all(v.strip() == "0.0" for k, v in row.items() if k != "Date")
+
+
 def _td(text: str) -> str:
     cls = ' class="redFont"' if text.startswith("(") else ""
     return f'<td><span class="tabletext"><span{cls}>{html.escape(text)}</span></span></td>'

@@ -40,9 +40,11 @@ def test_import_real_history_to_a_file_with_a_summary(tmp_path, btc_page):
     assert res.exit_code == 0, res.output
     s = orjson.loads(res.stdout.strip().splitlines()[-1])
     events = [orjson.loads(line) for line in out.read_bytes().splitlines()]
-    assert s["events"] == len(events) == 2117 and s["days"] == 205 and s["funds"] == 11
-    assert s["format"] == "farside-html" and s["first_day"] == "2024-01-11" and s["last_day"] == "2024-11-01"
-    assert s["skipped"] == ["table row 216 (Total): footer row, not a day", "table row 217 (Average): footer row, not a day",
+    # 1 Nov 2024 was scraped before it was filled (every cell 0.0): not a day of no flows
+    assert s["events"] == len(events) == 2106 and s["days"] == 204 and s["funds"] == 11
+    assert s["format"] == "farside-html" and s["first_day"] == "2024-01-11" and s["last_day"] == "2024-10-31"
+    assert s["skipped"] == ["table row 215 (01 Nov 2024): every cell 0.0: the row is not filled yet",
+                            "table row 216 (Total): footer row, not a day", "table row 217 (Average): footer row, not a day",
                             "table row 218 (Maximum): footer row, not a day", "table row 219 (Minimum): footer row, not a day"]
     assert len(s["warnings"]) == 1 and "29 Oct 2024" in s["warnings"][0]
 
@@ -90,24 +92,25 @@ def test_import_without_a_broker_or_out_says_what_to_do(btc_page):
 
 def test_poll_once_publishes_new_figures_then_nothing(broker, tmp_path):
     rows = BTC[-5:]
+    filled = rows[:-1]  # the last, 1 Nov 2024, was scraped before it was filled: every cell 0.0
     with PageServer(farside_page(rows).encode()) as srv:
         args = ["poll", "--url", srv.url, "--once", "--state", str(tmp_path / "st.json")]
         first = invoke(args, KAFKA_BOOTSTRAP=broker.bootstrap)
         assert first.exit_code == 0, first.output
-        n = sum(1 for r in rows for k, v in r.items() if k not in ("Date", "Total") and v != "-")
-        assert f"{n} new or revised figures" in first.stderr
+        n = sum(1 for r in filled for k, v in r.items() if k not in ("Date", "Total") and v != "-")
+        assert f"{n} new or revised figures" in first.stderr and "not filled yet" in first.stderr
         second = invoke(args, KAFKA_BOOTSTRAP=broker.bootstrap)
         assert "not modified" in second.stderr
         revised = [dict(r) for r in rows]
-        revised[-1]["GBTC"] = "(44.4)"
+        revised[-2]["GBTC"] = "(44.4)"  # 31 Oct: (31.1) as first published
         srv.set(farside_page(revised).encode())
         third = invoke(args, KAFKA_BOOTSTRAP=broker.bootstrap)
         assert "1 new or revised figures" in third.stderr
     recs = read_records(broker.bootstrap, Settings().topics.etf_flows, n + 1)
     values = [orjson.loads(r.value) for r in recs]
     assert len(values) == n + 1
-    gbtc = sorted((v["published_ts"], v["net_flow_usd"]) for v in values if v["fund"] == "GBTC" and v["date"] == "2024-11-01")
-    assert [net for _, net in gbtc] == [0.0, -44.4e6]
+    gbtc = sorted((v["published_ts"], v["net_flow_usd"]) for v in values if v["fund"] == "GBTC" and v["date"] == "2024-10-31")
+    assert [net for _, net in gbtc] == [-31.1e6, -44.4e6] and not any(v["date"] == "2024-11-01" for v in values)
 
 
 def test_poll_failure_is_reported(tmp_path):
@@ -122,9 +125,10 @@ def test_show_prints_the_whole_table_and_the_context(btc_events):
     out = res.stdout
     for fund in ("IBIT", "FBTC", "GBTC", "BTCW", "Total"):
         assert fund in out
-    assert "2024-11-01" in out and "2024-10-28" in out and "2024-10-25" not in out
+    # 1 Nov 2024 was not filled when the page was scraped: the latest day is 31 Oct, a 7-day inflow streak
+    assert "2024-11-01" not in out and "2024-10-31" in out and "2024-10-25" in out and "2024-10-24" not in out
     assert "(75.2)" in out and "…" not in out  # whole cells when piped
-    assert "latest day 2024-11-01" in out and "5-day sum" in out
+    assert "latest day 2024-10-31" in out and "5-day sum" in out and "streak 7 inflow days" in out
 
 
 def test_show_json_as_of_a_date_uses_only_what_was_published(btc_events):

@@ -9,7 +9,7 @@ import pytest
 from pipeline.sources.etf.events import parse_day, parse_millions
 from pipeline.sources.etf.farside import read_farside_html
 from pipeline.sources.etf.wide import TableError
-from tests.sources.etf.pages import cells, farside_page
+from tests.sources.etf.pages import cells, farside_page, unfilled
 
 BTC = cells("farside_btc_raw_cells_2024.json")
 ETH = cells("eth_structure_cells.json")
@@ -47,7 +47,7 @@ def test_cells_become_usd_with_outflows_negative_and_blanks_absent(btc):
     assert "BTC" not in jan11  # "-": the fund had not launched
     assert "2024-01-15" not in days  # every cell "-" (a US holiday): not a day with figures
     assert all(f.asset == "BTC" for f in btc.figures)
-    non_blank = sum(1 for r in BTC for k, v in r.items() if k not in ("Date", "Total") and v.strip() != "-")
+    non_blank = sum(1 for r in BTC if not unfilled(r) for k, v in r.items() if k not in ("Date", "Total") and v.strip() != "-")
     assert len(btc.figures) == non_blank
     outflows = [f for f in btc.figures if f.usd < 0]
     assert len(outflows) == sum(1 for r in BTC for k, v in r.items() if k not in ("Date", "Total") and "(" in v)
@@ -55,17 +55,27 @@ def test_cells_become_usd_with_outflows_negative_and_blanks_absent(btc):
 
 def test_footer_rows_are_not_days(btc):
     dates = {f.date for f in btc.figures}
-    with_figures = {parse_day(r["Date"]) for r in BTC
-                    if any(v.strip() != "-" for k, v in r.items() if k not in ("Date", "Total"))}
-    assert dates == with_figures and len(BTC) - len(dates) == 7  # seven US market holidays, all "-"
-    assert min(dates) == "2024-01-11" and max(dates) == "2024-11-01"
-    assert [s.reason for s in btc.skipped] == ["footer row, not a day"] * 4
-    assert [s.where for s in btc.skipped] == ["table row 216 (Total)", "table row 217 (Average)",
-                                              "table row 218 (Maximum)", "table row 219 (Minimum)"]
+    with_figures = {parse_day(r["Date"]) for r in BTC if not unfilled(r)
+                    and any(v.strip() != "-" for k, v in r.items() if k not in ("Date", "Total"))}
+    # seven US market holidays, all "-", and 1 Nov, scraped before it was filled (all "0.0")
+    assert dates == with_figures and len(BTC) - len(dates) == 8
+    assert min(dates) == "2024-01-11" and max(dates) == "2024-10-31"
+    assert [s.reason for s in btc.skipped] == ["every cell 0.0: the row is not filled yet"] + ["footer row, not a day"] * 4
+    assert [s.where for s in btc.skipped] == ["table row 215 (01 Nov 2024)", "table row 216 (Total)",
+                                              "table row 217 (Average)", "table row 218 (Maximum)",
+                                              "table row 219 (Minimum)"]
 
 
 def test_columns_come_from_the_ticker_row(btc):
     assert btc.columns == ["IBIT", "FBTC", "BITB", "ARKB", "BTCO", "EZBC", "BRRR", "HODL", "BTCW", "GBTC", "BTC"]
+
+
+def test_a_table_of_another_assets_funds_is_refused():
+    """The ETH table read with the default asset BTC would add ETHA, ETHE... to BTC's days."""
+    with pytest.raises(TableError, match="'ETHA' is one of the ETH funds.*--asset ETH"):
+        read_farside_html(farside_page(ETH, "Ethereum ETF Flow (US$m)"), "BTC")
+    with pytest.raises(TableError, match="'IBIT' is one of the BTC funds"):
+        read_farside_html(farside_page(BTC[:3]), "ETH")
 
 
 def test_eth_table_same_parser():
