@@ -41,6 +41,10 @@ class ParseError(ValueError):
     """A message of a known kind that cannot be normalized (missing field, bad number, unknown instrument)."""
 
 
+class UnsizedInstrument(ParseError):
+    """An instrument whose contract size the bundled snapshot does not hold (`cascadewatch instruments refresh`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Trade:
     """One public trade, normalized. qty_base is in base-asset units; taker_side is the aggressor."""

@@ -90,7 +90,10 @@ class Bybit(Venue):
             rows = unwrap_items(msg.get("data"))
             return ParseResult(liquidations=[self._liquidation_retired(d, received_ts) for d in rows])
         if channel == "publicTrade":
-            return ParseResult(trades=[self._trade_v5(d) for d in unwrap_items(msg.get("data"))])
+            # A block trade (`BT`) was agreed off the book: no taker hit it, so it is no taker flow.
+            rows = unwrap_items(msg.get("data"))
+            trades = [self._trade_v5(d) for d in rows if d.get("BT") is not True]
+            return ParseResult(trades=trades, skipped=None if trades or not rows else "block_trades")
         if channel == "tickers":
             return self._ticker(msg, received_ts)
         if channel == "trade":  # legacy v2 (cryptofeed recording 2021)
@@ -109,8 +112,8 @@ class Bybit(Venue):
                 return None
             s, t, p, v, side = d.get("s"), d.get("T"), d.get("p"), d.get("v"), d.get("S")
             if type(s) is not str or not s or type(t) is not int or type(p) is not str or type(v) is not str \
-                    or (side != "Sell" and side != "Buy"):
-                return None
+                    or (side != "Sell" and side != "Buy") or d.get("BT") is True:
+                return None  # block trades (and anything odd) go through parse
             rows.append((s, t, p, v, side == "Sell"))
         return rows
 
@@ -187,9 +190,17 @@ class Bybit(Venue):
             return None if t.get(key) in (None, "") else num(t[key], key)
 
         hours = figure("fundingIntervalHour") or 8
+        # One side of the book, as the other venues count it: the `single*` figures where Bybit sends them
+        # (its openInterest counts both sides there).
+        single = t.get("singleOpenInterest") not in (None, "")
+        oi = figure("singleOpenInterest" if single else "openInterest")
+        if inst.unit == "usd":  # inverse: contracts of contract_size USD; openInterestValue is in the coin
+            oi_usd = None if oi is None else oi * inst.contract_size
+        else:
+            oi_usd = figure("singleOpenInterestValue" if single else "openInterestValue")
         return ParseResult(leverage=[self.leverage_event(
             symbol=symbol, asset=inst.asset, ts=ms(msg.get("ts"), "ts"), source="tickers", received_ts=received_ts,
-            open_interest=figure("openInterest"), open_interest_usd=figure("openInterestValue"),
+            open_interest=oi, open_interest_usd=oi_usd,
             funding_rate=figure("fundingRate"), funding_interval_ms=int(hours * 3_600_000),
             next_funding_ts=ms(t["nextFundingTime"], "nextFundingTime") if t.get("nextFundingTime") else None,
             mark_price=figure("markPrice"))])

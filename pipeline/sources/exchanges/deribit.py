@@ -88,7 +88,9 @@ class Deribit(Venue):
             for t in unwrap_items(params.get("data")):
                 self._trade(t, received_ts, out)
             if not (out.trades or out.liquidations):
-                out.skipped = "option_trades"
+                blocks = any(isinstance(t, dict) and t.get("block_trade_id") is not None
+                             for t in unwrap_items(params.get("data")))
+                out.skipped = "block_trades" if blocks else "option_trades"
             return out
         if head.startswith(_SKIP_CHANNELS):
             return ParseResult(skipped=head)
@@ -103,8 +105,8 @@ class Deribit(Venue):
             return None
         rows = []
         for t in data:
-            if type(t) is not dict or t.get("liquidation") is not None:
-                return None  # liquidation trades (and anything odd) go through parse
+            if type(t) is not dict or t.get("liquidation") is not None or t.get("block_trade_id") is not None:
+                return None  # liquidation and block trades (and anything odd) go through parse
             name, ts, p, a, side = (t.get("instrument_name"), t.get("timestamp"), t.get("price"), t.get("amount"),
                                     t.get("direction"))
             tid = t.get("trade_id")
@@ -148,8 +150,9 @@ class Deribit(Venue):
         base, usd = (amount, amount * price) if linear else (amount / price, amount)
         ts = ms(t.get("timestamp"), "timestamp")
         trade_id = text(str(t.get("trade_id")) if t.get("trade_id") is not None else None, "trade_id")
-        out.trades.append(self.trade(symbol=name, asset=asset, ts=ts, price=price, qty_base=base, notional_usd=usd,
-                                     taker_side=direction, trade_id=trade_id))
+        if t.get("block_trade_id") is None:  # a block trade was agreed off the book: no taker flow
+            out.trades.append(self.trade(symbol=name, asset=asset, ts=ts, price=price, qty_base=base,
+                                         notional_usd=usd, taker_side=direction, trade_id=trade_id))
         liq = t.get("liquidation")
         if liq is None:
             return

@@ -31,6 +31,7 @@ from .base import (
     ParseError,
     ParseResult,
     USD_QUOTES,
+    UnsizedInstrument,
     Venue,
     asset_of,
     event_id,
@@ -70,7 +71,8 @@ def _instrument(inst_id: str) -> Instrument:
         return Instrument(inst_id, asset, "usd", float(inv["families"].get(family, inv["default_contract_size_usd"])))
     size = cfg["linear"].get(family)
     if size is None:
-        raise ParseError(f"instId {inst_id!r}: ctVal unknown; add {family} to instruments/okx.json")
+        raise UnsizedInstrument(f"instId {inst_id!r}: ctVal unknown; add {family} to instruments/okx.json "
+                                "(cascadewatch instruments refresh okx)")
     return Instrument(inst_id, asset, "base", float(size))
 
 
@@ -100,12 +102,19 @@ class Okx(Venue):
         else:
             channel = arg.get("channel")
         if channel == "liquidation-orders":
+            # The channel carries every instrument of the market, several in one message: a row of a swap
+            # the contract sizes do not cover is left out on its own (named in `skipped`), not the message.
             out = ParseResult()
             for row in unwrap_items(msg.get("data")):
                 if row.get("instType") in ("MARGIN", "OPTION"):
                     out.skipped = f"liquidation:{row.get('instType')}"
                     continue
                 inst_id = text(row.get("instId"), "instId")
+                try:
+                    self.instrument(inst_id)
+                except UnsizedInstrument:
+                    out.skipped = f"liquidation:unsized:{inst_id}"
+                    continue
                 for det in unwrap_items(row.get("details"), "details"):
                     out.liquidations.append(self._liquidation(inst_id, det, received_ts))
             return out

@@ -95,6 +95,16 @@ def test_bybit_inverse_open_interest_is_usd_contracts():
     snap = {**snap, "topic": "tickers.BTCUSD", "data": {**snap["data"], "symbol": "BTCUSD"}}
     [ev] = leverage("bybit", snap)
     assert ev.symbol == "BTCUSD" and ev.asset == "BTC" and ev.open_interest == 68744.761
+    # one-dollar contracts: the USD is the contract count (openInterestValue is in BTC on inverse symbols)
+    assert ev.open_interest_usd == 68744.761
+
+
+def test_bybit_single_side_open_interest_is_preferred_where_sent():
+    """Where Bybit sends `singleOpenInterest`, its `openInterest` counts both sides; the other venues count one."""
+    snap = doc_example("bybit_v5_tickers_linear_docs_example.json")
+    snap = {**snap, "data": {**snap["data"], "singleOpenInterest": "34372.38", "singleOpenInterestValue": "591800617.95"}}
+    [ev] = leverage("bybit", snap)
+    assert ev.open_interest == 34372.38 and ev.open_interest_usd == 591800617.95
 
 
 def test_okx_open_interest_and_funding_rate_channels():

@@ -59,3 +59,39 @@ def test_v5_rest_response_reads_like_the_channel():
 def test_bad_old_shapes_are_errors(msg):
     r = get_venue("okx").parse(msg, RECV)
     assert r.errors and not r.liquidations
+
+
+# The liquidation-orders push as the OKX v5 docs show it (a short on IOST-USDT-SWAP), whose contract size
+# the bundled snapshot does not hold.
+DOCS_PUSH = {"id": "1512", "arg": {"channel": "liquidation-orders", "instType": "SWAP"}, "data": [{"details": [
+    {"bkLoss": "0", "bkPx": "0.007831", "ccy": "", "posSide": "short", "side": "buy", "sz": "13", "ts": "1692266434010"}],
+    "instFamily": "IOST-USDT", "instId": "IOST-USDT-SWAP", "instType": "SWAP", "uly": "IOST-USDT"}]}
+BTC_ROW = {"details": [{"bkLoss": "0", "bkPx": "60000", "ccy": "", "posSide": "net", "side": "sell", "sz": "500",
+                        "ts": "1692266434011"}], "instFamily": "BTC-USDT", "instId": "BTC-USDT-SWAP", "instType": "SWAP",
+           "uly": "BTC-USDT"}
+
+
+def test_a_row_of_an_unsized_swap_is_left_out_alone_and_named():
+    """The channel carries the whole market: one instrument without a contract size must not cost the
+    message's other rows, nor count as a broken message."""
+    alone = parse(DOCS_PUSH)
+    assert alone.liquidations == [] and alone.skipped == "liquidation:unsized:IOST-USDT-SWAP"
+    both = parse({**DOCS_PUSH, "data": [BTC_ROW, *DOCS_PUSH["data"]]})
+    [l] = both.liquidations
+    assert (l.symbol, l.asset, l.side) == ("BTC-USDT-SWAP", "BTC", "long")  # net mode, a sell order: a long
+    assert l.quantity == pytest.approx(5.0) and l.notional_usd == pytest.approx(300_000)  # ctVal 0.01 BTC
+
+
+def test_the_docs_push_reads_once_its_contract_size_is_known(monkeypatch):
+    from pipeline.sources.exchanges import okx
+
+    snapshot = okx.load_instruments("okx")
+    monkeypatch.setattr(okx, "load_instruments",
+                        lambda venue: {**snapshot, "linear": {**snapshot["linear"], "IOST-USDT": 1000}})
+    okx._instrument.cache_clear()
+    try:
+        [l] = parse(DOCS_PUSH).liquidations
+    finally:
+        monkeypatch.undo()
+        okx._instrument.cache_clear()
+    assert (l.side, l.price, l.quantity) == ("short", 0.007831, 13_000) and l.ts == 1692266434010

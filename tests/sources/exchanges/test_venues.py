@@ -118,6 +118,20 @@ def test_bybit_public_trade_doc_example():
     assert tr.qty_base == 0.001 and tr.notional_usd == pytest.approx(16.5785)
 
 
+def test_bybit_block_trades_are_no_taker_flow():
+    """publicTrade `BT`: "Whether it is a block trade order or not" (Bybit v5 docs); agreed off the book."""
+    msg = doc_example("bybit_v5_publicTrade_docs_example.json")
+    block = copy.deepcopy(msg)
+    block["data"][0]["BT"] = True
+    bybit = get_venue("bybit")
+    r = bybit.parse(block, RECV)
+    assert r.trades == [] and not r.errors and r.skipped == "block_trades"
+    assert bybit.trade_rows(block) is None and len(bybit.trade_rows(msg)) == 1  # the fast path leaves it to parse
+    both = copy.deepcopy(msg)
+    both["data"] = [*block["data"], *msg["data"]]
+    assert [t.ts for t in trades("bybit", both)] == [1672304486865]
+
+
 def test_bybit_unknown_topic_is_an_error():
     r = get_venue("bybit").parse({"topic": "liquidations2.BTCUSDT", "data": {}}, RECV)
     assert r.errors and not r.liquidations
@@ -141,9 +155,9 @@ def test_okx_liquidation_inverse_and_net_mode():
     assert l3.notional_usd == 30.0 and l3.side == "short"
 
 
-def test_okx_unknown_linear_ctval_is_an_error_not_a_guess():
+def test_okx_unknown_linear_ctval_is_left_out_not_guessed():
     r = get_venue("okx").parse(okx_liq("FOO-USDT-SWAP", "1", "1", "long", "sell"), RECV)
-    assert r.errors and "ctVal" in r.errors[0]
+    assert not r.liquidations and not r.errors and r.skipped == "liquidation:unsized:FOO-USDT-SWAP"
 
 
 def test_okx_trades_units():
@@ -215,6 +229,16 @@ def test_deribit_trade_units_and_options_skipped():
     assert lin.qty_base == 0.5 and lin.notional_usd == 25000.0
     r = get_venue("deribit").parse(deribit_trade(name="BTC-24SEP21-8000-P", price=0.01), RECV)
     assert not r.trades and not r.errors and r.skipped == "option_trades"
+
+
+def test_deribit_block_trades_are_no_taker_flow():
+    """`block_trade_id`: "Block trade id - when trade was part of a block trade" (Deribit API docs)."""
+    msg = deribit_trade()
+    msg["params"]["data"][0]["block_trade_id"] = "154"
+    deribit = get_venue("deribit")
+    r = deribit.parse(msg, RECV)
+    assert not r.trades and not r.errors and r.skipped == "block_trades"
+    assert deribit.trade_rows(msg) is None and deribit.trade_rows(deribit_trade()) is not None
 
 
 # ---------------------------------------------------------------- Hyperliquid
