@@ -1,15 +1,22 @@
 """Ethereum whale transfer watcher (web3.py over HTTP): native ETH and ERC-20 Transfer logs -> WhaleTransfer.
 
 Each poll:
+  0. a head below a height already read (a load-balanced provider answering from a lagging backend) is
+     no reorg: the poll waits for the node to catch up and does nothing;
   1. reorg check: the block hash stored for each recently processed height is compared with the node's;
-     from the lowest height that changed, every transfer emitted there and not yet final is emitted again
-     with retracted=true, and those heights are processed again;
+     from the lowest height that changed, those heights are processed again, and every transfer emitted
+     there, not yet final and not found again in the new blocks, is emitted again with retracted=true (a
+     transaction the new chain holds too is the same transfer, emitted again with its new block);
   2. new blocks up to the head (at most `max_blocks` per poll) are processed: each transfer at or above
-     `min_usd` is emitted at first sight with confirmations = head - block (0 for the head block);
+     `min_usd` is emitted at first sight with confirmations = head - block (0 for the head block). Token
+     logs are asked of each block by its hash (EIP-234): never a range a provider caps (10,000 logs, or a
+     few blocks on free tiers), and never logs of another block than the one read;
   3. every emitted transfer that is now `finality` blocks deep is emitted again with that confirmation
      count (the final copy) and forgotten;
   4. the checkpoint file (last block, recent block hashes, pending transfers) is rewritten atomically, so
-     a restart resumes after the last processed block and can still retract across the restart.
+     a restart resumes after the last processed block and can still retract across the restart. `run`
+     and `follow` write it only once the batch's sink has taken the events (`poll(commit=False)`, then
+     `commit()`): a sink that fails leaves the checkpoint where it was, and the batch is read again.
 
 A transaction whose receipt status is 0 (reverted) moved no ETH: its value is not reported. Receipts
 are read (receipts.py) only for blocks with a native transfer at or above the threshold. ERC-20
@@ -116,6 +123,7 @@ class EthereumWatcher(HeadFollower):
         self.reverted_dropped = 0  # native transfers over the threshold dropped because their tx reverted
         if self.checkpoint and self.checkpoint.exists():
             self._load()
+        self._committed = self._state()
 
     # ------------------------------------------------------------------ checkpoint
     def _load(self) -> None:
@@ -141,30 +149,50 @@ class EthereumWatcher(HeadFollower):
     def head(self) -> int:
         return int(self.w3.eth.block_number)
 
-    def poll(self, to_block: int | None = None) -> list[WhaleTransfer]:
-        """One step: reorg check, new blocks up to min(head, to_block), final copies. Returns events in order."""
+    def poll(self, to_block: int | None = None, *, commit: bool = True) -> list[WhaleTransfer]:
+        """One step: reorg check, new blocks up to min(head, to_block), final copies. Returns events in order.
+        With commit=False the checkpoint is written by `commit()`, once the events are safely handed on."""
         head = self.head()
         self.last_head = head
-        events: list[WhaleTransfer] = []
-        events += self._check_reorg(head)
+        if self.hashes and head < max(self.hashes):
+            return []  # a lagging backend: not a reorg (module docstring, step 0)
+        replaced = self._check_reorg(head)
         if self.last_block is None:
             start = self.start_block if self.start_block is not None else head
         else:
             start = self.last_block + 1
         end = min(head, to_block if to_block is not None else head, start + self.max_blocks - 1)
+        new: list[WhaleTransfer] = []
         if end >= start:
-            events += self._process_range(start, end, head)
+            new = self._process_range(start, end, head)
             self.last_block = end
-        events += self._finalize(head)
-        self._save()
+        again = {e.event_id for e in new}
+        events = [e for e in replaced if e.event_id not in again] + new + self._finalize(head)
+        if commit:
+            self.commit()
         return events
+
+    def commit(self) -> None:
+        """Write the checkpoint of the polls so far (after `poll(commit=False)` and a sink that took them)."""
+        self._save()
+        self._committed = self._state()
+
+    def rollback(self) -> None:
+        """Back to the last commit: the polls since were not handed on (their sink failed), so read them again."""
+        self.last_block, hashes, pending = self._committed
+        self.hashes, self.pending = dict(hashes), {k: dict(v) for k, v in pending.items()}
+
+    def _state(self) -> tuple:
+        return self.last_block, dict(self.hashes), {k: dict(v) for k, v in self.pending.items()}
 
     def run(self, *, to_block: int | None = None, interval: float = 4.0,
             sink: Callable[[list[WhaleTransfer]], None] = lambda evs: None,
             stop: Callable[[], bool] = lambda: False) -> None:
-        """Poll until `stop()` or until to_block is processed, handing each batch to `sink`."""
+        """Poll until `stop()` or until to_block is processed, handing each batch to `sink`; the checkpoint
+        moves only once `sink` has returned."""
         while not stop():
-            sink(self.poll(to_block))
+            sink(self.poll(to_block, commit=False))
+            self.commit()
             if to_block is not None and self.last_block is not None and self.last_block >= to_block:
                 return  # a range run: transfers not yet `finality` deep stay pending in the checkpoint
             time.sleep(interval)
@@ -183,6 +211,7 @@ class EthereumWatcher(HeadFollower):
             fork = height
         if fork is None:
             return []
+        # Retracted unless the blocks read again hold them too (poll)
         out = []
         for eid, ev in sorted(self.pending.items(), key=lambda kv: (kv[1]["block_number"], kv[0])):
             if ev["block_number"] >= fork:
@@ -194,20 +223,19 @@ class EthereumWatcher(HeadFollower):
         return out
 
     def _process_range(self, start: int, end: int, head: int) -> list[WhaleTransfer]:
-        logs_by_block: dict[int, list] = {}
-        if self.tokens:
-            logs = self.w3.eth.get_logs({"fromBlock": start, "toBlock": end,
-                                         "address": [Web3.to_checksum_address(a) for a in self.tokens],
-                                         "topics": [TRANSFER_TOPIC]})
-            for lg in logs:
-                logs_by_block.setdefault(int(lg["blockNumber"]), []).append(lg)
         out: list[WhaleTransfer] = []
+        addresses = [Web3.to_checksum_address(a) for a in self.tokens]
         for n in range(start, end + 1):
             blk = self.w3.eth.get_block(n, full_transactions=True)
             bhash = _hex(blk["hash"])
+            # The logs of this very block (EIP-234: by hash, the node answers for it or fails), not of a
+            # block range: a range can meet a provider's cap, or be answered from a lagging backend as
+            # empty, or hold a block a reorg has since replaced.
+            logs = self.w3.eth.get_logs({"blockHash": bhash, "address": addresses,
+                                         "topics": [TRANSFER_TOPIC]}) if addresses else []
             self.hashes[n] = bhash
             self.blocks_processed += 1
-            out += self._block_events(blk, logs_by_block.get(n, []), head, bhash)
+            out += self._block_events(blk, logs, head, bhash)
         return out
 
     def _block_events(self, blk, logs, head: int, bhash: str) -> list[WhaleTransfer]:

@@ -4,7 +4,10 @@ Every poll is the watcher's HTTP `poll()`, from its checkpoint up to the head, s
 that is lost, repeated or out of order cannot make a block be skipped or processed twice, and reorgs
 are found by the poll's own block-hash comparison. When the WebSocket cannot be opened or drops, the
 watcher polls over HTTP every `poll_interval` seconds and retries the WebSocket with exponential
-backoff. Used by the Ethereum watcher (ethereum.py).
+backoff. A poll that fails (a node timeout, a 429, a block a lagging backend does not have yet, a sink
+that cannot publish) is logged and tried again after `poll_backoff` seconds, doubling up to
+`poll_backoff_max`: the checkpoint moves only after a batch reached its sink, so nothing is skipped.
+Used by the Ethereum watcher (ethereum.py).
 """
 
 from __future__ import annotations
@@ -28,21 +31,24 @@ class _PollFailed(Exception):
 
 
 class HeadFollower:
-    """`follow()` for a watcher polled over HTTP: its `poll()` reads from its checkpoint up to the head (at
-    most `max_blocks` blocks), and it keeps `last_block`, `last_head` and `blocks_processed`."""
+    """`follow()` for a watcher polled over HTTP: its `poll(commit=False)` reads from its checkpoint up to the
+    head (at most `max_blocks` blocks), `commit()` makes that the checkpoint and `rollback()` goes back to it;
+    it keeps `last_block`, `last_head` and `blocks_processed`."""
 
     def __init__(self) -> None:
         # follow() state, for logs and tests: "ws" while subscribed, "http" while polling without a WebSocket
         self.mode: str | None = None
         self.ws_heads = 0  # newHeads notifications received
         self.ws_failures = 0  # WebSocket connections that could not be opened or dropped
+        self.poll_failures = 0  # polls that raised (node or sink errors), each tried again after a backoff
         self._ws_got_heads = False
 
     async def follow(self, ws_url: str | None = None, *,
                      sink: Callable[[list[WhaleTransfer]], None] = lambda evs: None,
                      poll_interval: float = 4.0, max_blocks: int | None = None, duration: float | None = None,
                      stop: Callable[[], bool] = lambda: False, ws_backoff: float = 1.0,
-                     ws_backoff_max: float = 60.0, ws_idle: float = 60.0, ws_open_timeout: float = 10.0) -> None:
+                     ws_backoff_max: float = 60.0, ws_idle: float = 60.0, ws_open_timeout: float = 10.0,
+                     poll_backoff: float = 1.0, poll_backoff_max: float = 60.0) -> None:
         """Follow the head until `stop()`, `max_blocks` blocks processed, or `duration` seconds.
 
         With `ws_url`, a `newHeads` subscription triggers each poll (plus a safety poll after `ws_idle` seconds
@@ -63,9 +69,10 @@ class HeadFollower:
 
         def catch_up() -> None:
             while True:  # poll() reads at most self.max_blocks blocks: repeat until at the head
-                evs = self.poll()
+                evs = self.poll(commit=False)
                 if evs:
                     sink(evs)
+                self.commit()  # only once the sink has them
                 if self.last_block is None or self.last_head is None or self.last_block >= self.last_head \
                         or done():
                     return
@@ -74,7 +81,16 @@ class HeadFollower:
             while not done() and loop.time() < t:
                 await asyncio.sleep(min(0.05, t - loop.time()))
 
-        backoff = ws_backoff
+        async def failed(exc: BaseException) -> None:
+            nonlocal poll_wait
+            self.poll_failures += 1
+            self.rollback()  # what the failed batch read is read again
+            log.warning("ethereum: poll failed (%s); trying again in %.1fs", scrub(f"{type(exc).__name__}: {exc}",
+                        [ws_url or ""]), poll_wait)
+            await sleep_until(loop.time() + poll_wait)
+            poll_wait = min(poll_wait * 2, poll_backoff_max)
+
+        backoff, poll_wait = ws_backoff, poll_backoff
         next_ws = loop.time()
         while not done():
             if ws_url and loop.time() >= next_ws:
@@ -82,7 +98,8 @@ class HeadFollower:
                     got_heads = await self._follow_ws(ws_url, catch_up, done, ws_idle, ws_open_timeout)
                     reason = "subscription closed"
                 except _PollFailed as exc:
-                    raise exc.__cause__ from None
+                    await failed(exc.__cause__)  # the node, not the WebSocket: subscribe again after the wait
+                    continue
                 except Exception as exc:  # noqa: BLE001 - any WebSocket failure means: fall back to HTTP
                     got_heads = self._ws_got_heads
                     reason = f"{type(exc).__name__}: {exc}"
@@ -96,7 +113,12 @@ class HeadFollower:
                 next_ws = loop.time() + backoff
                 backoff = min(backoff * 2, ws_backoff_max)
             self.mode = "http"
-            await asyncio.to_thread(catch_up)
+            try:
+                await asyncio.to_thread(catch_up)
+            except Exception as exc:  # noqa: BLE001 - a node or sink error: logged, tried again after a backoff
+                await failed(exc)
+                continue
+            poll_wait = poll_backoff
             wake = loop.time() + poll_interval
             if ws_url:
                 wake = min(wake, next_ws)

@@ -132,3 +132,56 @@ def test_watch_cli_refuses_a_bad_token_spec(spec, tmp_path):
     r = CliRunner().invoke(watch_app, ["ethereum", "--rpc", "http://127.0.0.1:9", "--to-block", "1",
                                        "--out", str(tmp_path / "x.jsonl"), "--token", spec])
     assert r.exit_code == 2 and "ADDRESS:SYMBOL:DECIMALS[:USD[:ASSET]]" in r.output
+
+
+def test_a_transfer_the_new_chain_holds_too_is_not_retracted(world, tmp_path):
+    """A reorg that re-mines the deposit's transaction in a new block: the same transfer, emitted again
+    with its new block, never retracted (a retraction then a copy with the same id is a lost deposit
+    downstream, where the copy is a duplicate)."""
+    w3, W = world["w3"], world
+    start = w3.eth.block_number + 1
+    w = watcher(world, tmp_path / "cp.json", start, finality=5)
+    assert w.poll() == []
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    t_dep = send(w3, W["whale"], W["ex_hot"], 600)
+    raw = w3.provider.make_request("eth_getRawTransactionByHash", [t_dep])["result"]
+    [first] = w.poll()
+    assert w3.provider.make_request("evm_revert", [snap])["result"] is True
+    send(w3, W["alice"], W["bob"], 2)  # the deposit's height now holds another block...
+    again = "0x" + w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw))["transactionHash"].hex() \
+        .removeprefix("0x")
+    assert again == t_dep  # ...and the deposit comes one block later
+    evs = w.poll()
+    assert [(e.event_id, e.retracted, e.block_number) for e in evs] == [(first.event_id, False, first.block_number + 1)]
+
+
+def test_a_head_behind_the_blocks_read_is_a_lagging_backend_not_a_reorg(world, tmp_path):
+    w3, W = world["w3"], world
+    start = w3.eth.block_number + 1
+    w = watcher(world, tmp_path / "cp.json", start, finality=5)
+    assert w.poll() == []
+    t_dep = send(w3, W["whale"], W["ex_hot"], 600)
+    [first] = w.poll()
+    real = w.head
+    w.head = lambda: real() - 1  # a load-balanced provider answers from a backend one block behind
+    assert w.poll() == [] and w.last_block == first.block_number and w.pending
+    w.head = real
+    mine(w3, 5)
+    [final] = w.poll()
+    assert (final.tx_hash, final.retracted, final.confirmations) == (t_dep, False, 5)
+
+
+def test_the_checkpoint_moves_only_once_the_sink_took_the_batch(world, tmp_path):
+    w3, W = world["w3"], world
+    cp = tmp_path / "cp.json"
+    start = w3.eth.block_number + 1
+    t_dep = send(w3, W["whale"], W["ex_hot"], 600)
+
+    def broken(evs):
+        raise OSError("broker down")
+
+    with pytest.raises(OSError):
+        watcher(world, cp, start).run(to_block=start, sink=broken, interval=0)
+    got = []
+    watcher(world, cp, start).run(to_block=start, sink=got.extend, interval=0)  # restarted: read again
+    assert [e.tx_hash for e in got] == [t_dep]

@@ -15,7 +15,7 @@ from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.chain.ethereum import EthereumWatcher, http_web3
 from tests import waiting
 from tests.waiting import interrupt_when
-from tests.sources.chain.anvil_node import PRICES, free_port, send, send_token
+from tests.sources.chain.anvil_node import PRICES, free_port, mine, send, send_token
 
 
 def make_watcher(world, start) -> EthereumWatcher:
@@ -232,3 +232,38 @@ def test_watch_cli_ethereum_follow(world, tmp_path):
     assert bad.exit_code != 0
     bad = CliRunner().invoke(watch_app, ["ethereum", "--rpc", world["url"], "--ws", world["url"]])
     assert bad.exit_code != 0 and "ws://" in bad.output
+
+
+def test_follow_tries_a_failed_poll_again_and_loses_nothing(world):
+    """A node error (a timeout, a 429, a block a lagging backend lacks) or a sink that cannot publish: logged,
+    tried again after a backoff; the checkpoint did not move, so the batch comes again, once."""
+    w3, W = world["w3"], world
+    start = w3.eth.block_number + 1
+    w = make_watcher(world, start)
+    t_in = send(w3, W["whale"], W["ex_cold"], 800)
+    real_poll, calls = w.poll, []
+
+    def flaky_poll(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise TimeoutError("node timed out")
+        return real_poll(*args, **kw)
+
+    w.poll = flaky_poll
+    refused = []
+
+    class FlakySink(list):
+        def extend(self, evs):
+            if not refused:
+                refused.append(list(evs))
+                raise ConnectionError("broker down")
+            super().extend(evs)
+
+    sunk = FlakySink()
+    f = Follower(w, None, sunk, poll_interval=0.05, poll_backoff=0.05, poll_backoff_max=0.1, max_blocks=3)
+    wait_for(lambda: w.poll_failures >= 1 and len(calls) >= 2, 30, "a poll failure and its retry")
+    t_out = send(w3, W["ex_hot"], W["bob"], 600)
+    mine(w3, 1)
+    f.join(60)
+    assert w.poll_failures == 2 and [e.tx_hash for e in refused[0]] == [t_in]  # the node, then the sink
+    assert [(e.tx_hash, e.direction) for e in sunk] == [(t_in, "exchange_inflow"), (t_out, "exchange_outflow")]
