@@ -222,25 +222,49 @@ def _lacks_prevouts(raw: dict) -> bool:
 # --------------------------------------------------------------------------- Esplora REST
 
 class EsploraClient:
-    """Esplora / mempool.space style REST API (base URL such as https://blockstream.info/api)."""
+    """Esplora / mempool.space style REST API (base URL such as https://blockstream.info/api).
+
+    A block takes one request per 25 transactions, and the public instances rate-limit (HTTP 429): a 429,
+    a 5xx or a network error is retried `retries` times, waiting `backoff_s` doubling up to `backoff_max_s`,
+    or the server's Retry-After when it gives one (capped at `backoff_max_s`), as the Core client does."""
 
     PAGE = 25
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0, client: httpx.Client | None = None):
+    def __init__(self, base_url: str, *, timeout: float = 30.0, client: httpx.Client | None = None,
+                 retries: int = 5, backoff_s: float = 1.0, backoff_max_s: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep):
         self.base = base_url.rstrip("/")
         self._client = client or httpx.Client(timeout=timeout)
+        self.retries, self.backoff_s, self.backoff_max_s, self.sleep = retries, backoff_s, backoff_max_s, sleep
+        self.retried = 0  # transient failures retried so far
 
     def close(self) -> None:
         self._client.close()
 
     def _get(self, path: str):
-        try:
-            resp = self._client.get(self.base + path)
-        except httpx.HTTPError as exc:
-            raise ChainSourceError(f"esplora {path}: {exc}") from None
-        if resp.status_code != 200:
-            raise ChainSourceError(f"esplora {path}: HTTP {resp.status_code} {resp.text[:200]}")
-        return resp
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            wait = None
+            try:
+                resp = self._client.get(self.base + path)
+            except httpx.HTTPError as exc:
+                why = f"esplora {path}: {type(exc).__name__}: {exc}"
+            else:
+                if resp.status_code == 200:
+                    return resp
+                why = f"esplora {path}: HTTP {resp.status_code} {resp.text[:200]}"
+                if resp.status_code != 429 and resp.status_code < 500:
+                    raise ChainSourceError(why)
+                after = resp.headers.get("Retry-After", "")
+                wait = min(float(after), self.backoff_max_s) if after.strip().isdigit() else None
+            if attempt == self.retries:
+                raise ChainSourceError(f"{why} (gave up after {attempt + 1} attempts)")
+            self.retried += 1
+            wait = delay if wait is None else wait
+            log.warning("%s; retrying in %.1fs", why, wait)
+            self.sleep(wait)
+            delay = min(delay * 2, self.backoff_max_s)
+        raise AssertionError("unreachable")
 
     def tip_height(self) -> int:
         return int(self._get("/blocks/tip/height").text.strip())

@@ -18,17 +18,19 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "chain"
 
 @contextmanager
 def serve_recorded(*, drop_verbosity3: bool = False, ignore_verbosity3: bool = False, faults: list[str] = (),
-                   core: RecordedCore | None = None):
+                   core: RecordedCore | None = None, esplora_faults: list[str] = ()):
     """Serve the recordings; with `core`, JSON-RPC calls get that recorded node's answers. drop_verbosity3: verbosity-3 getblock calls get the node's error (-8);
     ignore_verbosity3: they get the verbosity-2 answer, as Bitcoin Core before 23 gives; faults: the next
     getblock calls fail in turn: "503" (a proxy's HTTP 503, no JSON-RPC body), "drop" (connection closed
-    without an answer), "stall" (no answer for 30 s: the client's timeout), "warmup" (error -28)."""
+    without an answer), "stall" (no answer for 30 s: the client's timeout), "warmup" (error -28).
+    esplora_faults: the next Esplora transaction-page requests fail in turn: "429" (rate limited, with
+    Retry-After: 2, as mempool.space answers) or "503"."""
     rpc = json.loads((DATA / "bitcoin_core_rpc.json").read_text())
     if drop_verbosity3:
         rpc = {k: v for k, v in rpc.items() if not (k.startswith("getblock ") and k.endswith(", 3]"))}
     if ignore_verbosity3:
         rpc.update({k[:-4] + ", 3]": v for k, v in rpc.items() if k.startswith("getblock ") and k.endswith(", 2]")})
-    pending_faults = list(faults)
+    pending_faults, pending_esplora = list(faults), list(esplora_faults)
     stop = threading.Event()
     esplora = json.loads((DATA / "esplora.json").read_text())
     seen: list[dict] = []
@@ -48,6 +50,16 @@ def serve_recorded(*, drop_verbosity3: bool = False, ignore_verbosity3: bool = F
         def do_GET(self):
             path = self.path.removeprefix("/esplora")
             seen.append({"method": "GET", "path": path})
+            if "/txs/" in path and pending_esplora:
+                fault = seen[-1]["fault"] = pending_esplora.pop(0)
+                if fault == "429":
+                    self.send_response(429)
+                    self.send_header("Retry-After", "2")
+                    self.send_header("Content-Length", "17")
+                    self.end_headers()
+                    self.wfile.write(b"Too Many Requests")
+                    return None
+                return self._send(503, "<html>503 Service Unavailable</html>", "text/html")
             if path not in esplora:
                 return self._send(404, "Block not found", "text/plain")
             body = esplora[path]

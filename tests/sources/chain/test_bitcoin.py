@@ -131,6 +131,23 @@ def test_esplora_paginates_and_matches_core():
     assert len(pages) == 3  # block 800001 has 34 txs: pages at 0 and 25
 
 
+def test_esplora_rate_limits_and_5xx_are_retried_and_a_404_is_not():
+    waits: list[float] = []
+    with serve_recorded(esplora_faults=["429", "503", "429"]) as (url, seen):
+        client = EsploraClient(url + "/esplora", sleep=waits.append)
+        events = list(_watcher(client).scan(800000, 800001))
+        _check(events)  # the same transfers as without the faults
+        assert [s["fault"] for s in seen if "fault" in s] == ["429", "503", "429"] and client.retried == 3
+        assert waits == [2.0, 2.0, 2.0]  # Retry-After, then the backoff (1 s doubled), then Retry-After again
+        with pytest.raises(ChainSourceError, match="HTTP 404"):
+            client.block("00" * 32)
+    assert client.retried == 3  # a block the server does not have is no transient failure
+    with serve_recorded(esplora_faults=["503"] * 3) as (url, _):
+        gives_up = EsploraClient(url + "/esplora", retries=2, sleep=lambda s: None)
+        with pytest.raises(ChainSourceError, match=r"HTTP 503 .*\(gave up after 3 attempts\)"):
+            list(_watcher(gives_up).scan(800000, 800001))
+
+
 def test_threshold_and_include_other():
     with serve_recorded() as (url, _):
         w = _watcher(EsploraClient(url + "/esplora"), include_other=False, min_usd=40_000_000)
