@@ -25,7 +25,8 @@ Transfer logs need no receipt: a reverted transaction leaves no logs.
 event_id: ethereum:<tx_hash>:native for the ETH value of a transaction, ethereum:<tx_hash>:<logIndex>
 for an ERC-20 Transfer log.
 
-A token transfer carries the token's symbol in `token`, and in `asset` the asset it is a form of: a
+Mints and burns (a Transfer from or to the zero address) are no transfers between holders and are not
+published. A token transfer carries the token's symbol in `token`, and in `asset` the asset it is a form of: a
 wrapped coin (WBTC, cbBTC, WETH; `WRAPS`) deposited on an exchange is that coin's supply there, so it
 is published as BTC or ETH, keyed and detected with that asset's market. Other tokens are their own
 asset.
@@ -54,6 +55,9 @@ from pipeline.sources.chain.follow import HeadFollower
 from pipeline.sources.chain.receipts import ReceiptReader
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+# A Transfer from it is a mint, to it a burn: new supply or supply destroyed, no holder's coins moving
+# (cbBTC is minted straight into Coinbase's wallets, which would read as a whale deposit there).
+ZERO_ADDRESS = "0x" + "0" * 40
 CHECKPOINT_VERSION = 1
 
 log = logging.getLogger(__name__)
@@ -282,6 +286,8 @@ class EthereumWatcher(HeadFollower):
             tok = self.tokens.get(str(lg["address"]).lower())
             if tok is None or len(topics) != 3 or _hex(topics[0]).lower() != TRANSFER_TOPIC:
                 continue  # ERC-721 Transfer has 4 topics
+            if ZERO_ADDRESS in (_topic_address(topics[1]), _topic_address(topics[2])):
+                continue  # a mint or a burn
             raw = int(_hex(lg["data"]), 16) if _hex(lg["data"]) != "0x" else 0
             amount = float(Decimal(raw) / Decimal(10**tok.decimals))
             txh = _hex(lg["transactionHash"])

@@ -1,5 +1,7 @@
 """The Ethereum watcher against a real Anvil node (npm @foundry-rs/anvil-linux-amd64, installed by scripts/test)."""
 
+import json
+
 import orjson
 import pytest
 from typer.testing import CliRunner
@@ -9,7 +11,7 @@ from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.chain.common import fixed_prices
 from pipeline.sources.chain.ethereum import EthereumWatcher
 
-from .anvil_node import PRICES, mine, send, send_token
+from .anvil_node import DATA, PRICES, mine, send, send_token
 
 
 def watcher(world, cp, start, finality=3):
@@ -185,3 +187,21 @@ def test_the_checkpoint_moves_only_once_the_sink_took_the_batch(world, tmp_path)
     got = []
     watcher(world, cp, start).run(to_block=start, sink=got.extend, interval=0)  # restarted: read again
     assert [e.tx_hash for e in got] == [t_dep]
+
+
+def test_a_mint_into_an_exchange_wallet_is_no_deposit(world, tmp_path):
+    """New supply minted into an exchange's wallet (cbBTC is minted into Coinbase's) is a Transfer from the
+    zero address: no holder moved coins there."""
+    w3, W = world["w3"], world
+    start = w3.eth.block_number + 1
+    art = json.loads((DATA / "TestToken.json").read_text())
+    tx = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"]).constructor(
+        "Minted", "MNT", 6, 50_000_000 * 10**6).transact({"from": W["ex_hot"]})  # 50M minted to Binance's wallet
+    minted = w3.eth.wait_for_transaction_receipt(tx)["contractAddress"]
+    token = w3.eth.contract(address=minted, abi=art["abi"])
+    t_out = send_token(w3, token, W["ex_hot"], W["whale"], 20_000_000 * 10**6)  # then a real withdrawal
+    w = EthereumWatcher(w3, W["labels"], tokens={minted: ("MNT", 6)}, min_usd=1_000_000,
+                        price=fixed_prices({"MNT": 1}), finality=1, checkpoint=tmp_path / "cp.json",
+                        start_block=start, clock=lambda: 1_700_000_000_000)
+    evs = w.poll()
+    assert [(e.tx_hash, e.direction, e.amount) for e in evs] == [(t_out, "exchange_outflow", 20_000_000.0)]
