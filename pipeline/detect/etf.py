@@ -47,7 +47,7 @@ class EtfLedger:
             return False
         # Two versions published at the same time (a corrected page imported under the same history rule)
         # are ordered by value, not by arrival: every reader, in any order, takes the same one.
-        bisect.insort(versions, value)
+        bisect.insort(versions, value, key=lambda v: (v[1], v[0]))
         del versions[:-_KEEP_VERSIONS]
         self._trim()
         return True

@@ -50,6 +50,13 @@ def test_two_versions_published_at_the_same_moment_answer_the_same_in_either_ord
     for v in reversed(same):
         b.add(v)
     assert a.context(T + 1) == b.context(T + 1)
+    # ...and versions stay in publication order whatever their values: a later, smaller figure wins
+    later = [flow("2025-08-20", 50e6, T), flow("2025-08-20", -30e6, T + 5)]
+    for order in (later, later[::-1]):
+        led = EtfLedger()
+        for v in order:
+            led.add(v)
+        assert led.context(T + 1)["last_day_usd"] == 50e6 and led.context(T + 6)["last_day_usd"] == -30e6
 
 
 def test_context_figures():
