@@ -79,7 +79,7 @@ def ethereum(
     min_usd: Annotated[float, typer.Option("--min-usd")] = 1_000_000.0,
     eth_usd: Annotated[float, typer.Option("--eth-usd", help="ETH price used for usd_value")] = 4000.0,
     btc_usd: Annotated[float, typer.Option("--btc-usd",
-                                           help="BTC price used for WBTC's and cbBTC's usd_value")] = 100_000.0,
+                                           help="BTC price used for WBTC's and cbBTC's usd_value")] = 110_000.0,
     token: Annotated[list[str] | None, typer.Option(
         "--token", help="ADDRESS:SYMBOL:DECIMALS[:USD[:ASSET]] (repeatable): ASSET is the coin a wrapped token is "
         "published as (WBTC, CBBTC and WETH are BTC and ETH unless told); default: mainnet USDT, USDC, WBTC, "
