@@ -44,13 +44,19 @@ def _integral_to_int(value: object) -> object:
 Int = Annotated[int, BeforeValidator(_integral_to_int)]
 
 
+# Upper bounds: what the ClickHouse columns hold (schemas/clickhouse/) and 64-bit integers, which is what state
+# snapshots encode. A number past them is refused here, dead-lettered, instead of wedging a sink or a snapshot.
+MS_MAX = 10_413_791_999_999  # 2299-12-31T23:59:59.999Z, the last millisecond of ClickHouse's DateTime64(3)
+U16_MAX, U32_MAX, I64_MAX = 2**16 - 1, 2**32 - 1, 2**63 - 1
+
+
 class _Event(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True, frozen=True, allow_inf_nan=False)
-    schema_version: Int = Field(SCHEMA_VERSION, ge=1)
+    schema_version: Int = Field(SCHEMA_VERSION, ge=1, le=U16_MAX)
 
 
 _ASSET = Field(pattern=r"^[A-Z0-9]{2,12}$")
-_MS = Field(ge=0)
+_MS = Field(ge=0, le=MS_MAX)
 
 
 class WhaleTransfer(_Event):
@@ -67,9 +73,9 @@ class WhaleTransfer(_Event):
     to_entity: str | None = None
     direction: Literal["exchange_inflow", "exchange_outflow", "exchange_internal", "other"]
     tx_hash: str = Field(min_length=1)
-    block_number: Int | None = Field(default=None, ge=0)
+    block_number: Int | None = Field(default=None, ge=0, le=I64_MAX)
     block_time: Int = _MS
-    confirmations: Int = Field(ge=0)
+    confirmations: Int = Field(ge=0, le=U32_MAX)
     observed_ts: Int = _MS
     retracted: bool = False
 
@@ -99,14 +105,14 @@ class TradeFlow(_Event):
     symbol: str = Field(min_length=1)
     asset: Asset = _ASSET
     ts: Int = _MS
-    interval_ms: Int = Field(gt=0)
+    interval_ms: Int = Field(gt=0, le=U32_MAX)
     buy_volume_usd: float = Field(ge=0)
     sell_volume_usd: float = Field(ge=0)
     open: float = Field(gt=0)
     high: float = Field(gt=0)
     low: float = Field(gt=0)
     close: float = Field(gt=0)
-    trade_count: Int = Field(ge=0)
+    trade_count: Int = Field(ge=0, le=I64_MAX)
 
     @property
     def event_id(self) -> str:
@@ -167,8 +173,8 @@ class Leverage(_Event):
     open_interest: float | None = Field(None, ge=0)
     open_interest_usd: float | None = Field(None, ge=0)
     funding_rate: float | None = None
-    funding_interval_ms: Int | None = Field(None, gt=0)
-    next_funding_ts: Int | None = Field(None, ge=0)
+    funding_interval_ms: Int | None = Field(None, gt=0, le=I64_MAX)
+    next_funding_ts: Int | None = Field(None, ge=0, le=MS_MAX)
     mark_price: float | None = Field(None, gt=0)
     source: str = Field(min_length=1)
     received_ts: Int = _MS
@@ -210,7 +216,7 @@ class Alert(_Event):
     cascade: dict | None = None
     etf_context: dict | None = None
     severity: Literal["info", "warning", "high", "critical"]
-    revision: Int = Field(0, ge=0)
+    revision: Int = Field(0, ge=0, le=U16_MAX)
     amended: bool = False
     evidence: dict | None = None
     linked_to: LinkedAlert | None = None
@@ -248,12 +254,12 @@ class DeadLetter(_Event):
     reason: Literal["malformed_json", "invalid", "unknown_type", "oversize", "wrong_topic", "processing_error"]
     error: str
     source_topic: str
-    partition: Int | None = None
-    offset: Int | None = None
-    batch_index: Int | None = Field(default=None, ge=0)  # the event's position in a batch envelope
+    partition: Int | None = Field(default=None, ge=-I64_MAX - 1, le=I64_MAX)
+    offset: Int | None = Field(default=None, ge=-I64_MAX - 1, le=I64_MAX)
+    batch_index: Int | None = Field(default=None, ge=0, le=I64_MAX)  # the event's position in a batch envelope
     key_b64: str | None = None
     original_b64: str
-    original_size: Int = Field(ge=0)
+    original_size: Int = Field(ge=0, le=I64_MAX)
     received_ts: Int = _MS
 
 

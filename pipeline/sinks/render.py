@@ -7,6 +7,13 @@ from datetime import datetime, timezone
 from typing import IO
 
 from rich.console import Console
+from rich.markup import escape
+
+
+def _e(text: object) -> str:
+    """A name that came with the input (a venue, an exchange, a token): printed as it is, never read as markup."""
+    return escape(str(text))
+
 
 _STYLE = {"watch": "yellow", "sell": "dark_orange", "cascade": "bold red", "expired": "dim"}
 
@@ -63,15 +70,16 @@ def alert_line(a: dict) -> str:
         body = f"contagion watch: {link['asset']} cascade ({usd(link.get('long_notional_usd'))} of longs)"
     elif stage == "watch":
         moved = dep.get("token") or a["asset"]  # a wrapped coin (WBTC) is named as it moved
-        body = f"deposit {dep.get('amount') or 0:,.0f} {moved} ({usd(dep['usd_value'])}) -> {dep.get('to_entity')}"
+        body = (f"deposit {dep.get('amount') or 0:,.0f} {_e(moved)} ({usd(dep['usd_value'])}) -> "
+                f"{_e(dep.get('to_entity'))}")
     elif stage == "sell":
         s = a["sell"]
-        body = (f"net taker sell {usd(s['net_sell_usd'])}, price -{s['drop_pct']:.2f}% on {s['venue']} "
+        body = (f"net taker sell {usd(s['net_sell_usd'])}, price -{s['drop_pct']:.2f}% on {_e(s['venue'])} "
                 f"({s['minutes_after_deposit']:.1f} min after deposit)")
     elif stage == "cascade":
         c = a["cascade"]
         body = (f"long liquidations {usd(c['long_notional_usd'])} in {c['window_ms'] // 60000} min "
-                f"({c['long_share']:.0%} longs, {', '.join(c['venues'])}, {c['completeness']})")
+                f"({c['long_share']:.0%} longs, {_e(', '.join(c['venues']))}, {c['completeness']})")
         peak = c.get("peak")
         if peak:
             body += f", peak {usd(peak['long_notional_usd'])} in {peak['window_ms'] // 60000} min"
@@ -85,7 +93,7 @@ def alert_line(a: dict) -> str:
             body += f", linked to the {link['asset']} cascade"
         gapped = (a.get("evidence") or {}).get("gapped_markets")
         if gapped:
-            body += f"; gaps in {', '.join(gapped)}"
+            body += f"; gaps in {_e(', '.join(gapped))}"
     else:
         body = f"stopped at stage {a.get('reached')}" + (" (deposit retracted)" if a.get("retracted") else "")
     etf = a.get("etf_context")
@@ -94,4 +102,4 @@ def alert_line(a: dict) -> str:
     lev = (a.get("evidence") or {}).get("leverage")
     if lev and stage != "expired":
         body += f"; {leverage_text(lev)}"
-    return f"{head} {body}  [dim]{a['alert_id']}[/]"
+    return f"{head} {body}  [dim]{_e(a['alert_id'])}[/]"

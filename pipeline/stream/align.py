@@ -37,7 +37,10 @@ def event_time(value: bytes) -> int | None:
     """The event time of a message's (first) event, read without parsing it; None if it has none (a
     malformed message: it goes on with its partition's last time, to be dead-lettered)."""
     m = _TS.search(value)
-    return int(m.group(1)) if m else None
+    try:
+        return int(m.group(1)) if m else None
+    except ValueError:  # thousands of digits: past what int() reads from text; the message is dead-lettered
+        return None
 
 
 class Alignment:

@@ -21,6 +21,12 @@ class Message(NamedTuple):
 KeyValue = tuple[bytes | None, bytes]
 
 
+def with_value(msg: Message) -> Message:
+    """The message, a Kafka tombstone (no value at all) read as empty bytes: a malformed message to
+    dead-letter like any other, not a None the parsing cannot take."""
+    return msg if msg.value is not None else msg._replace(value=b"")
+
+
 @dataclass
 class Outputs:
     alerts: list[KeyValue] = field(default_factory=list)  # to the alerts topic

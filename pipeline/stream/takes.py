@@ -38,7 +38,7 @@ from faust.sensors import Sensor
 from pipeline.stream.align import TP, Alignment, event_time
 from pipeline.stream.handler import Handler
 from pipeline.stream.handoff import StateCheckpoint
-from pipeline.stream.messages import Message, Outputs
+from pipeline.stream.messages import Message, Outputs, with_value
 
 log = logging.getLogger("cascadewatch.stream")
 
@@ -81,7 +81,7 @@ class Takes:
             if self.paused or not (self.messages or (self.align is not None and self.align.held)):
                 return
             events, self.messages = self.messages, []
-            msgs = [self.message(e) for e in events]
+            msgs = [with_value(self.message(e)) for e in events]
             if self.align is not None and (self.align.active or self.align.held):  # else live: as they came
                 pairs = self.align.add(((m.topic, m.partition), m.offset, event_time(m.value), (m, e))
                                        for m, e in zip(msgs, events))

@@ -62,3 +62,19 @@ def test_alert_line_names_what_a_contagion_is_linked_to():
             "long_notional_usd": 2.4e6}
     assert ", linked to the BTC cascade" in alert_line({**a, "linked_to": cascade})
     assert ", after BTC's long liquidations stirred ($2.40M)" in alert_line({**a, "linked_to": stir})
+
+
+def test_names_from_the_input_are_printed_as_they_are_never_read_as_markup():
+    """A venue, an exchange or a market named with brackets (the input decides them) neither breaks the line
+    (rich's MarkupError would stop `alerts follow`) nor styles it."""
+    from pipeline.sinks.alerts import plain_text
+
+    a = {"alert_id": "BTC:[bold]x", "asset": "BTC", "stage": "cascade", "ts": 1_756_069_330_000, "severity": "high",
+         "kind": "whale_cascade", "cascade": {"long_notional_usd": 5.4e6, "window_ms": 300_000, "long_share": 0.93,
+                                              "venues": ["okx[/]", "bybit"], "completeness": "full"},
+         "evidence": {"gapped_markets": ["[red]okx/BTC"]}}
+    text = plain_text(a)
+    assert "okx[/], bybit" in text and "gaps in [red]okx/BTC" in text and text.endswith("BTC:[bold]x")
+    dep = {"stage": "watch", "deposit": {"amount": 5000, "usd_value": 5.5e8, "to_entity": "[/dim]binance",
+                                         "token": "W[BTC]"}}
+    assert "deposit 5,000 W[BTC] ($550.00M) -> [/dim]binance" in plain_text({**a, **dep})

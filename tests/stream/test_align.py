@@ -118,3 +118,8 @@ def test_a_backlog_read_with_the_transfers_last_gives_the_offline_alerts_when_al
     unaligned = _skewed_run(aligned=False)
     assert unaligned != offline  # the deposits came after their cascades: other alerts
     assert not any(a["kind"] == "whale_cascade" and a["stage"] == "cascade" for a in unaligned.values())
+
+
+def test_a_time_of_thousands_of_digits_is_no_time_and_the_message_goes_on_to_be_dead_lettered():
+    assert event_time(b'{"type":"liquidation","ts":' + b"9" * 5000 + b"}") is None
+    assert event_time(b'{"ts": 1756065700000}') == 1756065700000

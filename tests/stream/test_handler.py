@@ -5,6 +5,7 @@ per take and asset."""
 from __future__ import annotations
 
 import base64
+import json
 
 import orjson
 import pytest
@@ -16,7 +17,7 @@ from pipeline.detect import CascadeDetector
 from pipeline.replay import ReplayResult, load
 from pipeline.scenarios import bundled
 from pipeline.stream.handler import Handler
-from pipeline.stream.messages import Message
+from pipeline.stream.messages import Message, with_value
 
 from .handler_helpers import Loop, interleaved, messages
 
@@ -118,6 +119,19 @@ def test_one_bad_event_in_a_batch_is_dead_lettered_alone_and_the_rest_processed(
     assert h.detector.state("BTC").longs  # the good ones reached the detector
 
 
+def test_numbers_no_store_or_snapshot_can_hold_are_dead_lettered_and_the_state_still_saves():
+    """A time past year 2299 or past 64 bits would be stored by the detector, and then neither a snapshot of its
+    state (64-bit integers) nor a ClickHouse row (DateTime64) could be written: every later save would fail."""
+    items = [liq(0, ts=1e20), liq(1, ts=10**25), liq(2, received_ts=2**70), liq(3), liq(4, ts=10_413_792_000_000)]
+    h = Handler(S, store=True, clock=lambda: NOW)
+    raw = [json.dumps(i).encode() for i in items]  # the standard library writes integers of any size, as JSON may
+    out = h.handle([Message(S.topics.liquidations, encode(raw), b"BTC", 0, 7)])
+    assert [(orjson.loads(v)["batch_index"], orjson.loads(v)["reason"]) for _, v in out.dead] == [
+        (0, "invalid"), (1, "invalid"), (2, "invalid"), (4, "invalid")]
+    assert out.events == 1 and [r["event_id"] for r in out.rows if r["type"] == "liquidation"] == ["okx:3"]
+    assert orjson.loads(h.encode_state("BTC"))  # the state still encodes
+
+
 @pytest.mark.parametrize("value,reason", [
     (b'{"batch": [' + orjson.dumps(LIQ), "malformed_json"),
     (b'{"batch": []}', "invalid"),
@@ -184,3 +198,11 @@ def test_a_handler_whose_caller_writes_the_state_gives_no_snapshots_but_encodes_
     out = h.handle([Message(S.topics.liquidations, orjson.dumps(liq(0)), b"BTC", 2, 0)])
     assert out.states == {} and out.partitions == {"BTC": 2}
     assert orjson.loads(h.encode_state("BTC")) == h.detector.snapshot("BTC")
+
+
+def test_a_tombstone_is_dead_lettered_as_malformed_not_raised():
+    """A Kafka record with no value at all (a tombstone) reaches the agent as None."""
+    h = Handler(S, store=True, clock=lambda: NOW)
+    msg = with_value(Message(S.topics.liquidations, None, b"BTC", 1, 9))
+    out = h.handle([msg, Message(S.topics.liquidations, orjson.dumps(liq(1)), b"BTC", 1, 10)])
+    assert [orjson.loads(v)["reason"] for _, v in out.dead] == ["malformed_json"] and out.events == 1
