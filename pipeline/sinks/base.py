@@ -7,6 +7,7 @@ chooses one by URL (`open_store`).
 from __future__ import annotations
 
 import hashlib
+import logging
 import pathlib
 import re
 from typing import Protocol
@@ -16,6 +17,7 @@ from pipeline.sinks.cluster import cluster_statements, ttl_for_cluster
 from pipeline.sinks.retention import Retention, ttl_statements
 from pipeline.sinks.rollups import ROLLUPS, coalesce, refresh_ranges_statement, refresh_statement, touched
 
+log = logging.getLogger(__name__)
 Stale = dict[str, list[tuple[str, int, int]]]  # rollup source -> (asset, start_ms, end_ms) minutes to recompute
 _RANGES_PER_STATEMENT = 400  # keeps a refresh statement far below max_query_size
 
@@ -98,6 +100,7 @@ class BaseStore:
 
     url: str
     database: str
+    unstorable = 0  # events left out because no row could hold them (insert_events)
 
     def _execute(self, statement: str) -> None:
         raise NotImplementedError
@@ -150,7 +153,14 @@ class BaseStore:
         refresh). Returns the rows written per table."""
         groups: dict[str, list[dict]] = {}
         for event in events:
-            table, row = rowlib.event_row(event)
+            try:
+                table, row = rowlib.event_row(event)
+            except (ValueError, OverflowError, TypeError) as exc:
+                # A row no column can take (an ETF date of 2025-02-30): retrying would hold every later row
+                # back forever. Left out, logged and counted; the event itself went through the pipeline.
+                self.unstorable += 1
+                log.error("not stored, no row can hold it: %s (%s %s)", exc, event.get("type"), rowlib.ident(event))
+                continue
             groups.setdefault(table, []).append(row)
         written = {table: self.insert_rows(table, rows, dedup_token=dedup_token(rows)) for table, rows in groups.items()}
         touched_now: Stale = {table: touched(table, rows) for table, rows in groups.items() if table in ROLLUPS}

@@ -49,6 +49,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 MS_COLUMNS = frozenset({"block_time", "observed_ts", "ts", "received_ts", "published_ts", "next_funding_ts"})
+# Integer columns: the contracts take 1000.0 for 1000 (JSON Schema counts it an integer), a column does not.
+INT_COLUMNS = frozenset({"interval_ms", "trade_count", "schema_version", "confirmations", "block_number", "revision",
+                         "partition", "offset", "original_size", "errors", "reconnects", "gap_ms",
+                         "funding_interval_ms"})
 JSON_COLUMNS = frozenset({"deposit", "sell", "cascade", "etf_context", "evidence", "linked_to"})
 NULLABLE = frozenset({"token", "from_entity", "to_entity", "block_number", "reached", "sell", "cascade", "etf_context", "key_b64",
                       "evidence", "linked_to", "trade_id", "open_interest", "open_interest_usd", "funding_rate",
@@ -78,6 +82,8 @@ def _converter(col: str):
         return _json
     if col == "date":
         return dt.date.fromisoformat
+    if col in INT_COLUMNS:
+        return int
     return None
 
 
@@ -102,7 +108,7 @@ def event_row(event: dict) -> tuple[str, dict]:
             if col in DEFAULTS:
                 value = DEFAULTS[col]
             elif col not in NULLABLE:
-                raise ValueError(f"{kind} event {_ident(event)} has no {col!r}")
+                raise ValueError(f"{kind} event {ident(event)} has no {col!r}")
         elif convert is not None:
             value = convert(value)
         row[col] = value
@@ -110,7 +116,7 @@ def event_row(event: dict) -> tuple[str, dict]:
     return table, row
 
 
-def _ident(event: dict) -> str:
+def ident(event: dict) -> str:
     for key in ("event_id", "alert_id"):
         if event.get(key):
             return repr(event[key])

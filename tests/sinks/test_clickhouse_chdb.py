@@ -38,6 +38,19 @@ def test_mixed_batch_counts_per_table(store, ev):
     }
 
 
+def test_a_row_no_column_can_hold_is_left_out_and_counted_not_retried_forever(store, ev):
+    """A date the contract's pattern lets through but no calendar has (an ETF flow of 2025-02-30) would fail the
+    insert on every retry and hold every later row back; an integer written as a float (1000.0, which JSON
+    Schema counts an integer) goes into its integer column as the integer."""
+    bad = {**ev.etf_flow(date="2025-02-28"), "date": "2025-02-30", "event_id": "etf:IBIT:2025-02-30"}
+    bars = {**ev.trade_flow(), "interval_ms": 10_000.0, "trade_count": 10.0, "schema_version": 1.0}
+    before = store.unstorable
+    assert store.insert_events([bad, ev.etf_flow(), bars]) == {"etf_flows": 1, "trade_flow": 1}
+    assert store.unstorable == before + 1
+    _, rows = store.query("SELECT interval_ms, trade_count FROM {db}.trade_flow")
+    assert rows == [(10_000, 10)]
+
+
 def test_retried_batch_is_dropped_by_its_dedup_token(store, ev):
     # Two months, so the batch is split into two parts: each must be recognised on the retry.
     batch = [*ev.one_of_each(), ev.liquidation("liq-sep", ts=ev.T0 + 20 * 86_400_000)]
