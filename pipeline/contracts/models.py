@@ -251,7 +251,8 @@ class Link(_Event):
 
 class DeadLetter(_Event):
     type: Literal["deadletter"] = "deadletter"
-    reason: Literal["malformed_json", "invalid", "unknown_type", "oversize", "wrong_topic", "processing_error"]
+    reason: Literal["malformed_json", "invalid", "unknown_type", "oversize", "wrong_topic", "wrong_key",
+                    "processing_error"]
     error: str
     source_topic: str
     partition: Int | None = Field(default=None, ge=-I64_MAX - 1, le=I64_MAX)

@@ -253,6 +253,12 @@ class _Run:
             self.out.rows.append(_row(obj))
         if kind == "alert":
             return  # alerts on the alert topic are this or another worker's own output
+        key = msg.key
+        if key is not None and key != event.asset.encode():
+            # Keyed to another asset's partition: the worker that holds this asset's state is elsewhere, and two
+            # states of one asset would diverge (stored above all the same: it is a valid event).
+            err = ContractError("wrong_key", f"asset {event.asset!r} under key {key[:40]!r}: keys are the asset")
+            return self.refuse(msg, err, raw if raw is not None else _redump(obj), index)
         if (kind == "link" and event.source_kind != "progress" and self.h.applied_links
                 and self.h.applied_links.pop(event.event_id, False) is None):
             return  # applied here when it was made: this is its copy from the links topic

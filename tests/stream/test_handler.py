@@ -206,3 +206,16 @@ def test_a_tombstone_is_dead_lettered_as_malformed_not_raised():
     msg = with_value(Message(S.topics.liquidations, None, b"BTC", 1, 9))
     out = h.handle([msg, Message(S.topics.liquidations, orjson.dumps(liq(1)), b"BTC", 1, 10)])
     assert [orjson.loads(v)["reason"] for _, v in out.dead] == ["malformed_json"] and out.events == 1
+
+
+def test_an_event_keyed_to_another_assets_partition_is_dead_lettered_not_detected():
+    """Keys are the asset: a BTC event under key ETH would be detected by whichever worker holds ETH's partition,
+    beside BTC's own state on another worker."""
+    h = Handler(S, store=True, clock=lambda: NOW)
+    out = h.handle([Message(S.topics.liquidations, orjson.dumps(liq(1)), b"ETH", 3, 11),
+                    Message(S.topics.liquidations, orjson.dumps(liq(2)), b"BTC", 0, 12),
+                    Message(S.topics.liquidations, orjson.dumps(liq(3)), None, 0, 13)])  # no key: nothing to check
+    [(key, value)] = out.dead
+    dead = orjson.loads(value)
+    assert (dead["reason"], dead["offset"], key) == ("wrong_key", 11, b"ETH") and "'BTC'" in dead["error"]
+    assert h.detector.state("BTC").liqs and [r.event_id for r in h.detector.state("BTC").liqs] == ["okx:2", "okx:3"]
