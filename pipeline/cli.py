@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.backtest.cli import backtest
 from pipeline.calibrate import calibrate_command
@@ -240,11 +241,13 @@ def alerts_follow(
     scrub_logs([*(webhook or []), *(chat or [])])  # httpx logs each request's URL: the token is in it
     delivery = Delivery([Webhook(u) for u in webhook or []] + [Webhook(u, chat=True) for u in chat or []],
                         min_severity=min_severity,
-                        on_error=lambda t, a, e: err.print(f"[red]delivery to {redact_url(t.url)} failed[/]: "
-                                                           f"{scrub(str(e), [t.url])}"))
+                        on_error=lambda t, a, e: err.print(f"[red]delivery to {escape(redact_url(t.url))} failed[/]: "
+                                                           f"{escape(scrub(str(e), [t.url]))}"))
+    # A slow endpoint holds a poll for up to its retries x timeouts: Kafka's default five minutes between polls,
+    # for a hundred alerts at most, keeps the consumer in its group through a few of them.
     consumer = KafkaConsumer(settings.topics.alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
                              auto_offset_reset="earliest" if from_beginning else "latest",
-                             enable_auto_commit=False, max_poll_interval_ms=30_000)
+                             enable_auto_commit=False, max_poll_interval_ms=300_000, max_poll_records=100)
     try:
         while True:
             for records in consumer.poll(timeout_ms=1000).values():
