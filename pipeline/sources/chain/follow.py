@@ -4,9 +4,10 @@ Every poll is the watcher's HTTP `poll()`, from its checkpoint up to the head, s
 that is lost, repeated or out of order cannot make a block be skipped or processed twice, and reorgs
 are found by the poll's own block-hash comparison. When the WebSocket cannot be opened or drops, the
 watcher polls over HTTP every `poll_interval` seconds and retries the WebSocket with exponential
-backoff. A poll that fails (a node timeout, a 429, a block a lagging backend does not have yet, a sink
-that cannot publish) is logged and tried again after `poll_backoff` seconds, doubling up to
-`poll_backoff_max`: the checkpoint moves only after a batch reached its sink, so nothing is skipped.
+backoff. Once the node has answered a poll, a poll that fails (a node timeout, a 429, a block a lagging
+backend does not have yet, a sink that cannot publish) is logged and tried again after `poll_backoff`
+seconds, doubling up to `poll_backoff_max`: the checkpoint moves only after a batch reached its sink, so
+nothing is skipped. A node that has never answered is a setting to fix: its error ends `follow`.
 Used by the Ethereum watcher (ethereum.py).
 """
 
@@ -67,9 +68,13 @@ class HeadFollower:
             return (stop() or (target is not None and self.blocks_processed >= target)
                     or (deadline is not None and loop.time() >= deadline))
 
+        answered = False  # the node has answered a poll: its failures from then on are passing ones
+
         def catch_up() -> None:
+            nonlocal answered
             while True:  # poll() reads at most self.max_blocks blocks: repeat until at the head
                 evs = self.poll(commit=False)
+                answered = True
                 if evs:
                     sink(evs)
                 self.commit()  # only once the sink has them
@@ -83,6 +88,8 @@ class HeadFollower:
 
         async def failed(exc: BaseException) -> None:
             nonlocal poll_wait
+            if not answered:
+                raise exc  # never reached the node: a wrong URL or key, said at once
             self.poll_failures += 1
             self.rollback()  # what the failed batch read is read again
             log.warning("ethereum: poll failed (%s); trying again in %.1fs", scrub(f"{type(exc).__name__}: {exc}",

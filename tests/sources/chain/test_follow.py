@@ -235,8 +235,9 @@ def test_watch_cli_ethereum_follow(world, tmp_path):
 
 
 def test_follow_tries_a_failed_poll_again_and_loses_nothing(world):
-    """A node error (a timeout, a 429, a block a lagging backend lacks) or a sink that cannot publish: logged,
-    tried again after a backoff; the checkpoint did not move, so the batch comes again, once."""
+    """Once the node has answered, a node error (a timeout, a 429, a block a lagging backend lacks) or a sink
+    that cannot publish is logged and tried again after a backoff; the checkpoint did not move, so the batch
+    comes again, once."""
     w3, W = world["w3"], world
     start = w3.eth.block_number + 1
     w = make_watcher(world, start)
@@ -245,7 +246,7 @@ def test_follow_tries_a_failed_poll_again_and_loses_nothing(world):
 
     def flaky_poll(*args, **kw):
         calls.append(1)
-        if len(calls) == 1:
+        if len(calls) == 2:
             raise TimeoutError("node timed out")
         return real_poll(*args, **kw)
 
@@ -261,9 +262,9 @@ def test_follow_tries_a_failed_poll_again_and_loses_nothing(world):
 
     sunk = FlakySink()
     f = Follower(w, None, sunk, poll_interval=0.05, poll_backoff=0.05, poll_backoff_max=0.1, max_blocks=3)
-    wait_for(lambda: w.poll_failures >= 1 and len(calls) >= 2, 30, "a poll failure and its retry")
+    wait_for(lambda: w.poll_failures >= 2 and len(calls) >= 3, 30, "a sink failure, a poll failure, a retry")
     t_out = send(w3, W["ex_hot"], W["bob"], 600)
     mine(w3, 1)
     f.join(60)
-    assert w.poll_failures == 2 and [e.tx_hash for e in refused[0]] == [t_in]  # the node, then the sink
+    assert w.poll_failures == 2 and [e.tx_hash for e in refused[0]] == [t_in]  # the sink, then the node
     assert [(e.tx_hash, e.direction) for e in sunk] == [(t_in, "exchange_inflow"), (t_out, "exchange_outflow")]
