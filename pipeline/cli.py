@@ -225,6 +225,8 @@ def alerts_follow(
     min_severity: Annotated[str, typer.Option(help="info | warning | high | critical")] = "info",
     group: Annotated[str, typer.Option(help="Consumer group: deliveries resume where this group left off")] = "cascadewatch-alerts-out",
     from_beginning: Annotated[bool, typer.Option(help="A new group starts at the oldest alert, not the next one")] = False,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds one attempt at a webhook may take, from connecting "
+                                           "to the whole answer; a failed attempt is retried 3 times with backoff")] = 10.0,
 ) -> None:
     """Print alerts as they arrive on the alerts topic and deliver them to webhooks. Needs KAFKA_BOOTSTRAP."""
     from kafka import KafkaConsumer
@@ -239,15 +241,18 @@ def alerts_follow(
     if min_severity not in SEVERITIES:
         _fail(f"--min-severity must be one of {', '.join(SEVERITIES)}")
     scrub_logs([*(webhook or []), *(chat or [])])  # httpx logs each request's URL: the token is in it
-    delivery = Delivery([Webhook(u) for u in webhook or []] + [Webhook(u, chat=True) for u in chat or []],
+    delivery = Delivery([Webhook(u, timeout_s=timeout) for u in webhook or []]
+                        + [Webhook(u, chat=True, timeout_s=timeout) for u in chat or []],
                         min_severity=min_severity,
                         on_error=lambda t, a, e: err.print(f"[red]delivery to {escape(redact_url(t.url))} failed[/]: "
                                                            f"{escape(scrub(str(e), [t.url]))}"))
-    # A slow endpoint holds a poll for up to its retries x timeouts: Kafka's default five minutes between polls,
-    # for a hundred alerts at most, keeps the consumer in its group through a few of them.
+    # Between two polls every alert of the first may go to every target at its worst (each attempt to its timeout):
+    # the poll interval allows that, so endpoints that hang never push the consumer out of its group.
+    per_poll = 10
+    worst_s = per_poll * sum(t.worst_s for t in delivery.targets) + 30
     consumer = KafkaConsumer(settings.topics.alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=group,
-                             auto_offset_reset="earliest" if from_beginning else "latest",
-                             enable_auto_commit=False, max_poll_interval_ms=300_000, max_poll_records=100)
+                             auto_offset_reset="earliest" if from_beginning else "latest", enable_auto_commit=False,
+                             max_poll_interval_ms=int(max(300.0, worst_s) * 1000), max_poll_records=per_poll)
     try:
         while True:
             for records in consumer.poll(timeout_ms=1000).values():

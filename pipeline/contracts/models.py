@@ -312,10 +312,15 @@ def event_from_dict(obj: object, *, expect: set[str] | None = None, fast: bool =
     try:
         return validate(obj)
     except ValidationError as exc:
-        errs = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
-        )
-        raise ContractError("invalid", f"{kind}: {errs}") from None
+        raise invalid(kind, exc) from None
+
+
+def invalid(kind: str, exc: ValidationError) -> ContractError:
+    """The `invalid` error of a `kind` event the model refused: its first five faults, where and what."""
+    errs = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
+    )
+    return ContractError("invalid", f"{kind}: {errs}")
 
 
 def dump_event(event: BaseModel) -> bytes:

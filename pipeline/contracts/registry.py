@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from pipeline.contracts.health import FeedHealth
 from pipeline.contracts.models import (
     Alert,
+    ContractError,
     DeadLetter,
     EtfFlow,
     Leverage,
@@ -24,6 +25,7 @@ from pipeline.contracts.models import (
     Trade,
     TradeFlow,
     WhaleTransfer,
+    invalid,
 )
 
 
@@ -72,6 +74,22 @@ def stored_only_on(topics) -> dict[str, type[BaseModel]]:
     """Topic name -> model of the types the worker stores but the detector does not read."""
     return {getattr(topics, t.topic): t.model for t in TYPES.values()
             if not t.detected and t.table and t.name not in ("alert", "deadletter")}
+
+
+def stored_from_dict(obj: object, model: type[BaseModel]) -> dict:
+    """The row of an event of a store-only type (`model`), or ContractError with the reasons
+    `event_from_dict` gives for the detector's types."""
+    if not isinstance(obj, dict):
+        raise ContractError("invalid", f"expected a JSON object, got {type(obj).__name__}")
+    kind, wanted = obj.get("type"), model.model_fields["type"].default
+    if kind != wanted:
+        if isinstance(kind, str) and kind in TYPES:
+            raise ContractError("wrong_topic", f"type={kind!r} does not belong on this topic (expects [{wanted!r}])")
+        raise ContractError("unknown_type", f"type={kind!r}; this topic carries {wanted!r}")
+    try:
+        return model.model_validate(obj).model_dump(mode="json")
+    except ValidationError as exc:
+        raise invalid(kind, exc) from None
 
 
 def key_of(event: dict) -> bytes:

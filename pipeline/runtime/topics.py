@@ -8,6 +8,13 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.config import Settings
+from pipeline.stream.deadletter import record_bytes
+
+
+def topic_configs(settings: Settings) -> dict[str, dict[str, str]]:
+    """Topic configs set at creation: the dead-letter topic takes the largest dead letter the worker makes
+    (a broker's default, about 1 MB, is less than a refused message of 1 MiB written in base64)."""
+    return {settings.topics.deadletter: {"max.message.bytes": str(record_bytes(settings.stream.deadletter_keep_bytes))}}
 
 
 def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> list[str]:
@@ -26,9 +33,11 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout: float = 30.0) -> 
         existing = set(admin.list_topics())
         wanted = [t for t in settings.topics.all() if t not in existing]
         created = []
+        configs = topic_configs(settings)
         for name in wanted:
             try:
-                admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor)])
+                admin.create_topics([NewTopic(name, settings.partitions, settings.replication_factor,
+                                              topic_configs=configs.get(name, {}))])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

@@ -7,9 +7,9 @@ that still fails is reported and skipped for that alert; the Kafka topic remains
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import httpx
 import orjson
@@ -27,26 +27,42 @@ def plain_text(alert: dict) -> str:
 
 @dataclass
 class Webhook:
+    """One target. Each attempt, connecting to the whole answer, ends within `timeout_s`: httpx bounds
+    each read, not the exchange, so an endpoint answering a byte at a time would hold the follower (and
+    every alert behind it) for as long as it likes; the attempt runs under asyncio.timeout instead."""
+
     url: str
     chat: bool = False  # Slack-style {"text": ...} instead of the alert JSON
     retries: int = 3
-    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0))
+    timeout_s: float = 10.0
+
+    @property
+    def worst_s(self) -> float:
+        """The longest one alert can take: every attempt to its timeout, and the backoffs between them."""
+        return (self.retries + 1) * self.timeout_s + 0.5 * (2 ** self.retries - 1)
 
     def send(self, alert: dict) -> None:
         body = orjson.dumps({"text": plain_text(alert)} if self.chat else alert)
+        asyncio.run(self._send(body))
+
+    async def _send(self, body: bytes) -> None:
         delay = 0.5
-        for attempt in range(self.retries + 1):
-            try:
-                resp = self.client.post(self.url, content=body, headers={"content-type": "application/json"})
-                if resp.status_code < 500 and resp.status_code != 429:
-                    resp.raise_for_status()
-                    return
-            except httpx.TransportError:
-                if attempt == self.retries:
-                    raise
-            if attempt < self.retries:
-                time.sleep(delay)
-                delay *= 2
+        async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+            for attempt in range(self.retries + 1):
+                try:
+                    async with asyncio.timeout(self.timeout_s):
+                        resp = await client.post(self.url, content=body, headers={"content-type": "application/json"})
+                    if resp.status_code < 500 and resp.status_code != 429:
+                        resp.raise_for_status()
+                        return
+                except (httpx.TransportError, TimeoutError) as exc:
+                    if attempt == self.retries:
+                        if isinstance(exc, TimeoutError):
+                            raise httpx.TimeoutException(f"no whole answer within {self.timeout_s:g} s") from None
+                        raise
+                if attempt < self.retries:
+                    await asyncio.sleep(delay)
+                    delay *= 2
         resp.raise_for_status()
 
 

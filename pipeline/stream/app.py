@@ -2,7 +2,7 @@
 
 The agent takes a few messages at a time (bounded by count and time) and hands them to the handler
 (pipeline/stream/takes.py); it sends what the handler returns (alerts, links, late events, dead
-letters), waiting for the broker to confirm alerts and links. A take is acknowledged only once the
+letters), waiting for the broker to confirm all of it. A take is acknowledged only once the
 state of every asset it changed has been written to the state table's changelog and confirmed
 (pipeline/stream/handoff.py, about once a second and at every alert), so a worker taking over a
 partition resumes from a state that covers the committed offsets; no take is handled while a
@@ -75,7 +75,7 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
                                                 value_serializer=state.value_serializer)
 
     checkpoint = StateCheckpoint(handler, send_state, every_s=app.conf.broker_commit_interval)
-    sends = {name: app.topic(getattr(settings.topics, name), **raw) for name in ("alerts", "links", "late", "deadletter")}
+    sends = {name: app.topic(getattr(settings.topics, name), **raw) for name in OUTPUT_TOPICS}
     stream_ref: dict = {}  # the agent's stream (acked by hand) and the sink's writer, once the agent runs
 
     async def release(rows: list[dict], events: list) -> None:
@@ -120,18 +120,7 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
         await takes.tick(settings.stream.take_within_s, rebalancing=app.rebalancing)
 
     async def deliver(out: Outputs) -> None:
-        """Send, and wait until the broker has alerts and links: a state that records them may be saved
-        next, and a crash after that must not leave them unsent."""
-        confirm = []
-        for name, pairs in (("alerts", out.alerts), ("links", out.links), ("late", out.late),
-                            ("deadletter", out.dead)):
-            topic = sends[name]
-            for key, value in pairs:
-                fut = await topic.send(key=key, value=value)
-                if name in ("alerts", "links"):
-                    confirm.append(fut)
-        if confirm:
-            await asyncio.gather(*confirm)
+        await send_outputs(sends, out)
 
     @app.on_partitions_revoked.connect
     async def _save_before_giving_up(sender, revoked, **kwargs):
@@ -151,6 +140,24 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
             takes.aligned(await _backlog_ends(app, handler.expect))
 
     return app
+
+
+OUTPUT_TOPICS = ("alerts", "links", "late", "deadletter")
+
+
+async def send_outputs(sends: dict, out: Outputs) -> None:
+    """Send a take's output (`sends`: output name -> topic) and wait until the broker has all of it. A
+    state that records its alerts and links may be saved next and the take's offsets committed after
+    that: a crash then must not leave an alert, a link, a late event or a dead letter unsent (a dead
+    letter is the only copy of a refused message's bytes once its offset is committed). A send the
+    broker refuses raises here, so the take is not acknowledged and is read again."""
+    confirm = []
+    for name, pairs in zip(OUTPUT_TOPICS, (out.alerts, out.links, out.late, out.dead)):
+        topic = sends[name]
+        for key, value in pairs:
+            confirm.append(await topic.send(key=key, value=value))
+    if confirm:
+        await asyncio.gather(*confirm)
 
 
 async def _backlog_ends(app: faust.App, topics) -> dict:

@@ -35,18 +35,18 @@ from collections.abc import Callable, Iterable
 
 import msgspec
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from pipeline.config import Settings
 from pipeline.contracts.decoder import Decoder
 from pipeline.contracts.envelope import is_batch, items
 from pipeline.contracts.light import RECORDS, light_from_dict
 from pipeline.contracts.models import INPUT_TYPES, ContractError
-from pipeline.contracts.registry import TABLES, detected_on, stored_only_on
+from pipeline.contracts.registry import TABLES, detected_on, stored_from_dict, stored_only_on
 from pipeline.detect import CascadeDetector
 from pipeline.detect.detector import Output as DetectorOutput
 from pipeline.stream import metrics
-from pipeline.stream.deadletter import dead_letter
+from pipeline.stream.deadletter import KEY_BYTES, dead_letter
 from pipeline.stream.messages import Message, Outputs
 
 log = logging.getLogger("cascadewatch.stream")
@@ -92,6 +92,7 @@ class Handler:
         self.stored_only = stored_only_on(settings.topics) if store else {}
         self.max_event = settings.max_event_bytes
         self.max_message = max(settings.stream.max_message_bytes, settings.max_event_bytes)
+        self.keep_dead = settings.stream.deadletter_keep_bytes
         # Least time between two snapshots of an asset in the outputs (an alert always gives one); None:
         # none (the caller writes the state itself, as the worker does before each commit).
         self.snapshot_every = snapshot_every_s
@@ -155,9 +156,6 @@ class _Run:
         try:
             obj = _loads(value)
         except orjson.JSONDecodeError as exc:
-            if model is not None:
-                log.warning("unreadable message on %s skipped: %s", msg.topic, exc)
-                return None
             return self.refuse(msg, ContractError("malformed_json", str(exc)), value)
         if is_batch(obj):
             try:
@@ -167,7 +165,7 @@ class _Run:
             check_size = len(value) > h.max_event  # no item can be larger than the whole message
             for i, item in enumerate(batch):
                 if model is not None:
-                    self.stored_only(msg, item, model)
+                    self.stored_only(msg, item, model, value, i)
                     continue
                 raw = None
                 if check_size:
@@ -177,7 +175,7 @@ class _Run:
                         continue
                 self.event(msg, item, raw, i)
         elif model is not None:
-            self.stored_only(msg, obj, model)
+            self.stored_only(msg, obj, model, value, None)
         elif len(value) > h.max_event:
             self.refuse(msg, ContractError("oversize", f"{len(value)} bytes > limit {h.max_event}"), value)
         else:
@@ -333,21 +331,23 @@ class _Run:
                 out.rows.append(doc)
             self.stages[(asset, alert.stage)] += 1
 
-    def stored_only(self, msg: Message, obj: object, model: type[BaseModel]) -> None:
-        """A type the detector does not read: validated and stored, never dead-lettered."""
+    def stored_only(self, msg: Message, obj: object, model: type[BaseModel], value: bytes, index: int | None) -> None:
+        """A type the detector does not read: validated and stored, or dead-lettered as any other event."""
         try:
-            self.out.rows.append(model.model_validate(obj).model_dump(mode="json"))
-            self.events[msg.topic] = self.events.get(msg.topic, 0) + 1
-        except ValidationError:
-            log.warning("unreadable %s message on %s skipped", model.__name__, msg.topic)
+            row = stored_from_dict(obj, model)
+        except ContractError as err:
+            return self.refuse(msg, err, value if index is None else _item_bytes(obj, value, index), index)
+        self.out.rows.append(row)
+        self.events[msg.topic] = self.events.get(msg.topic, 0) + 1
 
     def refuse(self, msg: Message, err: ContractError, raw: bytes, index: int | None = None) -> None:
         self.dead[(msg.topic, err.reason)] += 1
         log.warning("dead-letter %s[%s]@%s%s: %s", msg.topic, msg.partition, msg.offset,
                     "" if index is None else f" item {index}", err)
         record = dead_letter(err, topic=msg.topic, partition=msg.partition, offset=msg.offset, key=msg.key,
-                             value=raw, batch_index=index)
-        self.out.dead.append((msg.key, _dumps(record)))
+                             value=raw, batch_index=index, keep=self.h.keep_dead)
+        key = msg.key
+        self.out.dead.append((key if key is None or len(key) <= KEY_BYTES else key[:KEY_BYTES], _dumps(record)))
         if self.h.store:
             self.out.rows.append(record)
 

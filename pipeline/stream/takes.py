@@ -48,7 +48,7 @@ Position = Callable[[TP], Awaitable[int | None]]
 
 
 class Takes:
-    """`deliver(out)` sends a take's output and returns once the broker has its alerts and links;
+    """`deliver(out)` sends a take's output and returns once the broker has all of it;
     `release(rows, events)` acknowledges the take's messages (or has them acknowledged once their rows
     are stored); `message(event)` turns what the stream gives into a handler `Message`; `record`: a file
     each take is appended to (`record_take`), None: none; `align`: reads a backlog in event-time order

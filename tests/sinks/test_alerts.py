@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from pipeline.sinks.alerts import Delivery, Webhook, plain_text
@@ -76,3 +78,44 @@ def test_plain_text_has_no_markup():
 def test_plain_text_of_a_cascade_without_a_whale():
     alert = {**ALERT, "kind": "liquidation_cascade", "deposit": None, "sell": None}
     assert "no whale deposit before it" in plain_text(alert)
+
+
+@pytest.fixture
+def trickling():
+    """An endpoint that answers one byte at a time, each well within a read timeout, for two minutes."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    def answer(conn):
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\n\r\n" + b"x" * 100_000:
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}/slow"
+    stop.set()
+    srv.close()
+
+
+def test_an_endpoint_answering_a_byte_at_a_time_fails_within_the_timeout_not_the_answer(trickling):
+    errors = []
+    d = Delivery([Webhook(trickling, retries=1, timeout_s=1.0)], on_error=lambda t, a, e: errors.append(e))
+    t = threading.Thread(target=d.deliver, args=([ALERT],), daemon=True)
+    t.start()
+    t.join(60)  # two attempts of a second each and a backoff; the answer would take hours
+    assert not t.is_alive() and d.failed == 1 and d.delivered == 0
+    assert isinstance(errors[0], httpx.TimeoutException) and "within 1 s" in str(errors[0])

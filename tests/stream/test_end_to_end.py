@@ -33,12 +33,12 @@ BAD = [  # (topic, raw bytes, expected reason)
 ]
 # Valid (extra fields are tolerated) but published mid-stream with an old time: stored, and late for the detector.
 EXTRA = {**LIQ, "event_id": "okx:with-extra-field", "open_interest_usd": 9.9e9}
-# Raw trades (`feed --raw-trades`): stored by the sink, one of them delivered twice; an unreadable one is skipped.
+# Raw trades (`feed --raw-trades`): stored by the sink, one of them delivered twice; an unreadable one is dead-lettered.
 TRADE = {"type": "trade", "event_id": "okx:BTC-USDT-SWAP:77", "venue": "okx", "symbol": "BTC-USDT-SWAP",
          "asset": "BTC", "ts": 1_756_065_700_000, "price": 114_000.0, "quantity": 0.01, "notional_usd": 1_140.0,
          "taker_side": "sell", "trade_id": "77", "received_ts": 1_756_065_700_100}
-TRADES = [TRADE, {**TRADE, "event_id": "okx:BTC-USDT-SWAP:78", "trade_id": "78"}, TRADE,
-          (S.topics.trades, b"BTC", b'{"type": "trade", "event_id": ')]
+BAD_TRADE = b'{"type": "trade", "event_id": '
+TRADES = [TRADE, {**TRADE, "event_id": "okx:BTC-USDT-SWAP:78", "trade_id": "78"}, TRADE, (S.topics.trades, b"BTC", BAD_TRADE)]
 
 
 def scenario() -> list[dict]:
@@ -61,7 +61,7 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
     # Bad input lands in the middle of the stream: the agent must keep going and lose nothing after it.
     written = publish(live[:half] + [(t, b"BTC", raw) for t, raw, _ in BAD] + [EXTRA] + TRADES + live[half:],
                       broker.bootstrap, S)
-    worker.wait_caught_up([*S.topics.inputs(), S.topics.links], written)
+    worker.wait_caught_up([*S.topics.inputs(), S.topics.links, S.topics.trades], written)
     assert worker.alive()
 
     offline = [orjson.loads(dump_event(a)) for a in replay_files([bundled()]).alerts]
@@ -80,10 +80,10 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
         assert by_key[(a["alert_id"], a["stage"], a["revision"])] == a
 
     dead = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.deadletter)]
-    assert sorted(d["reason"] for d in dead) == sorted(reason for _, _, reason in BAD)
-    assert {base64.b64decode(d["original_b64"]) for d in dead} == {raw for _, raw, _ in BAD}
-    assert all(d["error"] and d["source_topic"] in S.topics.inputs() for d in dead)
-    assert metric(worker.metrics_port, "cascadewatch_deadletter_total") == len(BAD)
+    assert sorted(d["reason"] for d in dead) == sorted([reason for _, _, reason in BAD] + ["malformed_json"])
+    assert {base64.b64decode(d["original_b64"]) for d in dead} == {raw for _, raw, _ in BAD} | {BAD_TRADE}
+    assert all(d["error"] and d["source_topic"] in [*S.topics.inputs(), S.topics.trades] for d in dead)
+    assert metric(worker.metrics_port, "cascadewatch_deadletter_total") == len(BAD) + 1
     late = [orjson.loads(r.value) for r in read_topic(broker.bootstrap, S.topics.late)]
     assert late == [EXTRA] and metric(worker.metrics_port, "cascadewatch_late_events_total") == 1
 
@@ -96,7 +96,7 @@ def test_scenario_through_kafka_faust_and_clickhouse(broker, worker_factory):
                       "(SELECT count() FROM trade_flow FINAL) AS bars, (SELECT count() FROM trades FINAL) AS trades")
     stages_stored = len({(a["alert_id"], a["stage"]) for a in offline})  # a revision replaces its stage's row
     assert rows[0] == {"liq": sum(e["type"] == "liquidation" for e in live) + 1, "alerts": stages_stored,
-                       "dl": len(BAD), "bars": sum(e["type"] == "trade_flow" for e in live), "trades": 2}
+                       "dl": len(BAD) + 1, "bars": sum(e["type"] == "trade_flow" for e in live), "trades": 2}
     extra = worker.sql("SELECT raw FROM liquidations FINAL WHERE event_id = 'okx:with-extra-field'")
     assert orjson.loads(extra[0]["raw"])["open_interest_usd"] == 9.9e9
     rollup = worker.sql("SELECT sum(notional_usd_sum) AS usd FROM liquidations_1m WHERE asset = 'BTC' AND side = 'long'")

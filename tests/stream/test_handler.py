@@ -182,15 +182,37 @@ def test_a_restarted_handler_resumes_from_the_saved_state():
     assert second.detector.state("BTC").duplicates == 1 and out.alerts == []
 
 
-def test_stored_only_topics_are_validated_and_stored_never_dead_lettered():
+def test_stored_only_topics_are_validated_and_stored_and_their_bad_messages_dead_lettered():
     trade = {"type": "trade", "event_id": "okx:t:1", "venue": "okx", "symbol": "BTC-USDT-SWAP", "asset": "BTC",
              "ts": 1, "price": 1.0, "quantity": 1.0, "notional_usd": 1.0, "taker_side": "buy", "received_ts": 2}
-    value = encode([orjson.dumps(trade), b'{"type": "trade"}'])
+    value = encode([orjson.dumps(trade), b'{"type": "trade"}', orjson.dumps(LIQ)])
     h = Handler(S, store=True, clock=lambda: NOW)
     assert S.topics.trades in h.topics()
-    out = h.handle([Message(S.topics.trades, value, b"BTC")])
-    assert [r["event_id"] for r in out.rows] == ["okx:t:1"] and out.dead == []
+    out = h.handle([Message(S.topics.trades, value, b"BTC", 0, 7),
+                    Message(S.topics.trades, b'{"type": "trade", ', b"BTC", 0, 8),
+                    Message(S.topics.feed_health, b'{"type": "feed_health"}', b"okx", 0, 9)])
+    assert [r["event_id"] for r in out.rows if r["type"] == "trade"] == ["okx:t:1"] and out.events == 1
+    dead = [orjson.loads(v) for _, v in out.dead]
+    assert [(d["source_topic"], d["offset"], d["batch_index"], d["reason"]) for d in dead] == [
+        (S.topics.trades, 7, 1, "invalid"), (S.topics.trades, 7, 2, "wrong_topic"),
+        (S.topics.trades, 8, None, "malformed_json"), (S.topics.feed_health, 9, None, "invalid")]
+    assert [base64.b64decode(d["original_b64"]) for d in dead] == [
+        b'{"type":"trade"}', orjson.dumps(LIQ), b'{"type": "trade", ', b'{"type": "feed_health"}']
+    assert [r for r in out.rows if r["type"] == "deadletter"] == dead  # stored too, as every dead letter
     assert S.topics.trades not in Handler(S, store=False).topics()  # without the sink nobody reads it
+
+
+def test_a_dead_letter_keeps_the_first_bytes_of_a_message_past_its_bound_and_the_whole_size():
+    settings = S.model_copy(update={"stream": StreamConfig(deadletter_keep_bytes=1024)})
+    h = Handler(settings, store=False, clock=lambda: NOW)
+    small, big = b"{" + b"x" * 1000, b"{" + bytes(range(256)) * 40
+    out = h.handle([Message(S.topics.liquidations, small, b"BTC", 0, 1),
+                    Message(S.topics.liquidations, big, b"K" * 5000, 0, 2)])
+    (k1, v1), (k2, v2) = out.dead
+    first, second = orjson.loads(v1), orjson.loads(v2)
+    assert base64.b64decode(first["original_b64"]) == small and first["original_size"] == len(small)
+    assert base64.b64decode(second["original_b64"]) == big[:1024] and second["original_size"] == len(big)
+    assert k1 == b"BTC" and k2 == base64.b64decode(second["key_b64"]) == b"K" * 1024
 
 
 def test_a_handler_whose_caller_writes_the_state_gives_no_snapshots_but_encodes_them_on_demand():

@@ -11,8 +11,10 @@
 - Leverage: `<symbol>@markPrice@1s` (mark price, funding rate `r`, next funding time `T`; `r` is ""
   and `T` 0 on delivery contracts) and open interest by REST polling (`/fapi/v1/openInterest`,
   `/dapi/v1/openInterest`: no stream carries it). The REST `openInterest` is in contracts: base
-  units on USDⓈ-M (USD at the last mark price seen), USD contracts on COIN-M. Funding is taken as
-  paid every 8 h (the default; `fundingInfo` lists the symbols on 4 h).
+  units on USDⓈ-M (USD at the last mark price seen), USD contracts on COIN-M. Funding is paid every
+  8 h by default, and every 4 h or 1 h on the symbols `fundingInfo` lists: a symbol's interval is
+  taken as 8 h until its next funding time `T` moves on, then as the step `T` moved by (at most 8 h:
+  a longer step spans a gap in the stream).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class _Binance(Venue):
 
     def __init__(self) -> None:
         self._marks: dict[str, float] = {}  # symbol -> last mark price: prices the polled open interest
+        self._next_funding: dict[str, int] = {}  # symbol -> last next funding time `T` seen
+        self._funding_every: dict[str, int] = {}  # symbol -> the step `T` last moved by: its funding interval
 
     def instrument(self, symbol: str, pair: str | None = None) -> Instrument:
         return _instrument(self.coin_margined, symbol, pair)
@@ -139,11 +143,20 @@ class _Binance(Venue):
         self._marks[symbol] = mark
         rate = msg.get("r")
         perpetual = rate not in ("", None)
+        next_ts = ms(msg.get("T"), "T") if perpetual else None
         return self.leverage_event(symbol=symbol, asset=inst.asset, ts=ms(msg.get("E"), "E"), source="markPrice",
                                    received_ts=received_ts, mark_price=mark,
                                    funding_rate=num(rate, "r") if perpetual else None,
-                                   funding_interval_ms=FUNDING_8H_MS if perpetual else None,
-                                   next_funding_ts=ms(msg.get("T"), "T") if perpetual else None)
+                                   funding_interval_ms=self._interval(symbol, next_ts) if perpetual else None,
+                                   next_funding_ts=next_ts)
+
+    def _interval(self, symbol: str, next_ts: int) -> int:
+        """The symbol's funding interval: 8 h until its next funding time moves on, then that step."""
+        last = self._next_funding.get(symbol)
+        self._next_funding[symbol] = next_ts
+        if last is not None and 0 < next_ts - last <= FUNDING_8H_MS:
+            self._funding_every[symbol] = next_ts - last
+        return self._funding_every.get(symbol, FUNDING_8H_MS)
 
     def _open_interest(self, msg: dict, received_ts: int):
         """The REST answer: ``{"openInterest": "10659.509", "symbol": "BTCUSDT", "time": 1589437530011}``

@@ -44,6 +44,24 @@ def test_binance_usdm_mark_price_then_polled_open_interest_in_usd():
     assert oi.funding_rate is None and oi.mark_price is None
 
 
+def test_binance_funding_interval_is_the_step_its_next_funding_time_moves_by():
+    """Most symbols pay every 8 h; those `fundingInfo` lists every 4 h or 1 h. The stream does not say which,
+    but its next funding time `T` moves on by the interval at each funding."""
+    binance = get_venue("binance-usdm")
+    doc = doc_example("binance_usdm_markPrice_docs_example.json")
+    t0 = doc["T"]
+
+    def mark(symbol: str, next_ts: int) -> int:
+        [m] = leverage("binance-usdm", {**doc, "s": symbol, "T": next_ts}, binance)
+        return m.funding_interval_ms
+
+    assert [mark("BTCUSDT", t0), mark("BTCUSDT", t0), mark("BTCUSDT", t0 + 8 * H)] == [8 * H, 8 * H, 8 * H]
+    assert [mark("ETHUSDT", t0), mark("ETHUSDT", t0 + 4 * H), mark("ETHUSDT", t0 + 4 * H)] == [8 * H, 4 * H, 4 * H]
+    assert mark("ETHUSDT", t0 + 28 * H) == 4 * H  # a gap in the stream spans several fundings: no new step
+    assert [mark("SOLUSDT", t0), mark("SOLUSDT", t0 + H)] == [8 * H, H]
+    assert mark("BTCUSDT", t0 + 16 * H) == 8 * H  # each symbol its own
+
+
 def test_binance_open_interest_before_any_mark_price_has_no_usd():
     [oi] = leverage("binance-usdm", doc_example("binance_usdm_openInterest_docs_example.json"))
     assert oi.open_interest == 10659.509 and oi.open_interest_usd is None
