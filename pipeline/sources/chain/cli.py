@@ -85,6 +85,10 @@ def ethereum(
         "published as (WBTC, CBBTC and WETH are BTC and ETH unless told); default: mainnet USDT, USDC, WBTC, "
         "cbBTC, WETH")] = None,
     finality: Annotated[int, typer.Option("--finality", help="Blocks deep before the final copy")] = 12,
+    internal: Annotated[bool, typer.Option(
+        "--internal", help="Also ether sent by contracts (multisigs, smart wallets) inside their calls, from the "
+        "node's call traces: one debug_traceBlockByHash (callTracer) per block, which Geth, Erigon, Reth, Nethermind "
+        "and Anvil serve (hosted providers mostly on paid plans)")] = False,
     checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Resume file")] = None,
     interval: Annotated[float, typer.Option("--interval", help="Seconds between HTTP polls when following "
                                             "without a WebSocket")] = 4.0,
@@ -119,7 +123,8 @@ def ethereum(
         if price is not None:
             prices[parts[1].upper()] = price
     w = EthereumWatcher(http_web3(rpc), _labels(label_dir, labels), tokens=tokens, min_usd=min_usd,
-                        price=_price(prices), finality=finality, checkpoint=checkpoint, start_block=from_block)
+                        price=_price(prices), finality=finality, checkpoint=checkpoint, start_block=from_block,
+                        internal=internal)
     writer = _Writer(out, kafka)
     scrub_logs([rpc, ws or ""])  # web3 logs the URLs it connects to; provider keys live in them
     try:

@@ -1,4 +1,5 @@
-"""Ethereum whale transfer watcher (web3.py over HTTP): native ETH and ERC-20 Transfer logs -> WhaleTransfer.
+"""Ethereum whale transfer watcher (web3.py over HTTP): native ETH and ERC-20 Transfer logs (and, with
+`internal=True`, ether moved inside contract calls: internal.py) -> WhaleTransfer.
 
 Each poll:
   0. a head below a height already read (a load-balanced provider answering from a lagging backend) is
@@ -23,7 +24,7 @@ are read (receipts.py) only for blocks with a native transfer at or above the th
 Transfer logs need no receipt: a reverted transaction leaves no logs.
 
 event_id: ethereum:<tx_hash>:native for the ETH value of a transaction, ethereum:<tx_hash>:<logIndex>
-for an ERC-20 Transfer log.
+for an ERC-20 Transfer log, ethereum:<tx_hash>:internal:<call path> for ether a contract sent.
 
 Mints and burns (a Transfer from or to the zero address) are no transfers between holders and are not
 published. A token transfer carries the token's symbol in `token`, and in `asset` the asset it is a form of: a
@@ -52,6 +53,7 @@ from pipeline.contracts.models import WhaleTransfer
 from pipeline.labels import LabelStore, classify
 from pipeline.sources.chain.common import PriceFn, now_ms, usd
 from pipeline.sources.chain.follow import HeadFollower
+from pipeline.sources.chain.internal import InternalReader
 from pipeline.sources.chain.receipts import ReceiptReader
 
 TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
@@ -105,7 +107,8 @@ class EthereumWatcher(HeadFollower):
     def __init__(self, w3: Web3, labels: LabelStore, *, tokens: dict[str, tuple] | None = None,
                  min_usd: float = 1_000_000.0, price: PriceFn | None = None, finality: int = 12,
                  checkpoint: str | os.PathLike | None = None, start_block: int | None = None,
-                 include_other: bool = True, max_blocks: int = 500, clock: Callable[[], int] = now_ms):
+                 include_other: bool = True, max_blocks: int = 500, clock: Callable[[], int] = now_ms,
+                 internal: bool = False):
         self.w3 = w3
         self.labels = labels
         self.tokens = {a.lower(): token_of(a, spec) for a, spec in (tokens or {}).items()}
@@ -124,6 +127,7 @@ class EthereumWatcher(HeadFollower):
         self.blocks_processed = 0  # heights read by _process_range (a height re-read after a reorg counts again)
         HeadFollower.__init__(self)
         self.receipts = ReceiptReader(w3)
+        self.internal = InternalReader(w3) if internal else None
         self.reverted_dropped = 0  # native transfers over the threshold dropped because their tx reverted
         if self.checkpoint and self.checkpoint.exists():
             self._load()
@@ -237,12 +241,14 @@ class EthereumWatcher(HeadFollower):
             # empty, or hold a block a reorg has since replaced.
             logs = self.w3.eth.get_logs({"blockHash": bhash, "address": addresses,
                                          "topics": [TRANSFER_TOPIC]}) if addresses else []
+            internals = self.internal.transfers(bhash, [_hex(tx["hash"]) for tx in blk["transactions"]]) \
+                if self.internal is not None else []
             self.hashes[n] = bhash
             self.blocks_processed += 1
-            out += self._block_events(blk, logs, head, bhash)
+            out += self._block_events(blk, logs, head, bhash, internals)
         return out
 
-    def _block_events(self, blk, logs, head: int, bhash: str) -> list[WhaleTransfer]:
+    def _block_events(self, blk, logs, head: int, bhash: str, internals=()) -> list[WhaleTransfer]:
         number = int(blk["number"])
         block_ms = int(blk["timestamp"]) * 1000
         conf = max(0, head - number)
@@ -281,6 +287,9 @@ class EthereumWatcher(HeadFollower):
                 log.info("ethereum: tx %s reverted (receipt status 0): its %.4f ETH did not move", txh, amount)
                 continue
             emit(f"ethereum:{txh}:native", "ETH", amount, tx["from"].lower(), tx["to"].lower(), txh)
+        for it in internals:
+            emit(f"ethereum:{it.tx_hash}:internal:{it.path}", "ETH", float(Decimal(it.wei) / Decimal(10**18)),
+                 it.from_address, it.to_address, it.tx_hash)
         for lg in sorted(logs, key=lambda x: int(x["logIndex"])):
             topics = lg["topics"]
             tok = self.tokens.get(str(lg["address"]).lower())

@@ -84,3 +84,19 @@ def make_world(url, w3, label_dir: Path) -> dict:
             "token": token, **names}
 
 
+
+
+def deploy_forwarder(w3, frm: str, to: str) -> str:
+    """A contract that sends whatever ether it receives on to `to` in a call of its own (an internal transfer),
+    and goes on if that call fails. Runtime, 34 bytes: PUSH1 0 x4 (no return data, no input), CALLVALUE,
+    PUSH20 to, GAS, CALL, POP, STOP; the init code copies it out and returns it."""
+    runtime = "60006000600060003473" + to.lower().removeprefix("0x") + "5af15000"
+    init = "6022600c60003960226000f3"
+    h = w3.eth.send_transaction({"from": frm, "data": "0x" + init + runtime})
+    return w3.eth.wait_for_transaction_receipt(h)["contractAddress"]
+
+
+def deploy_reverter(w3, frm: str) -> str:
+    """A contract that refuses every call (PUSH1 0, PUSH1 0, REVERT): ether sent to it does not move."""
+    h = w3.eth.send_transaction({"from": frm, "data": "0x" + "6005600c60003960056000f3" + "60006000fd"})
+    return w3.eth.wait_for_transaction_receipt(h)["contractAddress"]

@@ -1,0 +1,79 @@
+"""Internal ETH transfers: ether a contract sends in a call of its own (a multisig or smart wallet paying
+out, a router forwarding), which no transaction's value shows. Read from the node's call traces, one
+`debug_traceBlockByHash` with the built-in `callTracer` per block (Geth, Erigon, Reth, Nethermind and
+Anvil serve it; hosted providers mostly on paid plans).
+
+A call frame moves its value only if neither it nor any frame above it reverted (`error` set: a revert
+undoes everything under it), and only a CALL (or a SELFDESTRUCT, which hands the contract's balance to
+its beneficiary) moves value to its `to`: DELEGATECALL and STATICCALL carry none of their own, and a
+CREATE's value goes to a new contract. The transaction's own value (the top frame) is the watcher's
+native transfer, not an internal one.
+
+A frame is named by its path among its parent's calls ("0", "0.2", ...), stable for a transaction as
+long as its block stands: the transfer's id is `ethereum:<tx_hash>:internal:<path>`.
+
+The result, as Geth documents it (one entry per transaction, in block order; `txHash` since Geth 1.11):
+
+    [{"txHash": "0x3811...", "result": {"type": "CALL", "from": "0x90f7...", "to": "0x057e...",
+      "value": "0x4563918244f40000", "gas": "0x1b403", "gasUsed": "0x7671", "input": "0x",
+      "calls": [{"type": "CALL", "from": "0x057e...", "to": "0x7099...", "value": "0x4563918244f40000",
+                 "gas": "0x18982", "gasUsed": "0x0", "input": "0x"}]}}]
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from web3 import Web3
+
+MOVES_VALUE = ("CALL", "SELFDESTRUCT")
+
+
+class TracesUnavailable(RuntimeError):
+    """The node does not serve call traces (`debug_traceBlockByHash` with `callTracer`)."""
+
+
+class Internal(NamedTuple):
+    tx_hash: str
+    path: str
+    from_address: str
+    to_address: str
+    wei: int
+
+
+class InternalReader:
+    def __init__(self, w3: Web3):
+        self.w3 = w3
+        self.requests = 0
+
+    def transfers(self, bhash: str, tx_hashes: list[str]) -> list[Internal]:
+        """Every internal transfer of ether in the block `bhash`, in block order; `tx_hashes`: the block's
+        transactions in order (older nodes give no `txHash` in the trace)."""
+        self.requests += 1
+        answer = self.w3.provider.make_request("debug_traceBlockByHash", [bhash, {"tracer": "callTracer"}])
+        if "error" in answer or not isinstance(answer.get("result"), list):
+            raise TracesUnavailable(f"debug_traceBlockByHash (callTracer) of block {bhash}: "
+                                    f"{answer.get('error', 'no list of traces')}")
+        traces = answer["result"]
+        if len(traces) != len(tx_hashes):
+            raise TracesUnavailable(f"block {bhash}: {len(traces)} traces for {len(tx_hashes)} transactions")
+        out: list[Internal] = []
+        for txh, item in zip(tx_hashes, traces):
+            frame = item.get("result") if isinstance(item, dict) else None
+            if not isinstance(frame, dict) or frame.get("error"):
+                continue  # no trace, or the transaction reverted: nothing it called moved anything
+            if item.get("txHash") and item["txHash"].lower() != txh.lower():
+                raise TracesUnavailable(f"block {bhash}: trace of {item['txHash']} where {txh} was expected")
+            _walk(frame.get("calls") or (), txh, "", out)
+        return out
+
+
+def _walk(calls, txh: str, prefix: str, out: list[Internal]) -> None:
+    for i, call in enumerate(calls):
+        if not isinstance(call, dict) or call.get("error"):
+            continue  # reverted: it and every call under it moved nothing
+        path = f"{prefix}{i}"
+        wei = int(call.get("value") or "0x0", 16)
+        if wei > 0 and call.get("type") in MOVES_VALUE and call.get("to"):
+            out.append(Internal(txh, path, str(call.get("from", "")).lower(), str(call["to"]).lower(), wei))
+        _walk(call.get("calls") or (), txh, path + ".", out)
