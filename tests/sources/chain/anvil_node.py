@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
 import time
+import urllib.request
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from web3 import Web3
@@ -100,3 +103,39 @@ def deploy_reverter(w3, frm: str) -> str:
     """A contract that refuses every call (PUSH1 0, PUSH1 0, REVERT): ether sent to it does not move."""
     h = w3.eth.send_transaction({"from": frm, "data": "0x" + "6005600c60003960056000f3" + "60006000fd"})
     return w3.eth.wait_for_transaction_receipt(h)["contractAddress"]
+
+
+@contextmanager
+def node_without(url: str, refused):
+    """An HTTP JSON-RPC proxy to the node that answers the methods `refused(method)` picks as a node without
+    them does (geth's wording, code -32601), and counts the methods asked: yields (its URL, the methods asked)."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            req = json.loads(body)
+            asked.append(req["method"])
+            if refused(req["method"]):
+                raw = json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {
+                    "code": -32601, "message": f"the method {req['method']} does not exist/is not available"}})
+                raw = raw.encode()
+            else:
+                fwd = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+                raw = urllib.request.urlopen(fwd, timeout=60).read()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", asked
+    finally:
+        server.shutdown()
+        server.server_close()

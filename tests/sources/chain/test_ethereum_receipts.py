@@ -4,18 +4,12 @@ eth_getBlockReceipts (Anvil behind a proxy that refuses that one method), per tr
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.request
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from web3 import Web3
 
 from pipeline.sources.chain.ethereum import EthereumWatcher
 
-from .anvil_node import PRICES, send
+from .anvil_node import PRICES, node_without, send
 
 ALWAYS_REVERTS = "0x60006000fd"  # PUSH1 0 PUSH1 0 REVERT: runtime code that refuses every call and payment
 
@@ -41,43 +35,6 @@ def reverting_exchange(world):
     w3 = world["w3"]
     w3.provider.make_request("anvil_setCode", [world["ex_cold"], ALWAYS_REVERTS])
     return world["ex_cold"]
-
-
-@contextmanager
-def node_without_block_receipts(url: str):
-    """An HTTP JSON-RPC proxy to the node that answers eth_getBlockReceipts as a node without it does
-    (geth's wording, code -32601) and counts the methods asked."""
-    asked: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            req = json.loads(body)
-            asked.append(req["method"])
-            if req["method"] == "eth_getBlockReceipts":
-                raw = json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {
-                    "code": -32601, "message": "the method eth_getBlockReceipts does not exist/is not available"}})
-                raw = raw.encode()
-            else:
-                fwd = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-                raw = urllib.request.urlopen(fwd, timeout=60).read()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", asked
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def make_watcher(world, w3, start):
@@ -115,7 +72,7 @@ def test_reverted_deposits_are_dropped_with_block_receipts(world, reverting_exch
 def test_reverted_deposits_are_dropped_with_per_transaction_receipts(world, reverting_exchange):
     start = world["w3"].eth.block_number + 1
     good, failed, failed2 = blocks_with_a_failed_deposit(world, reverting_exchange)
-    with node_without_block_receipts(world["url"]) as (url, asked):
+    with node_without(world["url"], lambda method: method == "eth_getBlockReceipts") as (url, asked):
         w = make_watcher(world, Web3(Web3.HTTPProvider(url)), start)
         evs = w.poll()
     assert [(e.tx_hash, e.amount, e.direction) for e in evs] == [(good, 700.0, "exchange_inflow")]

@@ -3,12 +3,6 @@ traces: a multisig-like forwarder paying an exchange wallet is a deposit; a call
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.request
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from typer.testing import CliRunner
 from web3 import Web3
@@ -18,7 +12,7 @@ from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.chain.ethereum import EthereumWatcher
 from pipeline.sources.chain.internal import TracesUnavailable
 
-from .anvil_node import PRICES, deploy_forwarder, deploy_reverter, send
+from .anvil_node import PRICES, deploy_forwarder, deploy_reverter, node_without, send
 
 
 def watcher(world, start, *, internal=True, w3=None):
@@ -54,42 +48,12 @@ def test_ether_a_contract_sends_to_an_exchange_is_a_deposit(world):
     assert [e.event_id for e in plain] == [f"ethereum:{t}:native" for t in (t_fwd, t_two, t_stuck)]
 
 
-@contextmanager
-def node_without_traces(url: str):
-    """The node behind a proxy that answers debug_* as hosted providers without the debug namespace do."""
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["content-length"]))
-            req = json.loads(body)
-            if req["method"].startswith("debug_"):
-                answer = json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": {
-                    "code": -32601, "message": f"The method {req['method']} does not exist/is not available"}}).encode()
-            else:
-                answer = urllib.request.urlopen(urllib.request.Request(
-                    url, body, {"content-type": "application/json"}), timeout=30).read()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}"
-    finally:
-        httpd.shutdown()
-
-
 def test_a_node_without_call_traces_is_an_error_that_says_so(world, tmp_path):
     w3, W = world["w3"], world
     start = w3.eth.block_number + 1
     send(w3, W["whale"], W["ex_hot"], 500)
-    with node_without_traces(world["url"]) as url:
-        with pytest.raises(TracesUnavailable, match="does not exist/is not available"):
+    with node_without(world["url"], lambda method: method.startswith("debug_")) as (url, _):
+        with pytest.raises(TracesUnavailable, match="debug_traceBlockByHash does not exist/is not available"):
             watcher(world, start, w3=Web3(Web3.HTTPProvider(url))).poll()
         r = CliRunner().invoke(watch_app, [
             "ethereum", "--rpc", url, "--internal", "--from-block", str(start), "--to-block", str(start),
