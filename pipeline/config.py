@@ -59,7 +59,8 @@ class StreamConfig(BaseModel):
     take_within_s: float = Field(0.1, gt=0, description="Longest the worker waits to fill a take")
     max_message_bytes: int = Field(1024 * 1024, ge=1024, description="Larger messages (envelopes) are dead-lettered")
     deadletter_keep_bytes: int = Field(
-        4 * 1024 * 1024, ge=1024, description="A refused message's bytes are kept whole in its dead letter up to "
+        4 * 1024 * 1024, ge=1024, le=5 * 1024 * 1024, description="A refused message's bytes are kept whole in "
+        "its dead letter up to "
         "this size; of a larger one its first this many (the record's original_size is still the whole size). The "
         "dead-letter topic is created to hold such records (its max.message.bytes, pipeline/runtime/topics.py)")
     align_backlog: bool = Field(True, description="Read the backlog found at an assignment in event-time order: "

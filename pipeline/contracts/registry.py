@@ -90,6 +90,8 @@ def stored_from_dict(obj: object, model: type[BaseModel]) -> dict:
         return model.model_validate(obj).model_dump(mode="json")
     except ValidationError as exc:
         raise invalid(kind, exc) from None
+    except (ValueError, RecursionError) as exc:  # an extra field nested deeper than pydantic writes out
+        raise ContractError("invalid", f"{kind}: {type(exc).__name__}: {exc}") from None
 
 
 def key_of(event: dict) -> bytes:

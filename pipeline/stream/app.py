@@ -26,6 +26,7 @@ from pipeline.contracts.registry import detected_on
 from pipeline.sinks.writer import BackgroundWriter
 from pipeline.stream import metrics
 from pipeline.stream.align import Alignment
+from pipeline.stream.deadletter import FALLBACK_KEEP, cut
 from pipeline.stream.handler import Handler
 from pipeline.stream.handoff import StateCheckpoint
 from pipeline.stream.messages import Message, Outputs
@@ -149,15 +150,28 @@ async def send_outputs(sends: dict, out: Outputs) -> None:
     """Send a take's output (`sends`: output name -> topic) and wait until the broker has all of it. A
     state that records its alerts and links may be saved next and the take's offsets committed after
     that: a crash then must not leave an alert, a link, a late event or a dead letter unsent (a dead
-    letter is the only copy of a refused message's bytes once its offset is committed). A send the
-    broker refuses raises here, so the take is not acknowledged and is read again."""
-    confirm = []
+    letter is the only copy of a refused message's bytes once its offset is committed). A dead letter
+    the topic refuses as too large is sent again cut (`deadletter.cut`); any other refusal raises here,
+    so the take is not acknowledged and is read again."""
+    sent = []
     for name, pairs in zip(OUTPUT_TOPICS, (out.alerts, out.links, out.late, out.dead)):
         topic = sends[name]
         for key, value in pairs:
-            confirm.append(await topic.send(key=key, value=value))
-    if confirm:
-        await asyncio.gather(*confirm)
+            sent.append((name, key, value, await topic.send(key=key, value=value)))
+    if not sent:
+        return
+    results = await asyncio.gather(*(fut for *_, fut in sent), return_exceptions=True)
+    again = []
+    for (name, key, value, _), result in zip(sent, results):
+        if isinstance(result, BaseException):
+            if name != "deadletter" or "TooLarge" not in type(result).__name__:
+                raise result
+            log.warning("dead letter of %d bytes refused by the topic (%s): sent again with the first %d bytes of "
+                        "its original; raise the topic's max.message.bytes to keep them whole", len(value),
+                        type(result).__name__, FALLBACK_KEEP)
+            again.append(await sends[name].send(key=key, value=cut(value)))
+    if again:
+        await asyncio.gather(*again)
 
 
 async def _backlog_ends(app: faust.App, topics) -> dict:

@@ -2,12 +2,16 @@
 
 The bytes are kept whole up to a bound (`StreamConfig.deadletter_keep_bytes`), past it their first that
 many: a record the dead-letter topic would refuse is a dead letter lost, and the take that made it could
-never be acknowledged. `original_size` is always the whole size, so a cut record says it was cut."""
+never be acknowledged. The topic is created to take the largest record; one that refuses it all the same
+(created by other means, with the broker's default limit) gets the record again with its first
+`FALLBACK_KEEP` bytes (`cut`). `original_size` is always the whole size, so a cut record says it was cut."""
 
 from __future__ import annotations
 
 import base64
 import time
+
+import orjson
 
 from pipeline.contracts.models import ContractError, DeadLetter
 
@@ -42,3 +46,15 @@ def record_bytes(keep: int) -> int:
     """The largest dead-letter record, encoded, when at most `keep` original bytes are kept: what the
     dead-letter topic must take (its max.message.bytes)."""
     return 4 * -(-keep // 3) + 4 * -(-KEY_BYTES // 3) + 6 * ERROR_CHARS + _SLACK
+
+
+FALLBACK_KEEP = 512 * 1024  # of the original, for a dead-letter topic that refuses the whole record
+
+
+def cut(record: bytes, keep: int = FALLBACK_KEEP) -> bytes:
+    """An encoded dead letter with at most `keep` bytes of its original (`original_size` unchanged): what is
+    sent again when the topic refuses the whole record (one made with the broker's default limit, about
+    1 MB), so the take still goes on and the record still says how much there was."""
+    doc = orjson.loads(record)
+    doc["original_b64"] = base64.b64encode(original_bytes(doc)[:keep]).decode()
+    return orjson.dumps(doc)

@@ -202,6 +202,18 @@ def test_stored_only_topics_are_validated_and_stored_and_their_bad_messages_dead
     assert S.topics.trades not in Handler(S, store=False).topics()  # without the sink nobody reads it
 
 
+def test_a_store_only_event_with_an_extra_field_nested_too_deep_to_write_out_is_dead_lettered():
+    trade = {"type": "trade", "event_id": "okx:t:1", "venue": "okx", "symbol": "BTC-USDT-SWAP", "asset": "BTC",
+             "ts": 1, "price": 1.0, "quantity": 1.0, "notional_usd": 1.0, "taker_side": "buy", "received_ts": 2}
+    value = orjson.dumps(trade)[:-1] + b',"extra":' + b'{"a":' * 400 + b"1" + b"}" * 400 + b"}"  # deeper than orjson writes
+    h = Handler(S, store=True, clock=lambda: NOW)
+    out = h.handle([Message(S.topics.trades, value, b"BTC", 0, 1),
+                    Message(S.topics.trades, encode([value, orjson.dumps(trade)]), b"BTC", 0, 2)])
+    assert [(orjson.loads(v)["reason"], orjson.loads(v)["batch_index"]) for _, v in out.dead] == [
+        ("invalid", None), ("invalid", 0)]
+    assert [r["event_id"] for r in out.rows if r["type"] == "trade"] == ["okx:t:1"]
+
+
 def test_a_dead_letter_keeps_the_first_bytes_of_a_message_past_its_bound_and_the_whole_size():
     settings = S.model_copy(update={"stream": StreamConfig(deadletter_keep_bytes=1024)})
     h = Handler(settings, store=False, clock=lambda: NOW)

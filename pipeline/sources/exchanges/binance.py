@@ -13,8 +13,8 @@
   `/dapi/v1/openInterest`: no stream carries it). The REST `openInterest` is in contracts: base
   units on USDⓈ-M (USD at the last mark price seen), USD contracts on COIN-M. Funding is paid every
   8 h by default, and every 4 h or 1 h on the symbols `fundingInfo` lists: a symbol's interval is
-  taken as 8 h until its next funding time `T` moves on, then as the step `T` moved by (at most 8 h:
-  a longer step spans a gap in the stream).
+  taken as 8 h until its next funding time `T` moves on, then as the step `T` moved by between two
+  updates at most a minute apart (across a gap in the stream it can span several fundings).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .base import (
 from .spec import VenueSpec
 
 FUNDING_8H_MS = 8 * 3_600_000
+FUNDING_STEP_GAP_MS = 60_000  # two markPrice updates this close span one funding at most
 
 _SKIP_EVENTS = {
     "depthUpdate", "bookTicker", "kline", "continuous_kline", "markPriceUpdate", "24hrTicker",
@@ -75,7 +76,7 @@ class _Binance(Venue):
 
     def __init__(self) -> None:
         self._marks: dict[str, float] = {}  # symbol -> last mark price: prices the polled open interest
-        self._next_funding: dict[str, int] = {}  # symbol -> last next funding time `T` seen
+        self._next_funding: dict[str, tuple[int, int]] = {}  # symbol -> (`E`, `T`) of its last markPrice
         self._funding_every: dict[str, int] = {}  # symbol -> the step `T` last moved by: its funding interval
 
     def instrument(self, symbol: str, pair: str | None = None) -> Instrument:
@@ -144,18 +145,21 @@ class _Binance(Venue):
         rate = msg.get("r")
         perpetual = rate not in ("", None)
         next_ts = ms(msg.get("T"), "T") if perpetual else None
-        return self.leverage_event(symbol=symbol, asset=inst.asset, ts=ms(msg.get("E"), "E"), source="markPrice",
+        ts = ms(msg.get("E"), "E")
+        return self.leverage_event(symbol=symbol, asset=inst.asset, ts=ts, source="markPrice",
                                    received_ts=received_ts, mark_price=mark,
                                    funding_rate=num(rate, "r") if perpetual else None,
-                                   funding_interval_ms=self._interval(symbol, next_ts) if perpetual else None,
+                                   funding_interval_ms=self._interval(symbol, ts, next_ts) if perpetual else None,
                                    next_funding_ts=next_ts)
 
-    def _interval(self, symbol: str, next_ts: int) -> int:
-        """The symbol's funding interval: 8 h until its next funding time moves on, then that step."""
+    def _interval(self, symbol: str, ts: int, next_ts: int) -> int:
+        """The symbol's funding interval: 8 h until its next funding time moves on, then that step, learned
+        only from two updates close together (the stream pushes one a second): across a gap in the stream
+        the step can span several fundings."""
         last = self._next_funding.get(symbol)
-        self._next_funding[symbol] = next_ts
-        if last is not None and 0 < next_ts - last <= FUNDING_8H_MS:
-            self._funding_every[symbol] = next_ts - last
+        self._next_funding[symbol] = (ts, next_ts)
+        if last is not None and 0 <= ts - last[0] <= FUNDING_STEP_GAP_MS and 0 < next_ts - last[1] <= FUNDING_8H_MS:
+            self._funding_every[symbol] = next_ts - last[1]
         return self._funding_every.get(symbol, FUNDING_8H_MS)
 
     def _open_interest(self, msg: dict, received_ts: int):

@@ -10,7 +10,7 @@ from web3 import Web3
 from pipeline.contracts.models import parse_event
 from pipeline.sources.chain.cli import watch_app
 from pipeline.sources.chain.ethereum import EthereumWatcher
-from pipeline.sources.chain.internal import TracesUnavailable
+from pipeline.sources.chain.internal import Internal, TracesUnavailable, transfers_in
 
 from .anvil_node import PRICES, deploy_forwarder, deploy_reverter, node_without, send
 
@@ -75,3 +75,48 @@ def test_watch_cli_internal(world, tmp_path):
     evs = [parse_event(line) for line in out.read_bytes().splitlines()]
     assert [(e.event_id, e.direction) for e in evs] == [(f"ethereum:{t}:native", "other"),
                                                         (f"ethereum:{t}:internal:0", "exchange_inflow")]
+
+
+def frame(kind: str, frm: str, to: str, wei: int, calls=(), error: str | None = None) -> dict:
+    """A call frame as geth's callTracer writes it (type, from, to, value in hex, its calls, an error if it failed)."""
+    f = {"type": kind, "from": frm, "to": to, "value": hex(wei), "gas": "0x0", "gasUsed": "0x0", "input": "0x"}
+    if calls:
+        f["calls"] = list(calls)
+    if error:
+        f["error"] = error
+    return f
+
+
+def test_what_moves_value_in_a_trace_and_what_does_not():
+    a, b, c, ex = "0xaa", "0xbb", "0xcc", "0xee"
+    traces = [
+        {"txHash": "0x01", "result": frame("CALL", a, b, 5, [
+            frame("DELEGATECALL", b, c, 0, [frame("CALL", b, ex, 7)]),  # a library call paying out: b pays
+            frame("STATICCALL", b, c, 0),
+            frame("CALL", b, c, 9, [frame("CALL", c, ex, 9)], error="execution reverted"),  # undone, with its calls
+            frame("CREATE", b, c, 3),  # to a new contract
+            frame("SELFDESTRUCT", b, ex, 11),
+            frame("SELFDESTRUCT", c, c, 4),  # to itself: nothing moves
+        ])},
+        {"txHash": "0x02", "result": frame("CALL", a, b, 0, [frame("CALL", b, ex, 8)], error="out of gas")},
+    ]
+    got = transfers_in({"result": traces}, "0xbh", ["0x01", "0x02"])
+    assert got == [Internal("0x01", "0.0", b, ex, 7), Internal("0x01", "4", b, ex, 11)]
+
+
+def test_a_transaction_the_node_could_not_trace_fails_the_poll_rather_than_hide_its_transfers():
+    """Geth gives such an entry an error and no result (its tracer timed out on a heavy transaction)."""
+    traces = [{"txHash": "0x01", "error": "execution timeout"}]
+    with pytest.raises(TracesUnavailable, match="no trace of 0x01: 'execution timeout'"):
+        transfers_in({"result": traces}, "0xbh", ["0x01"])
+    with pytest.raises(TracesUnavailable, match="1 traces for 2 transactions"):
+        transfers_in({"result": traces}, "0xbh", ["0x01", "0x02"])
+
+
+def test_calls_nested_a_thousand_deep_are_walked():
+    """The EVM allows 1,024 nested calls: more than Python's recursion would take."""
+    inner = frame("CALL", "0xaa", "0xee", 1)
+    for _ in range(1_023):
+        inner = frame("CALL", "0xaa", "0xbb", 0, [inner])
+    got = transfers_in({"result": [{"result": frame("CALL", "0xaa", "0xbb", 0, [inner])}]}, "0xbh", ["0x01"])
+    assert got == [Internal("0x01", ".".join(["0"] * 1_024), "0xaa", "0xee", 1)]

@@ -46,20 +46,22 @@ def test_binance_usdm_mark_price_then_polled_open_interest_in_usd():
 
 def test_binance_funding_interval_is_the_step_its_next_funding_time_moves_by():
     """Most symbols pay every 8 h; those `fundingInfo` lists every 4 h or 1 h. The stream does not say which,
-    but its next funding time `T` moves on by the interval at each funding."""
+    but its next funding time `T` moves on by the interval at each funding (updates come every second)."""
     binance = get_venue("binance-usdm")
     doc = doc_example("binance_usdm_markPrice_docs_example.json")
-    t0 = doc["T"]
+    e0, t0 = doc["E"], doc["T"]
 
-    def mark(symbol: str, next_ts: int) -> int:
-        [m] = leverage("binance-usdm", {**doc, "s": symbol, "T": next_ts}, binance)
+    def mark(symbol: str, at: int, next_ts: int) -> int:
+        [m] = leverage("binance-usdm", {**doc, "s": symbol, "E": at, "T": next_ts}, binance)
         return m.funding_interval_ms
 
-    assert [mark("BTCUSDT", t0), mark("BTCUSDT", t0), mark("BTCUSDT", t0 + 8 * H)] == [8 * H, 8 * H, 8 * H]
-    assert [mark("ETHUSDT", t0), mark("ETHUSDT", t0 + 4 * H), mark("ETHUSDT", t0 + 4 * H)] == [8 * H, 4 * H, 4 * H]
-    assert mark("ETHUSDT", t0 + 28 * H) == 4 * H  # a gap in the stream spans several fundings: no new step
-    assert [mark("SOLUSDT", t0), mark("SOLUSDT", t0 + H)] == [8 * H, H]
-    assert mark("BTCUSDT", t0 + 16 * H) == 8 * H  # each symbol its own
+    assert [mark("BTCUSDT", e0, t0), mark("BTCUSDT", e0 + 1000, t0 + 8 * H)] == [8 * H, 8 * H]
+    assert [mark("ETHUSDT", e0, t0), mark("ETHUSDT", e0 + 1000, t0 + 4 * H), mark("ETHUSDT", e0 + 2000, t0 + 4 * H)] \
+        == [8 * H, 4 * H, 4 * H]
+    # Back after three hours away: T moved by two fundings, which is no step of one.
+    assert mark("SOLUSDT", e0, t0) == 8 * H and mark("SOLUSDT", e0 + 1000, t0 + H) == H
+    assert mark("SOLUSDT", e0 + 3 * H, t0 + 3 * H) == H
+    assert mark("ETHUSDT", e0 + 10 * H, t0 + 12 * H) == 4 * H  # a longer gap: the interval learned stands
 
 
 def test_binance_open_interest_before_any_mark_price_has_no_usd():
