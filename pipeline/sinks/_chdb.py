@@ -105,7 +105,8 @@ class ChdbStore(BaseStore):
         if result.has_error():
             raise StoreError(f"chDB: {result.error_message()}\nin: {statement[:300]}")
 
-    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int:
+    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None,
+                    deduplicate: bool = True) -> int:
         if not rows:
             return 0
         target = self._qualified(table)
@@ -115,7 +116,7 @@ class ChdbStore(BaseStore):
         except KeyError as exc:
             raise StoreError(f"insert into {target}: a row lacks column {exc} (columns are the keys of rows[0])") from None
         names = ", ".join(f"`{c}`" for c in cols)
-        settings = "async_insert = 0"
+        settings = "async_insert = 0" if deduplicate else "async_insert = 0, insert_deduplicate = 0"
         if dedup_token is not None:
             settings += ", insert_deduplication_token = '" + dedup_token.replace("\\", "\\\\").replace("'", "\\'") + "'"
         sql = f"INSERT INTO {target} ({names}) SELECT {names} FROM Python(batch_df) SETTINGS {settings}"

@@ -49,17 +49,24 @@ class NativeStore(BaseStore):
     def server_version(self) -> str:
         return self._run("SELECT version()")[0][0]
 
-    def _insert_settings(self, dedup_token: str | None) -> dict:
-        # Settings are checked by name rather than by version: 18.16 knows neither, and
+    def _insert_settings(self, dedup_token: str | None, deduplicate: bool = True) -> dict:
+        # Settings are checked by name rather than by version: 18.16 knows neither of the first two, and
         # clickhouse-driver silently drops settings an old server does not know.
         if self._known_settings is None:
-            names = self._run("SELECT name FROM system.settings WHERE name IN ('async_insert', 'insert_deduplication_token')")
+            names = self._run("SELECT name FROM system.settings WHERE name IN ('async_insert', "
+                              "'insert_deduplication_token', 'insert_deduplicate', 'insert_distributed_sync')")
             self._known_settings = {name for (name,) in names}
         settings = {}
         if "async_insert" in self._known_settings:
             settings["async_insert"] = 0
         if dedup_token is not None and "insert_deduplication_token" in self._known_settings:
             settings["insert_deduplication_token"] = dedup_token
+        if not deduplicate and "insert_deduplicate" in self._known_settings:
+            settings["insert_deduplicate"] = 0
+        if "insert_distributed_sync" in self._known_settings:
+            # On a cluster (Distributed tables) the insert returns once the shards have the rows, not once
+            # they are queued: the rollup refresh right after it, and the acknowledgement, must see them.
+            settings["insert_distributed_sync"] = 1
         return settings
 
     def _execute(self, statement: str) -> None:
@@ -68,7 +75,8 @@ class NativeStore(BaseStore):
         except errors.Error as exc:
             raise StoreError(f"ClickHouse {self.url}: {_message(exc)}\nin: {statement[:300]}") from exc
 
-    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int:
+    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None,
+                    deduplicate: bool = True) -> int:
         if not rows:
             return 0
         target = self._qualified(table)
@@ -79,7 +87,7 @@ class NativeStore(BaseStore):
             raise StoreError(f"insert into {target}: a row lacks column {exc} (columns are the keys of rows[0])") from None
         names = ", ".join(f"`{c}`" for c in cols)
         try:
-            written = self._run(f"INSERT INTO {target} ({names}) VALUES", data, settings=self._insert_settings(dedup_token))
+            written = self._run(f"INSERT INTO {target} ({names}) VALUES", data, settings=self._insert_settings(dedup_token, deduplicate))
         except errors.Error as exc:
             raise StoreError(f"insert of {len(rows)} rows into {target} failed: {_message(exc)}") from exc
         except (TypeError, ValueError, AttributeError, OverflowError) as exc:

@@ -34,7 +34,8 @@ class Store(Protocol):
     database: str
 
     def apply_schema(self, retention: Retention | None = None, cluster: str | None = None) -> list[str]: ...
-    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int: ...
+    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None,
+                    deduplicate: bool = True) -> int: ...
     def insert_events(self, events: list[dict], stale: Stale | None = None) -> dict[str, int]: ...
     def refresh_rollups(self, stale: Stale) -> None: ...
     def query(self, sql: str) -> tuple[list[str], list[tuple]]: ...
@@ -76,6 +77,15 @@ def split_statements(sql: str) -> list[str]:
     return [s for s in out if s]
 
 
+# Tables whose rows are revised in place: the same key written again with new content (an amended alert, a
+# retracted or more confirmed transfer, a revised bar). ReplacingMergeTree keeps the row inserted last, so
+# these are never deduplicated on insert: a replay after a crash batches the same rows differently, and
+# dropping the part of it that matches an earlier batch (an amendment) while writing the rest (the revision
+# before it) would leave the older revision last. Written again whole and in order, the newest stays last;
+# the copies collapse under FINAL.
+REVISED_IN_PLACE = frozenset({"alerts", "whale_transfers", "trade_flow"})
+
+
 def dedup_token(rows: list[dict]) -> str:
     """Same rows (in any order) -> same token, so a retried batch is dropped by the server.
 
@@ -105,7 +115,8 @@ class BaseStore:
     def _execute(self, statement: str) -> None:
         raise NotImplementedError
 
-    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None) -> int:
+    def insert_rows(self, table: str, rows: list[dict], *, dedup_token: str | None = None,
+                    deduplicate: bool = True) -> int:
         raise NotImplementedError
 
     def schema_statements(self, cluster: str | None = None) -> list[tuple[str, list[str]]]:
@@ -162,7 +173,8 @@ class BaseStore:
                 log.error("not stored, no row can hold it: %s (%s %s)", exc, event.get("type"), rowlib.ident(event))
                 continue
             groups.setdefault(table, []).append(row)
-        written = {table: self.insert_rows(table, rows, dedup_token=dedup_token(rows)) for table, rows in groups.items()}
+        written = {table: self.insert_rows(table, rows, dedup_token=dedup_token(rows)) if table not in REVISED_IN_PLACE
+                   else self.insert_rows(table, rows, deduplicate=False) for table, rows in groups.items()}
         touched_now: Stale = {table: touched(table, rows) for table, rows in groups.items() if table in ROLLUPS}
         if stale is None:
             self.refresh_rollups(touched_now)

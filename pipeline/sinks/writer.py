@@ -7,7 +7,8 @@ on a store outage would stop detection with it. Here the reader only waits when 
 inputs are pending (memory is bounded); until then detection and alerting go on, and the offsets of
 unstored inputs are not committed (an input is acknowledged after its batch is written; the
 consumer commits only up to the first unacknowledged offset), so a crash during an outage replays
-them, and the insert deduplication absorbs what was written twice.
+them: the insert deduplication absorbs what was written twice, and in the tables whose rows are revised
+in place (base.REVISED_IN_PLACE) the rows are written again in order and collapse under FINAL.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 -- ReplacingMergeTree collapses a re-delivered or re-observed transfer (same event_id, e.g. more
 -- confirmations, or retracted) to the last inserted row; read with FINAL. The sort key is
 -- asset/chain (the usual filters), then block time, then event_id. A reorg that re-mines the
--- transaction in a later block gives a new block_time, so it lands as a separate row; the old
--- observation is expected to be re-published with retracted = true. Monthly partitions.
+-- transaction in a later block gives a new block_time, so it lands as a separate row beside the old
+-- one (the watcher retracts only what the new chain lacks): count transfers through the
+-- whale_transfers_latest view, which keeps each event_id's latest copy. Monthly partitions.
 CREATE TABLE IF NOT EXISTS {db}.whale_transfers
 (
     event_id        String,

@@ -7,12 +7,14 @@ import datetime as dt
 import orjson
 import pytest
 
+from pipeline.sinks.base import REVISED_IN_PLACE
 from pipeline.sinks.clickhouse import StoreError, open_store, schema_dir
 
 UTC = dt.timezone.utc
 TABLES = ["alert_stages", "alerts", "deadletter", "etf_flows", "etf_flows_daily", "etf_flows_latest",
           "exchange_netflow_1h", "feed_health", "leverage", "leverage_1m", "liquidations", "liquidations_1m", "liquidations_1m_rollup",
-          "trade_flow", "trade_flow_1m", "trade_flow_1m_rollup", "trades", "whale_inflows_1d", "whale_transfers"]
+          "trade_flow", "trade_flow_1m", "trade_flow_1m_rollup", "trades", "whale_inflows_1d", "whale_transfers",
+          "whale_transfers_latest"]
 
 
 def counts(store, final: bool = False) -> dict[str, int]:
@@ -52,12 +54,52 @@ def test_a_row_no_column_can_hold_is_left_out_and_counted_not_retried_forever(st
 
 
 def test_retried_batch_is_dropped_by_its_dedup_token(store, ev):
+    """Except in the tables whose rows are revised in place: written again, their copies collapse under FINAL."""
     # Two months, so the batch is split into two parts: each must be recognised on the retry.
     batch = [*ev.one_of_each(), ev.liquidation("liq-sep", ts=ev.T0 + 20 * 86_400_000)]
     first = store.insert_events(batch)
-    before = counts(store)
+    before, before_final = counts(store), counts(store, final=True)
     assert store.insert_events(list(reversed(batch))) == first  # the server reports the rows it was sent
-    assert counts(store) == before
+    after = counts(store)
+    assert {t: n for t, n in after.items() if t not in REVISED_IN_PLACE} == \
+        {t: n for t, n in before.items() if t not in REVISED_IN_PLACE}
+    assert {t: after[t] for t in REVISED_IN_PLACE} == {t: 2 * before[t] for t in REVISED_IN_PLACE}
+    assert counts(store, final=True) == before_final
+
+
+def test_a_replay_batched_differently_leaves_the_latest_revision_last(store, ev):
+    """After a crash the input is read again from the last commit and the same rows come in other batches. An
+    alert amended in the meantime, or a transfer retracted, must end as its latest revision, not the one
+    before it written again."""
+    other = ev.alert(alert_id="ETH:x", stage="watch")
+    r0 = ev.alert(stage="cascade")
+    r1 = {**r0, "revision": 1, "amended": True, "severity": "high"}
+    w0 = ev.whale_transfer("bitcoin:w:0")
+    w1 = {**w0, "retracted": True, "observed_ts": w0["observed_ts"] + 1}
+    for batch in ([other, w0], [r0], [r1, w1]):  # as first delivered
+        store.insert_events(batch)
+    for batch in ([other, w0, r0], [r1, w1]):  # the replay, batched otherwise: [r1, w1] is a batch seen before
+        store.insert_events(batch)
+    _, alerts = store.query("SELECT alert_id, revision, severity FROM {db}.alerts FINAL ORDER BY alert_id")
+    assert alerts == [("BTC:bitcoin:abc:0", 1, "high"), ("ETH:x", 0, "critical")]
+    _, transfers = store.query("SELECT event_id, retracted FROM {db}.whale_transfers FINAL")
+    assert transfers == [("bitcoin:w:0", True)]
+
+
+def test_a_transfer_re_mined_in_another_block_counts_once_in_the_flows(store, ev):
+    """A reorg that puts the transaction in a later block: the watcher publishes it again with its new block
+    time (a second key under FINAL) and retracts nothing, since the new chain holds it."""
+    t = ev.T0
+    first = ev.whale_transfer("ethereum:0xabc:native", ts=t)
+    again = {**first, "block_time": t + 12_000, "observed_ts": first["observed_ts"] + 20_000}
+    store.insert_events([first])
+    store.insert_events([again])
+    _, rows = store.query("SELECT deposits, inflow_usd FROM {db}.whale_inflows_1d")
+    assert rows == [(1, 2.7e8)]
+    _, rows = store.query("SELECT transfers, inflow_usd FROM {db}.exchange_netflow_1h")
+    assert rows == [(1, 2.7e8)]
+    _, rows = store.query("SELECT toUnixTimestamp64Milli(block_time) FROM {db}.whale_transfers_latest")
+    assert rows == [(t + 12_000,)]
 
 
 def test_redelivered_event_in_another_batch_collapses_under_final(store, ev):
