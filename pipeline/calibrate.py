@@ -13,13 +13,16 @@ from typing import Annotated, Optional
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pipeline.config import Settings
+from pipeline.paths import output_file
 from pipeline.detect import CascadeDetector, DetectorConfig
 from pipeline.detect.thresholds import threshold
 from pipeline.detect.config import MINUTE
 from pipeline.detect.floors import key
+from pipeline.sinks.render import terminal_console
 
 
 def calibrate(events: list, config: DetectorConfig | None = None) -> list[dict]:
@@ -55,9 +58,11 @@ def calibrate(events: list, config: DetectorConfig | None = None) -> list[dict]:
 
 def calibrate_command(
     files: Annotated[list[Path], typer.Argument(help="Interchange files (JSON lines, any order); days of history "
-                                                "give learned levels, less gives the cold-start fallbacks", exists=True)],
+                                                "give learned levels, less gives the cold-start fallbacks", exists=True,
+                                                dir_okay=False)],
     json_out: Annotated[bool, typer.Option("--json", help="One JSON object per asset on stdout instead of a table")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the rows as JSON here")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also write the rows as JSON here",
+                                                callback=output_file)] = None,
 ) -> None:
     """Print, per asset, the cascade levels learned from history: for each window (5, 15 and 60 minutes)
     the level (the median over days of each day's extreme window sum of the asset's own long liquidations),
@@ -68,11 +73,16 @@ def calibrate_command(
     from pipeline.replay import ReplayResult, load
 
     settings = Settings()
-    err = Console(stderr=True)
+    err = terminal_console(stderr=True)
     loaded = ReplayResult()
     with Progress(console=err, transient=True) as bar:
         bar.add_task("loading", total=None)
         events = load(files, loaded, max_bytes=settings.max_event_bytes)
+    for bad in loaded.bad[:20]:
+        err.print(f"[yellow]skipped[/] {escape(str(bad.path))}:{bad.line_no}: {escape(str(bad.error))}")
+    if not events:
+        err.print("[bold red]error:[/] no event could be read from " + ", ".join(escape(str(f)) for f in files))
+        raise typer.Exit(1)
     with err.status(f"learning from {len(events):,} events..."):
         rows = calibrate(events, settings.detector)
     if out:
@@ -91,5 +101,3 @@ def calibrate_command(
         source = r["floor_source"] + (f", young x{r['young_factor']}" if r["young_factor"] > 1 else "")
         table.add_row(r["asset"], f"{r['history_minutes'] / 60:,.1f}", *cells, source, str(r["cascades"]))
     console.print(table)
-    for bad in loaded.bad[:20]:
-        err.print(f"[yellow]skipped[/] {bad.path}:{bad.line_no}: {bad.error}")

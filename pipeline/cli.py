@@ -8,12 +8,12 @@ from typing import Annotated, Optional
 
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from pipeline.backtest.cli import backtest
 from pipeline.calibrate import calibrate_command
 from pipeline.config import Settings
+from pipeline.paths import output_file
 from pipeline.redact import redact_url
 from pipeline.labels.cli import labels_app
 from pipeline.report.cli import report
@@ -51,7 +51,7 @@ app.command("evaluate")(evaluate)
 app.command("sql")(sql)
 app.command("report")(report)
 console = terminal_console()
-err = Console(stderr=True)
+err = terminal_console(stderr=True)
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -136,8 +136,10 @@ def worker(
 
 @app.command()
 def replay(
-    files: Annotated[list[Path], typer.Argument(help="Interchange files (JSON lines, any order of lines)", exists=True)],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write alerts here as JSON lines (default stdout)")] = None,
+    files: Annotated[list[Path], typer.Argument(help="Interchange files (JSON lines, any order of lines)", exists=True,
+                                                dir_okay=False)],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write alerts here as JSON lines (default stdout)",
+                                                callback=output_file)] = None,
 ) -> None:
     """Run the detection core offline over files: the same alerts the streaming agents would publish."""
     from rich.progress import Progress
@@ -164,6 +166,9 @@ def replay(
         err.print(f"[yellow]skipped[/] {bad.path}:{bad.line_no}: {bad.error}")
     err.print(f"{result.events:,} events, {len(result.alerts)} alerts, {len(loaded.bad)} bad lines, "
               f"{result.late} late, {result.duplicates} duplicates")
+    if not events:
+        _fail("no event could be read from " + ", ".join(escape(str(f)) for f in files)
+              + (": every line was refused (above)" if loaded.bad else ": the files are empty"))
 
 
 
@@ -213,7 +218,15 @@ def produce(
         settings = settings.model_copy(update={"batch": settings.batch.model_copy(update={"enabled": False})})
     if not settings.kafka_bootstrap:
         _fail("KAFKA_BOOTSTRAP is not set")
-    events = [orjson.loads(line) for f in files for line in f.read_bytes().splitlines() if line.strip()]
+    events = []
+    for f in files:
+        for number, line in enumerate(f.read_bytes().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                events.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                _fail(f"{escape(str(f))} line {number} is not JSON ({exc}): nothing was published", 2)
     n = publish(events, settings.kafka_bootstrap, settings)
     console.print(f"published {n:,} events")
 

@@ -63,7 +63,7 @@ def backtest(
                                                         "to score the alerts against", exists=True)] = None,
     venue: Annotated[Optional[str], typer.Option(
         help="Venue of message files whose name and content do not say")] = None,
-    run_size: Annotated[int, typer.Option(help="Events per sorted run held in memory while sorting")] = 200_000,
+    run_size: Annotated[int, typer.Option(min=1_000, help="Events per sorted run held in memory while sorting")] = 200_000,
 ) -> None:
     """Backtest on recorded history: detect each file's format, normalize it, sort all events by
     event time with bounded memory (sorted runs on disk, merged), replay the detector over them and

@@ -43,7 +43,7 @@ def import_(
 @labels_app.command()
 def lookup(
     chain: Annotated[str, typer.Argument(help="bitcoin | ethereum")],
-    address: Annotated[str, typer.Argument()],
+    address: Annotated[str, typer.Argument(help="The address as the chain writes it (0x... or bc1..., 1..., 3...)")],
     user_dir: UserDir = DEFAULT_USER_DIR,
 ) -> None:
     """Print the label of one address as JSON (exit code 1 if unlabelled)."""

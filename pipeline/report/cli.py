@@ -9,8 +9,9 @@ import typer
 from rich.console import Console
 
 from pipeline.config import Settings
+from pipeline.sinks.render import terminal_console
 
-err = Console(stderr=True)
+err = terminal_console(stderr=True)
 
 
 def write_report(store, alert_id: str | None, out: Path) -> tuple[Path, Path]:

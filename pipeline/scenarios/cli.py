@@ -13,8 +13,11 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console()
-err = Console(stderr=True)
+from pipeline.paths import output_file
+from pipeline.sinks.render import terminal_console
+
+console = terminal_console()
+err = terminal_console(stderr=True)
 
 
 def _fail(msg: str, code: int = 1) -> None:
@@ -36,11 +39,13 @@ def write_jsonl(path: Path, rows: list[dict], what: str) -> None:
 
 
 def simulate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Events file to write (interchange JSON lines)")],
-    labels: Annotated[Path, typer.Option(help="Ground-truth labels file to write (one JSON per episode)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Events file to write (interchange JSON lines)",
+                                      callback=output_file)],
+    labels: Annotated[Path, typer.Option(help="Ground-truth labels file to write (one JSON per episode)",
+                                         callback=output_file)],
     days: Annotated[int, typer.Option(help="Simulated days", min=1)] = 30,
     per_kind: Annotated[int, typer.Option(help="Episodes of each kind (30 days hold 30 of each)", min=0)] = 30,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same files")] = 1,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed: same seed, same files")] = 1,
     calm_days: Annotated[Optional[int], typer.Option(help="Whole days with no episode (default: a fifth of the days)",
                                                      min=0)] = None,
 ) -> None:
@@ -138,7 +143,8 @@ def evaluate(
     bar_ms: Annotated[int, typer.Option(help="Trade-flow bar length added to the wall-clock columns too (the bar feed "
                                              "holds the watermark at its latest bar's start; the venue connectors "
                                              "close 1 s bars)", min=0)] = 1000,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON here")] = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Also write the scores as JSON here",
+                                                     callback=output_file)] = None,
 ) -> None:
     """Score the detector against simulated ground truth, per alert kind.
 
@@ -150,12 +156,18 @@ def evaluate(
     from pipeline.evaluate import evaluate as score
 
     detector = Settings().detector
+    if seeds is not None and (labels is not None or alerts is not None):
+        _fail("give --seeds or --labels and --alerts, not both: --seeds simulates its own files")
+    if json_out is not None and json_out.is_dir():
+        _fail(f"--json {json_out} is a directory")
     if seeds is None:
         if labels is None or alerts is None:
             _fail("give --labels and --alerts (files from `simulate` and `replay`), or --seeds (e.g. --seeds 1-5)")
         try:
             labs = [orjson.loads(x) for x in labels.read_bytes().splitlines() if x.strip()]
             alts = [orjson.loads(x) for x in alerts.read_bytes().splitlines() if x.strip()]
+            if not labs:
+                _fail(f"{labels} holds no labels")
             result = score(labs, alts, detector, days=days, delivery_ms=delivery_ms, bar_ms=bar_ms)
         except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
             _fail(f"cannot read labels/alerts ({type(exc).__name__}: {exc}); are these files from `simulate` and "

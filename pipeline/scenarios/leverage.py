@@ -96,6 +96,8 @@ def for_asset(rng: np.random.Generator, asset: str, labels: list, close: np.ndar
             eps.append(Episode(at, build, 0.0, 0))
         busy[max(0, at - 30):at + 150] = True
     for _ in range(int(rng.poisson(minutes / (10 * 1440)))):
+        if minutes <= BUILD_MINUTES:
+            break  # a file of a day or less has no room for a build-up before its false alarm
         eps.append(Episode(int(rng.integers(BUILD_MINUTES, minutes)), float(rng.uniform(4, 12)), 0.0, 0))
     rel, funding = path(rng, minutes, eps)
     return events(rng, asset, venues, start_ms, oi_usd, rel, funding, close, busy)

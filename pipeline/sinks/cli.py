@@ -9,9 +9,10 @@ from rich.console import Console
 
 from pipeline.config import Settings
 from pipeline.sinks.output import FORMATS, write_rows
+from pipeline.sinks.render import terminal_console
 
 schema_app = typer.Typer(help="ClickHouse schema (DDL in schemas/clickhouse/).", no_args_is_help=True)
-err = Console(stderr=True)
+err = terminal_console(stderr=True)
 
 
 def _fail(msg: str, code: int = 1) -> None:

@@ -18,13 +18,13 @@ def _e(text: object) -> str:
 _STYLE = {"watch": "yellow", "sell": "dark_orange", "cascade": "bold red", "expired": "dim"}
 
 
-def terminal_console(file: IO[str] | None = None) -> Console:
-    """A console for command output: on a terminal, rich as usual; piped or redirected, lines are never
-    wrapped (one alert, one line) and no styling codes are written."""
-    stream = file or sys.stdout
+def terminal_console(file: IO[str] | None = None, *, stderr: bool = False) -> Console:
+    """A console for command output (`stderr`: for messages): on a terminal, rich as usual; piped or
+    redirected, lines are never wrapped (one alert, one line) and no styling codes are written."""
+    stream = file or (sys.stderr if stderr else sys.stdout)
     if stream.isatty():
-        return Console(file=file)
-    return Console(file=file, soft_wrap=True, width=10_000, no_color=True, highlight=False)
+        return Console(file=file, stderr=stderr)
+    return Console(file=file, stderr=stderr, soft_wrap=True, width=10_000, no_color=True, highlight=False)
 
 
 def usd(x: float | None, missing: str = "?") -> str:

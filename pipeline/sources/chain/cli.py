@@ -73,7 +73,8 @@ def ethereum(
                                                 "HTTP polling is the fallback")] = None,
     follow: Annotated[bool, typer.Option("--follow", help="Follow the head (the default without --to-block)")] = False,
     duration: Annotated[float | None, typer.Option("--duration", help="Stop following after this many seconds")] = None,
-    from_block: Annotated[int | None, typer.Option("--from-block")] = None,
+    from_block: Annotated[int | None, typer.Option("--from-block", help="First block to read (default: the head, or "
+                                                   "where the --checkpoint left off)")] = None,
     to_block: Annotated[int | None, typer.Option("--to-block", help="Stop after this block (default: follow)")] = None,
     out: Out = None,
     min_usd: Annotated[float, typer.Option("--min-usd")] = 1_000_000.0,
@@ -148,8 +149,10 @@ def ethereum(
 def bitcoin(
     rpc: Annotated[str | None, typer.Option("--rpc", help="Bitcoin Core JSON-RPC URL, http://user:pass@host:8332")] = None,
     esplora: Annotated[str | None, typer.Option("--esplora", help="Esplora REST base URL")] = None,
-    from_height: Annotated[int | None, typer.Option("--from-height")] = None,
-    to_height: Annotated[int | None, typer.Option("--to-height")] = None,
+    from_height: Annotated[int | None, typer.Option("--from-height", help="First block height to read (default: "
+                                                    "the last one: a single block)")] = None,
+    to_height: Annotated[int | None, typer.Option("--to-height", help="Last block height to read (default: the "
+                                                  "tip)")] = None,
     out: Out = None,
     min_usd: Annotated[float, typer.Option("--min-usd", help="Smallest output reported, in USD at --btc-usd "
                                             "(the same threshold as `watch ethereum`)")] = 1_000_000.0,

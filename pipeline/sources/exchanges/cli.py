@@ -10,6 +10,8 @@ from typing import Annotated, Optional
 import orjson
 import typer
 
+from pipeline.sources.archives.detect import FORMATS
+
 from . import VENUES
 from .normalize import ERROR_TYPE, NormalizeStats, normalize_lines
 
@@ -27,8 +29,7 @@ def normalize(
         "--venue", help=f"One of: {', '.join(VENUES)}. Needed for messages when neither the file name nor "
                         "the messages tell it")] = None,
     fmt: Annotated[Optional[str], typer.Option(
-        "--format", help="Skip detection: messages, tardis-trades, tardis-liquidations, binance-aggtrades, "
-                         "binance-trades, binance-klines, binance-liquidations")] = None,
+        "--format", help=f"Skip detection: {', '.join(FORMATS)}")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the summary on stderr, not each bad line")] = False,
 ) -> None:
     """Normalize exchange data: liquidations and taker-flow bars (1 s from trades, the kline interval
