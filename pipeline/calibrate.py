@@ -75,7 +75,7 @@ def calibrate_command(
     settings = Settings()
     err = terminal_console(stderr=True)
     loaded = ReplayResult()
-    with Progress(console=err, transient=True) as bar:
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         bar.add_task("loading", total=None)
         events = load(files, loaded, max_bytes=settings.max_event_bytes)
     for bad in loaded.bad[:20]:

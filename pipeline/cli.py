@@ -149,10 +149,10 @@ def replay(
 
     settings = Settings()
     loaded = ReplayResult()
-    with Progress(console=err, transient=True) as bar:
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         bar.add_task("loading", total=None)
         events = load(files, loaded, max_bytes=settings.max_event_bytes)
-    with Progress(console=err, transient=True) as bar:
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task("replaying", total=len(events))
         result = run(events, settings.detector, progress=lambda i: bar.update(task, completed=i))
     sink = open(out, "wb") if out else sys.stdout.buffer
