@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per stage; the best is reported (default 3)")
     ap.add_argument("--batch", type=int, default=1000, help="events per process_many batch (default 1000)")
     args = ap.parse_args(argv)
-    console = Console(width=None if sys.stdout.isatty() else 110)
+    console = Console(width=None if sys.stdout.isatty() else 110, soft_wrap=not sys.stdout.isatty())  # lines whole when piped
     n = args.events
     settings = Settings()
 
