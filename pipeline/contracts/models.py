@@ -46,7 +46,8 @@ Int = Annotated[int, BeforeValidator(_integral_to_int)]
 
 # Upper bounds: what the ClickHouse columns hold (schemas/clickhouse/) and 64-bit integers, which is what state
 # snapshots encode. A number past them is refused here, dead-lettered, instead of wedging a sink or a snapshot.
-MS_MAX = 10_413_791_999_999  # 2299-12-31T23:59:59.999Z, the last millisecond of ClickHouse's DateTime64(3)
+MS_MAX = 4_291_747_199_999  # 2105-12-31T23:59:59.999Z: the rollups' minute columns are DateTime (to 2106-02-07), and
+# retention's TTL reads times as DateTime too; a later time would be stored wrapped or clamped
 U16_MAX, U32_MAX, I64_MAX = 2**16 - 1, 2**32 - 1, 2**63 - 1
 
 

@@ -91,7 +91,7 @@ def test_every_field_with_every_edge_value(name):
                                        (models.MS_MAX + 1, False), (2.0**64, False), (10**30, False)])
 def test_integers_as_json_schema_counts_them(value, ok):
     """1.0 is an integer to JSON Schema; it is stored as the int 1 (and 2.0**40 as 2**40). A time past the
-    last millisecond ClickHouse holds (2299) is refused, and so is anything past 64 bits, which no snapshot
+    last millisecond every ClickHouse column and TTL holds (2105) is refused, and so is anything past 64 bits, which no snapshot
     of the detector's state could write."""
     doc = {**EXAMPLES["liquidation"], "ts": value}
     assert schema_accepts("liquidation", doc) is ok

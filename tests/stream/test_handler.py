@@ -120,9 +120,9 @@ def test_one_bad_event_in_a_batch_is_dead_lettered_alone_and_the_rest_processed(
 
 
 def test_numbers_no_store_or_snapshot_can_hold_are_dead_lettered_and_the_state_still_saves():
-    """A time past year 2299 or past 64 bits would be stored by the detector, and then neither a snapshot of its
-    state (64-bit integers) nor a ClickHouse row (DateTime64) could be written: every later save would fail."""
-    items = [liq(0, ts=1e20), liq(1, ts=10**25), liq(2, received_ts=2**70), liq(3), liq(4, ts=10_413_792_000_000)]
+    """A time past 64 bits would be stored by the detector, and then no snapshot of its state (64-bit integers)
+    could be written: every later save would fail. One past 2105 no ClickHouse minute column (DateTime) holds."""
+    items = [liq(0, ts=1e20), liq(1, ts=10**25), liq(2, received_ts=2**70), liq(3), liq(4, ts=4_291_747_200_000)]
     h = Handler(S, store=True, clock=lambda: NOW)
     raw = [json.dumps(i).encode() for i in items]  # the standard library writes integers of any size, as JSON may
     out = h.handle([Message(S.topics.liquidations, encode(raw), b"BTC", 0, 7)])
