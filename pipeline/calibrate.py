@@ -100,4 +100,6 @@ def calibrate_command(
         cells = [f"{m(r[f'threshold_{w}_usd'])} ({m(r[f'level_{w}_usd'])} x), {r[f'count_{w}']}+ liqs" for w in widths]
         source = r["floor_source"] + (f", young x{r['young_factor']}" if r["young_factor"] > 1 else "")
         table.add_row(r["asset"], f"{r['history_minutes'] / 60:,.1f}", *cells, source, str(r["cascades"]))
+    for column in table.columns:
+        column.overflow = "fold"  # a narrow terminal wraps a cell's text rather than cutting it to "…"
     console.print(table)

@@ -73,6 +73,8 @@ def simulate(
 def _show(renderable) -> None:
     """Print to stdout; when piped, as wide as the table needs, so that no cell is cut."""
     if console.is_terminal or isinstance(renderable, str):
+        for column in getattr(renderable, "columns", ()):
+            column.overflow = "fold"  # a narrow terminal wraps a cell's text rather than cutting it to "…"
         console.print(renderable, soft_wrap=isinstance(renderable, str))
         return
     width = Console(width=100_000).measure(renderable).maximum
