@@ -12,6 +12,7 @@ from typing import Annotated
 import orjson
 import typer
 
+from pipeline.labels.normalize import CHAINS
 from pipeline.labels.store import DEFAULT_USER_DIR, LabelFileError, load_labels, read_label_csv
 
 labels_app = typer.Typer(help="Exchange wallet labels: bundled list plus user CSV files.", no_args_is_help=True)
@@ -47,6 +48,9 @@ def lookup(
     user_dir: UserDir = DEFAULT_USER_DIR,
 ) -> None:
     """Print the label of one address as JSON (exit code 1 if unlabelled)."""
+    if chain not in CHAINS:
+        typer.echo(f"error: unknown chain {chain!r}: one of {', '.join(CHAINS)}", err=True)
+        raise typer.Exit(2)
     store = load_labels(user_dir=user_dir)
     lab = store.lookup(chain, address)
     if lab is None:

@@ -60,6 +60,9 @@ def report(
         err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None
     except Exception as exc:  # noqa: BLE001 - store errors are shown as one message
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        hint = ""
+        if "does not exist" in str(exc) or "UNKNOWN_DATABASE" in str(exc) or "Code: 81" in str(exc):
+            hint = " (nothing stored yet: run `cascadewatch schema apply`, or `scripts/demo`, and a worker first)"
+        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}{hint}", soft_wrap=True)
         raise typer.Exit(1) from None
     Console(soft_wrap=True).print(f"report: {html_path}\nimage:  {png_path}")

@@ -121,7 +121,7 @@ def import_(
     else:
         path = Path(source)
         if not path.is_file():
-            _fail(f"no such file: {source}")
+            _fail(f"{source} is a directory: name a file" if path.is_dir() else f"no such file: {source}")
         data = path.read_bytes()
     try:
         fmt = fmt or detect_format(data, source)
@@ -137,9 +137,9 @@ def import_(
     if as_json:
         typer.echo(orjson.dumps(s).decode())
     else:
-        err.print(f"[bold]{s['events']:,} events[/] ({fmt}, {asset}) -> {s['to']}: {s['days']} days "
-                  f"({s['first_day']} to {s['last_day']}), {s['funds']} funds, {len(res.skipped)} rows skipped, "
-                  f"{len(res.warnings)} warnings")
+        span = f" ({s['first_day']} to {s['last_day']})" if s["days"] else ""
+        err.print(f"[bold]{s['events']:,} events[/] ({fmt}, {asset}) -> {s['to']}: {s['days']} days{span}, "
+                  f"{s['funds']} funds, {len(res.skipped)} rows skipped, {len(res.warnings)} warnings")
         _print_problems(res)
     if not events:
         _fail("nothing imported")
@@ -260,7 +260,7 @@ def show(
     if files:
         for f in files:
             if not f.is_file():
-                _fail(f"no such file: {f}")
+                _fail(f"{f} is a directory: name a file" if f.is_dir() else f"no such file: {f}")
             try:
                 evs, _ = load_events(f.read_bytes(), None, asset, name=str(f), delay_h=delay_h)
             except (FormatError, TableError, ApiError) as exc:

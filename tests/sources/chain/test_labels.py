@@ -94,3 +94,12 @@ def test_labels_cli(tmp_path):
     bad.write_text("chain,address,entity\nsolana,xyz,foo\n")
     r = runner.invoke(labels_app, ["import", str(bad), "--dir", str(d)])
     assert r.exit_code == 1 and not (d / "bad.csv").exists()
+
+
+def test_lookup_of_an_unknown_chain_says_so():
+    from typer.testing import CliRunner
+
+    from pipeline.labels.cli import labels_app
+
+    res = CliRunner().invoke(labels_app, ["lookup", "dogecoin", "DAbc"])
+    assert res.exit_code == 2 and "unknown chain 'dogecoin'" in res.output
