@@ -347,8 +347,8 @@ class Venue:
               taker_side: str, trade_id: Any = None) -> Trade:
         if taker_side not in ("buy", "sell"):
             raise ParseError(f"taker side {taker_side!r}")
-        if qty_base <= 0 or notional_usd <= 0 or price <= 0:
-            raise ParseError(f"{symbol}: non-positive price/size")
+        if not (0 < qty_base < math.inf and 0 < notional_usd < math.inf and 0 < price < math.inf):
+            raise ParseError(f"{symbol}: price/size not a positive finite number")
         return Trade(self.name, symbol, asset, int(ts), float(price), float(qty_base), float(notional_usd),
                      taker_side, None if trade_id is None else str(trade_id))
 

@@ -4,6 +4,7 @@ feed_health events (and optionally every trade) to Kafka or a file, reconnecting
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -158,7 +159,7 @@ def feed(
     try:
         live = LiveFeed(cfg, sink, on_error=on_error)
         typer.echo(f"{venue}: {live.url} symbols {', '.join(live.symbols)}", err=True)
-        stats = asyncio.run(live.run())
+        stats = asyncio.run(_until_stopped(live.run()))
     except SubscribeError as exc:
         typer.echo(f"error: {exc}", err=True)
         code = 2
@@ -168,10 +169,15 @@ def feed(
     except KeyboardInterrupt:
         pass
     finally:
-        if kafka_sink is not None:
-            kafka_sink.close()
-        if fh is not None:
-            fh.close()
+        try:
+            if kafka_sink is not None:
+                kafka_sink.close()
+        except Exception as exc:  # noqa: BLE001 - said, without hiding the error that ended the feed
+            typer.echo(f"error: publishing the last events failed: {type(exc).__name__}: {exc}", err=True)
+            code = code or 1
+        finally:
+            if fh is not None:
+                fh.close()
     s = stats if stats is not None else (live.stats if live is not None else None)
     if s is not None:
         typer.echo(f"{venue}: {s.messages} messages, {s.liquidations} liquidations, {s.trades} trades -> {s.bars} "
@@ -180,6 +186,26 @@ def feed(
                    err=True)
     if code:
         raise typer.Exit(code)
+
+
+async def _until_stopped(run):
+    """`run` (a feed's run()) until it ends, or until SIGTERM (a service manager, `docker stop`), which stops it
+    as Ctrl-C does: its last bars and closing health event go out, and the sink is drained."""
+    task = asyncio.ensure_future(run)
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        pass
+    try:
+        return await task
+    except asyncio.CancelledError:
+        return None
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGTERM)
+        except (NotImplementedError, RuntimeError):
+            pass
 
 
 def _follow_node(venue, root, symbols, sink, on_error, duration_s, bar_grace_ms, closers) -> None:

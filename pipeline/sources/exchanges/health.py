@@ -35,6 +35,7 @@ class FeedStats:
     """Counters of one feed run (totals) and of the current rate window."""
 
     messages: int = 0
+    data_messages: int = 0  # messages that carried a liquidation, a trade or a leverage figure
     liquidations: int = 0
     trades: int = 0
     trade_notional_usd: float = 0.0

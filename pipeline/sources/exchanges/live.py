@@ -62,6 +62,15 @@ log = logging.getLogger(__name__)
 Sink = Callable[[list[dict]], Awaitable[None]]
 
 
+HEALTHY_S = 30.0  # a connection that brought data this long was of use: the backoff starts over after it
+FUTURE_TOLERANCE_MS = 300_000  # a trade stamped further ahead of its receipt is an error, not a trade
+VENUE_IDLE_MS = 10_000  # a venue whose trades stopped this long no longer holds its bars back
+
+
+class _Refused(Exception):
+    """A refusal on a connection after the first: retried with backoff."""
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -96,6 +105,10 @@ class LiveFeed:
         self._rng = rng or random.Random()
         self._gap_start_ms: int | None = None
         self._symbol_set = set(self.symbols)
+        self._venue_ts = -1  # the latest trade time seen (event time), and when it was received (wall clock)
+        self._venue_ts_seen = 0
+        self._last_rx_ms: int | None = None  # wall clock of the last frame received
+        self._resubscribing = False  # a connection after the first: a refusal is retried, not fatal
         self.sent: list[str] = []  # outbound frames of the current connection (for inspection)
         self.replies: list[str] = []  # frames `handle` wants sent back to the venue
         self.leverage = LeverageGate(config.leverage_every_s)
@@ -122,8 +135,10 @@ class LiveFeed:
             if sink_task in done:  # the sink failed: stop reading, report
                 main.cancel()
                 await asyncio.gather(main, return_exceptions=True)
-                sink_task.result()
-                raise FeedError("sink stopped")
+                exc = sink_task.exception()
+                left = sum(len(b) for b in self._drain() if b)
+                raise FeedError(f"the sink failed ({type(exc).__name__}: {exc}); {left} events read and not "
+                                f"delivered, and the open bars, are lost") from exc
             if main in done:
                 main.result()  # raises FeedError / SubscribeError
             else:
@@ -150,6 +165,13 @@ class LiveFeed:
     async def _emit(self, events: list[dict]) -> None:
         if events:
             await self._queue.put(events)
+
+    def _drain(self) -> list:
+        """What is still queued for the sink (taken out)."""
+        out = []
+        while not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
 
     async def _sink_loop(self) -> None:
         while True:
@@ -178,7 +200,17 @@ class LiveFeed:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_tick_s)
-            await self._emit(self._bars_out(self.bars.flush_before(_now_ms() - self.config.bar_grace_ms)))
+            await self._emit(self._bars_out(self.bars.flush_before(self.bar_cutoff(_now_ms()))))
+
+    def bar_cutoff(self, now_ms: int) -> int:
+        """Bars ending by this time are done: the wall clock minus the grace, or, while the venue's trades
+        come in behind the wall clock (a venue lagging in a crash, a clock ahead), its latest trade's time
+        minus the grace, so the trades still on their way are not dropped as late. A venue quiet for
+        VENUE_IDLE_MS no longer holds bars back."""
+        at = now_ms
+        if self._venue_ts >= 0 and now_ms - self._venue_ts_seen < VENUE_IDLE_MS:
+            at = min(at, self._venue_ts)
+        return at - self.config.bar_grace_ms
 
     async def _rates_loop(self) -> None:
         while True:
@@ -203,6 +235,10 @@ class LiveFeed:
             return []
         reason = self.spec.refused(msg, self.symbols)
         if reason is not None:
+            if self._resubscribing:
+                # Hours into a run a refusal is more likely a rate limit or one symbol delisted than a wrong
+                # setting: reported, and the connection is tried again with backoff, not the feed ended.
+                raise _Refused(f"{self.config.venue} refused the subscription again: {reason}")
             raise SubscribeError(f"{self.config.venue} refused the subscription: {reason}")
         answer = self.spec.reply(msg)
         if answer is not None:
@@ -222,7 +258,17 @@ class LiveFeed:
             st.liquidations += 1
             st.w_liquidations += 1
             out.append(liq.model_dump(mode="json"))
+        if result.liquidations or result.trades or result.leverage:
+            st.data_messages += 1
         for trade in result.trades:
+            if trade.ts > received_ms + FUTURE_TOLERANCE_MS:
+                # One trade stamped ahead would open a bar every later trade is "late" for, until the clock
+                # catches up with it.
+                self._error(f"{trade.symbol}: trade time {trade.ts} is {(trade.ts - received_ms) / 1000:.0f} s ahead "
+                            f"of its receipt")
+                continue
+            self._venue_ts = max(self._venue_ts, trade.ts)
+            self._venue_ts_seen = received_ms
             if self.config.raw_trades:  # late ones too: they are real trades, only their bar has gone out
                 out.append(trade_event(trade, received_ms))
             start = trade.ts - trade.ts % self.bars.interval_ms
@@ -255,12 +301,16 @@ class LiveFeed:
             if not first:
                 self.stats.reconnects += 1
             first = False
-            before = self.stats.messages
+            before = self.stats.data_messages
+            started = time.monotonic()
             try:
-                planned, reason = await self._session()
-                if self.stats.messages > before:  # it worked for a while: start the backoff over
-                    failures, delays = 0, backoff_delays(cfg.backoff_base_s, cfg.backoff_max_s, self._rng)
-                elif not planned:  # accepted, then closed before any data: counts as a failed attempt
+                planned, reason = await self._session(resubscribing=self.stats.connections > 0)
+                if self.stats.data_messages > before:
+                    if time.monotonic() - started >= HEALTHY_S:  # it brought data for a while: start over
+                        failures, delays = 0, backoff_delays(cfg.backoff_base_s, cfg.backoff_max_s, self._rng)
+                elif not planned:
+                    # Closed before any data: a failed attempt, however many greetings, acks or pongs came (a
+                    # venue that answers and closes would otherwise be reconnected to twice a second for good).
                     failures += 1
             except SubscribeError:
                 raise
@@ -273,9 +323,11 @@ class LiveFeed:
                                     f"({self.url}); check the symbols and that the venue serves your region") from None
                 planned, reason = False, f"HTTP {code}"
                 failures += 1
-            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException) as exc:
+            except (OSError, asyncio.TimeoutError, websockets.exceptions.WebSocketException, _Refused) as exc:
                 planned, reason = False, f"{type(exc).__name__}: {exc}"
                 failures += 1
+                if isinstance(exc, _Refused):
+                    self._error(str(exc))
             await self._start_gap(reason)
             if cfg.max_reconnects is not None and failures > cfg.max_reconnects:
                 raise FeedError(f"{cfg.venue}: gave up after {failures} failed connection attempts; last: {reason}")
@@ -285,16 +337,21 @@ class LiveFeed:
                 await asyncio.sleep(delay)
 
     async def _start_gap(self, reason: str) -> None:
-        """Data stopped flowing (any disconnect after a first connection, planned renewals included)."""
+        """Data stopped flowing (any disconnect after a first connection, planned renewals included): since
+        the last frame received, not since the loss was noticed (a dead TCP path is noticed by the ping
+        timeout, tens of seconds later)."""
         if self._gap_start_ms is None and self.stats.connections > 0:
             now = _now_ms()
+            if self._last_rx_ms is not None:
+                now = min(now, self._last_rx_ms)
             self._gap_start_ms = now
             self.stats.gaps += 1
             await self._emit([self.health.gap_start(now, reason)])
 
-    async def _session(self) -> tuple[bool, str]:
+    async def _session(self, resubscribing: bool = False) -> tuple[bool, str]:
         """One connection: subscribe, read until it ends. Returns (planned renewal?, reason it ended)."""
         cfg = self.config
+        self._resubscribing = resubscribing
         async with connect(self.url, open_timeout=cfg.open_timeout_s, proxy=cfg.proxy, max_size=2**24,
                            ping_interval=20, ping_timeout=20, close_timeout=2) as ws:
             conn = _Conn(ws, last_rx=time.monotonic())
@@ -325,7 +382,15 @@ class LiveFeed:
             try:
                 async for raw in ws:
                     conn.last_rx = time.monotonic()
-                    await self._emit(self.handle(raw, _now_ms()))
+                    self._last_rx_ms = received = _now_ms()
+                    try:
+                        events = self.handle(raw, received)
+                    except (SubscribeError, _Refused):
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - one bad frame must not end the feed
+                        self._error(f"frame not handled ({type(exc).__name__}: {exc}): {str(raw)[:120]!r}")
+                        continue
+                    await self._emit(events)
                     while self.replies:
                         frame = self.replies.pop(0)
                         await ws.send(frame)

@@ -264,3 +264,87 @@ def test_cli_writes_json_lines_and_exits_2_on_refusal(tmp_path):
     assert res.exit_code == 2 and "refused the subscription: Invalid symbol" in res.output
     res = CliRunner().invoke(app, ["feed", "kraken"])
     assert res.exit_code == 2 and "no live connector" in res.output
+
+
+def test_cli_stops_on_sigterm_as_on_ctrl_c(tmp_path):
+    """A service manager (`docker stop`, systemd) sends SIGTERM: the last bar and the closing health event still
+    go out, and the command ends normally."""
+    import os
+    import signal
+    import threading
+
+    import typer
+
+    app = typer.Typer()
+    app.command("feed")(feed)
+    app.command("other")(lambda: None)
+
+    def serve_bybit(ws, script):
+        script.recv(ws)
+        ws.send(bybit_trade_now())
+        hold(ws, 120)
+
+    out = tmp_path / "feed.jsonl"
+    sent = threading.Event()
+
+    def terminate_when_connected():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if out.exists() and b'"connected"' in out.read_bytes():
+                time.sleep(0.2)  # the trade is on its way: its bar is still open
+                os.kill(os.getpid(), signal.SIGTERM)
+                sent.set()
+                return
+            time.sleep(0.05)
+
+    with local_server(Script(serve_bybit)) as url:
+        th = threading.Thread(target=terminate_when_connected, daemon=True)
+        th.start()
+        res = CliRunner().invoke(app, ["feed", "bybit", "-s", "btcusdt", "--url", url, "--bar-grace-ms", "600000",
+                                       "--no-leverage", "--out", str(out)])
+        th.join(10)
+    assert sent.is_set() and res.exit_code == 0, res.output
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["type"] for x in lines] == ["feed_health", "trade_flow", "feed_health"]
+    assert lines[-1]["status"] == "disconnected" and "1 trades -> 1 bars" in res.output
+
+
+def test_a_venue_that_acks_and_closes_counts_as_failing_and_is_given_up():
+    """Greetings, acks and pongs are no data: a venue that sends only those and closes is not reconnected to
+    twice a second for good."""
+    def ack_and_close(ws, script):
+        script.recv(ws)
+        ws.send(json.dumps({"success": True, "ret_msg": "", "conn_id": "c1", "req_id": "", "op": "subscribe"}))
+        ws.close(1001, "going away")
+
+    script = Script(ack_and_close)
+    with local_server(script) as url:
+        cfg = LiveConfig(venue="bybit", symbols=["BTCUSDT"], url=url, max_reconnects=2, **FAST)
+        with pytest.raises(FeedError, match="gave up after 3 failed connection attempts"):
+            run_feed_to_end(cfg)
+    assert script.connections == 3
+
+
+def test_bad_trades_are_errors_that_block_nothing():
+    """A trade stamped far ahead would open a bar every later trade is late for; a notional that is not finite
+    would fail the bar built from it, and with it the feed."""
+    feed = LiveFeed(LiveConfig(venue="bybit", symbols=["BTCUSDT"]), sink=None)
+    now = time.time_ns() // 1_000_000
+    ahead = orjson.loads(bybit_trade_now(offset_ms=3_600_000))
+    huge = orjson.loads(bybit_trade_now())
+    huge["data"][0]["v"] = "1e400"
+    assert feed.handle(orjson.dumps(ahead), now) == [] and feed.handle(orjson.dumps(huge), now) == []
+    assert feed.stats.errors == 2 and feed.stats.trades == 0
+    feed.handle(bybit_trade_now(offset_ms=-3_000), now)
+    feed.handle(bybit_trade_now(offset_ms=-1_500), now)
+    assert feed.stats.trades == 2 and feed.stats.late_trades == 0
+
+
+def test_bars_wait_for_a_venue_that_lags_behind_the_wall_clock():
+    """In a crash a venue's trades can come seconds behind: its bars close on its own time, not the wall clock's,
+    so the trades still on their way are not dropped as late. A venue gone quiet no longer holds bars back."""
+    feed = LiveFeed(LiveConfig(venue="bybit", symbols=["BTCUSDT"], bar_grace_ms=2_000), sink=None)
+    now = time.time_ns() // 1_000_000
+    feed.handle(bybit_trade_now(offset_ms=-5_000), now)  # the venue is 5 s behind
+    assert feed.bar_cutoff(now) <= now - 7_000
+    assert feed.bar_cutoff(now + 60_000) == now + 58_000  # quiet since: the wall clock again
