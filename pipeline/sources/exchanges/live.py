@@ -9,14 +9,20 @@ bars and feed_health events, handed in order to an async sink.
   the parser rejects, is counted as an error (and passed to `on_error`); the feed goes on.
 - Trades go into a BarAggregator (and, with `raw_trades`, out one by one as `trade` events). A
   bar goes out when a trade of a later second arrives for its symbol, or from a timer once the
-  wall clock is `bar_grace_ms` past the end of the bar (quiet symbols). A trade for a second
-  whose bar has already gone out is dropped from the bars and counted in `late_trades` (a second
-  bar with the same key would replace the first downstream).
+  venue's time is `bar_grace_ms` past the end of the bar (quiet symbols): the wall clock, or while
+  the venue's trades come in behind it (a venue lagging in a crash), its latest trade's time. A
+  trade for a second whose bar has already gone out is dropped from the bars and counted in
+  `late_trades` (a second bar with the same key would replace the first downstream); one stamped
+  more than five minutes ahead of its receipt is an error.
 - The aggregator survives reconnects: trades received before a drop are in the bars after it.
 - Reconnect: exponential backoff with jitter (`backoff_base_s` doubling up to `backoff_max_s`,
   each delay drawn uniformly from [delay/2, delay]); after `max_reconnects` consecutive failed
-  attempts the feed stops with FeedError. A subscription the venue refuses (bad symbol) raises
-  SubscribeError at once, without retrying. Binance connections are renewed before the venue's
+  attempts the feed stops with FeedError. An attempt fails unless it brings data (greetings, acks
+  and pongs are none), and the backoff starts over only after a connection brought data for 30 s.
+  A subscription the venue refuses (bad symbol) raises SubscribeError at once on the first
+  connection; on a later one (a rate limit, a symbol delisted hours in) it is reported and the
+  connection tried again. A frame that fails to be handled is an error, never the end of the feed.
+  A gap starts at the last frame received. Binance connections are renewed before the venue's
   24 h limit.
 - Heartbeats: an application ping on a fixed beat (Bybit, OKX, Hyperliquid) or after a quiet
   spell (BitMEX); a server message that asks for an answer (Deribit's test_request) gets the
