@@ -14,6 +14,7 @@ from pipeline.backtest.cli import backtest
 from pipeline.calibrate import calibrate_command
 from pipeline.config import Settings
 from pipeline.paths import output_file
+from pipeline.runtime.gc_tuning import tune_gc
 from pipeline.redact import redact_url
 from pipeline.labels.cli import labels_app
 from pipeline.report.cli import report
@@ -131,6 +132,7 @@ def worker(
     datadir = Path(settings.data_dir) / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
     faust_app.conf.datadir = str(datadir)
+    tune_gc()
     faust.Worker(faust_app, loglevel=log_level.upper(), quiet=True).execute_from_commandline()
 
 
@@ -148,6 +150,7 @@ def replay(
     from pipeline.replay import ReplayResult, load, run
 
     settings = Settings()
+    tune_gc()
     loaded = ReplayResult()
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         bar.add_task("loading", total=None)

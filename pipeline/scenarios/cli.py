@@ -181,7 +181,10 @@ def evaluate(
             json_out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
         return
 
+    from pipeline.runtime.gc_tuning import tune_gc
     from pipeline.scenarios.backtest import parse_seeds, score_seed, summarize
+
+    tune_gc()
 
     days = days or 30
     from pipeline.scenarios.simulate import CapacityError, SimConfig
