@@ -1,8 +1,10 @@
 -- alerts: staged whale deposit -> sell -> cascade alerts (topic alerts.cascade).
 -- The detector re-publishes the same alert_id as the episode escalates, one message per stage;
--- ReplacingMergeTree keyed by (asset, alert_id, stage) keeps the last version of each stage under
--- FINAL, so the table holds one row per alert and stage: for a decision amended by late data
--- (higher `revision`), the latest one; the topic keeps every revision. The evidence objects are stored as JSON
+-- ReplacingMergeTree keyed by (asset, alert_id, stage), versioned by `revision`, keeps each stage's
+-- highest revision under FINAL (the last inserted among equals), so the table holds one row per alert
+-- and stage: for a decision amended by late data, the latest one, whatever order replays and workers
+-- wrote them in; the topic keeps every revision. (A table made before the version keeps the last
+-- inserted row; the sink writes alerts again whole and in order, pipeline/sinks/base.py.) The evidence objects are stored as JSON
 -- text (read them with JSONExtract*). Alerts are few, so the table is not partitioned.
 CREATE TABLE IF NOT EXISTS {db}.alerts
 (
@@ -25,6 +27,6 @@ CREATE TABLE IF NOT EXISTS {db}.alerts
     raw             String CODEC(ZSTD(3)),
     inserted_at     DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = ReplacingMergeTree
+ENGINE = ReplacingMergeTree(revision)
 ORDER BY (asset, alert_id, stage)
 SETTINGS non_replicated_deduplication_window = 1000;

@@ -86,6 +86,16 @@ def test_a_replay_batched_differently_leaves_the_latest_revision_last(store, ev)
     assert transfers == [("bitcoin:w:0", True)]
 
 
+def test_an_alert_keeps_its_highest_revision_whatever_order_it_was_written_in(store, ev):
+    """Two workers during a rebalance can write an amendment before the revision it amends."""
+    r0 = ev.alert(stage="cascade")
+    r1 = {**r0, "revision": 1, "amended": True, "severity": "high"}
+    store.insert_events([r1])
+    store.insert_events([r0])
+    _, rows = store.query("SELECT revision, severity FROM {db}.alerts FINAL")
+    assert rows == [(1, "high")]
+
+
 def test_a_transfer_re_mined_in_another_block_counts_once_in_the_flows(store, ev):
     """A reorg that puts the transaction in a later block: the watcher publishes it again with its new block
     time (a second key under FINAL) and retracts nothing, since the new chain holds it."""
