@@ -7,13 +7,8 @@ bars and feed_health events, handed in order to an async sink.
 - Every message goes through the venue's parser (`get_venue(name).parse(msg, received_ts)`);
   received_ts is the wall clock when the frame arrived. A frame that is not JSON, or a message
   the parser rejects, is counted as an error (and passed to `on_error`); the feed goes on.
-- Trades go into a BarAggregator (and, with `raw_trades`, out one by one as `trade` events). A
-  bar goes out when a trade of a later second arrives for its symbol, or from a timer once the
-  venue's time is `bar_grace_ms` past the end of the bar (quiet symbols): the wall clock, or while
-  the venue's trades come in behind it (a venue lagging in a crash), its latest trade's time. A
-  trade for a second whose bar has already gone out is dropped from the bars and counted in
-  `late_trades` (a second bar with the same key would replace the first downstream); one stamped
-  more than five minutes ahead of its receipt is an error.
+- Trades go into 1-second bars (live_bars.py: closed on the venue's own time, a late trade counted
+  and dropped) and, with `raw_trades`, out one by one as `trade` events.
 - The aggregator survives reconnects: trades received before a drop are in the bars after it.
 - Reconnect: exponential backoff with jitter (`backoff_base_s` doubling up to `backoff_max_s`,
   each delay drawn uniformly from [delay/2, delay]); after `max_reconnects` consecutive failed
@@ -51,9 +46,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from . import get_venue
-from .base import BarAggregator, Venue, trade_event
+from .base import Venue, trade_event
 from .health import FeedStats, HealthReporter
 from .leverage import LeverageGate, poll_open_interest
+from .live_bars import LiveBars, TradeAhead
 from .live_config import (
     LIVE_VENUES,
     SPECS,
@@ -69,8 +65,6 @@ Sink = Callable[[list[dict]], Awaitable[None]]
 
 
 HEALTHY_S = 30.0  # a connection that brought data this long was of use: the backoff starts over after it
-FUTURE_TOLERANCE_MS = 300_000  # a trade stamped further ahead of its receipt is an error, not a trade
-VENUE_IDLE_MS = 10_000  # a venue whose trades stopped this long no longer holds its bars back
 
 
 class _Refused(Exception):
@@ -105,14 +99,11 @@ class LiveFeed:
         self.stats = FeedStats()
         self.health = HealthReporter(config.venue, self.symbols, self.stats,
                                      has_liquidations=self.parser.has_liquidations)
-        self.bars = BarAggregator()
-        self._emitted_upto: dict[tuple[str, str], int] = {}  # last bar start sent per (venue, symbol)
+        self.bars = LiveBars(self.stats, config.bar_grace_ms)
         self._queue: asyncio.Queue[list[dict] | None] = asyncio.Queue(maxsize=config.sink_queue)
         self._rng = rng or random.Random()
         self._gap_start_ms: int | None = None
         self._symbol_set = set(self.symbols)
-        self._venue_ts = -1  # the latest trade time seen (event time), and when it was received (wall clock)
-        self._venue_ts_seen = 0
         self._last_rx_ms: int | None = None  # wall clock of the last frame received
         self._resubscribing = False  # a connection after the first: a refusal is retried, not fatal
         self.sent: list[str] = []  # outbound frames of the current connection (for inspection)
@@ -159,7 +150,7 @@ class LiveFeed:
                 await asyncio.gather(main, return_exceptions=True)
             if not sink_task.done():
                 # final bars and a closing health event, then drain the sink
-                final = self._bars_out(self.bars.flush())
+                final = self.bars.flush()
                 final.append(self.health.event("disconnected", _now_ms(), "stopped"))
                 await self._queue.put(final)
                 await self._queue.put(None)
@@ -186,15 +177,6 @@ class LiveFeed:
                 return
             await self.sink(batch)
 
-    def _bars_out(self, bars) -> list[dict]:
-        out = []
-        for bar in bars:
-            key = (bar.venue, bar.symbol)
-            self._emitted_upto[key] = max(self._emitted_upto.get(key, -1), bar.ts)
-            self.stats.bars += 1
-            out.append(bar.model_dump(mode="json"))
-        return out
-
     def _error(self, what: str) -> None:
         self.stats.errors += 1
         self.stats.w_errors += 1
@@ -206,17 +188,7 @@ class LiveFeed:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_tick_s)
-            await self._emit(self._bars_out(self.bars.flush_before(self.bar_cutoff(_now_ms()))))
-
-    def bar_cutoff(self, now_ms: int) -> int:
-        """Bars ending by this time are done: the wall clock minus the grace, or, while the venue's trades
-        come in behind the wall clock (a venue lagging in a crash, a clock ahead), its latest trade's time
-        minus the grace, so the trades still on their way are not dropped as late. A venue quiet for
-        VENUE_IDLE_MS no longer holds bars back."""
-        at = now_ms
-        if self._venue_ts >= 0 and now_ms - self._venue_ts_seen < VENUE_IDLE_MS:
-            at = min(at, self._venue_ts)
-        return at - self.config.bar_grace_ms
+            await self._emit(self.bars.flush_due(_now_ms()))
 
     async def _rates_loop(self) -> None:
         while True:
@@ -267,29 +239,14 @@ class LiveFeed:
         if result.liquidations or result.trades or result.leverage:
             st.data_messages += 1
         for trade in result.trades:
-            if trade.ts > received_ms + FUTURE_TOLERANCE_MS:
-                # One trade stamped ahead would open a bar every later trade is "late" for, until the clock
-                # catches up with it.
-                self._error(f"{trade.symbol}: trade time {trade.ts} is {(trade.ts - received_ms) / 1000:.0f} s ahead "
-                            f"of its receipt")
+            try:
+                bars = self.bars.add(trade, received_ms)
+            except TradeAhead as exc:
+                self._error(str(exc))
                 continue
-            self._venue_ts = max(self._venue_ts, trade.ts)
-            self._venue_ts_seen = received_ms
             if self.config.raw_trades:  # late ones too: they are real trades, only their bar has gone out
                 out.append(trade_event(trade, received_ms))
-            start = trade.ts - trade.ts % self.bars.interval_ms
-            if start <= self._emitted_upto.get((trade.venue, trade.symbol), -1):
-                st.late_trades += 1  # its bar has already gone out
-                continue
-            before = self.bars.late_trades
-            bars = self.bars.add(trade)
-            if self.bars.late_trades > before:
-                st.late_trades += 1
-                continue
-            st.trades += 1
-            st.w_trades += 1
-            st.trade_notional_usd += trade.notional_usd
-            out.extend(self._bars_out(bars))
+            out.extend(bars)
         return out
 
     async def _emit_leverage(self, events) -> None:

@@ -346,5 +346,5 @@ def test_bars_wait_for_a_venue_that_lags_behind_the_wall_clock():
     feed = LiveFeed(LiveConfig(venue="bybit", symbols=["BTCUSDT"], bar_grace_ms=2_000), sink=None)
     now = time.time_ns() // 1_000_000
     feed.handle(bybit_trade_now(offset_ms=-5_000), now)  # the venue is 5 s behind
-    assert feed.bar_cutoff(now) <= now - 7_000
-    assert feed.bar_cutoff(now + 60_000) == now + 58_000  # quiet since: the wall clock again
+    assert feed.bars.cutoff(now) <= now - 7_000
+    assert feed.bars.cutoff(now + 60_000) == now + 58_000  # quiet since: the wall clock again
