@@ -26,7 +26,7 @@ from pipeline.contracts.registry import detected_on
 from pipeline.sinks.writer import BackgroundWriter
 from pipeline.stream import metrics
 from pipeline.stream.align import Alignment
-from pipeline.stream.deadletter import FALLBACK_KEEP, cut
+from pipeline.stream.deadletter import cut
 from pipeline.stream.handler import Handler
 from pipeline.stream.handoff import StateCheckpoint
 from pipeline.stream.messages import Message, Outputs
@@ -144,34 +144,52 @@ def build_app(settings: Settings, bootstrap: str, store=None) -> faust.App:
 
 
 OUTPUT_TOPICS = ("alerts", "links", "late", "deadletter")
+RESEND_MAX_S = 30.0
 
 
-async def send_outputs(sends: dict, out: Outputs) -> None:
-    """Send a take's output (`sends`: output name -> topic) and wait until the broker has all of it. A
+async def send_outputs(sends: dict, out: Outputs, *, sleep=asyncio.sleep) -> None:
+    """Send a take's output (`sends`: output name -> topic) and return once the broker has all of it. A
     state that records its alerts and links may be saved next and the take's offsets committed after
     that: a crash then must not leave an alert, a link, a late event or a dead letter unsent (a dead
-    letter is the only copy of a refused message's bytes once its offset is committed). A dead letter
-    the topic refuses as too large is sent again cut (`deadletter.cut`); any other refusal raises here,
-    so the take is not acknowledged and is read again."""
-    sent = []
-    for name, pairs in zip(OUTPUT_TOPICS, (out.alerts, out.links, out.late, out.dead)):
-        topic = sends[name]
-        for key, value in pairs:
-            sent.append((name, key, value, await topic.send(key=key, value=value)))
-    if not sent:
-        return
-    results = await asyncio.gather(*(fut for *_, fut in sent), return_exceptions=True)
-    again = []
-    for (name, key, value, _), result in zip(sent, results):
-        if isinstance(result, BaseException):
-            if name != "deadletter" or "TooLarge" not in type(result).__name__:
-                raise result
-            log.warning("dead letter of %d bytes refused by the topic (%s): sent again with the first %d bytes of "
-                        "its original; raise the topic's max.message.bytes to keep them whole", len(value),
-                        type(result).__name__, FALLBACK_KEEP)
-            again.append(await sends[name].send(key=key, value=cut(value)))
-    if again:
-        await asyncio.gather(*again)
+    letter is the only copy of a refused message's bytes once its offset is committed).
+
+    A send that fails is sent again, with a backoff up to RESEND_MAX_S, until the broker takes it: the
+    take is not acknowledged meanwhile, so nothing is committed past it, and the agent goes on once the
+    broker does (a Faust agent that raised would be restarted without the take, whose offsets would then
+    never commit). A dead letter the topic refuses as too large is sent again cut (`deadletter.cut`: its
+    first 512 KiB, then none of its original), so it always goes through."""
+    pending = [(name, key, value) for name, pairs in zip(OUTPUT_TOPICS, (out.alerts, out.links, out.late, out.dead))
+               for key, value in pairs]
+    delay = 0.5
+    while pending:
+        futures = []
+        for name, key, value in pending:
+            try:
+                futures.append(await sends[name].send(key=key, value=value))
+            except Exception as exc:  # noqa: BLE001 - refused before it was sent (a size check): as a failure
+                failed_now = asyncio.get_running_loop().create_future()
+                failed_now.set_exception(exc)
+                futures.append(failed_now)
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        again, wait = [], False
+        for (name, key, value), result in zip(pending, results):
+            if not isinstance(result, BaseException):
+                continue
+            if name == "deadletter" and "TooLarge" in type(result).__name__:
+                smaller, keep = cut(value)
+                log.warning("dead letter of %d bytes refused by the topic (%s): sent again with the first %d bytes "
+                            "of its original; raise the topic's max.message.bytes to keep them whole", len(value),
+                            type(result).__name__, keep)
+                again.append((name, key, smaller))
+                continue
+            log.error("sending to %s failed (%s: %s): sent again in %.1f s; the take waits",
+                      name, type(result).__name__, result, delay)
+            again.append((name, key, value))
+            wait = True
+        pending = again
+        if wait:
+            await sleep(delay)
+            delay = min(delay * 2, RESEND_MAX_S)
 
 
 async def _backlog_ends(app: faust.App, topics) -> dict:

@@ -4,7 +4,7 @@ The bytes are kept whole up to a bound (`StreamConfig.deadletter_keep_bytes`), p
 many: a record the dead-letter topic would refuse is a dead letter lost, and the take that made it could
 never be acknowledged. The topic is created to take the largest record; one that refuses it all the same
 (created by other means, with the broker's default limit) gets the record again with its first
-`FALLBACK_KEEP` bytes (`cut`). `original_size` is always the whole size, so a cut record says it was cut."""
+`FALLBACK_KEEP` bytes, then with none (`cut`). `original_size` is always the whole size, so a cut record says it was cut."""
 
 from __future__ import annotations
 
@@ -51,10 +51,13 @@ def record_bytes(keep: int) -> int:
 FALLBACK_KEEP = 512 * 1024  # of the original, for a dead-letter topic that refuses the whole record
 
 
-def cut(record: bytes, keep: int = FALLBACK_KEEP) -> bytes:
-    """An encoded dead letter with at most `keep` bytes of its original (`original_size` unchanged): what is
-    sent again when the topic refuses the whole record (one made with the broker's default limit, about
-    1 MB), so the take still goes on and the record still says how much there was."""
+def cut(record: bytes) -> tuple[bytes, int]:
+    """An encoded dead letter with less of its original, and how many bytes of it it keeps: the first
+    FALLBACK_KEEP, or, if it held no more than that already, none (`original_size` unchanged). What is sent
+    again when the topic refuses the record (one made with the broker's default limit, about 1 MB), so
+    the take still goes on and the record still says how much there was."""
     doc = orjson.loads(record)
-    doc["original_b64"] = base64.b64encode(original_bytes(doc)[:keep]).decode()
-    return orjson.dumps(doc)
+    original = original_bytes(doc)
+    keep = FALLBACK_KEEP if len(original) > FALLBACK_KEEP else 0
+    doc["original_b64"] = base64.b64encode(original[:keep]).decode()
+    return orjson.dumps(doc), keep

@@ -123,7 +123,9 @@ def ethereum(
         tokens[parts[0].lower()] = (parts[1].upper(), int(parts[2]), *([asset] if asset else []))
         if price is not None:
             prices[parts[1].upper()] = price
-    w = EthereumWatcher(http_web3(rpc), _labels(label_dir, labels), tokens=tokens, min_usd=min_usd,
+    # A block's call traces may take the node up to the tracer's own timeout (internal.TRACE_TIMEOUT, 60 s).
+    w = EthereumWatcher(http_web3(rpc, timeout=90.0 if internal else 30.0), _labels(label_dir, labels),
+                        tokens=tokens, min_usd=min_usd,
                         price=_price(prices), finality=finality, checkpoint=checkpoint, start_block=from_block,
                         internal=internal)
     writer = _Writer(out, kafka)

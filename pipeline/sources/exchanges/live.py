@@ -268,12 +268,13 @@ class LiveFeed:
             started = time.monotonic()
             try:
                 planned, reason = await self._session(resubscribing=self.stats.connections > 0)
-                if self.stats.data_messages > before:
-                    if time.monotonic() - started >= HEALTHY_S:  # it brought data for a while: start over
-                        failures, delays = 0, backoff_delays(cfg.backoff_base_s, cfg.backoff_max_s, self._rng)
+                if self.stats.data_messages > before and time.monotonic() - started >= HEALTHY_S:
+                    # It brought data for a while: start the backoff over.
+                    failures, delays = 0, backoff_delays(cfg.backoff_base_s, cfg.backoff_max_s, self._rng)
                 elif not planned:
-                    # Closed before any data: a failed attempt, however many greetings, acks or pongs came (a
-                    # venue that answers and closes would otherwise be reconnected to twice a second for good).
+                    # Closed before it had brought data for a while: a failed attempt, however many greetings,
+                    # acks or pongs (or a trade or two) came. A venue that answers and closes would otherwise be
+                    # reconnected to twice a second for good.
                     failures += 1
             except SubscribeError:
                 raise
@@ -327,6 +328,7 @@ class LiveFeed:
                 self.sent.append(frame)
             self.stats.connections += 1
             now = _now_ms()
+            self._last_rx_ms = now  # connected and subscribed: a gap from here on starts no earlier
             events = []
             if self._gap_start_ms is not None:
                 gap = max(now - self._gap_start_ms, 0)

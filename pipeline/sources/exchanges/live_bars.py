@@ -1,10 +1,10 @@
 """The live feed's trade_flow bars: trades in, finished bars out as events, closed on the venue's own time.
 
 A bar goes out when a trade of a later interval arrives for its symbol, or once the venue's time is
-`grace_ms` past the bar's end (quiet symbols). The venue's time is the wall clock, or, while its trades
-come in behind the wall clock (a venue lagging in a crash, a local clock ahead), its latest trade's
-time: closed on the wall clock, the trades still on their way would be dropped as late. A venue quiet
-for VENUE_IDLE_MS no longer holds its bars back. A trade for an interval whose bar has gone out is
+`grace_ms` past the bar's end (quiet symbols). The venue's time is the wall clock less the venue's lag:
+how far behind its receipt its latest trade was stamped (a venue lagging in a crash, a local clock
+ahead). Closed on the wall clock alone, the trades still on their way would be dropped as late. A venue
+quiet for VENUE_IDLE_MS no longer holds its bars back. A trade for an interval whose bar has gone out is
 counted late and dropped (a second bar with the same key would replace the first downstream); one
 stamped more than FUTURE_TOLERANCE_MS ahead of its receipt is an error (it would open a bar every later
 trade is late for, until the clock caught up with it).
@@ -28,8 +28,8 @@ class LiveBars:
         self.stats, self.grace_ms = stats, grace_ms
         self.aggregator = BarAggregator()
         self.emitted_upto: dict[tuple[str, str], int] = {}  # last bar start sent per (venue, symbol)
-        self.venue_ts = -1  # the latest trade time seen (event time), and when it was received (wall clock)
-        self.venue_ts_seen = 0
+        self.lag_ms = 0  # how far behind its receipt the latest trade was stamped, and when it came (wall clock)
+        self.lag_seen = -VENUE_IDLE_MS
 
     def add(self, trade: Trade, received_ms: int) -> list[dict]:
         """The bars a trade finishes, as events; [] for a trade whose bar has gone out (counted late).
@@ -38,8 +38,7 @@ class LiveBars:
             raise TradeAhead(f"{trade.symbol}: trade time {trade.ts} is {(trade.ts - received_ms) / 1000:.0f} s "
                              "ahead of its receipt")
         st = self.stats
-        self.venue_ts = max(self.venue_ts, trade.ts)
-        self.venue_ts_seen = received_ms
+        self.lag_ms, self.lag_seen = received_ms - trade.ts, received_ms
         agg = self.aggregator
         start = trade.ts - trade.ts % agg.interval_ms
         if start <= self.emitted_upto.get((trade.venue, trade.symbol), -1):
@@ -57,10 +56,8 @@ class LiveBars:
 
     def cutoff(self, now_ms: int) -> int:
         """Bars ending by this time are done (see the module's doc)."""
-        at = now_ms
-        if self.venue_ts >= 0 and now_ms - self.venue_ts_seen < VENUE_IDLE_MS:
-            at = min(at, self.venue_ts)
-        return at - self.grace_ms
+        lag = self.lag_ms if self.lag_ms > 0 and now_ms - self.lag_seen < VENUE_IDLE_MS else 0
+        return now_ms - lag - self.grace_ms
 
     def flush_due(self, now_ms: int) -> list[dict]:
         """The bars done by `cutoff(now_ms)`, as events."""

@@ -35,3 +35,12 @@ def test_a_trade_stamped_far_ahead_is_refused_and_blocks_nothing():
         bars.add(trade(NOW + 3_600_000), NOW)
     assert bars.add(trade(NOW - 2_000), NOW) == [] and bars.add(trade(NOW - 1_000), NOW)  # the first bar is out
     assert bars.stats.trades == 2 and bars.stats.late_trades == 0
+
+
+def test_a_quiet_symbol_of_a_prompt_venue_closes_on_the_wall_clock():
+    """Trades stamped just before their receipt: a bar goes out once the grace has passed, not at the next trade."""
+    bars = LiveBars(FeedStats(), grace_ms=2_000)
+    assert bars.add(trade(NOW + 100), NOW + 150) == []
+    assert bars.flush_due(NOW + 2_900) == []
+    [bar] = bars.flush_due(NOW + 3_100)
+    assert bar["ts"] == NOW
