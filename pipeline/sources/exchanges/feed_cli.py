@@ -208,6 +208,24 @@ async def _until_stopped(run):
             pass
 
 
+async def _stop_on_signals(tail, duration_s=None):
+    """`tail.run()`, stopped by Ctrl-C or SIGTERM as by its own stop(): its last bars go out (a cancelled run
+    would end without them)."""
+    loop = asyncio.get_running_loop()
+    caught = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, tail.stop)
+            caught.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+            pass
+    try:
+        return await tail.run(duration_s)
+    finally:
+        for sig in caught:
+            loop.remove_signal_handler(sig)
+
+
 def _follow_node(venue, root, symbols, sink, on_error, duration_s, bar_grace_ms, closers) -> None:
     from pipeline.sources.archives.node_tail import NodeFillsTail
 
@@ -222,7 +240,7 @@ def _follow_node(venue, root, symbols, sink, on_error, duration_s, bar_grace_ms,
         tail = NodeFillsTail(root, sink, coins=symbols or None, bar_grace_ms=bar_grace_ms, on_error=on_error)
         typer.echo(f"hyperliquid: following node fills in {root}", err=True)
         try:
-            s = asyncio.run(tail.run(duration_s))
+            s = asyncio.run(_stop_on_signals(tail, duration_s))
         except KeyboardInterrupt:
             s = tail.stats
         typer.echo(f"hyperliquid: {s.lines} lines in {s.files} files, {s.liquidations} liquidations, {s.trades} "

@@ -84,3 +84,43 @@ def test_feed_refuses_node_fills_for_other_venues_and_missing_dirs(tmp_path):
     result = runner.invoke(app, ["feed", "hyperliquid", "--node-fills", str(tmp_path / "nope"), "--out",
                                  str(tmp_path / "o")])
     assert result.exit_code == 2 and "not a directory" in result.output
+
+
+def test_feed_following_node_fills_stops_on_sigterm_with_its_last_bar(tmp_path):
+    """`docker stop` sends SIGTERM: the open bar still goes out, as on Ctrl-C."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    hour17 = tmp_path / "node_fills_by_block" / "hourly" / "20260120" / "17"
+    hour17.parent.mkdir(parents=True)
+    hour17.write_bytes(b"")
+    out = tmp_path / "out.jsonl"
+    sent = threading.Event()
+
+    def write_then_terminate():
+        deadline = time.monotonic() + 60
+        n = 0
+        while time.monotonic() < deadline:
+            if out.exists() and b'"liquidation"' in out.read_bytes():
+                os.kill(os.getpid(), signal.SIGTERM)
+                sent.set()
+                return
+            n += 1  # lines written before the tail started are not read: write until one is
+            with hour17.open("ab") as fh:
+                fh.write(block(n, 1768931203995, n))
+            time.sleep(0.3)
+
+    th = threading.Thread(target=write_then_terminate, daemon=True)
+    th.start()
+    result = CliRunner().invoke(app, ["feed", "hyperliquid", "--node-fills", str(tmp_path), "--out", str(out),
+                                      "--bar-grace-ms", "600000"])
+    th.join(10)
+    assert sent.is_set() and result.exit_code == 0, result.output
+    types = [orjson.loads(line)["type"] for line in out.read_bytes().splitlines()]
+    assert "liquidation" in types and types[-1] == "trade_flow"  # the bar flushed at the stop
